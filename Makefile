@@ -1,0 +1,43 @@
+# flip-sync — one way to do each thing.
+#   make demo    run the system on the embedded default (SQLite, emulated modems)
+#   make test    lint, type-check and run the whole test suite (.ci/run calls this)
+#   make setup   idempotent install into .venv
+#   make bench   benchmarks → bench/results/*.json and BENCHMARKS.md
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test lint typecheck unit services demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+services:
+	scripts/ensure-services.sh
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check protocol
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup services
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+test: lint typecheck unit
+
+demo: setup
+	$(VENV)/bin/flip demo
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The one way in: the `flip` command. Each package owns its subcommand module."""

@@ -1,0 +1,3 @@
+from flip.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Make sure the real services the tests talk to are installed and running on loopback:
+# Mosquitto (127.0.0.1:1883) and PostgreSQL (127.0.0.1:5432, trust auth for local tests).
+# Idempotent; installs from Debian's packages when absent instead of letting tests skip.
+set -euo pipefail
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "$@" >/dev/null 2>&1 || {
+    $SUDO apt-get update -q >/dev/null 2>&1
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "$@" >/dev/null
+  }
+}
+
+if ! listening 1883; then
+  command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto
+  conf=/etc/mosquitto/mosquitto.conf
+  if [ -f "$conf" ]; then $SUDO /usr/sbin/mosquitto -d -c "$conf"; else $SUDO /usr/sbin/mosquitto -d -p 1883; fi
+  for _ in $(seq 50); do listening 1883 && break; sleep 0.1; done
+  listening 1883 || { echo "mosquitto did not start on 127.0.0.1:1883" >&2; exit 1; }
+fi
+
+if ! listening 5432; then
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  ver=$(ls /etc/postgresql | sort -n | tail -1)
+  hba=/etc/postgresql/$ver/main/pg_hba.conf
+  if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+    $SUDO sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  fi
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$ver" main start
+  for _ in $(seq 100); do listening 5432 && break; sleep 0.1; done
+  listening 5432 || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
+fi
+echo "services: mosquitto :1883 and postgresql :5432 are up"

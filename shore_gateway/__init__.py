@@ -1,0 +1,1 @@
+"""Shore gateway: ingest, verify, dedupe, decrypt, enrich, hand to case management."""

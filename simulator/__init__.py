@@ -1,0 +1,1 @@
+"""Link models and fleet scenarios on a virtual clock, plus a real-time mode."""
