@@ -1,0 +1,139 @@
+"""Engines, sessions and migrations.
+
+SQLite (the embedded default) gets WAL, ``synchronous=FULL`` and foreign keys on every
+connection; PostgreSQL (``postgresql+psycopg://…``) is what several gateway processes share.
+The schema is owned by Alembic (``shore_gateway/migrations``, shipped inside the package):
+:func:`upgrade` brings any database to head and is safe to call from several processes at once
+(on PostgreSQL it holds an advisory lock while migrating).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+DEFAULT_URL = "sqlite:///flip-gateway.sqlite3"
+MIGRATIONS = "shore_gateway:migrations"
+# Any constant will do; it only has to be the same in every gateway process.
+_PG_MIGRATION_LOCK = 0x666C6970  # "flip"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url`` with the gateway's connection settings.
+
+    Raises ``sqlalchemy.exc.ArgumentError`` for an unusable URL.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(parsed, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take it over
+    # (the SQLAlchemy "pysqlite serializable isolation / savepoints" recipe).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+    finally:
+        cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+    # writes can fail with SQLITE_BUSY at once when another writer got in between, whatever
+    # the busy timeout. Writes are short, so serialising them costs little.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config(engine: Engine) -> Any:
+    """An Alembic ``Config`` that finds the packaged migrations (no ini file, no repo path)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS)
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
+    """Migrate the database to ``revision`` (default: head). Idempotent, concurrency-safe."""
+    from alembic import command
+
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    try:
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                try:
+                    cfg = alembic_config(engine)
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+                    conn.commit()
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                    conn.commit()
+        else:
+            command.upgrade(alembic_config(engine), revision)
+    finally:
+        if isinstance(url_or_engine, str):
+            engine.dispose()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None when it was never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this package."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(MIGRATIONS).get_current_head()
+
+
+class Database:
+    """The gateway's handle on its store: an engine plus a session factory."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+
+    def migrate(self) -> None:
+        upgrade(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on any exception."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

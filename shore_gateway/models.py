@@ -1,0 +1,289 @@
+"""SQLModel tables of the shore gateway.
+
+The tables live on their own SQLAlchemy registry/metadata (not SQLModel's global one), so other
+packages' tables never end up in the gateway's migrations. Constraint names follow a fixed naming
+convention, which Alembic needs to alter them later (and SQLite's batch mode needs to copy them).
+
+Exactly-once effect across several gateway processes sharing one PostgreSQL rests on unique
+constraints, not on in-process state:
+
+- ``raw_frames``: UNIQUE (channel, imei, momsn, sha256) — a provider retrying the *same* arrival
+  (webhook retry, DirectIP re-send after a lost confirmation) is stored once; the same frame
+  arriving by another channel is a second, legitimate arrival.
+- ``messages``: UNIQUE (vessel_id, seq) — the dedupe of *messages* that the pipeline relies on.
+- ``positions``: UNIQUE (vessel_id, time, source) — feeds re-sent by VMS providers are idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ROLES = ("staff", "owner", "admin", "buyer")
+CHANNELS = ("directip", "rockblock", "mqtt", "cli")
+EVENT_TYPES = ("fishing", "transshipment", "landing", "processing")
+ALERT_KINDS = ("gap", "chain", "silence")
+
+
+def utcnow() -> dt.datetime:
+    """Now, timezone-aware UTC (the only kind of datetime the gateway stores)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are stored as naive
+    UTC and made aware again on the way out. Naive input is refused: a naive time at this
+    boundary is a bug, not an assumption to make silently.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError("UtcDateTime needs a timezone-aware datetime")
+        utc: dt.datetime = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if not isinstance(value, dt.datetime):
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def _time(*, index: bool = False, nullable: bool = False) -> Any:
+    return Field(sa_column=Column(UtcDateTime(), index=index, nullable=nullable))
+
+
+def _now_column(*, index: bool = False) -> Any:
+    return Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), index=index, nullable=False)
+    )
+
+
+def _blob(*, nullable: bool = False, length: int | None = None, index: bool = False) -> Any:
+    return Field(sa_column=Column(LargeBinary(length), nullable=nullable, index=index))
+
+
+class GatewayModel(SQLModel, registry=registry(metadata=metadata)):
+    """Base of every gateway table (own metadata, see module docstring)."""
+
+
+class Vessel(GatewayModel, table=True):
+    __tablename__: ClassVar[str] = "vessels"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=120)
+    imei: str | None = Field(default=None, index=True, max_length=15)
+    owner: str | None = Field(default=None, index=True, max_length=120)
+    ircs: str | None = Field(default=None, index=True, max_length=16)
+    imo: str | None = Field(default=None, index=True, max_length=16)
+    mmsi: str | None = Field(default=None, index=True, max_length=9)
+    registry_no: str | None = Field(default=None, index=True, max_length=40)
+    flag: str | None = Field(default=None, max_length=3)
+    created_at: dt.datetime = _now_column()
+
+
+class DeviceKey(GatewayModel, table=True):
+    """An Ed25519 public key of a vessel's device; several per vessel over time (rotation)."""
+
+    __tablename__: ClassVar[str] = "device_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    vessel_id: int = Field(foreign_key="vessels.id", index=True)
+    kid: bytes = _blob(length=4, index=True)
+    public_key: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    created_at: dt.datetime = _now_column()
+    revoked_at: dt.datetime | None = _time(nullable=True)
+
+
+class User(GatewayModel, table=True):
+    """A person or system calling the API. Only SHA-256 of the bearer token is kept."""
+
+    __tablename__: ClassVar[str] = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=120)
+    role: str = Field(max_length=16)
+    owner: str | None = Field(default=None, max_length=120)
+    token_sha256: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    created_at: dt.datetime = _now_column()
+    disabled_at: dt.datetime | None = _time(nullable=True)
+
+
+class Position(GatewayModel, table=True):
+    __tablename__: ClassVar[str] = "positions"
+    __table_args__ = (
+        UniqueConstraint("vessel_id", "time", "source"),
+        Index("ix_positions_vessel_time", "vessel_id", "time"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    vessel_id: int = Field(foreign_key="vessels.id")
+    time: dt.datetime = _time()
+    lat: float
+    lon: float
+    speed_kn: float | None = None
+    course: float | None = None
+    source: str = Field(max_length=16)  # naf | ais | nmea | directip | rockblock | agent
+    accuracy_m: float | None = None
+    received_at: dt.datetime = _now_column()
+
+
+class RawDoc(GatewayModel, table=True):
+    """A catch-data document as received (EPCIS JSON-LD), kept for audit."""
+
+    __tablename__: ClassVar[str] = "raw_docs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(unique=True, max_length=64)
+    kind: str = Field(default="epcis", max_length=16)
+    body: str
+    received_at: dt.datetime = _now_column()
+
+
+class Trip(GatewayModel, table=True):
+    """A fishing trip: a vessel and its GDST ``vesselTripDate`` (the trip's start)."""
+
+    __tablename__: ClassVar[str] = "trips"
+    __table_args__ = (UniqueConstraint("vessel_id", "trip_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    vessel_id: int = Field(foreign_key="vessels.id", index=True)
+    trip_date: dt.datetime = _time()
+
+
+class CatchEvent(GatewayModel, table=True):
+    """One EPCIS event of a GDST chain: fishing, transshipment, landing or processing."""
+
+    __tablename__: ClassVar[str] = "catch_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_key: str = Field(unique=True, max_length=200)  # eventID, or a hash when absent
+    event_id: str | None = Field(default=None, max_length=200)
+    type: str = Field(max_length=16, index=True)
+    biz_step: str | None = Field(default=None, max_length=200)
+    event_time: dt.datetime | None = _time(nullable=True, index=True)
+    vessel_id: int | None = Field(default=None, foreign_key="vessels.id", index=True)
+    vessel_ref: str | None = Field(default=None, max_length=200)  # as named in the document
+    trip_id: int | None = Field(default=None, foreign_key="trips.id", index=True)
+    trip_date: dt.datetime | None = _time(nullable=True)
+    unloading_port: str | None = Field(default=None, max_length=120)
+    doc_id: int = Field(foreign_key="raw_docs.id", index=True)
+    warnings: str = Field(default="[]")  # JSON list of strings
+
+
+class CatchLot(GatewayModel, table=True):
+    """An ``epcClass`` (lot) an event names; role: output (quantityList / outputs) or input."""
+
+    __tablename__: ClassVar[str] = "catch_lots"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="catch_events.id", index=True)
+    epc_class: str = Field(max_length=300, index=True)
+    role: str = Field(default="output", max_length=8)
+    quantity: float | None = None
+    uom: str | None = Field(default=None, max_length=16)
+
+
+class RawFrame(GatewayModel, table=True):
+    """One arrival of bytes from a provider channel, with the provider's (untrusted) metadata."""
+
+    __tablename__: ClassVar[str] = "raw_frames"
+    __table_args__ = (UniqueConstraint("channel", "imei", "momsn", "sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    imei: str | None = Field(default=None, max_length=15, index=True)
+    momsn: int | None = None
+    provider_time: dt.datetime | None = _time(nullable=True)
+    provider_lat: float | None = None
+    provider_lon: float | None = None
+    provider_cep_km: float | None = None
+    received_at: dt.datetime = _now_column(index=True)
+    payload: bytes = _blob()
+    sha256: bytes = _blob(length=32, index=True)
+    # pending → accepted | duplicate | rejected (set by the pipeline)
+    status: str = Field(default="pending", max_length=16, index=True)
+    reject_reason: str | None = Field(default=None, max_length=64)
+    message_id: int | None = Field(default=None, foreign_key="messages.id")
+
+
+class Message(GatewayModel, table=True):
+    """A verified message from a device. UNIQUE (vessel_id, seq) is the exactly-once guard."""
+
+    __tablename__: ClassVar[str] = "messages"
+    __table_args__ = (UniqueConstraint("vessel_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    vessel_id: int = Field(foreign_key="vessels.id", index=True)
+    device_key_id: int | None = Field(default=None, foreign_key="device_keys.id")
+    seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    kind: str = Field(max_length=24)
+    sent_at: dt.datetime | None = _time(nullable=True)
+    received_at: dt.datetime = _now_column()
+    sealed: bytes | None = _blob(nullable=True)  # HPKE ciphertext until opened
+    opened_at: dt.datetime | None = _time(nullable=True)
+
+
+class Grievance(GatewayModel, table=True):
+    """A grievance opened from a message, with the position snapshot at its time."""
+
+    __tablename__: ClassVar[str] = "grievances"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", unique=True)
+    category: int
+    lang: str = Field(max_length=8)
+    text: str
+    pseudonym: str | None = Field(default=None, max_length=64)
+    time: dt.datetime = _time(index=True)
+    pos_lat: float | None = None
+    pos_lon: float | None = None
+    pos_time: dt.datetime | None = _time(nullable=True)
+    pos_age_s: float | None = None
+    pos_uncertainty_m: float | None = None
+    pos_source: str | None = Field(default=None, max_length=16)
+    trip_id: int | None = Field(default=None, foreign_key="trips.id")
+    created_at: dt.datetime = _now_column()
+
+
+class Alert(GatewayModel, table=True):
+    __tablename__: ClassVar[str] = "alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    vessel_id: int = Field(foreign_key="vessels.id", index=True)
+    kind: str = Field(max_length=16)
+    detail: str
+    created_at: dt.datetime = _now_column()
+    resolved_at: dt.datetime | None = _time(nullable=True)

@@ -1,0 +1,271 @@
+"""Device registry and users.
+
+Vessels are registered with the Ed25519 public key of their device; a frame names its key by
+``kid`` = SHA-256(raw public key)[:4] (:func:`protocol.keys.key_id`). Several keys may share a
+kid (4 bytes collide rarely, not never), so :func:`candidate_keys` returns every live key under
+it and the verifier tries each. Rotation adds a key; revocation stamps ``revoked_at`` — frames
+are then refused for that key, but the history it signed stays.
+
+Users call the HTTP API with a random bearer token shown once at creation; only its SHA-256 is
+stored, so a leaked database does not leak working tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from protocol.errors import LocalProtocolError
+from protocol.keys import key_id, load_verify_key, raw_public
+from shore_gateway.models import ROLES, DeviceKey, User, Vessel, utcnow
+
+
+class RegistryError(Exception):
+    """A registry request that cannot be done (duplicate name, bad key, unknown vessel…)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VesselIds:
+    """Identifiers by which other systems (VMS, AIS, GDST) name a vessel."""
+
+    imei: str | None = None
+    owner: str | None = None
+    ircs: str | None = None
+    imo: str | None = None
+    mmsi: str | None = None
+    registry_no: str | None = None
+    flag: str | None = None
+
+
+def normalise_imo(value: str | None) -> str | None:
+    """``IMO 9074729`` / ``IMO9074729`` / ``9074729`` → ``9074729`` (digits only); None stays."""
+    if value is None:
+        return None
+    digits = "".join(ch for ch in value if ch.isdigit())
+    return digits or None
+
+
+def add_vessel(session: Session, name: str, sign_pub_pem: bytes, ids: VesselIds) -> Vessel:
+    """Register a vessel and its device's public key. Raises :class:`RegistryError`."""
+    name = name.strip()
+    if not name:
+        raise RegistryError("vessel name must not be empty")
+    raw = _raw_key(sign_pub_pem)
+    if session.exec(select(Vessel).where(Vessel.name == name)).first() is not None:
+        raise RegistryError(f"vessel {name!r} is already registered")
+    if session.exec(select(DeviceKey).where(DeviceKey.public_key == raw)).first() is not None:
+        raise RegistryError("that public key is already registered to a vessel")
+    if ids.flag is not None and not (len(ids.flag) == 3 and ids.flag.isalpha()):
+        raise RegistryError(f"flag must be an ISO 3166 alpha-3 code, got {ids.flag!r}")
+    vessel = Vessel(
+        name=name,
+        imei=ids.imei,
+        owner=ids.owner,
+        ircs=ids.ircs.upper() if ids.ircs else None,
+        imo=normalise_imo(ids.imo),
+        mmsi=ids.mmsi,
+        registry_no=ids.registry_no,
+        flag=ids.flag.upper() if ids.flag else None,
+    )
+    session.add(vessel)
+    try:
+        session.flush()
+        session.add(DeviceKey(vessel_id=_id(vessel), kid=key_id(raw), public_key=raw))
+        session.flush()
+    except IntegrityError as exc:
+        raise RegistryError(f"vessel {name!r} or its key is already registered") from exc
+    return vessel
+
+
+def rotate_key(
+    session: Session, vessel_name: str, sign_pub_pem: bytes, *, revoke_old: bool = False
+) -> DeviceKey:
+    """Add a new device key to a vessel; optionally revoke the ones it had."""
+    vessel = get_vessel(session, vessel_name)
+    raw = _raw_key(sign_pub_pem)
+    if session.exec(select(DeviceKey).where(DeviceKey.public_key == raw)).first() is not None:
+        raise RegistryError("that public key is already registered")
+    if revoke_old:
+        for old in live_keys(session, _id(vessel)):
+            old.revoked_at = utcnow()
+            session.add(old)
+    key = DeviceKey(vessel_id=_id(vessel), kid=key_id(raw), public_key=raw)
+    session.add(key)
+    session.flush()
+    return key
+
+
+def revoke_key(session: Session, kid: bytes, *, now: dt.datetime | None = None) -> int:
+    """Revoke every live key with this kid; returns how many were revoked."""
+    keys = session.exec(
+        select(DeviceKey).where(DeviceKey.kid == kid, col(DeviceKey.revoked_at).is_(None))
+    ).all()
+    for key in keys:
+        key.revoked_at = now or utcnow()
+        session.add(key)
+    session.flush()
+    return len(keys)
+
+
+def live_keys(session: Session, vessel_id: int) -> list[DeviceKey]:
+    return list(
+        session.exec(
+            select(DeviceKey).where(
+                DeviceKey.vessel_id == vessel_id, col(DeviceKey.revoked_at).is_(None)
+            )
+        ).all()
+    )
+
+
+def candidate_keys(
+    session: Session, kid: bytes, *, include_revoked: bool = False
+) -> list[tuple[DeviceKey, Vessel]]:
+    """Every key registered under ``kid`` (live ones only unless asked), with its vessel."""
+    stmt = select(DeviceKey, Vessel).join(Vessel).where(DeviceKey.kid == kid)
+    if not include_revoked:
+        stmt = stmt.where(col(DeviceKey.revoked_at).is_(None))
+    return [(k, v) for k, v in session.exec(stmt).all()]
+
+
+def get_vessel(session: Session, name: str) -> Vessel:
+    vessel = session.exec(select(Vessel).where(Vessel.name == name)).first()
+    if vessel is None:
+        raise RegistryError(f"no vessel named {name!r}")
+    return vessel
+
+
+def find_vessel(
+    session: Session,
+    *,
+    ircs: str | None = None,
+    registry_no: str | None = None,
+    imo: str | None = None,
+    mmsi: str | None = None,
+    name: str | None = None,
+    imei: str | None = None,
+) -> Vessel | None:
+    """The vessel matching the most specific identifier given (IMO, MMSI, IRCS, registry, name).
+
+    Identifiers are tried in order of how unique they are in the real world; the first one that
+    finds exactly one vessel wins. Returns None when nothing (or nothing unambiguous) matches.
+    """
+    tries: list[Any] = []
+    if imo and (digits := normalise_imo(imo)):
+        tries.append(Vessel.imo == digits)
+    if mmsi:
+        tries.append(Vessel.mmsi == mmsi.strip())
+    if ircs:
+        tries.append(Vessel.ircs == ircs.strip().upper())
+    if registry_no:
+        tries.append(Vessel.registry_no == registry_no.strip())
+    if imei:
+        tries.append(Vessel.imei == imei.strip())
+    if name:
+        tries.append(Vessel.name == name.strip())
+    for cond in tries:
+        rows = session.exec(select(Vessel).where(cond).limit(2)).all()
+        if len(rows) == 1:
+            return rows[0]
+    return None
+
+
+def vessels_for(session: Session, user: User) -> list[Vessel]:
+    """The vessels a user may see: staff/admin all, owners and buyers only their owner's."""
+    stmt = select(Vessel).order_by(col(Vessel.name))
+    if user.role not in ("staff", "admin"):
+        stmt = stmt.where(Vessel.owner == user.owner, col(Vessel.owner).is_not(None))
+    return list(session.exec(stmt).all())
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def add_user(
+    session: Session,
+    name: str,
+    role: str,
+    *,
+    owner: str | None = None,
+    token_factory: Callable[[], str] = lambda: secrets.token_urlsafe(32),
+) -> tuple[User, str]:
+    """Create a user; returns it and its bearer token (shown once, stored only as a hash)."""
+    name = name.strip()
+    if not name:
+        raise RegistryError("user name must not be empty")
+    if role not in ROLES:
+        raise RegistryError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+    if role in ("owner", "buyer") and not owner:
+        raise RegistryError(f"a {role} user needs --owner (the owner whose vessels they see)")
+    if session.exec(select(User).where(User.name == name)).first() is not None:
+        raise RegistryError(f"user {name!r} already exists")
+    token = token_factory()
+    user = User(name=name, role=role, owner=owner, token_sha256=hash_token(token))
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise RegistryError(f"user {name!r} already exists") from exc
+    return user, token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    return session.exec(
+        select(User).where(
+            User.token_sha256 == hash_token(token), col(User.disabled_at).is_(None)
+        )
+    ).first()
+
+
+def require(*roles: str) -> Callable[..., User]:
+    """A FastAPI dependency: the calling user, who must hold one of ``roles``.
+
+    401 without a valid bearer token, 403 with one whose role is not allowed.
+    """
+    allowed = frozenset(roles)
+
+    def dependency(request: Request) -> User:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HTTPException(
+                401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        db = request.app.state.db
+        with db.session() as session:
+            user = user_for_token(session, token.strip())
+        if user is None:
+            raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+        if user.role not in allowed:
+            raise HTTPException(403, f"role {user.role!r} may not do this")
+        return user
+
+    return dependency
+
+
+Staff = Annotated[User, Depends(require("staff", "admin"))]
+AnyUser = Annotated[User, Depends(require(*ROLES))]
+
+
+def _raw_key(pem: bytes) -> bytes:
+    try:
+        return raw_public(load_verify_key(pem))
+    except LocalProtocolError as exc:
+        raise RegistryError(f"device public key: {exc}") from exc
+
+
+def _id(row: Any) -> int:
+    if row.id is None:  # pragma: no cover - flush always assigns one
+        raise RegistryError("row has no id after flush")
+    return int(row.id)
