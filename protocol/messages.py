@@ -1,0 +1,406 @@
+"""Messages carried in frames, and the crew content sealed inside them (docs/wire-format.md).
+
+Every message is a CBOR array whose first element is its :class:`MsgType`. Uplink messages
+(vessel → shore) all carry their per-device sequence number second, so a receiver can
+acknowledge a message type it does not know yet. Elements after the ones defined here are
+future fields and are ignored; an unknown message type decodes to :class:`UnknownMessage`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, TypeAlias
+
+from protocol import cbor
+from protocol.errors import LocalProtocolError, Malformed
+from protocol.lang import Lang, lang_from_code
+from protocol.text import decode_text, encode_text
+
+U32 = 0xFFFF_FFFF
+MAX_TEXT_CHARS = 2000
+MAX_PSEUDONYM = 32
+MAX_CASE_REF = 16
+CHAIN_LEN = 8
+MAX_SEALED = 8192
+MAX_FRAGMENTS = 32
+
+
+class MsgType(IntEnum):
+    """Wire codes of message types. Uplink < 16 ≤ downlink."""
+
+    CREW = 1
+    HEARTBEAT = 2
+    POSITION = 3
+    FRAGMENT = 15
+    ACK = 16
+    CASE_STATUS = 17
+    CONFIG = 18
+    KEY_ROTATION = 19
+
+
+class CrewKind(IntEnum):
+    """What a sealed crew message is; hidden from anyone without the shore key."""
+
+    GRIEVANCE = 1
+    STATUS_REQUEST = 2
+    WITHDRAW = 3
+
+
+class CaseState(IntEnum):
+    """Status codes a case update carries to the crew member's receipt on board."""
+
+    RECEIVED = 1
+    OPENED = 2
+    ACKNOWLEDGED = 3
+    INVESTIGATING = 4
+    REMEDIATION_IN_PROGRESS = 5
+    REMEDIATED = 6
+    CLOSED = 7
+    REFERRED = 8
+    WITHDRAWN = 9
+
+
+# --- crew content (plaintext, exists only in memory on board and at the decrypting host) ----
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grievance:
+    category: int
+    lang: Lang
+    text: str = ""
+    pseudonym: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusRequest:
+    ref_seq: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Withdraw:
+    ref_seq: int
+
+
+CrewContent: TypeAlias = Grievance | StatusRequest | Withdraw
+
+
+def encode_crew(content: CrewContent) -> bytes:
+    """Plaintext CBOR of crew content (sealed right after; never stored).
+
+    Raises:
+        LocalProtocolError: out-of-range fields or text too long.
+    """
+    if isinstance(content, Grievance):
+        if not 0 <= content.category <= 0xFF:
+            raise LocalProtocolError("category must fit one byte")
+        if len(content.text) > MAX_TEXT_CHARS:
+            raise LocalProtocolError(f"text longer than {MAX_TEXT_CHARS} characters")
+        item: list[Any] = [
+            CrewKind.GRIEVANCE,
+            content.category,
+            int(content.lang),
+            encode_text(content.text, content.lang),
+        ]
+        if content.pseudonym is not None:
+            if len(content.pseudonym) > MAX_PSEUDONYM:
+                raise LocalProtocolError(f"pseudonym longer than {MAX_PSEUDONYM} characters")
+            item.append(content.pseudonym)
+        return cbor.dumps(item)
+    kind = CrewKind.STATUS_REQUEST if isinstance(content, StatusRequest) else CrewKind.WITHDRAW
+    _check_seq(content.ref_seq)
+    return cbor.dumps([kind, content.ref_seq])
+
+
+def decode_crew(data: bytes) -> CrewContent:
+    """Crew content from opened plaintext. Raises a :class:`Malformed` subclass."""
+    item = cbor.expect_list(cbor.loads(data, what="crew content"), "crew content", 2)
+    kind = cbor.expect_int(item[0], "crew kind", 0, 0xFF)
+    if kind == CrewKind.GRIEVANCE:
+        cbor.expect_list(item, "grievance", 4)
+        lang = lang_from_code(cbor.expect_int(item[2], "language", 0, 0xFF))
+        text = decode_text(
+            cbor.expect_bytes(item[3], "text", MAX_SEALED, 1), lang, max_chars=MAX_TEXT_CHARS
+        )
+        pseudonym = None
+        if len(item) > 4 and item[4] is not None:
+            pseudonym = cbor.expect_text(item[4], "pseudonym", MAX_PSEUDONYM)
+        return Grievance(
+            category=cbor.expect_int(item[1], "category", 0, 0xFF),
+            lang=lang,
+            text=text,
+            pseudonym=pseudonym,
+        )
+    ref = cbor.expect_int(item[1], "ref seq", 1, U32)
+    if kind == CrewKind.STATUS_REQUEST:
+        return StatusRequest(ref_seq=ref)
+    if kind == CrewKind.WITHDRAW:
+        return Withdraw(ref_seq=ref)
+    raise Malformed(f"unknown crew message kind {kind}")
+
+
+# --- uplink messages ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CrewMessage:
+    """A sealed grievance, status request or withdrawal (HPKE, see :mod:`protocol.seal`)."""
+
+    seq: int
+    time: int
+    sealed: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Heartbeat:
+    """Queue depth and a hash-chain checkpoint over every seq before this one (protocol.chain)."""
+
+    seq: int
+    time: int
+    queue_depth: int
+    last_seq: int
+    chain: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position:
+    """A VMS GPS fix. Wire units: 1e-5 degree (≈1.1 m), 0.1 knot, whole degrees."""
+
+    seq: int
+    time: int
+    lat: float
+    lon: float
+    speed_kn: float = 0.0
+    course_deg: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fragment:
+    """Part ``index`` of ``count`` of an encoded message too long for one frame.
+
+    Fragment ``i`` of a message whose own seq is ``s`` has seq ``s + i``: fragments are acked,
+    retransmitted and gap-checked like any other message.
+    """
+
+    seq: int
+    index: int
+    count: int
+    chunk: bytes
+
+    @property
+    def first_seq(self) -> int:
+        return self.seq - self.index
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownMessage:
+    """A message type from a newer protocol revision: acknowledged, otherwise ignored."""
+
+    type: int
+    seq: int | None = None
+
+
+UplinkMessage: TypeAlias = CrewMessage | Heartbeat | Position | Fragment | UnknownMessage
+
+# --- downlink messages ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ack:
+    """Every seq ≤ ``cum_seq`` arrived, and so did seq ``base + i`` for every bit ``i`` set in
+    ``bitmap`` (LSB of byte 0 first). ``base`` defaults to ``cum_seq + 1``; a later base lets the
+    shore acknowledge recent messages beyond a long-standing gap.
+    """
+
+    cum_seq: int
+    bitmap: bytes = b""
+    base: int | None = None
+
+    @property
+    def bitmap_base(self) -> int:
+        return self.cum_seq + 1 if self.base is None else self.base
+
+    def covers(self, seq: int) -> bool:
+        if seq <= self.cum_seq:
+            return True
+        i = seq - self.bitmap_base
+        return 0 <= i < 8 * len(self.bitmap) and bool(self.bitmap[i // 8] >> (i % 8) & 1)
+
+    def seqs(self) -> list[int]:
+        """The seqs above ``cum_seq`` that the bitmap acknowledges."""
+        base = self.bitmap_base
+        return [base + i for i in range(8 * len(self.bitmap)) if self.bitmap[i // 8] >> (i % 8) & 1]
+
+    @classmethod
+    def of(
+        cls, cum_seq: int, above: Iterable[int], *, base: int | None = None, max_bytes: int = 32
+    ) -> Ack:
+        """An ack from the cumulative point and seqs received above it (those that fit)."""
+        start = cum_seq + 1 if base is None else base
+        bits = bytearray(max_bytes)
+        for seq in above:
+            i = seq - start
+            if 0 <= i < 8 * max_bytes:
+                bits[i // 8] |= 1 << (i % 8)
+        return cls(
+            cum_seq=cum_seq,
+            bitmap=bytes(bits).rstrip(b"\0"),
+            base=None if start == cum_seq + 1 else start,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseStatus:
+    """Case progress for the crew message ``ref_seq``; ``note`` indexes localized notes."""
+
+    ref_seq: int
+    case_ref: str
+    status: int
+    note: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    version: int
+    airtime_bytes_per_day: int
+    report_interval_s: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyRotation:
+    """New shore keys, announced under the current shore signature."""
+
+    epoch: int
+    sign_pub: bytes
+    seal_pub: bytes
+
+
+DownlinkMessage: TypeAlias = Ack | CaseStatus | Config | KeyRotation | UnknownMessage
+Message: TypeAlias = UplinkMessage | DownlinkMessage
+
+
+def _check_seq(seq: int) -> None:
+    if not 1 <= seq <= U32:
+        raise LocalProtocolError(f"seq {seq} outside 1..{U32}")
+
+
+def encode_message(msg: Message) -> bytes:
+    """Deterministic CBOR of one message (what frames carry and hash chains cover)."""
+    item: list[Any]
+    match msg:
+        case CrewMessage():
+            item = [MsgType.CREW, msg.seq, msg.time, msg.sealed]
+        case Heartbeat():
+            item = [MsgType.HEARTBEAT, msg.seq, msg.time, msg.queue_depth, msg.last_seq, msg.chain]
+        case Position():
+            item = [
+                MsgType.POSITION,
+                msg.seq,
+                msg.time,
+                round(msg.lat * 1e5),
+                round(msg.lon * 1e5),
+                round(msg.speed_kn * 10),
+                msg.course_deg,
+            ]
+        case Fragment():
+            item = [MsgType.FRAGMENT, msg.seq, msg.index, msg.count, msg.chunk]
+        case Ack():
+            item = [MsgType.ACK, msg.cum_seq, msg.bitmap]
+            if msg.base is not None:
+                item.append(msg.base)
+        case CaseStatus():
+            item = [MsgType.CASE_STATUS, msg.ref_seq, msg.case_ref, msg.status, msg.note]
+        case Config():
+            item = [MsgType.CONFIG, msg.version, msg.airtime_bytes_per_day, msg.report_interval_s]
+        case KeyRotation():
+            item = [MsgType.KEY_ROTATION, msg.epoch, msg.sign_pub, msg.seal_pub]
+        case UnknownMessage():
+            raise LocalProtocolError("an unknown message cannot be encoded")
+    data = cbor.dumps(item)
+    try:
+        decode_message(data)  # refuse to emit what a receiver would refuse
+    except Malformed as exc:
+        raise LocalProtocolError(f"cannot encode {type(msg).__name__}: {exc}") from exc
+    return data
+
+
+def decode_message(data: bytes) -> Message:
+    """One message from its CBOR. Raises a :class:`Malformed` subclass."""
+    return message_from_item(cbor.loads(data, what="message"))
+
+
+def message_from_item(item: Any) -> Message:
+    """One message from its decoded CBOR item (an array)."""
+    m = cbor.expect_list(item, "message", 1)
+    t = cbor.expect_int(m[0], "message type", 0, 0xFFFF)
+    i = cbor.expect_int
+    b = cbor.expect_bytes
+    if t == MsgType.CREW:
+        cbor.expect_list(m, "crew message", 4)
+        return CrewMessage(
+            seq=i(m[1], "seq", 1, U32),
+            time=i(m[2], "time", 0, U32),
+            sealed=b(m[3], "sealed body", MAX_SEALED, 48),
+        )
+    if t == MsgType.HEARTBEAT:
+        cbor.expect_list(m, "heartbeat", 6)
+        return Heartbeat(
+            seq=i(m[1], "seq", 1, U32),
+            time=i(m[2], "time", 0, U32),
+            queue_depth=i(m[3], "queue depth", 0, U32),
+            last_seq=i(m[4], "last seq", 0, U32),
+            chain=b(m[5], "chain", CHAIN_LEN, CHAIN_LEN),
+        )
+    if t == MsgType.POSITION:
+        cbor.expect_list(m, "position", 7)
+        return Position(
+            seq=i(m[1], "seq", 1, U32),
+            time=i(m[2], "time", 0, U32),
+            lat=i(m[3], "latitude", -9_000_000, 9_000_000) / 1e5,
+            lon=i(m[4], "longitude", -18_000_000, 18_000_000) / 1e5,
+            speed_kn=i(m[5], "speed", 0, 10_000) / 10,
+            course_deg=i(m[6], "course", 0, 360),
+        )
+    if t == MsgType.FRAGMENT:
+        cbor.expect_list(m, "fragment", 5)
+        count = i(m[3], "fragment count", 2, MAX_FRAGMENTS)
+        index = i(m[2], "fragment index", 0, count - 1)
+        seq = i(m[1], "seq", 1 + index, U32)
+        return Fragment(seq=seq, index=index, count=count, chunk=b(m[4], "chunk", 512, 1))
+    if t == MsgType.ACK:
+        cbor.expect_list(m, "ack", 3)
+        cum = i(m[1], "cumulative seq", 0, U32)
+        base = i(m[3], "bitmap base", cum + 1, U32) if len(m) > 3 else None
+        return Ack(cum_seq=cum, bitmap=b(m[2], "bitmap", 128), base=base)
+    if t == MsgType.CASE_STATUS:
+        cbor.expect_list(m, "case status", 5)
+        return CaseStatus(
+            ref_seq=i(m[1], "ref seq", 1, U32),
+            case_ref=cbor.expect_text(m[2], "case ref", MAX_CASE_REF),
+            status=i(m[3], "status", 0, 0xFF),
+            note=i(m[4], "note", 0, 0xFFFF),
+        )
+    if t == MsgType.CONFIG:
+        cbor.expect_list(m, "config", 4)
+        return Config(
+            version=i(m[1], "config version", 0, U32),
+            airtime_bytes_per_day=i(m[2], "airtime budget", 0, U32),
+            report_interval_s=i(m[3], "report interval", 60, 86_400 * 7),
+        )
+    if t == MsgType.KEY_ROTATION:
+        cbor.expect_list(m, "key rotation", 4)
+        return KeyRotation(
+            epoch=i(m[1], "epoch", 0, U32),
+            sign_pub=b(m[2], "sign key", 32, 32),
+            seal_pub=b(m[3], "seal key", 32, 32),
+        )
+    unknown_seq: int | None = None
+    if t < MsgType.ACK and len(m) > 1 and type(m[1]) is int and 1 <= m[1] <= U32:
+        unknown_seq = m[1]
+    return UnknownMessage(type=t, seq=unknown_seq)
+
+
+def seq_of(msg: Message) -> int | None:
+    """The uplink seq of a message (None for downlink messages)."""
+    return getattr(msg, "seq", None)

@@ -1,0 +1,278 @@
+"""Vessel side of the protocol: assign seqs, seal, choose what goes in each frame, retransmit,
+and accept only shore-signed downlink.
+
+Sans-IO: the agent persists what :meth:`VesselSession.queue_crew` and friends return (the
+encoded, sealed message with its seq) *before* anything is sent, and feeds back frames and
+``now``. Plaintext exists only in the call that seals it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from protocol import chain, frame
+from protocol.category import is_urgent
+from protocol.errors import BadSignature, LocalProtocolError, WrongRecipient
+from protocol.events import (
+    CaseStatusReceived,
+    ConfigReceived,
+    MessagesAcked,
+    ShoreKeyRotated,
+    VesselEvent,
+)
+from protocol.fragment import max_single, split
+from protocol.keys import key_id, seal_public_from_raw, verify_key_from_raw
+from protocol.messages import (
+    U32,
+    Ack,
+    CaseStatus,
+    Config,
+    CrewContent,
+    CrewMessage,
+    Grievance,
+    Heartbeat,
+    KeyRotation,
+    Message,
+    Position,
+    encode_crew,
+    encode_message,
+)
+from protocol.seal import crew_info, seal
+
+
+class Priority(IntEnum):
+    """Lower goes first: urgent grievances, then crew messages by age, then routine reports."""
+
+    URGENT = 0
+    CREW = 1
+    ROUTINE = 2
+
+
+@dataclass(slots=True, kw_only=True)
+class Outgoing:
+    """One queued message, exactly as it goes on air (ciphertext for crew messages)."""
+
+    seq: int
+    encoded: bytes
+    priority: Priority
+    created: float
+    attempts: int = 0
+    next_try: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutFrame:
+    data: bytes
+    seqs: tuple[int, ...]
+
+
+def backoff(attempts: int, base: float = 600.0, cap: float = 6 * 3600.0) -> float:
+    """Seconds to wait for an ack before sending a message again (doubling, capped)."""
+    return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+class VesselSession:
+    """Protocol state of one vessel device. Restore it from the outbox with :meth:`restore`."""
+
+    def __init__(
+        self,
+        *,
+        sign_key: Ed25519PrivateKey,
+        shore_sign_pub: Ed25519PublicKey,
+        shore_seal_pub: X25519PublicKey,
+        next_seq: int = 1,
+        chain_value: bytes = chain.GENESIS,
+        limit: int = frame.UPLINK_MAX,
+    ) -> None:
+        self.sign_key = sign_key
+        self.kid = key_id(sign_key.public_key())
+        self.shore_sign_keys = [shore_sign_pub]
+        self.shore_seal_pub = shore_seal_pub
+        self.next_seq = next_seq
+        self.chain_value = chain_value
+        self.limit = limit
+        self.outbox: dict[int, Outgoing] = {}
+        self.config_version = -1
+        self.key_epoch = -1
+
+    # --- queueing -------------------------------------------------------------------------
+
+    def restore(self, items: Iterable[Outgoing]) -> None:
+        """Put back unacknowledged messages read from durable storage after a restart."""
+        for item in items:
+            self.outbox[item.seq] = item
+
+    def _assign(self, n: int) -> int:
+        first = self.next_seq
+        if first + n - 1 > U32:
+            raise LocalProtocolError("sequence space exhausted; rotate the device key")
+        self.next_seq += n
+        return first
+
+    def _enqueue(self, msg: Message, priority: Priority, now: float) -> list[Outgoing]:
+        """Encode, fragment if needed, advance the chain. Seqs are already assigned."""
+        encoded = encode_message(msg)
+        seq = getattr(msg, "seq")  # noqa: B009 — every uplink message has one
+        if len(encoded) <= max_single(self.limit):
+            parts = [(seq, encoded)]
+        else:
+            parts = [(f.seq, encode_message(f)) for f in split(encoded, seq, self.limit)]
+            extra = len(parts) - 1
+            if self.next_seq != seq + 1:
+                raise LocalProtocolError("fragmenting a message that is not the newest")
+            self._assign(extra)
+        out = []
+        for s, data in parts:
+            self.chain_value = chain.advance(self.chain_value, s, chain.digest(data))
+            item = Outgoing(seq=s, encoded=data, priority=priority, created=now, next_try=now)
+            self.outbox[s] = item
+            out.append(item)
+        return out
+
+    def queue_crew(self, content: CrewContent, now: int) -> list[Outgoing]:
+        """Seal crew content and queue it: one item, or several fragments with consecutive seqs.
+
+        The returned items are what the agent must persist before sending; the first item's seq
+        is the crew message's own seq (the crew member's receipt refers to it).
+        """
+        seq = self._assign(1)
+        sealed = seal(encode_crew(content), self.shore_seal_pub, crew_info(self.kid, seq, now))
+        urgent = isinstance(content, Grievance) and is_urgent(content.category)
+        msg = CrewMessage(seq=seq, time=now, sealed=sealed)
+        return self._enqueue(msg, Priority.URGENT if urgent else Priority.CREW, now)
+
+    def queue_position(
+        self,
+        *,
+        time: int,
+        lat: float,
+        lon: float,
+        speed_kn: float = 0.0,
+        course_deg: int = 0,
+        now: float,
+    ) -> Outgoing:
+        msg = Position(
+            seq=self._assign(1),
+            time=time,
+            lat=lat,
+            lon=lon,
+            speed_kn=speed_kn,
+            course_deg=course_deg,
+        )
+        return self._enqueue(msg, Priority.ROUTINE, now)[0]
+
+    def queue_heartbeat(self, now: int, queue_depth: int | None = None) -> Outgoing:
+        """A heartbeat carrying the chain over every seq before its own."""
+        depth = len(self.outbox) if queue_depth is None else queue_depth
+        last, value = self.next_seq - 1, self.chain_value
+        msg = Heartbeat(
+            seq=self._assign(1), time=now, queue_depth=depth, last_seq=last, chain=value
+        )
+        return self._enqueue(msg, Priority.ROUTINE, now)[0]
+
+    # --- sending --------------------------------------------------------------------------
+
+    def due(self, now: float) -> list[Outgoing]:
+        """Messages waiting to be (re)sent, in sending order."""
+        ready = [m for m in self.outbox.values() if m.next_try <= now]
+        ready.sort(key=lambda m: (m.priority, m.created, m.seq))
+        return ready
+
+    def frames_to_send(
+        self, now: float, *, max_frames: int = 1, budget: int | None = None
+    ) -> list[OutFrame]:
+        """Pack due messages into signed frames of ≤ ``limit`` bytes, best first.
+
+        First-fit in priority order fills each frame. ``budget`` (bytes) stops routine and crew
+        traffic when spent; urgent messages may exceed it. Messages put in a frame are marked
+        sent (their retransmission timer starts).
+        """
+        pending = self.due(now)
+        frames: list[OutFrame] = []
+        spent = 0
+        while pending and len(frames) < max_frames:
+            batch: list[Outgoing] = []
+            rest: list[Outgoing] = []
+            for item in pending:
+                sizes = [len(m.encoded) for m in (*batch, item)]
+                if frame.frame_size(frame.uplink_payload_size(sizes)) <= self.limit:
+                    batch.append(item)
+                else:
+                    rest.append(item)
+            size = frame.frame_size(frame.uplink_payload_size([len(m.encoded) for m in batch]))
+            urgent = any(m.priority is Priority.URGENT for m in batch)
+            if budget is not None and spent + size > budget:
+                if not urgent:
+                    break
+                batch = [m for m in batch if m.priority is Priority.URGENT]
+                rest = [m for m in pending if m not in batch]
+            data = frame.sign(
+                frame.uplink_payload([m.encoded for m in batch]), self.sign_key, self.kid
+            )
+            spent += len(data)
+            for m in batch:
+                m.attempts += 1
+                m.next_try = now + backoff(m.attempts)
+            frames.append(OutFrame(data=data, seqs=tuple(m.seq for m in batch)))
+            pending = rest
+        return frames
+
+    def get_timer(self) -> float | None:
+        """When the next retransmission falls due (None with an empty outbox)."""
+        return min((m.next_try for m in self.outbox.values()), default=None)
+
+    # --- downlink -------------------------------------------------------------------------
+
+    def handle_downlink(self, data: bytes, now: float) -> list[VesselEvent]:
+        """Apply one downlink frame; only a frame the shore signed for this device counts.
+
+        Raises:
+            BadSignature: not signed by a current shore key (an ack forged on board is refused).
+            WrongRecipient: signed by the shore but for another device.
+            Oversize, Malformed, UnknownVersion: not a valid downlink frame.
+        """
+        sign1 = frame.parse(data, max_size=frame.DOWNLINK_MAX)
+        keys = [k for k in self.shore_sign_keys if key_id(k) == sign1.kid]
+        if not keys:
+            raise BadSignature(f"downlink kid {sign1.kid.hex()} is not a shore key")
+        frame.verify(sign1, keys[0])
+        to_kid, shore_time, messages = frame.parse_downlink(sign1.payload)
+        if to_kid != self.kid:
+            raise WrongRecipient(f"downlink for device {to_kid.hex()}, this is {self.kid.hex()}")
+        events: list[VesselEvent] = []
+        for msg in messages:
+            match msg:
+                case Ack():
+                    events.extend(self._apply_ack(msg))
+                case CaseStatus():
+                    events.append(CaseStatusReceived(status=msg, shore_time=shore_time))
+                case Config() if msg.version > self.config_version:
+                    self.config_version = msg.version
+                    events.append(ConfigReceived(config=msg, shore_time=shore_time))
+                case KeyRotation() if msg.epoch > self.key_epoch:
+                    self._rotate(msg)
+                    events.append(ShoreKeyRotated(rotation=msg))
+        return events
+
+    def _apply_ack(self, ack: Ack) -> list[VesselEvent]:
+        seqs = tuple(sorted(s for s in self.outbox if ack.covers(s)))
+        for s in seqs:
+            del self.outbox[s]
+        return [MessagesAcked(seqs=seqs, ack=ack)] if seqs else []
+
+    def _rotate(self, rotation: KeyRotation) -> None:
+        self.key_epoch = rotation.epoch
+        new = verify_key_from_raw(rotation.sign_pub)
+        # Keep the previous key for frames already in flight; drop older ones.
+        self.shore_sign_keys = [new, self.shore_sign_keys[0]]
+        self.shore_seal_pub = seal_public_from_raw(rotation.seal_pub)
+
+    def acked(self, seqs: Sequence[int]) -> None:
+        """Forget messages the agent knows were acknowledged (e.g. replayed from its log)."""
+        for s in seqs:
+            self.outbox.pop(s, None)

@@ -1,0 +1,117 @@
+"""Hypothesis strategies for protocol values."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from protocol.lang import Lang
+from protocol.messages import (
+    U32,
+    Ack,
+    CaseStatus,
+    Config,
+    CrewMessage,
+    Fragment,
+    Grievance,
+    Heartbeat,
+    KeyRotation,
+    Position,
+    StatusRequest,
+    Withdraw,
+)
+
+# Script blocks of the crew languages, plus ASCII, Latin with diacritics (vi), emoji.
+SCRIPTS = [
+    (0x1000, 0x109F),  # Myanmar
+    (0x0E00, 0x0E7F),  # Thai
+    (0x1780, 0x17FF),  # Khmer
+    (0x0020, 0x007E),  # ASCII
+    (0x00C0, 0x024F),  # Latin-1 / Extended
+    (0x1EA0, 0x1EFF),  # Vietnamese
+    (0x1F300, 0x1F64F),  # emoji
+]
+
+
+def crew_text(max_size: int = 300) -> st.SearchStrategy[str]:
+    alphabets = [
+        st.characters(min_codepoint=lo, max_codepoint=hi, exclude_categories=("Cs",))
+        for lo, hi in SCRIPTS
+    ]
+    return st.one_of(
+        *[st.text(a, max_size=max_size) for a in alphabets],
+        st.text(st.one_of(*alphabets), max_size=max_size),
+    )
+
+
+seqs = st.integers(1, U32)
+times = st.integers(0, U32)
+
+grievances = st.builds(
+    Grievance,
+    category=st.integers(0, 255),
+    lang=st.sampled_from(list(Lang)),
+    text=crew_text(),
+    pseudonym=st.none() | st.text(max_size=32),
+)
+crew_contents = st.one_of(
+    grievances,
+    st.builds(StatusRequest, ref_seq=seqs),
+    st.builds(Withdraw, ref_seq=seqs),
+)
+
+uplink_messages = st.one_of(
+    st.builds(CrewMessage, seq=seqs, time=times, sealed=st.binary(min_size=48, max_size=200)),
+    st.builds(
+        Heartbeat,
+        seq=seqs,
+        time=times,
+        queue_depth=st.integers(0, U32),
+        last_seq=st.integers(0, U32),
+        chain=st.binary(min_size=8, max_size=8),
+    ),
+    st.builds(
+        Position,
+        seq=seqs,
+        time=times,
+        lat=st.integers(-9_000_000, 9_000_000).map(lambda v: v / 1e5),
+        lon=st.integers(-18_000_000, 18_000_000).map(lambda v: v / 1e5),
+        speed_kn=st.integers(0, 10_000).map(lambda v: v / 10),
+        course_deg=st.integers(0, 360),
+    ),
+    st.integers(2, 32).flatmap(
+        lambda count: st.builds(
+            Fragment,
+            seq=st.integers(count, U32),
+            index=st.just(count - 1),
+            count=st.just(count),
+            chunk=st.binary(min_size=1, max_size=200),
+        )
+    ),
+)
+
+downlink_messages = st.one_of(
+    st.builds(
+        Ack,
+        cum_seq=st.integers(0, 10**6),
+        bitmap=st.binary(max_size=32).map(lambda b: b.rstrip(b"\0")),
+    ),
+    st.builds(
+        CaseStatus,
+        ref_seq=seqs,
+        case_ref=st.text(max_size=16),
+        status=st.integers(0, 255),
+        note=st.integers(0, 0xFFFF),
+    ),
+    st.builds(
+        Config,
+        version=st.integers(0, U32),
+        airtime_bytes_per_day=st.integers(0, U32),
+        report_interval_s=st.integers(60, 86400),
+    ),
+    st.builds(
+        KeyRotation,
+        epoch=st.integers(0, U32),
+        sign_pub=st.binary(min_size=32, max_size=32),
+        seal_pub=st.binary(min_size=32, max_size=32),
+    ),
+)
