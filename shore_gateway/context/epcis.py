@@ -236,8 +236,14 @@ def ingest_epcis(session: Session, body: bytes) -> dict[str, Any]:
     Raises :class:`EpcisError` when the body is not a JSON EPCIS document.
     """
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EpcisError("body is not UTF-8 text") from None
+    if "\x00" in text or "\\u0000" in text.lower():
+        raise EpcisError("NUL characters are not allowed in the document")
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError, and over-long integer literals
         raise EpcisError(f"not JSON: {exc}") from None
     except RecursionError:
         raise EpcisError("JSON nested too deeply") from None
@@ -245,7 +251,7 @@ def ingest_epcis(session: Session, body: bytes) -> dict[str, Any]:
     digest = hashlib.sha256(body).hexdigest()
     raw_doc = session.exec(select(RawDoc).where(RawDoc.sha256 == digest)).first()
     if raw_doc is None:
-        raw_doc = RawDoc(sha256=digest, body=body.decode("utf-8"))
+        raw_doc = RawDoc(sha256=digest, body=text)
         session.add(raw_doc)
         session.flush()
     assert raw_doc.id is not None

@@ -79,6 +79,8 @@ def parse_naf(line: str) -> NafReport:
         raise NafSyntaxError("empty line")
     if len(text) > MAX_LINE:
         raise NafSyntaxError(f"line longer than {MAX_LINE} characters")
+    if any(ord(ch) < 32 or ch == "\x7f" for ch in text):
+        raise NafSyntaxError("control characters in the line")
     if not text.upper().startswith("//SR"):
         raise NafSyntaxError("does not start with //SR")
     body = text[2:]
