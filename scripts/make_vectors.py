@@ -1,0 +1,107 @@
+"""Write the golden test vectors in tests/protocol/vectors/frames.json.
+
+Run once when the wire format changes (and bump the protocol or dictionary version):
+    .venv/bin/python scripts/make_vectors.py
+Keys are derived from fixed labels so another implementation can recreate them. Signatures are
+deterministic (Ed25519), HPKE seals are not: vectors with sealed bodies are decode-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from protocol import keys
+from protocol.lang import Lang
+from protocol.messages import Ack, CaseStatus, Config, Grievance, StatusRequest
+from protocol.shore import pack_downlink
+from protocol.vessel import VesselSession
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "protocol" / "vectors" / "frames.json"
+T = 1_763_640_000  # 2025-11-20T12:00:00Z
+
+
+def seed(label: str) -> bytes:
+    return hashlib.sha256(f"flip-sync test vector {label}".encode()).digest()
+
+
+def main() -> None:
+    vessel = Ed25519PrivateKey.from_private_bytes(seed("vessel sign"))
+    shore_sign = Ed25519PrivateKey.from_private_bytes(seed("shore sign"))
+    shore_seal = X25519PrivateKey.from_private_bytes(seed("shore seal"))
+    vkid = keys.key_id(vessel.public_key())
+    skid = keys.key_id(shore_sign.public_key())
+
+    def session(next_seq: int = 1) -> VesselSession:
+        return VesselSession(sign_key=vessel, shore_sign_pub=shore_sign.public_key(),
+                             shore_seal_pub=shore_seal.public_key(), next_seq=next_seq)
+
+    vectors = []
+
+    s = session(41)
+    s.queue_position(time=T, lat=-4.61792, lon=55.45188, speed_kn=9.6, course_deg=8, now=T)
+    s.queue_heartbeat(T, queue_depth=0)
+    f = s.frames_to_send(T)[0]
+    vectors.append({"name": "position and heartbeat", "direction": "uplink", "deterministic": True,
+                    "frame": f.data.hex(), "expect": {"seqs": list(f.seqs)}})
+
+    for name, content in [
+        ("grievance my 0x17", Grievance(category=0x17, lang=Lang.MY,
+                                         text="ဆရာက ကျွန်တော့်လစာကို သုံးလကြာ မပေးသေးပါ။")),
+        ("grievance en urgent", Grievance(category=0xF1, lang=Lang.EN,
+                                           text="Engineer badly burned, captain refuses port",
+                                           pseudonym="K7")),
+        ("status request", StatusRequest(ref_seq=3)),
+    ]:
+        s = session(7)
+        s.queue_crew(content, T)
+        f = s.frames_to_send(T)[0]
+        expect = {"seqs": list(f.seqs), "content": {
+            k: (int(v) if isinstance(v, Lang) else v)
+            for k, v in ((a, getattr(content, a)) for a in content.__slots__)  # type: ignore[attr-defined]
+        }}
+        vectors.append({"name": name, "direction": "uplink", "deterministic": False,
+                        "frame": f.data.hex(), "expect": expect})
+
+    ack = pack_downlink(shore_sign, skid, vkid, [
+        Ack.of(40, [42, 43]),
+        CaseStatus(ref_seq=7, case_ref="C-0042", status=2, note=1),
+        Config(version=3, airtime_bytes_per_day=3000, report_interval_s=3600),
+    ], T)[0]
+    vectors.append({"name": "ack, status and config", "direction": "downlink",
+                    "deterministic": True, "frame": ack.hex(),
+                    "expect": {"to_kid": vkid.hex(), "time": T}})
+
+    good = bytes.fromhex(vectors[0]["frame"])
+    bad = bytearray(good)
+    bad[-1] ^= 0x80
+    vectors.append({"name": "signature bit flipped", "direction": "uplink", "deterministic": True,
+                    "frame": bytes(bad).hex(), "expect": {"error": "BadSignature"}})
+    vectors.append({"name": "oversize", "direction": "uplink", "deterministic": True,
+                    "frame": (good + bytes(341 - len(good))).hex(),
+                    "expect": {"error": "Oversize"}})
+
+    doc = {
+        "about": "flip-sync wire format v1 golden vectors; see docs/wire-format.md",
+        "keys": {
+            "vessel_sign_private_raw": seed("vessel sign").hex(),
+            "vessel_sign_public_raw": keys.raw_public(vessel.public_key()).hex(),
+            "vessel_kid": vkid.hex(),
+            "shore_sign_private_raw": seed("shore sign").hex(),
+            "shore_sign_public_raw": keys.raw_public(shore_sign.public_key()).hex(),
+            "shore_kid": skid.hex(),
+            "shore_seal_private_raw": seed("shore seal").hex(),
+            "shore_seal_public_raw": keys.raw_public(shore_seal.public_key()).hex(),
+        },
+        "vectors": vectors,
+    }
+    OUT.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {len(vectors)} vectors to {OUT.name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Golden vectors (tests/protocol/vectors/frames.json): exact bytes another implementation can
+test against. Regenerate with scripts/make_vectors.py only when the wire format changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from protocol import errors, frame, keys
+from protocol.messages import CrewMessage
+from protocol.shore import open_crew, verify_frame
+
+DOC = json.loads((Path(__file__).parent / "vectors" / "frames.json").read_text(encoding="utf-8"))
+K = DOC["keys"]
+VESSEL = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(K["vessel_sign_private_raw"]))
+SHORE = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(K["shore_sign_private_raw"]))
+SEAL = X25519PrivateKey.from_private_bytes(bytes.fromhex(K["shore_seal_private_raw"]))
+
+
+def test_vector_keys_match() -> None:
+    assert keys.key_id(VESSEL.public_key()).hex() == K["vessel_kid"]
+    assert keys.key_id(SHORE.public_key()).hex() == K["shore_kid"]
+    assert keys.raw_public(SEAL.public_key()).hex() == K["shore_seal_public_raw"]
+
+
+@pytest.mark.parametrize("vector", DOC["vectors"], ids=lambda v: v["name"])
+def test_vector(vector: dict[str, Any]) -> None:
+    data = bytes.fromhex(vector["frame"])
+    expect = vector["expect"]
+    if "error" in expect:
+        with pytest.raises(getattr(errors, expect["error"])):
+            verify_frame(data, lambda kid: [("v", VESSEL.public_key())])
+        return
+    if vector["direction"] == "downlink":
+        sign1 = frame.parse(data, max_size=frame.DOWNLINK_MAX)
+        frame.verify(sign1, SHORE.public_key())
+        to_kid, time, _ = frame.parse_downlink(sign1.payload)
+        assert (to_kid.hex(), time) == (expect["to_kid"], expect["time"])
+        assert frame.sign(sign1.payload, SHORE, sign1.kid) == data  # deterministic
+        return
+    _, sign1 = verify_frame(data, lambda kid: [("v", VESSEL.public_key())])
+    msgs = frame.parse_uplink(sign1.payload)
+    assert [m.seq for m, _ in msgs] == expect["seqs"]
+    if vector["deterministic"]:
+        assert frame.sign(frame.uplink_payload([e for _, e in msgs]), VESSEL, sign1.kid) == data
+    if "content" in expect:
+        (msg, _), *_ = msgs
+        assert isinstance(msg, CrewMessage)
+        content = open_crew(msg, sign1.kid, [SEAL])
+        got = {a: getattr(content, a) for a in content.__slots__}  # type: ignore[union-attr]
+        got = {k: int(v) if k == "lang" else v for k, v in got.items()}
+        assert got == expect["content"]
