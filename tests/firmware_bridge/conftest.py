@@ -19,8 +19,8 @@ IMEI = "300234010753370"
 class DirectIPReceiver:
     """A shore-side DirectIP MO listener on a free port, answering every message."""
 
-    def __init__(self, accept: bool = True) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, accept: bool = True, port: int = 0) -> None:
+        self.sock = socket.create_server(("127.0.0.1", port))
         self.sock.settimeout(0.2)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.messages: list[MOMessage] = []
