@@ -60,7 +60,7 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def alembic_config(engine: Engine) -> Any:
+def alembic_config(engine: Engine | None = None) -> Any:
     """An Alembic ``Config`` that finds the packaged migrations (no ini file, no repo path)."""
     from alembic.config import Config
 
@@ -106,7 +106,7 @@ def head_revision() -> str | None:
     """The newest revision shipped with this package."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory(MIGRATIONS).get_current_head()
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 class Database:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     MetaData,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -168,7 +169,7 @@ class RawDoc(GatewayModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(unique=True, max_length=64)
     kind: str = Field(default="epcis", max_length=16)
-    body: str
+    body: str = Field(sa_type=Text)
     received_at: dt.datetime = _now_column()
 
 
@@ -200,7 +201,7 @@ class CatchEvent(GatewayModel, table=True):
     trip_date: dt.datetime | None = _time(nullable=True)
     unloading_port: str | None = Field(default=None, max_length=120)
     doc_id: int = Field(foreign_key="raw_docs.id", index=True)
-    warnings: str = Field(default="[]")  # JSON list of strings
+    warnings: str = Field(default="[]", sa_type=Text)  # JSON list of strings
 
 
 class CatchLot(GatewayModel, table=True):
@@ -265,7 +266,7 @@ class Grievance(GatewayModel, table=True):
     message_id: int = Field(foreign_key="messages.id", unique=True)
     category: int
     lang: str = Field(max_length=8)
-    text: str
+    text: str = Field(sa_type=Text)
     pseudonym: str | None = Field(default=None, max_length=64)
     time: dt.datetime = _time(index=True)
     pos_lat: float | None = None
@@ -284,6 +285,6 @@ class Alert(GatewayModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     vessel_id: int = Field(foreign_key="vessels.id", index=True)
     kind: str = Field(max_length=16)
-    detail: str
+    detail: str = Field(sa_type=Text)
     created_at: dt.datetime = _now_column()
     resolved_at: dt.datetime | None = _time(nullable=True)

@@ -1,0 +1,150 @@
+"""Storage on SQLite and PostgreSQL: migrations from empty, constraints the pipeline relies on."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from shore_gateway.db import Database, current_revision, head_revision, upgrade
+from shore_gateway.metrics import Metrics
+from shore_gateway.models import Message, Position, RawFrame, Vessel, metadata
+from shore_gateway.pipeline_api import ArrivalMeta, Outcome, StoreRawSink
+
+T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def test_upgrade_from_empty_creates_every_table(db_url: str) -> None:
+    upgrade(db_url)
+    upgrade(db_url)  # idempotent
+    database = Database(db_url)
+    try:
+        assert current_revision(database.engine) == head_revision()
+        tables = set(sa.inspect(database.engine).get_table_names())
+        assert set(metadata.tables) <= tables
+    finally:
+        database.dispose()
+
+
+def test_migrations_match_the_models(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_sqlite_pragmas(sqlite_db: Database) -> None:
+    with sqlite_db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def _vessel(db: Database, name: str = "V") -> int:
+    with db.session() as s:
+        v = Vessel(name=name)
+        s.add(v)
+        s.flush()
+        assert v.id is not None
+        return v.id
+
+
+def test_times_round_trip_as_aware_utc(db: Database) -> None:
+    vid = _vessel(db)
+    local = dt.datetime(2024, 5, 1, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    with db.session() as s:
+        s.add(Position(vessel_id=vid, time=local, lat=1.0, lon=2.0, source="naf"))
+    with db.session() as s:
+        p = s.exec(sa.select(Position)).scalars().one()  # type: ignore[call-overload]
+    assert p.time == T0 and p.time.tzinfo is not None
+    assert p.time.utcoffset() == dt.timedelta(0)
+
+
+def test_naive_times_are_refused(db: Database) -> None:
+    vid = _vessel(db)
+    with pytest.raises(Exception, match="timezone-aware"), db.session() as s:
+        s.add(Position(vessel_id=vid, time=dt.datetime(2024, 1, 1), lat=0, lon=0, source="x"))
+        s.flush()
+
+
+def test_message_seq_is_unique_per_vessel(db: Database) -> None:
+    a, b = _vessel(db, "A"), _vessel(db, "B")
+    with db.session() as s:
+        s.add(Message(vessel_id=a, seq=1, kind="grievance"))
+        s.add(Message(vessel_id=b, seq=1, kind="grievance"))  # same seq, other vessel: fine
+    with pytest.raises(IntegrityError), db.session() as s:
+        s.add(Message(vessel_id=a, seq=1, kind="grievance"))
+        s.flush()
+
+
+def test_foreign_keys_are_enforced(db: Database) -> None:
+    with pytest.raises(IntegrityError), db.session() as s:
+        s.add(Message(vessel_id=999_999, seq=1, kind="grievance"))
+        s.flush()
+
+
+def test_position_unique_per_vessel_time_source(db: Database) -> None:
+    vid = _vessel(db)
+    with db.session() as s:
+        s.add(Position(vessel_id=vid, time=T0, lat=1, lon=1, source="naf"))
+        s.add(Position(vessel_id=vid, time=T0, lat=1, lon=1, source="ais"))
+    with pytest.raises(IntegrityError), db.session() as s:
+        s.add(Position(vessel_id=vid, time=T0, lat=2, lon=2, source="naf"))
+        s.flush()
+
+
+def test_raw_arrivals_dedupe_per_channel(db: Database) -> None:
+    sink = StoreRawSink(db, Metrics())
+    meta = ArrivalMeta(channel="rockblock", imei="300234010753370", momsn=7, received_at=T0)
+
+    other_channel = ArrivalMeta(channel="directip", imei=meta.imei, momsn=7)
+
+    async def run() -> list[Outcome]:
+        results = [
+            await sink.accept(b"\x01frame", meta),
+            await sink.accept(b"\x01frame", meta),  # provider retry
+            await sink.accept(b"\x01frame", other_channel),
+            await sink.accept(b"\x01other", meta),  # MOMSN wrapped: a different frame
+            await sink.accept(b"", meta),
+            await sink.accept(b"x" * 341, meta),
+        ]
+        return [r.outcome for r in results]
+
+    assert asyncio.run(run()) == [
+        Outcome.STORED,
+        Outcome.DUPLICATE,
+        Outcome.STORED,
+        Outcome.STORED,
+        Outcome.REJECTED,
+        Outcome.REJECTED,
+    ]
+    with db.session() as s:
+        rows = s.exec(sa.select(RawFrame)).scalars().all()  # type: ignore[call-overload]
+    assert len(rows) == 3
+    assert {r.status for r in rows} == {"pending"}
+    assert rows[0].provider_time is None and rows[0].received_at == T0
+
+
+def test_concurrent_upgrades_on_postgresql(pg_url: str) -> None:
+    """Several gateway processes starting at once must not race the migration."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            upgrade(pg_url)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
