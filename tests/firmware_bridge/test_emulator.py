@@ -85,9 +85,9 @@ def test_parse_hostport_and_profiles() -> None:
     assert parse_hostport("127.0.0.1:10800") == ("127.0.0.1", 10800)
     assert parse_hostport("[::1]:5") == ("::1", 5)
     for bad in ("nohost", ":80", "h:x", "h:70000"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="HOST:PORT"):
             parse_hostport(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown link profile"):
         profile("sunny")
     rough = profile("rough", seed=3)
     outcomes = [rough.session(0, 340).mo_status for _ in range(500)]

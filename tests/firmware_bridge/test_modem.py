@@ -19,7 +19,9 @@ def run(m: ModemMachine, data: bytes, now: float = 0.0) -> bytes:
     return out(m.receive_data(data, now))
 
 
-def session(m: ModemMachine, command: bytes = b"AT+SBDIX\r", now: float = 0.0) -> tuple[bytes, list]:  # type: ignore[type-arg]
+def session(
+    m: ModemMachine, command: bytes = b"AT+SBDIX\r", now: float = 0.0
+) -> tuple[bytes, list[MOSent]]:
     first = run(m, command, now)
     timer = m.get_timer()
     assert timer is not None
