@@ -180,3 +180,23 @@ def test_garbage_never_crashes(data: bytes) -> None:
     run(m, data)
     m.handle_timer(1e6)
     assert run(m, b"\rAT\r").endswith(b"OK\r\n")
+
+
+def test_sans_io_modules_import_no_io() -> None:
+    import ast
+    from pathlib import Path
+
+    import firmware_bridge
+
+    banned = {"socket", "serial", "threading", "select", "time", "os", "asyncio", "pty"}
+    root = Path(firmware_bridge.__file__).parent
+    for name in ("modem.py", "directip.py", "status.py", "link.py"):
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                names = {(node.module or "").split(".")[0]}
+            else:
+                continue
+            assert not names & banned, (name, names & banned)
