@@ -1,0 +1,351 @@
+"""The on-board service (``flip vessel run``): the I/O shell around the scheduler.
+
+One thread runs the loop — sync new submits from the outbox, queue heartbeats and position
+reports when due, answer ring alerts, run the session the :class:`~vessel_agent.scheduler.
+Scheduler` plans, persist its outcome, apply the downlink — and sleeps on a
+:class:`threading.Event` that SIGTERM sets, so shutdown is prompt between sessions and never
+interrupts a transaction. A second, optional thread reads the NMEA GPS port.
+
+Persist-then-act order (docs/vessel-agent.md, "State machine"): a message is in the outbox
+before any session can carry it; ``mark_sent`` commits only after the gateway confirmed the
+session (a crash before that merely resends — the shore dedupes); an ack is committed the moment
+the verified downlink is read, and the in-memory session forgets those seqs at the same time,
+so nothing is sent after its ack has been applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from firmware_bridge.errors import BridgeError
+from firmware_bridge.status import OutcomeKind
+from protocol.errors import ProtocolError, RemoteProtocolError
+from protocol.events import CaseStatusReceived, ConfigReceived, MessagesAcked, ShoreKeyRotated
+from vessel_agent.device import Device
+from vessel_agent.errors import OutboxError
+from vessel_agent.logs import Log
+from vessel_agent.scheduler import Link, Scheduler, SessionPlan, SessionReport
+
+PURGE_EVERY_S = 3600.0
+FIX_MAX_AGE_S = 600.0
+
+
+class ModemLike(Protocol):
+    """The parts of :class:`firmware_bridge.driver.Modem` the agent uses."""
+
+    def initialise(self, echo: bool | None = None) -> None: ...
+    def enable_ring_alerts(self, on: bool = True) -> None: ...
+    def signal(self) -> int: ...
+    def write_mo(self, data: bytes) -> None: ...
+    def session(
+        self, answer_ring: bool = False, location: tuple[float, float] | None = None
+    ) -> Any: ...
+    def read_mt(self) -> bytes: ...
+    def clear(self, buffers: str = "both") -> None: ...
+    def poll_ring(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+def open_modem(url: str, timeout_s: float, session_timeout_s: float) -> ModemLike:
+    from firmware_bridge.driver import Modem
+
+    return Modem.open(url, timeout_s=timeout_s, session_timeout_s=session_timeout_s)
+
+
+class Agent:
+    """Drives one device's modem from its outbox. ``clock`` is injectable for tests."""
+
+    def __init__(
+        self,
+        device: Device,
+        *,
+        clock: Callable[[], float] = time.time,
+        log: Log | None = None,
+        modem_factory: Callable[[str, float, float], ModemLike] = open_modem,
+    ) -> None:
+        self.device = device
+        self.clock = clock
+        self.log = log or Log()
+        self.modem_factory = modem_factory
+        self.modem: ModemLike | None = None
+        cfg = device.config
+        now = clock()
+        device.outbox.sync(device.session)
+        self.sched = Scheduler(
+            device.session,
+            now=now,
+            budget_per_day=device.airtime_bytes_per_day,
+            heartbeat_s=cfg.heartbeat_interval_s,
+            report_s=device.report_interval_s,
+            mailbox_s=cfg.mailbox_check_s,
+        )
+        day, spent = device.outbox.meta("budget_day"), device.outbox.meta("budget_spent")
+        if isinstance(day, int) and isinstance(spent, int):
+            self.sched.budget.day, self.sched.budget.spent = day, spent
+        self._evicted = device.outbox.meta("evicted_total", 0)
+        self._next_purge = now
+        self._fix: Any = None
+        self._fix_lock = threading.Lock()
+        self._reported_fix_time: Any = None
+        self.stop = threading.Event()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def ready_info(self) -> dict[str, Any]:
+        return {
+            "ready": True,
+            "dir": str(self.device.dir.path),
+            "kid": self.device.session.kid.hex(),
+            "pending": len(self.device.session.outbox),
+            "next_seq": self.device.session.next_seq,
+            "modem": self.device.config.serial or None,
+        }
+
+    def run(self, on_ready: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Loop until :attr:`stop` is set (SIGTERM/SIGINT handlers set it)."""
+        if self.device.config.gps:
+            threading.Thread(target=self._gps_loop, name="gps", daemon=True).start()
+        self.log(
+            "agent_started",
+            pending=len(self.device.session.outbox),
+            next_seq=self.device.session.next_seq,
+        )
+        if on_ready is not None:
+            on_ready(self.ready_info())
+        try:
+            while not self.stop.is_set():
+                now = self.clock()
+                self.step(now)
+                timer = self.sched.get_timer(self.clock())
+                wait = self.device.config.tick_s
+                if timer is not None:
+                    wait = max(0.0, min(wait, timer - self.clock()))
+                self.stop.wait(wait)
+        finally:
+            self._close_modem()
+            self._save_status()
+            self.log("agent_stopped", pending=len(self.device.session.outbox))
+
+    def _close_modem(self) -> None:
+        if self.modem is not None:
+            with contextlib.suppress(BridgeError, OSError):
+                self.modem.close()
+            self.modem = None
+
+    # --- one iteration -------------------------------------------------------------------------
+
+    def step(self, now: float) -> None:
+        """Everything due at ``now``: sync, routine reports, ring, at most one session."""
+        ob, session = self.device.outbox, self.device.session
+        try:
+            evicted = ob.meta("evicted_total", 0)
+            ob.sync(session, full=evicted != self._evicted)
+            self._evicted = evicted
+            self._routine(now)
+            if now >= self._next_purge:
+                self._next_purge = now + PURGE_EVERY_S
+                dropped = ob.purge(now, self.device.config.retention_days * 86_400.0)
+                if dropped:
+                    self.log("purged", receipts=dropped)
+        except (OutboxError, sqlite3.Error) as exc:
+            self.log("outbox_error", level="error", error=str(exc))
+            return
+        if not self.device.config.serial:
+            return
+        if self.modem is None and not self._open_modem(now):
+            return
+        assert self.modem is not None
+        try:
+            if self.modem.poll_ring():
+                self.log("ring_alert")
+                self.sched.ring_alert(now)
+            if not self.sched.ready(now):
+                return
+            if self.sched.signal_stale(now):
+                self.sched.signal_measured(now, self.modem.signal())
+            plan = self.sched.plan(now)
+            if plan is not None:
+                self._session(plan)
+        except BridgeError as exc:
+            self._modem_down(now, exc)
+
+    def _open_modem(self, now: float) -> bool:
+        if not self.sched.ready(now):
+            return False
+        cfg = self.device.config
+        try:
+            modem = self.modem_factory(cfg.serial, cfg.modem_timeout_s, cfg.session_timeout_s)
+            try:
+                modem.initialise()
+                modem.enable_ring_alerts(True)
+            except BaseException:
+                modem.close()
+                raise
+        except BridgeError as exc:
+            self._modem_down(now, exc)
+            return False
+        self.modem = modem
+        self.log("modem_ready", device=cfg.serial)
+        return True
+
+    def _modem_down(self, now: float, exc: Exception) -> None:
+        self.sched.modem_failed(now)
+        self._close_modem()
+        self.log("modem_error", level="warning", error=type(exc).__name__, detail=str(exc)[:120])
+        self._save_status()
+
+    def _session(self, plan: SessionPlan) -> None:
+        assert self.modem is not None
+        modem, frame = self.modem, plan.frame
+        if frame is not None:
+            modem.write_mo(frame.data)
+        else:
+            modem.clear("mo")  # a mailbox check must not resend the last MO message
+        result = modem.session(answer_ring=plan.answer_ring)
+        done = self.clock()
+        outcome = result.outcome
+        report = SessionReport(
+            kind=outcome.kind,
+            code=result.mo_status,
+            retry_after_s=outcome.retry_after_s,
+            mt_received=result.mt_received,
+            mt_queued=result.mt_queued,
+        )
+        items, cost = self.sched.finished(done, report)
+        if outcome.kind is OutcomeKind.SUCCESS:
+            self.device.outbox.mark_sent(items, done)
+            self.device.outbox.set_meta(
+                {"budget_day": self.sched.budget.day, "budget_spent": self.sched.budget.spent}
+            )
+            self.log(
+                "session_ok",
+                reason=plan.reason,
+                seqs=[m.seq for m in items],
+                bytes=len(frame.data) if frame else 0,
+                billed=cost,
+                urgent=plan.urgent,
+                momsn=result.momsn,
+                mt_queued=result.mt_queued,
+            )
+        else:
+            self.log(
+                "session_failed",
+                level="warning",
+                code=result.mo_status,
+                kind=outcome.kind.value,
+                retry_after_s=outcome.retry_after_s,
+                link=self.sched.link.value,
+            )
+        if result.mt_received:
+            self.apply_downlink(modem.read_mt(), self.clock())
+        self._save_status()
+
+    # --- downlink ------------------------------------------------------------------------------
+
+    def apply_downlink(self, data: bytes, now: float) -> None:
+        """Verify and apply one MT message; forged or misaddressed ones are logged and dropped."""
+        dev = self.device
+        try:
+            events = dev.session.handle_downlink(data, now)
+        except RemoteProtocolError as exc:
+            self.log("downlink_refused", level="warning", error=type(exc).__name__, bytes=len(data))
+            return
+        for ev in events:
+            match ev:
+                case MessagesAcked():
+                    changed = dev.outbox.mark_acked(ev.seqs, now)
+                    self.log("acked", seqs=list(ev.seqs), changed=len(changed))
+                case CaseStatusReceived():
+                    known = dev.outbox.store_status(ev.status, now)
+                    self.log(
+                        "case_status",
+                        ref_seq=ev.status.ref_seq,
+                        status=ev.status.status,
+                        known=known,
+                    )
+                case ConfigReceived():
+                    dev.apply_config(ev.config)
+                    self.sched.set_budget(ev.config.airtime_bytes_per_day)
+                    self.sched.report_s = float(ev.config.report_interval_s)
+                    self.log(
+                        "config_applied",
+                        version=ev.config.version,
+                        budget=ev.config.airtime_bytes_per_day,
+                        report_interval_s=ev.config.report_interval_s,
+                    )
+                case ShoreKeyRotated():
+                    dev.apply_rotation(ev.rotation)
+                    self.log("shore_key_rotated", epoch=ev.rotation.epoch)
+
+    # --- routine reports -----------------------------------------------------------------------
+
+    def _routine(self, now: float) -> None:
+        sched, dev = self.sched, self.device
+        if sched.heartbeat_due(now):
+            item = dev.queue_heartbeat(now)
+            sched.heartbeat_queued(now)
+            self.log("heartbeat_queued", seq=item.seq, depth=len(dev.session.outbox))
+        if sched.position_due(now):
+            sched.position_queued(now)
+            with self._fix_lock:
+                fix = self._fix
+            if fix is None or fix.time == self._reported_fix_time:
+                return
+            if now - fix.time.timestamp() > FIX_MAX_AGE_S:
+                return
+            item = dev.queue_position(
+                time_s=int(fix.time.timestamp()),
+                lat=fix.lat,
+                lon=fix.lon,
+                speed_kn=min(fix.speed_kn or 0.0, 1000.0),
+                course_deg=round(fix.course_deg or 0) % 360,
+                now=now,
+            )
+            self._reported_fix_time = fix.time
+            self.log("position_queued", seq=item.seq)
+
+    def _gps_loop(self) -> None:
+        from firmware_bridge.nmea import NMEAReader
+
+        cfg = self.device.config
+        while not self.stop.is_set():
+            try:
+                reader = NMEAReader.open(cfg.gps, cfg.gps_baud)
+            except BridgeError as exc:
+                self.log("gps_error", level="warning", detail=str(exc)[:120])
+                self.stop.wait(5.0)
+                continue
+            try:
+                while not self.stop.is_set():
+                    fix = reader.read_fix(1.0)
+                    if fix is not None:
+                        with self._fix_lock:
+                            self._fix = fix
+            except BridgeError as exc:
+                self.log("gps_error", level="warning", detail=str(exc)[:120])
+            finally:
+                with contextlib.suppress(OSError, BridgeError):
+                    reader.close()
+
+    def set_fix(self, fix: Any) -> None:
+        """Feed a GPS fix directly (tests, or a position source other than NMEA)."""
+        with self._fix_lock:
+            self._fix = fix
+
+    # --- status --------------------------------------------------------------------------------
+
+    def _save_status(self) -> None:
+        snap = self.sched.snapshot(self.clock())
+        if not self.device.config.serial:
+            snap["link"] = "no-modem"
+        elif self.modem is None and self.sched.link is not Link.MODEM_DOWN:
+            snap["link"] = Link.UNKNOWN.value
+        snap["saved_at"] = self.clock()
+        with contextlib.suppress(OutboxError, ProtocolError):
+            self.device.outbox.set_meta({"link_status": json.dumps(snap)})

@@ -1,0 +1,207 @@
+"""`flip vessel init|run|submit|status|terminal` (CONTRACTS.md, "vessel").
+
+Top-level imports stay light: ``flip --help`` imports every package's cli module, so the heavy
+parts (cryptography, sqlite, Textual) load inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from flip.output import CommandError, emit
+
+
+def register(sub: Any) -> None:
+    """Add the ``vessel`` subcommand and its own subcommands."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "vessel", help="on-board agent: outbox, scheduler, crew terminal"
+    )
+    vsub = p.add_subparsers(dest="vessel_command", metavar="SUBCOMMAND", required=True)
+
+    i = vsub.add_parser("init", help="create an agent directory, its config and device keys")
+    i.add_argument("--dir", required=True, help="agent directory to create")
+    i.add_argument("--name", required=True, help="vessel name")
+    i.add_argument("--imei", required=True, help="15-digit IMEI of the SBD modem")
+    i.add_argument("--seal-pub", required=True, metavar="PEM", help="shore X25519 public key")
+    i.add_argument(
+        "--shore-sign-pub",
+        required=True,
+        metavar="PEM",
+        help="shore Ed25519 public key (verifies acks and status)",
+    )
+    i.add_argument("--serial", default="", metavar="DEVICE", help="modem device or pyserial URL")
+    i.add_argument("--gps", default="", metavar="DEVICE", help="NMEA GPS device (optional)")
+    i.add_argument("--budget", type=int, metavar="BYTES", help="airtime bytes per day")
+    i.add_argument("--force", action="store_true", help="overwrite an existing config")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=run_init)
+
+    r = vsub.add_parser("run", help="run the agent until SIGTERM/SIGINT")
+    r.add_argument("--dir", required=True)
+    r.add_argument("--json", action="store_true", help="print one JSON line when ready")
+    r.set_defaults(func=run_agent)
+
+    s = vsub.add_parser("submit", help="seal and queue one grievance")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--category", required=True, help="0x17, 23 or withholding_of_wages")
+    s.add_argument("--lang", required=True, help="my, th, km, id, vi, tl or en")
+    s.add_argument("--text", default="", help="free text (optional)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=run_submit)
+
+    st = vsub.add_parser("status", help="queue depth, message states, link state")
+    st.add_argument("--dir", required=True)
+    st.add_argument("--receipt", metavar="CODE", help="only the message with this receipt")
+    st.add_argument("--limit", type=int, default=200, help="at most this many messages listed")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=run_status)
+
+    t = vsub.add_parser("terminal", help="full-screen crew terminal")
+    t.add_argument("--dir", required=True)
+    t.add_argument("--lang", help="start in this language")
+    t.set_defaults(func=run_terminal)
+
+
+def _device(path: str) -> Any:
+    from vessel_agent.device import Device
+    from vessel_agent.errors import AgentError
+
+    try:
+        return Device(path)
+    except AgentError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """Create the directory, copy the shore keys, make the device key, write the config."""
+    from vessel_agent.errors import AgentError
+    from vessel_agent.setup import init_dir
+
+    try:
+        result = init_dir(
+            args.dir,
+            name=args.name,
+            imei=args.imei,
+            seal_pub=args.seal_pub,
+            shore_sign_pub=args.shore_sign_pub,
+            serial=args.serial,
+            gps=args.gps,
+            budget=args.budget,
+            force=args.force,
+        )
+    except AgentError as exc:
+        raise CommandError(str(exc)) from exc
+    emit(
+        args,
+        result,
+        lambda r: f"agent directory ready; register {r['sign_public']} ashore (kid {r['kid']})",
+    )
+    return 0
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    """Run the agent; SIGTERM and SIGINT stop it cleanly between sessions."""
+    import json
+    import signal
+
+    from vessel_agent.agent import Agent
+
+    device = _device(args.dir)
+    agent = Agent(device)
+
+    def stop(*_: object) -> None:
+        agent.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def ready(info: dict[str, Any]) -> None:
+        if args.json:
+            print(json.dumps(info, sort_keys=True), flush=True)
+        else:
+            print(
+                f"vessel agent ready: {info['pending']} pending, next seq {info['next_seq']}",
+                flush=True,
+            )
+
+    try:
+        agent.run(on_ready=ready)
+    finally:
+        device.close()
+    return 0
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    """Seal and queue one grievance; print its seq and receipt code."""
+    from protocol.category import parse_category
+    from protocol.errors import LocalProtocolError
+    from protocol.lang import lang_from_tag
+    from vessel_agent.errors import AgentError
+
+    try:
+        category = parse_category(args.category)
+        lang = lang_from_tag(args.lang)
+    except LocalProtocolError as exc:
+        raise CommandError(str(exc)) from exc
+    if category in (0x01, 0x02):
+        raise CommandError("categories 0x01 and 0x02 are not grievances")
+    device = _device(args.dir)
+    try:
+        done = device.submit(category=category, lang=lang, text=args.text)
+        kid = device.session.kid.hex()
+    except (AgentError, LocalProtocolError) as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        device.close()
+    result = {
+        "id": f"{kid}-{done.seq}",
+        "seq": done.seq,
+        "state": "queued",
+        "receipt": done.receipt,
+        "fragments": done.fragments,
+    }
+    emit(args, result, lambda r: f"queued as seq {r['seq']}; receipt code {r['receipt']}")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Queue figures, per-message states and the link state the agent last saved."""
+    from vessel_agent.errors import AgentError
+    from vessel_agent.status import receipt_status, status
+
+    device = _device(args.dir)
+    try:
+        if args.receipt:
+            result = receipt_status(device, args.receipt)
+        else:
+            result = status(device, limit=args.limit)
+    except AgentError as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        device.close()
+    if args.receipt:
+        emit(args, result, lambda r: f"message {r['seq']}: {r['state']}")
+    else:
+        emit(args, result, _human_status)
+    return 0
+
+
+def _human_status(r: Any) -> str:
+    q = r["queue"]
+    return (
+        f"{r['name']}: {q['queued']} queued, {q['sent']} awaiting ack, "
+        f"{q['pending_bytes']} of {q['max_queue_bytes']} bytes; link {r['link']['link']}"
+    )
+
+
+def run_terminal(args: argparse.Namespace) -> int:
+    """Run the crew terminal (interactive; no --json)."""
+    from vessel_agent.terminal import CrewTerminal
+
+    device = _device(args.dir)
+    try:
+        CrewTerminal(device, lang=args.lang).run()
+    finally:
+        device.close()
+    return 0

@@ -1,0 +1,199 @@
+"""One vessel device: keys and protocol session rebuilt from the agent dir and the outbox.
+
+Used by every process that touches the outbox (agent, ``flip vessel submit``, crew terminal),
+so all of them seal to the *current* shore key (a rotation received by the agent is stored in
+the outbox) and take seqs from the same committed counter.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from protocol import keys
+from protocol.errors import LocalProtocolError
+from protocol.lang import Lang
+from protocol.messages import Config, Grievance, KeyRotation
+from protocol.vessel import Outgoing, VesselSession
+from vessel_agent import receipt
+from vessel_agent.config import (
+    SHORE_SEAL_PUB,
+    SHORE_SIGN_PUB,
+    SIGN_KEY,
+    AgentConfig,
+    AgentDir,
+)
+from vessel_agent.errors import ConfigError
+from vessel_agent.outbox import Kind, Outbox, ReceiptView
+
+Rng = Callable[[int], bytes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Submitted:
+    """The result of one submit: what the crew member is told."""
+
+    seq: int
+    receipt: str
+    fragments: int
+    urgent: bool
+
+
+class Device:
+    """Config, outbox and protocol session of the vessel in one agent directory."""
+
+    def __init__(self, path: str, *, outbox_only: bool = False) -> None:
+        self.dir = AgentDir(path)
+        self.config: AgentConfig = self.dir.load()
+        self.outbox = Outbox(self.dir.db_path, max_queue_bytes=self.config.max_queue_bytes)
+        try:
+            self.session = self._session()
+        except BaseException:
+            self.outbox.close()
+            raise
+
+    def close(self) -> None:
+        self.outbox.close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self, name: str) -> bytes:
+        try:
+            return self.dir.file(name).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {self.dir.file(name)}: {exc.strerror}") from exc
+
+    def _session(self) -> VesselSession:
+        try:
+            sign_key = keys.load_signing_key(self._read(SIGN_KEY))
+            shore_sign = [keys.load_verify_key(self._read(SHORE_SIGN_PUB))]
+            shore_seal = keys.load_seal_public(self._read(SHORE_SEAL_PUB))
+        except LocalProtocolError as exc:
+            raise ConfigError(f"{self.dir.path}: {exc}") from exc
+        ob = self.outbox
+        rotated = ob.meta("shore_sign_keys")
+        if isinstance(rotated, bytes) and rotated:
+            shore_sign = [
+                keys.verify_key_from_raw(rotated[i : i + 32]) for i in range(0, len(rotated), 32)
+            ]
+        seal_raw = ob.meta("shore_seal_pub")
+        if isinstance(seal_raw, bytes):
+            shore_seal = keys.seal_public_from_raw(seal_raw)
+        nxt, chain = ob.seq_state()
+        session = VesselSession(
+            sign_key=sign_key,
+            shore_sign_pub=shore_sign[0],
+            shore_seal_pub=shore_seal,
+            next_seq=nxt,
+        )
+        if chain is not None:
+            session.chain_value = chain
+        session.shore_sign_keys = shore_sign
+        session.config_version = int(ob.meta("config_version", -1))  # type: ignore[call-overload]
+        session.key_epoch = int(ob.meta("key_epoch", -1))  # type: ignore[call-overload]
+        return session
+
+    # --- settings that the shore may override ---------------------------------------------
+
+    @property
+    def airtime_bytes_per_day(self) -> int:
+        value = self.outbox.meta("airtime_bytes_per_day")
+        return value if isinstance(value, int) else self.config.airtime_bytes_per_day
+
+    @property
+    def report_interval_s(self) -> int:
+        value = self.outbox.meta("report_interval_s")
+        return value if isinstance(value, int) else self.config.report_interval_s
+
+    def apply_config(self, config: Config) -> None:
+        """Persist a shore Config (the session already checked its version is newer)."""
+        self.outbox.set_meta(
+            {
+                "config_version": config.version,
+                "airtime_bytes_per_day": config.airtime_bytes_per_day,
+                "report_interval_s": config.report_interval_s,
+            }
+        )
+
+    def apply_rotation(self, rotation: KeyRotation) -> None:
+        """Persist new shore keys (the session already verified and switched to them)."""
+        self.outbox.set_meta(
+            {
+                "key_epoch": rotation.epoch,
+                "shore_sign_keys": b"".join(
+                    keys.raw_public(k) for k in self.session.shore_sign_keys
+                ),
+                "shore_seal_pub": rotation.seal_pub,
+            }
+        )
+
+    # --- crew ------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        *,
+        category: int,
+        lang: Lang,
+        text: str,
+        now: float | None = None,
+        rng: Rng = secrets.token_bytes,
+    ) -> Submitted:
+        """Seal a grievance and persist it with a fresh receipt code; one transaction.
+
+        The plaintext lives only in this call's frames: it is sealed by the protocol session
+        before the outbox sees it.
+
+        Raises:
+            LocalProtocolError: category or text out of range.
+            OutboxFull, OutboxError: not stored (the crew member must be told).
+        """
+        moment = int(time.time() if now is None else now)
+        content = Grievance(category=category, lang=lang, text=text)
+        code = receipt.new_code(rng)
+        digest = receipt.code_hash(code, self.outbox.salt(rng))
+        items = self.outbox.queue(
+            self.session, lambda s: s.queue_crew(content, moment), Kind.CREW, receipt_hash=digest
+        )
+        first = items[0]
+        return Submitted(
+            seq=first.seq,
+            receipt=code,
+            fragments=len(items),
+            urgent=first.priority == 0,
+        )
+
+    def queue_heartbeat(self, now: float) -> Outgoing:
+        """Queue a heartbeat: queue depth and the chain checkpoint over every earlier seq."""
+        return self.outbox.queue(
+            self.session, lambda s: [s.queue_heartbeat(int(now))], Kind.HEARTBEAT
+        )[0]
+
+    def queue_position(
+        self, *, time_s: int, lat: float, lon: float, speed_kn: float, course_deg: int, now: float
+    ) -> Outgoing:
+        return self.outbox.queue(
+            self.session,
+            lambda s: [
+                s.queue_position(
+                    time=time_s, lat=lat, lon=lon, speed_kn=speed_kn, course_deg=course_deg, now=now
+                )
+            ],
+            Kind.POSITION,
+        )[0]
+
+    def lookup(self, code: str) -> ReceiptView | None:
+        """The state of the message a receipt code names (None: no such receipt here).
+
+        Raises:
+            ReceiptError: the code is not 10 digits.
+        """
+        salt = self.outbox.meta("receipt_salt")
+        if not isinstance(salt, bytes):
+            return None
+        return self.outbox.lookup(receipt.code_hash(code, salt))

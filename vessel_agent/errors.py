@@ -1,0 +1,31 @@
+"""Typed errors of the vessel agent (STYLE.md §5): one small hierarchy, caught at the edges."""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base of every error raised by :mod:`vessel_agent`."""
+
+
+class ConfigError(AgentError):
+    """The agent directory, its TOML config or its key files are missing or invalid."""
+
+
+class OutboxError(AgentError):
+    """The durable outbox refused an operation."""
+
+
+class OutboxFull(OutboxError):
+    """No room for another grievance even after evicting routine reports (docs: storage policy)."""
+
+
+class SchemaMismatch(OutboxError):
+    """The database was written by an incompatible version of the agent."""
+
+
+class ReceiptError(AgentError):
+    """A receipt code that is malformed or matches no message on this device."""
+
+
+class LookupLocked(ReceiptError):
+    """Too many wrong receipt codes in a row: lookups pause so codes cannot be guessed."""

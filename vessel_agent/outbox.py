@@ -1,0 +1,484 @@
+"""The durable outbox: sealed messages, seq/chain state, receipts and case status in SQLite.
+
+Durability (docs/vessel-agent.md, "Outbox"): WAL journal with ``synchronous=FULL``, so a commit
+is on stable storage when :meth:`Outbox.queue` returns. Every state transition of a message is
+one transaction, and the seq counter and hash-chain value are written in the *same* transaction
+as the messages that used them — after a ``kill -9`` or power cut either both exist or neither,
+so a seq is never reused and the chain never skips. Several processes (the agent, ``flip vessel
+submit``, the crew terminal) share the file; queueing takes SQLite's write lock up front
+(``BEGIN IMMEDIATE``) and reads the seq counter inside it.
+
+Only ciphertext is stored: crew content arrives already sealed by
+:meth:`protocol.vessel.VesselSession.queue_crew`. Receipt codes are stored as scrypt hashes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+
+from protocol.messages import CaseStatus
+from protocol.vessel import Outgoing, Priority, VesselSession
+from vessel_agent.errors import OutboxError, OutboxFull, SchemaMismatch
+
+SCHEMA_VERSION = 1
+#: Grievances may use this much more than ``max_queue_bytes`` once routine reports are gone.
+GRIEVANCE_RESERVE = 0.5
+
+
+class Kind(IntEnum):
+    """What a stored message is (the wire type is inside ``encoded``)."""
+
+    CREW = 1
+    HEARTBEAT = 2
+    POSITION = 3
+
+
+class State(IntEnum):
+    """Durable states of one message (seq). Transitions: :data:`TRANSITIONS`."""
+
+    QUEUED = 0  # sealed, persisted, never on air
+    SENT = 1  # went on air in a session the gateway confirmed; awaiting a shore-signed ack
+    ACKED = 2  # a shore-signed ack covers it; ciphertext dropped, row kept for the receipt
+
+
+class Event(IntEnum):
+    SESSION_OK = 1  # carried by a successful SBD session
+    ACK = 2  # covered by a verified shore ack
+    EVICT = 3  # storage full: routine report dropped unsent (never crew messages)
+
+
+#: The one table of message transitions (STYLE.md §4). ``None`` = the row is deleted.
+TRANSITIONS: dict[tuple[State, Event], State | None] = {
+    (State.QUEUED, Event.SESSION_OK): State.SENT,
+    (State.SENT, Event.SESSION_OK): State.SENT,  # retransmission
+    (State.QUEUED, Event.ACK): State.ACKED,  # e.g. delivered before a crash hid the send
+    (State.SENT, Event.ACK): State.ACKED,
+    (State.QUEUED, Event.EVICT): None,
+    (State.SENT, Event.EVICT): None,
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY,          -- per-device sequence number, never reused
+    parent INTEGER NOT NULL,          -- first seq of the crew message (fragments share it)
+    kind INTEGER NOT NULL,            -- Kind
+    priority INTEGER NOT NULL,        -- protocol.vessel.Priority
+    created REAL NOT NULL,
+    state INTEGER NOT NULL,           -- State
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try REAL NOT NULL,
+    sent_at REAL,
+    acked_at REAL,
+    size INTEGER NOT NULL,
+    encoded BLOB                      -- exact wire bytes (sealed); NULL once acked
+);
+CREATE INDEX IF NOT EXISTS messages_open ON messages (state, kind) WHERE state < 2;
+CREATE INDEX IF NOT EXISTS messages_parent ON messages (parent);
+CREATE TABLE IF NOT EXISTS receipts (
+    code_hash BLOB PRIMARY KEY,       -- scrypt(receipt code, salt); the code itself is not kept
+    seq INTEGER NOT NULL UNIQUE
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS case_status (
+    ref_seq INTEGER NOT NULL,
+    received REAL NOT NULL,
+    case_ref TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    note INTEGER NOT NULL,
+    PRIMARY KEY (ref_seq, received, status)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusNote:
+    time: float
+    case_ref: str
+    status: int
+    note: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiptView:
+    """What a receipt holder may see: their message's state and the shore's notes on it."""
+
+    seq: int
+    state: str  # "queued" | "sent" | "received"
+    created: float
+    statuses: tuple[StatusNote, ...] = ()
+
+
+@dataclass(slots=True, kw_only=True)
+class Stats:
+    queued: int = 0
+    sent: int = 0
+    acked_kept: int = 0
+    pending_bytes: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    urgent_pending: int = 0
+    evicted_total: int = 0
+    db_bytes: int = 0
+    max_queue_bytes: int = 0
+
+
+class Outbox:
+    """One connection to the outbox database (open one per process)."""
+
+    def __init__(self, path: str | Path, *, max_queue_bytes: int = 2_000_000) -> None:
+        self.path = Path(path)
+        self.max_queue_bytes = max_queue_bytes
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            # Freed pages are zeroed, so deleted ciphertext does not linger in the file.
+            self.db.execute("PRAGMA secure_delete=ON")
+            self.db.executescript(_SCHEMA)  # idempotent; executescript commits on its own
+            with self.transaction():
+                version = self._meta("schema_version")
+                if version is None:
+                    self._set("schema_version", SCHEMA_VERSION)
+                elif version != SCHEMA_VERSION:
+                    raise SchemaMismatch(
+                        f"outbox schema {version}, this agent reads {SCHEMA_VERSION}"
+                    )
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
+        self._hwm = 0  # highest seq this process has restored into a session
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on any exception)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- meta ----------------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> object:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _set(self, key: str, value: object) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def meta(self, key: str, default: object = None) -> object:
+        value = self._meta(key)
+        return default if value is None else value
+
+    def set_meta(self, values: dict[str, object]) -> None:
+        """Write several meta values in one transaction."""
+        with self.transaction():
+            for key, value in values.items():
+                self._set(key, value)
+
+    def salt(self, rng: Callable[[int], bytes]) -> bytes:
+        """The device's receipt-hash salt (created on first use from ``rng``)."""
+        value = self._meta("receipt_salt")
+        if isinstance(value, bytes):
+            return value
+        with self.transaction():
+            value = self._meta("receipt_salt")
+            if not isinstance(value, bytes):
+                value = rng(16)
+                self._set("receipt_salt", value)
+        return value
+
+    def seq_state(self) -> tuple[int, bytes | None]:
+        """(next seq, chain value) as last committed."""
+        nxt = self._meta("next_seq")
+        chain = self._meta("chain")
+        return (int(nxt) if isinstance(nxt, int) else 1), (
+            chain if isinstance(chain, bytes) else None
+        )
+
+    # --- queueing ------------------------------------------------------------------------------
+
+    def queue(
+        self,
+        session: VesselSession,
+        build: Callable[[VesselSession], list[Outgoing]],
+        kind: Kind,
+        *,
+        receipt_hash: bytes | None = None,
+    ) -> list[Outgoing]:
+        """Assign seqs, build and persist new messages in one transaction.
+
+        Inside the write lock: the session's seq counter and chain are reloaded from the database
+        (another process may have queued since), rows others added are restored into it, then
+        ``build`` seals/encodes and the rows, counter, chain and receipt hash are committed
+        together. On any failure nothing is stored and the session forgets the new items.
+
+        Raises:
+            OutboxFull: no room even after evicting routine reports.
+            OutboxError: the database failed.
+        """
+        items: list[Outgoing] = []
+        try:
+            with self.transaction():
+                nxt, chain = self.seq_state()
+                session.next_seq = max(nxt, 1)
+                if chain is not None:
+                    session.chain_value = chain
+                self._sync(session)
+                items = build(session)
+                size = sum(len(i.encoded) for i in items)
+                self._make_room(size, kind)
+                parent = items[0].seq
+                self.db.executemany(
+                    "INSERT INTO messages (seq, parent, kind, priority, created, state, attempts,"
+                    " next_try, size, encoded) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
+                    [
+                        (
+                            i.seq,
+                            parent,
+                            int(kind),
+                            int(i.priority),
+                            i.created,
+                            i.next_try,
+                            len(i.encoded),
+                            i.encoded,
+                        )
+                        for i in items
+                    ],
+                )
+                if receipt_hash is not None:
+                    self.db.execute(
+                        "INSERT INTO receipts (code_hash, seq) VALUES (?, ?)",
+                        (receipt_hash, parent),
+                    )
+                self._set("next_seq", session.next_seq)
+                self._set("chain", session.chain_value)
+        except BaseException:
+            for i in items:
+                session.outbox.pop(i.seq, None)
+            raise
+        self._hwm = max(self._hwm, session.next_seq - 1)
+        return items
+
+    def _make_room(self, size: int, kind: Kind) -> None:
+        """Storage policy: evict routine reports, heartbeats first, oldest first; never crew."""
+        pending = self.pending_bytes()
+        limit = self.max_queue_bytes
+        if pending + size <= limit:
+            return
+        victims = self.db.execute(
+            "SELECT seq, size FROM messages WHERE state < 2 AND kind != ? "
+            "ORDER BY kind = ? DESC, created, seq",
+            (int(Kind.CREW), int(Kind.HEARTBEAT)),
+        ).fetchall()
+        gone: list[int] = []
+        for seq, vsize in victims:
+            if pending + size <= limit:
+                break
+            gone.append(seq)
+            pending -= vsize
+        if gone:
+            self.db.executemany("DELETE FROM messages WHERE seq = ?", [(s,) for s in gone])
+            total = self._meta("evicted_total")
+            self._set("evicted_total", (total if isinstance(total, int) else 0) + len(gone))
+        if pending + size <= limit:
+            return
+        if kind is Kind.CREW and pending + size <= limit * (1 + GRIEVANCE_RESERVE):
+            return
+        raise OutboxFull(f"outbox full: {pending} of {limit} bytes hold unacknowledged grievances")
+
+    def pending_bytes(self) -> int:
+        row = self.db.execute("SELECT COALESCE(SUM(size), 0) FROM messages WHERE state < 2")
+        return int(row.fetchone()[0])
+
+    # --- restoring -----------------------------------------------------------------------------
+
+    def load_pending(self, after: int = 0) -> list[Outgoing]:
+        """Unacknowledged messages with seq > ``after``, as the session keeps them."""
+        rows = self.db.execute(
+            "SELECT seq, encoded, priority, created, attempts, next_try FROM messages "
+            "WHERE state < 2 AND seq > ? ORDER BY seq",
+            (after,),
+        )
+        return [
+            Outgoing(seq=s, encoded=e, priority=Priority(p), created=c, attempts=a, next_try=n)
+            for s, e, p, c, a, n in rows
+        ]
+
+    def _sync(self, session: VesselSession) -> None:
+        items = self.load_pending(self._hwm)
+        session.restore(i for i in items if i.seq not in session.outbox)
+        nxt, _ = self.seq_state()
+        self._hwm = max(self._hwm, nxt - 1)
+
+    def sync(self, session: VesselSession, *, full: bool = False) -> None:
+        """Bring the session's in-memory outbox in line with the database.
+
+        New rows (queued by other processes) are restored; with ``full``, rows that left the
+        database (evicted by another process, acked) leave the session too.
+        """
+        self._sync(session)
+        if full:
+            open_seqs = {r[0] for r in self.db.execute("SELECT seq FROM messages WHERE state < 2")}
+            for seq in [s for s in session.outbox if s not in open_seqs]:
+                del session.outbox[seq]
+
+    # --- transitions ---------------------------------------------------------------------------
+
+    def _transition(self, seqs: Sequence[int], event: Event, now: float) -> list[int]:
+        rows = self.db.execute(
+            f"SELECT seq, state FROM messages WHERE seq IN ({','.join('?' * len(seqs))})",  # noqa: S608
+            list(seqs),
+        ).fetchall()
+        changed: list[int] = []
+        for seq, state in rows:
+            if state == State.ACKED:
+                continue
+            target = TRANSITIONS[(State(state), event)]
+            changed.append(seq)
+            if target is None:
+                self.db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+        return changed
+
+    def mark_sent(self, items: Sequence[Outgoing], now: float) -> None:
+        """After a successful session: these went on air (attempts, retransmission timers)."""
+        if not items:
+            return
+        with self.transaction():
+            live = set(self._transition([i.seq for i in items], Event.SESSION_OK, now))
+            self.db.executemany(
+                "UPDATE messages SET state = ?, attempts = ?, next_try = ?, sent_at = ? "
+                "WHERE seq = ?",
+                [
+                    (int(State.SENT), i.attempts, i.next_try, now, i.seq)
+                    for i in items
+                    if i.seq in live
+                ],
+            )
+
+    def mark_acked(self, seqs: Sequence[int], now: float) -> list[int]:
+        """A verified shore ack covers ``seqs``: crew rows keep their receipt, lose ciphertext;
+        routine rows are deleted. Returns the seqs that changed."""
+        if not seqs:
+            return []
+        with self.transaction():
+            changed = self._transition(list(seqs), Event.ACK, now)
+            self.db.executemany(
+                "DELETE FROM messages WHERE seq = ? AND kind != ?",
+                [(s, int(Kind.CREW)) for s in changed],
+            )
+            self.db.executemany(
+                "UPDATE messages SET state = ?, encoded = NULL, acked_at = ? WHERE seq = ?",
+                [(int(State.ACKED), now, s) for s in changed],
+            )
+        return changed
+
+    # --- downlink state ------------------------------------------------------------------------
+
+    def store_status(self, status: CaseStatus, now: float) -> bool:
+        """Keep a case update for the receipt holder of ``ref_seq`` (False if unknown seq)."""
+        with self.transaction():
+            known = self.db.execute(
+                "SELECT 1 FROM messages WHERE parent = ? AND kind = ? LIMIT 1",
+                (status.ref_seq, int(Kind.CREW)),
+            ).fetchone()
+            if known is None:
+                return False
+            self.db.execute(
+                "INSERT OR IGNORE INTO case_status (ref_seq, received, case_ref, status, note) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (status.ref_seq, now, status.case_ref, status.status, status.note),
+            )
+        return True
+
+    def lookup(self, code_hash: bytes) -> ReceiptView | None:
+        """The message a receipt hash names, or None (read-only)."""
+        row = self.db.execute("SELECT seq FROM receipts WHERE code_hash = ?", (code_hash,))
+        hit = row.fetchone()
+        if hit is None:
+            return None
+        seq = int(hit[0])
+        parts = self.db.execute(
+            "SELECT state, created FROM messages WHERE parent = ?", (seq,)
+        ).fetchall()
+        if not parts:
+            return None
+        states = {State(s) for s, _ in parts}
+        if states == {State.ACKED}:
+            state = "received"
+        elif State.SENT in states or State.ACKED in states:
+            state = "sent"
+        else:
+            state = "queued"
+        notes = tuple(
+            StatusNote(time=t, case_ref=c, status=s, note=n)
+            for t, c, s, n in self.db.execute(
+                "SELECT received, case_ref, status, note FROM case_status WHERE ref_seq = ? "
+                "ORDER BY received, status",
+                (seq,),
+            )
+        )
+        return ReceiptView(seq=seq, state=state, created=min(c for _, c in parts), statuses=notes)
+
+    def purge(self, now: float, retention_s: float) -> int:
+        """Forget acked crew rows, their receipts and notes after the retention period."""
+        cutoff = now - retention_s
+        with self.transaction():
+            old = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT parent FROM messages WHERE kind = ? GROUP BY parent "
+                    "HAVING MIN(state) = 2 AND MAX(acked_at) < ?",
+                    (int(Kind.CREW), cutoff),
+                )
+            ]
+            for parent in old:
+                self.db.execute("DELETE FROM messages WHERE parent = ?", (parent,))
+                self.db.execute("DELETE FROM receipts WHERE seq = ?", (parent,))
+                self.db.execute("DELETE FROM case_status WHERE ref_seq = ?", (parent,))
+        return len(old)
+
+    # --- figures -------------------------------------------------------------------------------
+
+    def stats(self) -> Stats:
+        st = Stats(max_queue_bytes=self.max_queue_bytes)
+        for state, kind, n, size in self.db.execute(
+            "SELECT state, kind, COUNT(*), COALESCE(SUM(size), 0) FROM messages "
+            "GROUP BY state, kind"
+        ):
+            name = Kind(kind).name.lower()
+            if state == State.ACKED:
+                st.acked_kept += n
+                continue
+            if state == State.QUEUED:
+                st.queued += n
+            else:
+                st.sent += n
+            st.pending_bytes += size
+            st.by_kind[name] = st.by_kind.get(name, 0) + n
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM messages WHERE state < 2 AND priority = ?",
+            (int(Priority.URGENT),),
+        ).fetchone()
+        st.urgent_pending = int(row[0])
+        total = self._meta("evicted_total")
+        st.evicted_total = total if isinstance(total, int) else 0
+        st.db_bytes = sum(
+            p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists()
+        )
+        return st

@@ -1,0 +1,96 @@
+"""``flip vessel status``: storage figures, message states and the link state, as a dict.
+
+Lists seqs, kinds and states only — never ciphertext, receipt hashes or urgency — because the
+command is run by whoever operates the box, including the captain (docs/vessel-agent.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+from vessel_agent.device import Device
+from vessel_agent.errors import ReceiptError
+from vessel_agent.outbox import Kind, State
+
+
+def status(device: Device, *, limit: int = 200) -> dict[str, Any]:
+    ob = device.outbox
+    st = ob.stats()
+    rows = ob.db.execute(
+        "SELECT seq, kind, state, attempts, created, sent_at FROM messages WHERE state < 2 "
+        "ORDER BY seq LIMIT ?",
+        (max(0, limit),),
+    ).fetchall()
+    link_raw = ob.meta("link_status")
+    link: dict[str, Any] = {"link": "agent-not-run"}
+    if isinstance(link_raw, str):
+        with contextlib.suppress(ValueError):
+            link = json.loads(link_raw)
+    return {
+        "dir": str(device.dir.path),
+        "name": device.config.name,
+        "imei": device.config.imei,
+        "kid": device.session.kid.hex(),
+        "next_seq": device.session.next_seq,
+        "queue": {
+            "depth": st.queued + st.sent,
+            "queued": st.queued,
+            "sent": st.sent,
+            "by_kind": st.by_kind,
+            "pending_bytes": st.pending_bytes,
+            "max_queue_bytes": st.max_queue_bytes,
+            "db_bytes": st.db_bytes,
+            "acked_kept": st.acked_kept,
+            "evicted_total": st.evicted_total,
+        },
+        "messages": [
+            {
+                "seq": seq,
+                "kind": Kind(kind).name.lower(),
+                "state": State(state).name.lower(),
+                "attempts": attempts,
+                "created": created,
+                "sent_at": sent_at,
+            }
+            for seq, kind, state, attempts, created, sent_at in rows
+        ],
+        "link": link,
+        "airtime_bytes_per_day": device.airtime_bytes_per_day,
+        "report_interval_s": device.report_interval_s,
+        "config_version": device.session.config_version,
+        "time": time.time(),
+    }
+
+
+def receipt_status(device: Device, code: str) -> dict[str, Any]:
+    """The state a receipt holder may see (raises :class:`ReceiptError` if unknown)."""
+    view = device.lookup(code)
+    if view is None:
+        raise ReceiptError("no message with this receipt code on this device")
+    return {
+        "seq": view.seq,
+        "state": _case_state(view.statuses[-1].status) if view.statuses else view.state,
+        "delivery": view.state,
+        "created": view.created,
+        "statuses": [
+            {
+                "time": n.time,
+                "case_ref": n.case_ref,
+                "status": _case_state(n.status),
+                "note": n.note,
+            }
+            for n in view.statuses
+        ],
+    }
+
+
+def _case_state(code: int) -> str:
+    from protocol.messages import CaseState
+
+    try:
+        return CaseState(code).name.lower()
+    except ValueError:
+        return f"status-{code}"
