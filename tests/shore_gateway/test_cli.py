@@ -25,7 +25,7 @@ def flip(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_vessel_and_user_add(tmp_path: Path) -> None:
+def test_vessel_add(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'g.sqlite3'}"
     pub = tmp_path / "v.pub"
     pub.write_bytes(make_pub_pem())
@@ -66,6 +66,10 @@ def test_vessel_and_user_add(tmp_path: Path) -> None:
     )
     assert bad.returncode == 1 and "public key" in json.loads(bad.stdout)["error"]
 
+
+@pytest.mark.slow
+def test_user_add(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'g.sqlite3'}"
     u = flip("user", "add", "--db", db, "--name", "ann", "--role", "staff", "--json")
     assert u.returncode == 0, u.stderr
     assert len(json.loads(u.stdout)["token"]) >= 32
