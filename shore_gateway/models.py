@@ -112,6 +112,9 @@ class Vessel(GatewayModel, table=True):
     mmsi: str | None = Field(default=None, index=True, max_length=9)
     registry_no: str | None = Field(default=None, index=True, max_length=40)
     flag: str | None = Field(default=None, max_length=3)
+    # Where downlink for this vessel goes when not the gateway-wide default, e.g.
+    # "directip://host:port" (an emulated modem's MT listener) or "mqtt".
+    mt_url: str | None = Field(default=None, max_length=200)
     created_at: dt.datetime = _now_column()
 
 
@@ -255,6 +258,8 @@ class Message(GatewayModel, table=True):
     received_at: dt.datetime = _now_column()
     sealed: bytes | None = _blob(nullable=True)  # HPKE ciphertext until opened
     opened_at: dt.datetime | None = _time(nullable=True)
+    # SHA-256 of the message's exact encoding: what the device's hash chain covers.
+    digest: bytes | None = _blob(nullable=True, length=32)
 
 
 class Grievance(GatewayModel, table=True):
@@ -288,3 +293,75 @@ class Alert(GatewayModel, table=True):
     detail: str = Field(sa_type=Text)
     created_at: dt.datetime = _now_column()
     resolved_at: dt.datetime | None = _time(nullable=True)
+
+
+class FragmentPart(GatewayModel, table=True):
+    """A fragment of a long message, held until its set is complete (durable reassembly, so any
+    gateway process may receive any fragment)."""
+
+    __tablename__: ClassVar[str] = "fragments"
+    __table_args__ = (UniqueConstraint("vessel_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    vessel_id: int = Field(foreign_key="vessels.id", index=True)
+    seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    first_seq: int = Field(sa_column=Column(BigInteger(), nullable=False, index=True))
+    idx: int
+    count: int
+    chunk: bytes = _blob()
+    digest: bytes = _blob(length=32)
+    received_at: dt.datetime = _now_column()
+
+
+class DeviceState(GatewayModel, table=True):
+    """Per-vessel protocol state derived from ``messages`` (a cache the pipeline keeps current).
+
+    ``prefix``: every seq up to it has arrived (what a cumulative ack may claim).
+    ``chain_seq``/``chain_value``: the device hash chain recomputed up to ``chain_seq``.
+    """
+
+    __tablename__: ClassVar[str] = "device_state"
+
+    vessel_id: int = Field(foreign_key="vessels.id", primary_key=True)
+    prefix: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    highest: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    chain_seq: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    chain_value: bytes = Field(
+        default=bytes(8), sa_column=Column(LargeBinary(8), nullable=False)
+    )
+    queue_depth: int | None = None
+    last_contact: dt.datetime | None = _time(nullable=True)
+    ack_due: bool = False
+    missing: str = Field(default="[]", sa_type=Text)  # JSON [[first, last], ...] last alerted
+
+
+class ChainClaim(GatewayModel, table=True):
+    """A heartbeat's checkpoint (C_last_seq), kept until the chain reaches it."""
+
+    __tablename__: ClassVar[str] = "chain_claims"
+    __table_args__ = (UniqueConstraint("vessel_id", "last_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    vessel_id: int = Field(foreign_key="vessels.id", index=True)
+    last_seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    chain: bytes = _blob(length=8)
+    received_at: dt.datetime = _now_column()
+
+
+class Downlink(GatewayModel, table=True):
+    """A downlink message (case status, config, key rotation) waiting for the vessel.
+
+    Acks are not stored here: they are computed from ``device_state``/``messages`` when a
+    downlink frame is built, so they always say the latest truth.
+    """
+
+    __tablename__: ClassVar[str] = "downlinks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    vessel_id: int = Field(foreign_key="vessels.id", index=True)
+    kind: str = Field(max_length=16)
+    body: bytes = _blob()  # the encoded protocol message
+    created_at: dt.datetime = _now_column()
+    sent_at: dt.datetime | None = _time(nullable=True)
+    attempts: int = 0
+    confirmed_at: dt.datetime | None = _time(nullable=True, index=True)
