@@ -1,0 +1,353 @@
+"""The crew terminal (``flip vessel terminal``): a Textual app that works over a serial console.
+
+Flows (each tested headlessly with Textual's pilot):
+
+* **Start page** — neutral: language buttons, the four urgent categories on keys ``1``–``4``
+  (one keystroke from here), ``r`` report a problem, ``c`` check a receipt.
+* **Report** — categories grouped as FIELD-FACTS §8 with plain labels → optional free text →
+  sealed and queued by :meth:`vessel_agent.device.Device.submit` → receipt code screen.
+* **Check a receipt** — the code (and only the code) shows that one message's state and the
+  shore's status notes, in the crew member's language. There is no list of messages anywhere.
+* **Idle** — after ``idle_timeout_s`` without a key or click the app returns to the start page
+  in the default language and forgets what was typed, so the next person sees nothing.
+
+All words come from :mod:`vessel_agent.i18n` catalogs. Plaintext lives only in the widgets
+until submit, which seals it; the text area is cleared right after.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Input, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from protocol.category import is_urgent
+from protocol.errors import LocalProtocolError
+from protocol.lang import lang_from_tag
+from vessel_agent.device import Device
+from vessel_agent.errors import LookupLocked, OutboxError, OutboxFull, ReceiptError
+from vessel_agent.i18n import GROUPS, LANGS, URGENT, Catalog, load
+from vessel_agent.receipt import Throttle
+
+CSS = """
+Screen { padding: 0 1; }
+#title { text-style: bold; padding: 0 0 1 0; }
+.urgent { color: $error; text-style: bold; }
+#langs Button { min-width: 10; margin: 0 1 0 0; }
+#urgent Button { width: 100%; margin: 0; }
+#code { text-style: bold; padding: 1 2; }
+#text { height: 8; }
+Horizontal { height: auto; }
+"""
+
+
+class StartScreen(Screen[None]):
+    """The neutral start page."""
+
+    BINDINGS = [
+        *(Binding(str(i + 1), f"urgent({i})", show=False) for i in range(len(URGENT))),
+        Binding("r", "report", show=False),
+        Binding("c", "check", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        t = self.app_t
+        yield Static(t("ui.title"), id="title")
+        yield Static(t("ui.welcome"), id="welcome")
+        with Horizontal(id="langs"):
+            for lang in LANGS:
+                yield Button(load(lang)["language_name"], id=f"lang-{lang}", compact=True)
+        yield Static(t("ui.urgent_title"), classes="urgent")
+        with Vertical(id="urgent"):
+            for i, code in enumerate(URGENT):
+                yield Button(f"{i + 1} · {t.category(code)}", id=f"urgent-{i}", variant="error")
+        with Horizontal():
+            yield Button(f"r · {t('ui.report')}", id="report", variant="primary")
+            yield Button(f"c · {t('ui.check')}", id="check")
+        yield Static(t("ui.idle_note"), id="idle-note")
+
+    @property
+    def app_t(self) -> Catalog:
+        return self.terminal.t
+
+    @property
+    def terminal(self) -> CrewTerminal:
+        app = self.app
+        assert isinstance(app, CrewTerminal)
+        return app
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        bid = event.button.id or ""
+        if bid.startswith("lang-"):
+            await self.terminal.set_language(bid.removeprefix("lang-"))
+        elif bid.startswith("urgent-"):
+            self.action_urgent(int(bid.removeprefix("urgent-")))
+        elif bid == "report":
+            self.action_report()
+        elif bid == "check":
+            self.action_check()
+
+    def action_urgent(self, index: int) -> None:
+        self.app.push_screen(DetailsScreen(URGENT[index]))
+
+    def action_report(self) -> None:
+        self.app.push_screen(CategoryScreen())
+
+    def action_check(self) -> None:
+        self.app.push_screen(LookupScreen())
+
+
+class _CrewScreen(Screen[None]):
+    BINDINGS = [Binding("escape", "back", show=False)]
+
+    @property
+    def terminal(self) -> CrewTerminal:
+        app = self.app
+        assert isinstance(app, CrewTerminal)
+        return app
+
+    @property
+    def t(self) -> Catalog:
+        return self.terminal.t
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class CategoryScreen(_CrewScreen):
+    """Categories grouped with plain labels; urgent ones first."""
+
+    def compose(self) -> ComposeResult:
+        t = self.t
+        yield Static(t("ui.choose_category"), id="title")
+        options: list[Option | None] = [Option(t.group("F"), disabled=True)]
+        options += [Option(f"  {t.category(c)}", id=f"cat-{c:02X}") for c in URGENT]
+        for key, codes in GROUPS:
+            options.append(None)
+            if key != "0":
+                options.append(Option(t.group(key), disabled=True))
+            options += [Option(f"  {t.category(c)}", id=f"cat-{c:02X}") for c in codes]
+        yield OptionList(*options, id="categories")
+        yield Button(t("ui.back"), id="back")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        oid = event.option.id or ""
+        if oid.startswith("cat-"):
+            self.app.push_screen(DetailsScreen(int(oid.removeprefix("cat-"), 16)))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "back":
+            self.action_back()
+
+
+class DetailsScreen(_CrewScreen):
+    """Optional free text for one category, then send."""
+
+    BINDINGS = [*_CrewScreen.BINDINGS, Binding("ctrl+s", "send", show=False)]
+
+    def __init__(self, category: int) -> None:
+        super().__init__()
+        self.category = category
+
+    def compose(self) -> ComposeResult:
+        t = self.t
+        urgent = is_urgent(self.category)
+        yield Static(t.category(self.category), id="title", classes="urgent" if urgent else "")
+        if urgent:
+            yield Static(t("ui.sending_urgent"), classes="urgent")
+        yield Static(t("ui.details"))
+        yield TextArea(id="text")
+        yield Static("", id="error")
+        with Horizontal():
+            yield Button(t("ui.send"), id="send", variant="error" if urgent else "primary")
+            yield Button(t("ui.back"), id="back")
+
+    def on_mount(self) -> None:
+        self.query_one("#send", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "send":
+            self.action_send()
+        elif event.button.id == "back":
+            self.action_back()
+
+    def action_send(self) -> None:
+        area = self.query_one("#text", TextArea)
+        error = self.terminal.submit(self.category, area.text)
+        area.clear()
+        if error is not None:
+            self.query_one("#error", Static).update(self.t(error))
+
+
+class ReceiptScreen(_CrewScreen):
+    """The receipt code, once. Done (or idle) returns to the start page."""
+
+    BINDINGS = [Binding("escape,enter", "done", show=False)]
+
+    def __init__(self, code: str, urgent: bool) -> None:
+        super().__init__()
+        self.code = code
+        self.urgent = urgent
+
+    def compose(self) -> ComposeResult:
+        t = self.t
+        yield Static(t("ui.receipt_title"), id="title")
+        if self.urgent:
+            yield Static(t("ui.sending_urgent"), classes="urgent")
+        yield Static(t("ui.receipt_code"))
+        yield Static(self.code, id="code")
+        yield Static(t("ui.receipt_help"))
+        yield Button(t("ui.done"), id="done", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_done()
+
+    def action_done(self) -> None:
+        self.terminal.reset()
+
+
+class LookupScreen(_CrewScreen):
+    """Receipt code → that message's state and notes; nothing else is ever listed."""
+
+    def compose(self) -> ComposeResult:
+        t = self.t
+        yield Static(t("ui.check"), id="title")
+        yield Static(t("ui.lookup_prompt"))
+        yield Input(id="code", max_length=20)
+        with Horizontal():
+            yield Button(t("ui.lookup_button"), id="lookup", variant="primary")
+            yield Button(t("ui.back"), id="back")
+        with VerticalScroll():
+            yield Static("", id="result")
+
+    def on_mount(self) -> None:
+        self.query_one("#code", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.show(event.value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "lookup":
+            self.show(self.query_one("#code", Input).value)
+        elif event.button.id == "back":
+            self.action_back()
+
+    def show(self, code: str) -> None:
+        self.query_one("#result", Static).update(self.terminal.lookup_text(code))
+        self.query_one("#code", Input).value = ""
+
+
+class CrewTerminal(App[None]):
+    """The crew terminal application (inject ``clock`` and ``rng`` in tests)."""
+
+    CSS = CSS
+    TITLE = "flip-sync"
+
+    def __init__(
+        self,
+        device: Device,
+        *,
+        lang: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[int], bytes] = secrets.token_bytes,
+        idle_timeout_s: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.device = device
+        self.clock = clock
+        self.rng = rng
+        default = lang or device.config.default_lang
+        self.default_lang = default if default in LANGS else "en"
+        self.t = Catalog(self.default_lang)
+        self.idle_timeout_s = (
+            idle_timeout_s if idle_timeout_s is not None else device.config.idle_timeout_s
+        )
+        self.last_activity = clock()
+        self.throttle = Throttle()
+
+    def on_mount(self) -> None:
+        self.push_screen(StartScreen())
+        self.set_interval(1.0, self.idle_check)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown):
+            self.last_activity = self.clock()
+        await super().on_event(event)
+
+    # --- idle ----------------------------------------------------------------------------------
+
+    def idle_check(self) -> bool:
+        """Back to a neutral start page after the idle timeout; True if it reset."""
+        if self.clock() - self.last_activity < self.idle_timeout_s:
+            return False
+        if len(self.screen_stack) <= 2 and self.t.lang == self.default_lang:
+            self.last_activity = self.clock()
+            return False
+        self.reset()
+        return True
+
+    def reset(self) -> None:
+        """Drop every screen above the start page and forget the chosen language."""
+        self.last_activity = self.clock()
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        if self.t.lang != self.default_lang:
+            self.t = Catalog(self.default_lang)
+            self.call_later(self.screen.recompose)
+
+    async def set_language(self, lang: str) -> None:
+        self.t = Catalog(lang)
+        await self.screen.recompose()
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def submit(self, category: int, text: str) -> str | None:
+        """Seal and queue; on success show the receipt. Returns a catalog key on failure."""
+        try:
+            done = self.device.submit(
+                category=category, lang=lang_from_tag(self.t.lang), text=text.strip(),
+                rng=self.rng,
+            )
+        except OutboxFull:
+            return "ui.full"
+        except (OutboxError, LocalProtocolError):
+            return "ui.failed"
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.push_screen(ReceiptScreen(done.receipt, done.urgent))
+        return None
+
+    def lookup_text(self, code: str) -> str:
+        """What the lookup screen shows for ``code``, in the current language."""
+        t, now = self.t, self.clock()
+        try:
+            self.throttle.check(now)
+            view = self.device.lookup(code)
+        except LookupLocked:
+            return t("ui.locked")
+        except ReceiptError:
+            self.throttle.record(False, now)
+            return t("ui.bad_code")
+        self.throttle.record(view is not None, now)
+        if view is None:
+            return t("ui.not_found")
+        lines = [f"{t('ui.state_label')} {t.delivery(view.state)}"]
+        if view.statuses:
+            lines.append(f"{t('ui.state_label')} {t.case_state(view.statuses[-1].status)}")
+            notes = [t.note(n.note) for n in view.statuses if n.note]
+            if notes:
+                lines += ["", t("ui.notes_label"), *(f"• {n}" for n in notes)]
+        return "\n".join(lines)
+
+
+def run(device: Device, **kwargs: Any) -> None:
+    CrewTerminal(device, **kwargs).run()
