@@ -47,7 +47,7 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 ROLES = ("staff", "owner", "admin", "buyer")
 CHANNELS = ("directip", "rockblock", "mqtt", "cli")
 EVENT_TYPES = ("fishing", "transshipment", "landing", "processing")
-ALERT_KINDS = ("gap", "chain", "silence")
+ALERT_KINDS = ("gap", "chain", "silence", "seal")
 
 
 def utcnow() -> dt.datetime:
@@ -365,3 +365,5 @@ class Downlink(GatewayModel, table=True):
     sent_at: dt.datetime | None = _time(nullable=True)
     attempts: int = 0
     confirmed_at: dt.datetime | None = _time(nullable=True, index=True)
+
+import shore_gateway.cases.models  # noqa: E402, F401  (case desk tables share this metadata)

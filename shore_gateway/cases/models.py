@@ -1,0 +1,154 @@
+"""Tables of the case desk, its connectors' outbox and the web sessions (migration 0003).
+
+They subclass :class:`shore_gateway.models.GatewayModel`, so they share the gateway's metadata
+and its naming convention; ``shore_gateway.models`` imports this module at its end, so anything
+that assembles the metadata (Alembic, the models-vs-migrations test) sees these tables too.
+
+Guarantees that hold across several gateway processes rest on unique constraints:
+
+- ``case_grievances.grievance_id`` is unique: a grievance belongs to one case, once.
+- ``case_outbox`` UNIQUE (connector, idempotency_key): a case change is queued once per connector.
+- ``cases.ref`` and ``cases.external_id`` are unique.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field
+
+from shore_gateway.models import GatewayModel, UtcDateTime, utcnow
+
+
+def _time(*, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UtcDateTime(), index=index, nullable=True))
+
+
+def _now() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class Case(GatewayModel, table=True):
+    """A case on the built-in desk: one or more grievances from one vessel about one matter."""
+
+    __tablename__: ClassVar[str] = "cases"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True, max_length=16)  # "C-000042"
+    vessel_id: int = Field(foreign_key="vessels.id", index=True)
+    category: int  # the category of the grievance that opened it
+    urgent: bool = False
+    status: str = Field(default="new", max_length=32, index=True)
+    assignee: str | None = Field(default=None, max_length=120)
+    opened_at: dt.datetime = _now()
+    updated_at: dt.datetime = _now()
+    due_at: dt.datetime | None = _time(index=True)  # response due (acknowledge by)
+    acknowledged_at: dt.datetime | None = _time()
+    closed_at: dt.datetime | None = _time()
+    # Client-supplied UUID under which external case systems (Primero) know this case.
+    external_id: str = Field(unique=True, max_length=36)
+
+
+class CaseGrievance(GatewayModel, table=True):
+    """Which grievances a case holds; ``ref_seq`` is the crew message's seq (for downlinks)."""
+
+    __tablename__: ClassVar[str] = "case_grievances"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    grievance_id: int = Field(foreign_key="grievances.id", unique=True)
+    ref_seq: int
+    joined_at: dt.datetime = _now()
+    withdrawn_at: dt.datetime | None = _time()
+
+
+class CaseAction(GatewayModel, table=True):
+    """A remediation action ("pay arrears", "return passport", …) with deadline and evidence."""
+
+    __tablename__: ClassVar[str] = "case_actions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    kind: str = Field(max_length=32)
+    description: str = Field(default="", sa_type=Text)
+    due_at: dt.datetime | None = _time()
+    done_at: dt.datetime | None = _time()
+    evidence: str = Field(default="", sa_type=Text)
+    created_by: str = Field(max_length=120)
+    created_at: dt.datetime = _now()
+
+
+class AuditEntry(GatewayModel, table=True):
+    """Who did or saw what, when. Append-only; ``detail`` is JSON and never holds crew text."""
+
+    __tablename__: ClassVar[str] = "audit_log"
+    __table_args__ = (Index("ix_audit_log_case_time", "case_id", "time"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    time: dt.datetime = _now()
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=32, index=True)
+    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    grievance_id: int | None = Field(default=None, foreign_key="grievances.id", index=True)
+    vessel_id: int | None = Field(default=None, foreign_key="vessels.id")
+    detail: str = Field(default="{}", sa_type=Text)
+
+
+class OutboxEntry(GatewayModel, table=True):
+    """A delivery owed to a connector, written in the same transaction as the case change."""
+
+    __tablename__: ClassVar[str] = "case_outbox"
+    __table_args__ = (
+        UniqueConstraint("connector", "idempotency_key"),
+        Index("ix_case_outbox_pending", "connector", "delivered_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    connector: str = Field(max_length=16)  # mqtt | primero
+    kind: str = Field(max_length=24)  # case_new | case_update | mark_synced
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    idempotency_key: str = Field(max_length=120)
+    payload: str = Field(sa_type=Text)  # JSON
+    created_at: dt.datetime = _now()
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = _time()
+    delivered_at: dt.datetime | None = _time()
+    last_error: str | None = Field(default=None, max_length=200)
+
+
+class WebSession(GatewayModel, table=True):
+    """A browser session. Only SHA-256 of the cookie value is stored (like bearer tokens)."""
+
+    __tablename__: ClassVar[str] = "web_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sid_sha256: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    user_id: int = Field(foreign_key="users.id", index=True)
+    csrf: str = Field(max_length=64)
+    created_at: dt.datetime = _now()
+    expires_at: dt.datetime = _now()
+    lang: str = Field(default="en", max_length=8)
+
+
+class LoginAttempt(GatewayModel, table=True):
+    """A failed login, kept briefly for rate limiting (shared by every gateway process)."""
+
+    __tablename__: ClassVar[str] = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_name_time", "name", "time"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    client: str = Field(max_length=64, index=True)
+    time: dt.datetime = _now()
+
+
+class UserPassword(GatewayModel, table=True):
+    """An argon2id hash of a user's password (optional: users may also log in with a token)."""
+
+    __tablename__: ClassVar[str] = "user_passwords"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    argon2: str = Field(max_length=200)
+    updated_at: dt.datetime = _now()

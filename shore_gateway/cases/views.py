@@ -1,0 +1,303 @@
+"""What each audience may see of a case or grievance — the one place that decides.
+
+- :func:`staff_case` / :func:`staff_grievance`: shore staff and admins (grievance text only
+  when asked for, and the caller must audit it).
+- :func:`owner_case`: vessel owners and buyers. Built from an allow-list of fields, never by
+  removing fields from the staff view, so a new staff field cannot leak by default. Never crew
+  identity (pseudonym), receipt or message seq, free text, language, exact category, assignee,
+  action descriptions or evidence notes.
+- :func:`connector_case`: what MQTT / Primero receive (text only when the connector is set to
+  share it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from shore_gateway.cases.models import Case, CaseAction, CaseGrievance
+from shore_gateway.cases.workflow import (
+    ACTION_KINDS,
+    Status,
+    category_label,
+    group_label,
+)
+from shore_gateway.context.epcis import trip_at, trip_lots
+from shore_gateway.models import (
+    Alert,
+    DeviceState,
+    Grievance,
+    Message,
+    RawFrame,
+    Trip,
+    Vessel,
+    utcnow,
+)
+
+#: Keys an owner-facing case may carry (tests assert nothing else appears).
+OWNER_CASE_KEYS = frozenset(
+    {
+        "ref", "vessel", "group", "urgent", "status", "status_label", "opened_at", "updated_at",
+        "due_at", "overdue", "closed_at", "actions", "trips", "lots",
+    }
+)
+OWNER_ACTION_KEYS = frozenset({"kind", "label", "due_at", "done_at", "overdue"})
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _overdue(case: Case, now: dt.datetime) -> bool:
+    return (
+        case.due_at is not None
+        and case.acknowledged_at is None
+        and Status(case.status) == Status.NEW
+        and case.due_at < now
+    )
+
+
+def _actions(session: Session, case_id: int) -> list[CaseAction]:
+    return list(
+        session.exec(
+            select(CaseAction).where(CaseAction.case_id == case_id).order_by(col(CaseAction.id))
+        ).all()
+    )
+
+
+def _grievances(session: Session, case_id: int) -> list[tuple[CaseGrievance, Grievance]]:
+    rows = session.exec(
+        select(CaseGrievance, Grievance)
+        .join(Grievance, col(Grievance.id) == col(CaseGrievance.grievance_id))
+        .where(CaseGrievance.case_id == case_id)
+        .order_by(col(CaseGrievance.id))
+    ).all()
+    return [(link, g) for link, g in rows]
+
+
+def grievance_trip(session: Session, g: Grievance, vessel_id: int) -> Trip | None:
+    if g.trip_id is not None:
+        return session.get(Trip, g.trip_id)
+    return trip_at(session, vessel_id, g.time)
+
+
+def position(g: Grievance) -> dict[str, Any] | None:
+    if g.pos_lat is None or g.pos_lon is None:
+        return None
+    return {
+        "lat": g.pos_lat,
+        "lon": g.pos_lon,
+        "time": iso(g.pos_time),
+        "age_s": g.pos_age_s,
+        "uncertainty_m": g.pos_uncertainty_m,
+        "source": g.pos_source,
+    }
+
+
+def staff_grievance(
+    session: Session,
+    g: Grievance,
+    vessel: Vessel,
+    *,
+    include_text: bool,
+    case: Case | None = None,
+) -> dict[str, Any]:
+    """A grievance for staff; ``text`` only with ``include_text`` (the caller audits it)."""
+    message = session.get(Message, g.message_id)
+    trip = grievance_trip(session, g, vessel.id or 0)
+    out: dict[str, Any] = {
+        "id": g.id,
+        "vessel": vessel.name,
+        "seq": message.seq if message else None,
+        "category": g.category,
+        "category_label": category_label(g.category),
+        "group": group_label(g.category),
+        "urgent": g.category >> 4 == 0xF,
+        "lang": g.lang,
+        "pseudonym": g.pseudonym,
+        "time": iso(g.time),
+        "received_at": iso(message.received_at) if message else None,
+        "position": position(g),
+        "trip": {"id": trip.id, "date": iso(trip.trip_date)} if trip else None,
+        "lots": trip_lots(session, trip.id) if trip and trip.id else [],
+        "case": case.ref if case else None,
+        "case_status": case.status if case else None,
+    }
+    if include_text:
+        out["text"] = g.text
+    return out
+
+
+def staff_case(session: Session, case: Case, vessel: Vessel) -> dict[str, Any]:
+    """Everything about a case except grievance text (fetch that per grievance, audited)."""
+    now = utcnow()
+    return {
+        "ref": case.ref,
+        "external_id": case.external_id,
+        "vessel": vessel.name,
+        "owner": vessel.owner,
+        "status": case.status,
+        "status_label": Status(case.status).label,
+        "category": case.category,
+        "category_label": category_label(case.category),
+        "group": group_label(case.category),
+        "urgent": case.urgent,
+        "assignee": case.assignee,
+        "opened_at": iso(case.opened_at),
+        "updated_at": iso(case.updated_at),
+        "due_at": iso(case.due_at),
+        "overdue": _overdue(case, now),
+        "acknowledged_at": iso(case.acknowledged_at),
+        "closed_at": iso(case.closed_at),
+        "actions": [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "label": ACTION_KINDS.get(a.kind, a.kind),
+                "description": a.description,
+                "due_at": iso(a.due_at),
+                "done_at": iso(a.done_at),
+                "evidence": a.evidence,
+                "created_by": a.created_by,
+            }
+            for a in _actions(session, case.id or 0)
+        ],
+        "grievances": [
+            {
+                "id": g.id,
+                "seq": link.ref_seq,
+                "category": g.category,
+                "category_label": category_label(g.category),
+                "lang": g.lang,
+                "time": iso(g.time),
+                "position": position(g),
+                "withdrawn": link.withdrawn_at is not None,
+            }
+            for link, g in _grievances(session, case.id or 0)
+        ],
+    }
+
+
+def owner_case(session: Session, case: Case, vessel: Vessel) -> dict[str, Any]:
+    """A case as a vessel owner (or buyer) may see it: allow-listed fields only."""
+    now = utcnow()
+    trips: dict[int, Trip] = {}
+    for _link, g in _grievances(session, case.id or 0):
+        trip = grievance_trip(session, g, vessel.id or 0)
+        if trip is not None and trip.id is not None:
+            trips[trip.id] = trip
+    lots = sorted(
+        {lot["epc_class"] for tid in trips for lot in trip_lots(session, tid)}
+    )
+    out = {
+        "ref": case.ref,
+        "vessel": vessel.name,
+        "group": group_label(case.category),
+        "urgent": case.urgent,
+        "status": case.status,
+        "status_label": Status(case.status).label,
+        "opened_at": iso(case.opened_at),
+        "updated_at": iso(case.updated_at),
+        "due_at": iso(case.due_at),
+        "overdue": _overdue(case, now),
+        "closed_at": iso(case.closed_at),
+        "actions": [
+            {
+                "kind": a.kind,
+                "label": ACTION_KINDS.get(a.kind, a.kind),
+                "due_at": iso(a.due_at),
+                "done_at": iso(a.done_at),
+                "overdue": a.done_at is None and a.due_at is not None and a.due_at < now,
+            }
+            for a in _actions(session, case.id or 0)
+        ],
+        "trips": sorted(iso(t.trip_date) or "" for t in trips.values()),
+        "lots": lots,
+    }
+    assert set(out) <= OWNER_CASE_KEYS
+    return out
+
+
+def terminal_health(
+    session: Session, vessel: Vessel, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Link health of a vessel's terminal: last contact, queue depth, silence, open alerts."""
+    now = now or utcnow()
+    state = session.get(DeviceState, vessel.id)
+    last = state.last_contact if state else None
+    if last is None and vessel.imei:
+        last = session.exec(
+            select(RawFrame.received_at)
+            .where(RawFrame.imei == vessel.imei)
+            .order_by(col(RawFrame.received_at).desc())
+            .limit(1)
+        ).first()
+    alerts = session.exec(
+        select(Alert).where(Alert.vessel_id == vessel.id, col(Alert.resolved_at).is_(None))
+    ).all()
+    silent_h = (now - last).total_seconds() / 3600 if last else None
+    if last is None:
+        health = "never"
+    elif silent_h is not None and silent_h > 24:
+        health = "silent"
+    elif alerts:
+        health = "degraded"
+    else:
+        health = "ok"
+    return {
+        "vessel": vessel.name,
+        "last_contact": iso(last),
+        "silent_hours": round(silent_h, 1) if silent_h is not None else None,
+        "queue_depth": state.queue_depth if state else None,
+        "health": health,
+        "alerts": [
+            {"kind": a.kind, "since": iso(a.created_at)} for a in alerts
+        ],
+    }
+
+
+def connector_case(
+    session: Session,
+    case: Case,
+    vessel: Vessel,
+    grievance: Grievance | None,
+    *,
+    share_text: bool,
+) -> dict[str, Any]:
+    """The JSON a case-management connector receives for a case (and the grievance that
+    opened or joined it, when there is one)."""
+    out: dict[str, Any] = {
+        "case_ref": case.ref,
+        "case_id": case.external_id,
+        "status": case.status,
+        "vessel": {"name": vessel.name, "imo": vessel.imo, "ircs": vessel.ircs,
+                   "flag": vessel.flag, "owner": vessel.owner},
+        "category": case.category,
+        "category_label": category_label(case.category),
+        "urgent": case.urgent,
+        "opened_at": iso(case.opened_at),
+        "updated_at": iso(case.updated_at),
+        "due_at": iso(case.due_at),
+        "actions": [
+            {"kind": a.kind, "due_at": iso(a.due_at), "done_at": iso(a.done_at)}
+            for a in _actions(session, case.id or 0)
+        ],
+    }
+    if grievance is not None:
+        message = session.get(Message, grievance.message_id)
+        g: dict[str, Any] = {
+            "id": grievance.id,
+            "seq": message.seq if message else None,
+            "category": grievance.category,
+            "lang": grievance.lang,
+            "time": iso(grievance.time),
+            "position": position(grievance),
+        }
+        if share_text:
+            g["text"] = grievance.text
+            g["pseudonym"] = grievance.pseudonym
+        out["grievance"] = g
+        out["grievance_id"] = grievance.id
+    return out
