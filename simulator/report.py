@@ -1,0 +1,152 @@
+"""Merge shard results into ``report.json``: summary, latency vs oracle, bytes, credits, gaps.
+
+Definitions (docs/simulator.md, "Outputs"):
+
+* ``latency`` = delivered ashore − created; ``oracle`` = the oracle's delivery − created, over
+  the same delivered grievances.
+* ``bytes_on_air`` = MO bytes radiated by every session attempt (failed ones included when the
+  modem transmitted); ``bytes_needed`` = for every successful uplink, the frame that would carry
+  only the messages the shore had not seen before. Their ratio is the uplink waste.
+  MT bytes are reported apart (``mt_bytes``); ``credits`` bill both directions.
+* ``lost`` = not delivered although the oracle could deliver before the run ended;
+  ``undeliverable`` = not even the oracle could (the link never came back), with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator.engine import ShardResult, Timeline
+from simulator.link import DAY
+from simulator.scenario import Scenario
+
+MAX_TIMELINES = 50_000
+STRIP_SAMPLE = 40
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..100) of ``values``; None when empty."""
+    if not values:
+        return None
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def _r(x: float | None, nd: int = 1) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def build_report(scenario: Scenario, vessels: int, days: float, seed: int,
+                 results: list[ShardResult]) -> dict[str, Any]:
+    timelines = sorted((t for r in results for t in r.timelines), key=lambda t: (t.vessel, t.seq))
+    counters: dict[str, int] = {}
+    for r in results:
+        for k, v in r.counters.items():
+            counters[k] = counters.get(k, 0) + v
+    per_day: dict[str, list[float]] = {}
+    for r in results:
+        for k, arr in r.per_day.items():
+            cur = per_day.setdefault(k, [0.0] * len(arr))
+            for i, x in enumerate(arr):
+                cur[i] += x
+    end = results[0].end if results else days * DAY
+    vessel_rows = sorted((v for r in results for v in r.vessels), key=lambda v: v["idx"])
+
+    delivered = [t for t in timelines if t.delivered is not None]
+    lat = [t.delivered - t.created for t in delivered]  # type: ignore[operator]
+    orc = [t.oracle - t.created for t in delivered if t.oracle is not None]
+    lost, undeliverable = [], []
+    for t in timelines:
+        if t.delivered is not None:
+            continue
+        row = {"vessel": t.vessel, "seq": t.seq, "created_s": round(t.created, 1)}
+        if t.oracle is None or t.oracle > end:
+            v = vessel_rows[[r["idx"] for r in vessel_rows].index(t.vessel)] if vessel_rows else {}
+            kinds = sorted({k for s, e, k in v.get("down", []) if e >= end})
+            row["reason"] = (f"link hard-down ({', '.join(kinds) or 'unknown'}) from creation to "
+                             f"the end of the run: no schedule could deliver it")
+            undeliverable.append(row)
+        else:
+            row["reason"] = "the oracle could deliver it before the end of the run"
+            lost.append(row)
+
+    urgent = [t.delivered - t.created for t in delivered if t.urgent]  # type: ignore[operator]
+    acked = [t.acked - t.created for t in timelines if t.acked is not None]
+    seen = [t.status_seen - t.created for t in timelines if t.status_seen is not None]
+    p95, o95 = percentile(lat, 95), percentile(orc, 95)
+    needed = counters.get("bytes_needed", 0)
+    on_air = counters.get("bytes_on_air", 0)
+    summary = {
+        "created": len(timelines),
+        "delivered": len(delivered),
+        "lost": len(lost),
+        "undeliverable": len(undeliverable),
+        "duplicates_surfaced": counters.get("duplicates_surfaced", 0),
+        "duplicates_suppressed": counters.get("duplicates_suppressed", 0),
+        "latency_p50_s": _r(percentile(lat, 50)),
+        "latency_p95_s": _r(p95),
+        "latency_max_s": _r(max(lat) if lat else None),
+        "oracle_p50_s": _r(percentile(orc, 50)),
+        "oracle_p95_s": _r(o95),
+        "latency_p95_vs_oracle": _r(p95 / o95 if p95 and o95 else None, 3),
+        "urgent_latency_p95_s": _r(percentile(urgent, 95)),
+        "acked_on_board_p95_s": _r(percentile(acked, 95)),
+        "status_seen_p95_s": _r(percentile(seen, 95)),
+        "bytes_on_air": on_air,
+        "bytes_needed": needed,
+        "bytes_on_air_vs_needed": _r(on_air / needed if needed else None, 3),
+        "mt_bytes": counters.get("mt_bytes", 0),
+        "credits": counters.get("credits", 0),
+        "credits_per_vessel_day": _r(counters.get("credits", 0) / max(1e-9, vessels * days), 2),
+        "sessions": counters.get("sessions", 0),
+        "sessions_failed": counters.get("sessions_failed", 0),
+        "retransmissions": counters.get("retransmissions", 0),
+        "wall_s": 0.0,
+    }
+    links: dict[str, dict[str, float]] = {}
+    for r in results:
+        for name, st in r.link_stats.items():
+            cur = links.setdefault(name, dict.fromkeys(st, 0.0))
+            for k, x in st.items():
+                cur[k] += x
+    for st in links.values():
+        st["loss"] = round(st["failures"] / st["sessions"], 4) if st["sessions"] else 0.0
+        st["storm_loss"] = (round(st["storm_failures"] / st["storm_sessions"], 4)
+                            if st["storm_sessions"] else 0.0)
+    silences = [
+        {"vessel": v["idx"], "name": v["name"], "from_s": round(s, 1), "to_s": round(e, 1),
+         "hours": round((e - s) / 3600, 1)}
+        for v in vessel_rows for s, e in v["silences"]
+    ]
+    step = max(1, len(vessel_rows) // STRIP_SAMPLE)
+    strips = [
+        {"vessel": v["idx"], "link": v["link"], "down": v["down"], "bad": v["bad"],
+         "storms": v["storms"]}
+        for v in vessel_rows[::step][:STRIP_SAMPLE]
+    ]
+    return {
+        "summary": summary,
+        "run": {"scenario": scenario.name, "vessels": vessels, "days": days, "seed": seed,
+                "drain_days": scenario.drain_days, "end_s": end},
+        "counters": dict(sorted(counters.items())),
+        "links": links,
+        "per_day": {k: [round(x, 1) for x in v] for k, v in per_day.items()},
+        "lost": lost,
+        "undeliverable": undeliverable,
+        "silences": silences,
+        "strips": strips,
+        "grievances": [_row(t) for t in timelines[:MAX_TIMELINES]],
+    }
+
+
+def _row(t: Timeline) -> list[Any]:
+    """Compact timeline: [vessel, seq, category, lang, chars, frames, urgent, created,
+    first_sent, delivered, acked, case_opened, status_seen, oracle] (seconds)."""
+    return [t.vessel, t.seq, t.category, t.lang, t.chars, t.frames, t.urgent,
+            *(_r(x) for x in (t.created, t.first_sent, t.delivered, t.acked, t.case_opened,
+                              t.status_seen, t.oracle))]
+
+
+GRIEVANCE_COLUMNS = ["vessel", "seq", "category", "lang", "chars", "frames", "urgent", "created",
+                     "first_sent", "delivered", "acked", "case_opened", "status_seen", "oracle"]
