@@ -1,0 +1,220 @@
+"""The frame pipeline against real databases (SQLite and PostgreSQL): exactly-once, gaps,
+chain, fragments, forged and malformed input."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlmodel import func, select
+
+from protocol import keys
+from protocol.lang import Lang
+from protocol.messages import Grievance as GrievanceContent
+from protocol.messages import StatusRequest, Withdraw
+from protocol.vessel import VesselSession
+from shore_gateway.db import Database
+from shore_gateway.metrics import Metrics
+from shore_gateway.models import Alert, Grievance, Message, Position, RawFrame
+from shore_gateway.pipeline import CaseHooks, Pipeline, acks_for, open_pending
+from shore_gateway.pipeline_api import ArrivalMeta, Outcome
+from shore_gateway.registry import VesselIds, add_vessel
+from tests.helpers import det_rng, shore_keys
+
+T0 = 1_763_640_000
+SHORE = shore_keys()
+
+
+class Fleet:
+    """One registered vessel with its protocol session, and a pipeline in front of a db."""
+
+    def __init__(self, db: Database, *, seal: bool = True, hooks: CaseHooks | None = None):
+        self.db = db
+        self.key = keys.new_signing_key(det_rng("pipeline vessel"))
+        with db.session() as session:
+            self.vessel_id = add_vessel(
+                session,
+                "MV Sea Star",
+                keys.public_pem(self.key.public_key()),
+                VesselIds(imei="300234010000001", owner="Acme Fishing"),
+            ).id
+        self.session = VesselSession(
+            sign_key=self.key,
+            shore_sign_pub=SHORE.sign.public_key(),
+            shore_seal_pub=SHORE.seal.public_key(),
+        )
+        self.calls: list[str] = []
+        self.pipeline = Pipeline(
+            db,
+            Metrics(),
+            seal_keys=[SHORE.seal] if seal else None,
+            hooks=hooks
+            or CaseHooks(
+                on_grievance=lambda s, g, v: self.calls.append(f"grievance {g.category:#x}"),
+                on_withdraw=lambda s, v, ref: self.calls.append(f"withdraw {ref}"),
+                on_status_request=lambda s, v, ref: self.calls.append(f"status {ref}"),
+            ),
+        )
+        self.momsn = 0
+
+    def frames(self, now: int = T0, n: int = 16) -> list[bytes]:
+        return [f.data for f in self.session.frames_to_send(now, max_frames=n)]
+
+    def send(self, data: bytes, channel: str = "directip") -> Outcome:
+        self.momsn += 1
+        meta = ArrivalMeta(channel=channel, imei="300234010000001", momsn=self.momsn)
+        return self.pipeline.ingest(data, meta).outcome
+
+    def count(self, model: type) -> int:
+        with self.db.session() as s:
+            return int(s.exec(select(func.count()).select_from(model)).one())
+
+
+@pytest.fixture
+def fleet(db: Database) -> Fleet:
+    return Fleet(db)
+
+
+def test_grievance_stored_once_across_channels_and_retries(fleet: Fleet) -> None:
+    fleet.session.queue_crew(
+        GrievanceContent(category=0x16, lang=Lang.TH, text="กัปตันยึดพาสปอร์ตของผม"), T0
+    )
+    fleet.session.queue_position(time=T0 - 600, lat=-4.6, lon=55.4, now=T0)
+    (data,) = fleet.frames()
+    assert fleet.send(data, "directip") is Outcome.STORED
+    assert fleet.send(data, "rockblock") is Outcome.STORED  # a second arrival…
+    assert fleet.send(data, "mqtt") is Outcome.STORED
+    assert fleet.count(Grievance) == 1  # …of the same messages
+    assert fleet.count(Message) == 2
+    assert fleet.count(RawFrame) == 3
+    assert fleet.calls == ["grievance 0x16"]
+    with fleet.db.session() as s:
+        g = s.exec(select(Grievance)).one()
+        assert g.text == "กัปตันยึดพาสปอร์ตของผม"
+        assert g.lang == "th"
+        assert g.pos_lat is not None  # enriched with the agent's own position report
+        assert s.exec(select(Position)).one().source == "agent"
+        acks = acks_for(s, fleet.vessel_id)
+    assert acks[0].cum_seq == 2
+
+
+def test_forged_malformed_oversize_and_unknown_refused_nothing_stored(fleet: Fleet) -> None:
+    fleet.session.queue_heartbeat(T0)
+    (good,) = fleet.frames()
+    forged = bytearray(good)
+    forged[-3] ^= 1
+    stranger = VesselSession(
+        sign_key=keys.new_signing_key(det_rng("x")),
+        shore_sign_pub=SHORE.sign.public_key(),
+        shore_seal_pub=SHORE.seal.public_key(),
+    )
+    stranger.queue_heartbeat(T0)
+    cases = {
+        bytes(forged): "BadSignature",
+        good[:40]: "Truncated",
+        good + b"\0" * 300: "Oversize",
+        stranger.frames_to_send(T0)[0].data: "UnknownDevice",
+        b"": "Truncated",
+    }
+    for data, reason in cases.items():
+        result = fleet.pipeline.ingest(data, ArrivalMeta(channel="cli"))
+        assert result.outcome is Outcome.REJECTED
+        assert result.reason and result.reason.startswith(reason)
+    assert fleet.count(RawFrame) == 0
+    assert fleet.send(good) is Outcome.STORED  # and it keeps serving
+
+
+def test_fragments_reassemble_across_arrivals_in_any_order(fleet: Fleet) -> None:
+    rnd = random.Random(3)
+    text = "".join(rnd.choice("ကခဂဃငစဆဇညတထဒဓနပဖဗဘမယရလဝသဟအ ") for _ in range(700))
+    items = fleet.session.queue_crew(GrievanceContent(category=0x17, lang=Lang.MY, text=text), T0)
+    assert len(items) >= 3
+    frames = fleet.frames(n=32)
+    rnd.shuffle(frames)
+    for data in frames + frames[:1]:
+        fleet.send(data)
+    with fleet.db.session() as s:
+        (g,) = s.exec(select(Grievance)).all()
+        assert g.text == text
+        assert acks_for(s, fleet.vessel_id)[0].cum_seq == len(items)
+
+
+def test_gap_alert_then_resolved_and_chain_checked(fleet: Fleet) -> None:
+    for i in range(3):
+        fleet.session.queue_crew(GrievanceContent(category=0x17, lang=Lang.EN, text=f"g{i}"), T0)
+    held_back = fleet.frames()
+    fleet.session.queue_heartbeat(T0 + 60)
+    (hb,) = fleet.frames(T0 + 60)
+    fleet.send(hb)
+    with fleet.db.session() as s:
+        (alert,) = s.exec(select(Alert)).all()
+        assert alert.kind == "gap"
+        assert "seq 1–3" in alert.detail
+        assert alert.resolved_at is None
+    for data in held_back:
+        fleet.send(data)
+    with fleet.db.session() as s:
+        alerts = s.exec(select(Alert)).all()
+        assert [a.kind for a in alerts] == ["gap"]  # the chain verified: no chain alert
+        assert alerts[0].resolved_at is not None
+
+
+def test_withdraw_and_status_request_reach_the_case_desk(fleet: Fleet) -> None:
+    fleet.session.queue_crew(GrievanceContent(category=0x18, lang=Lang.ID, text="hutang"), T0)
+    fleet.session.queue_crew(StatusRequest(ref_seq=1), T0 + 1)
+    fleet.session.queue_crew(Withdraw(ref_seq=1), T0 + 2)
+    for data in fleet.frames(T0 + 2):
+        fleet.send(data)
+    assert fleet.calls == ["grievance 0x18", "status 1", "withdraw 1"]
+
+
+def test_decrypt_worker_opens_later(db: Database) -> None:
+    fleet = Fleet(db, seal=False)
+    fleet.session.queue_crew(GrievanceContent(category=0xF1, lang=Lang.VI, text="cấp cứu"), T0)
+    for data in fleet.frames():
+        fleet.send(data)
+    assert fleet.count(Grievance) == 0  # this host cannot read it
+    assert open_pending(db, [SHORE.seal], hooks=fleet.pipeline.hooks) == 1
+    assert open_pending(db, [SHORE.seal], hooks=fleet.pipeline.hooks) == 0
+    assert fleet.count(Grievance) == 1
+    assert fleet.calls == ["grievance 0xf1"]
+
+
+def test_concurrent_arrivals_of_the_same_frame_make_one_grievance(fleet: Fleet) -> None:
+    fleet.session.queue_crew(GrievanceContent(category=0x14, lang=Lang.EN, text="beaten"), T0)
+    (data,) = fleet.frames()
+
+    async def burst() -> list[Outcome]:
+        results = await asyncio.gather(
+            *[
+                fleet.pipeline.accept(data, ArrivalMeta(channel=c, imei="1", momsn=i))
+                for i, c in enumerate(["directip", "rockblock", "mqtt", "cli"] * 3)
+            ]
+        )
+        return [r.outcome for r in results]
+
+    outcomes = asyncio.run(burst())
+    assert all(o in (Outcome.STORED, Outcome.DUPLICATE) for o in outcomes)
+    assert fleet.count(Grievance) == 1
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=400))
+def test_any_bytes_are_refused_or_accepted_never_crash(sqlite_fleet: Fleet, data: bytes) -> None:
+    result = sqlite_fleet.pipeline.ingest(data, ArrivalMeta(channel="cli"))
+    assert result.outcome is Outcome.REJECTED
+    assert result.reason
+
+
+@pytest.fixture
+def sqlite_fleet(sqlite_url: str) -> Iterator[Fleet]:
+    database = Database(sqlite_url)
+    database.migrate()
+    yield Fleet(database)
+    database.dispose()
