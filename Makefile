@@ -29,7 +29,7 @@ typecheck: setup
 	$(VENV)/bin/mypy
 
 unit: setup services
-	$(VENV)/bin/pytest -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -n 2 --dist loadgroup --cov=protocol --cov-branch --cov-report=term:skip-covered --cov-fail-under=95
 
 test: lint typecheck unit
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from protocol import chain, frame
-from protocol.errors import BadSignature, LocalProtocolError, Malformed, UnknownDevice
+from protocol.errors import BadSignature, LocalProtocolError, UnknownDevice
 from protocol.events import (
     ChainMismatched,
     ChainVerified,
@@ -255,6 +255,3 @@ def pack_downlink(
     if batch:
         frames.append(frame.sign(frame.downlink_payload(to_kid, now, batch), key, kid))
     return frames
-
-
-__all__ = ["KeyLookup", "Malformed", "ShoreSession", "open_crew", "pack_downlink", "verify_frame"]

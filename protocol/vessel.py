@@ -110,7 +110,7 @@ class VesselSession:
     def _assign(self, n: int) -> int:
         first = self.next_seq
         if first + n - 1 > U32:
-            raise LocalProtocolError("sequence space exhausted; rotate the device key")
+            raise LocalProtocolError("sequence space of this device is exhausted")
         self.next_seq += n
         return first
 
