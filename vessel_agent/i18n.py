@@ -23,10 +23,13 @@ REFERENCE = "en"
 #: Groups and categories the crew can pick, grouped as FIELD-FACTS §8 (meta codes excluded
 #: except "something else"; status requests and withdrawals are not grievances).
 URGENT: tuple[int, ...] = tuple(int(c) for c in Category if c.group is Group.URGENT)
-GROUPS: tuple[tuple[str, tuple[int, ...]], ...] = tuple(
-    (f"{g.value:X}", tuple(int(c) for c in Category if c.group is g))
-    for g in (Group.FORCED_LABOUR, Group.C188, Group.FISHING)
-) + (("0", (int(Category.UNSPECIFIED),)),)
+GROUPS: tuple[tuple[str, tuple[int, ...]], ...] = (
+    *(
+        (f"{g.value:X}", tuple(int(c) for c in Category if c.group is g))
+        for g in (Group.FORCED_LABOUR, Group.C188, Group.FISHING)
+    ),
+    ("0", (int(Category.UNSPECIFIED),)),
+)
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:

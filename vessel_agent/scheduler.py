@@ -292,14 +292,16 @@ class Scheduler:
     def _session_time(self, now: float) -> float | None:
         if self.ring or self.mt_waiting:
             return now
-        candidates = [self._mailbox_at]
+        tomorrow = (int(now // DAY) + 1) * DAY
+        broke = self.budget.remaining(now) < CREDIT
+        candidates = [max(self._mailbox_at, tomorrow) if broke else self._mailbox_at]
         due = self.session.get_timer()
         if due is not None:
             blocked = self._budget_blocked_day == int(now // DAY) and not any(
                 m.priority is Priority.URGENT and m.next_try <= now
                 for m in self.session.outbox.values()
             )
-            candidates.append((int(now // DAY) + 1) * DAY if blocked and due <= now else due)
+            candidates.append(tomorrow if blocked and due <= now else due)
         return min(candidates)
 
     def snapshot(self, now: float) -> dict[str, object]:

@@ -20,11 +20,11 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import events
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Input, OptionList, Static, TextArea
@@ -53,7 +53,7 @@ Horizontal { height: auto; }
 class StartScreen(Screen[None]):
     """The neutral start page."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(str(i + 1), f"urgent({i})", show=False) for i in range(len(URGENT))),
         Binding("r", "report", show=False),
         Binding("c", "check", show=False),
@@ -107,7 +107,7 @@ class StartScreen(Screen[None]):
 
 
 class _CrewScreen(Screen[None]):
-    BINDINGS = [Binding("escape", "back", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", show=False)]
 
     @property
     def terminal(self) -> CrewTerminal:
@@ -152,7 +152,10 @@ class CategoryScreen(_CrewScreen):
 class DetailsScreen(_CrewScreen):
     """Optional free text for one category, then send."""
 
-    BINDINGS = [*_CrewScreen.BINDINGS, Binding("ctrl+s", "send", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *_CrewScreen.BINDINGS,
+        Binding("ctrl+s", "send", show=False),
+    ]
 
     def __init__(self, category: int) -> None:
         super().__init__()
@@ -191,7 +194,7 @@ class DetailsScreen(_CrewScreen):
 class ReceiptScreen(_CrewScreen):
     """The receipt code, once. Done (or idle) returns to the start page."""
 
-    BINDINGS = [Binding("escape,enter", "done", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "done", show=False)]
 
     def __init__(self, code: str, urgent: bool) -> None:
         super().__init__()
@@ -314,7 +317,9 @@ class CrewTerminal(App[None]):
         """Seal and queue; on success show the receipt. Returns a catalog key on failure."""
         try:
             done = self.device.submit(
-                category=category, lang=lang_from_tag(self.t.lang), text=text.strip(),
+                category=category,
+                lang=lang_from_tag(self.t.lang),
+                text=text.strip(),
                 rng=self.rng,
             )
         except OutboxFull:

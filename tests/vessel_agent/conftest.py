@@ -9,6 +9,7 @@ import pytest
 
 from protocol import keys
 from tests.helpers import ShoreKeys, det_rng, shore_keys
+from vessel_agent.config import AgentDir
 from vessel_agent.setup import init_dir
 
 IMEI = "300234010753370"
@@ -21,7 +22,9 @@ class AgentFixture:
     kid: bytes
 
 
-def make_agent_dir(root: Path, name: str = "agent", serial: str = "", **extra: object) -> AgentFixture:
+def make_agent_dir(
+    root: Path, name: str = "agent", serial: str = "", **extra: object
+) -> AgentFixture:
     shore = shore_keys()
     seal = root / "shore_seal.pub"
     sign = root / "shore_sign.pub"
@@ -29,14 +32,20 @@ def make_agent_dir(root: Path, name: str = "agent", serial: str = "", **extra: o
     sign.write_bytes(keys.public_pem(shore.sign.public_key()))
     d = root / name
     out = init_dir(
-        str(d), name="MV Test", imei=IMEI, seal_pub=str(seal), shore_sign_pub=str(sign),
-        serial=serial, rng=det_rng(f"device-{name}"),
+        str(d),
+        name="MV Test",
+        imei=IMEI,
+        seal_pub=str(seal),
+        shore_sign_pub=str(sign),
+        serial=serial,
+        rng=det_rng(f"device-{name}"),
     )
     if extra:
-        cfg = (d / "agent.toml").read_text()
+        ad = AgentDir(d)
+        cfg = ad.load()
         for key, value in extra.items():
-            cfg += f"{key} = {value!r}\n" if not isinstance(value, str) else f'{key} = "{value}"\n'
-        (d / "agent.toml").write_text(cfg)
+            setattr(cfg, key, value)
+        ad.save(cfg)
     return AgentFixture(dir=d, shore=shore, kid=bytes.fromhex(out["kid"]))
 
 

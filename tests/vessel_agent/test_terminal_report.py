@@ -49,12 +49,17 @@ def test_category_menu_groups_and_free_text_in_burmese(agent_dir: AgentFixture) 
                 await pilot.press("r")
                 assert isinstance(app.screen, CategoryScreen)
                 options = app.screen.query_one(OptionList)
-                prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+                prompts = [
+                    str(options.get_option_at_index(i).prompt) for i in range(options.option_count)
+                ]
                 # group headers in Burmese, urgent group first, wages under forced labour
                 assert prompts[0] == "အရေးပေါ်"
                 assert "လစာ မပေးပါ" in "".join(prompts)
-                index = next(i for i in range(options.option_count)
-                             if options.get_option_at_index(i).id == "cat-17")
+                index = next(
+                    i
+                    for i in range(options.option_count)
+                    if options.get_option_at_index(i).id == "cat-17"
+                )
                 options.highlighted = index
                 options.focus()
                 await pilot.press("enter")
