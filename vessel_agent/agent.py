@@ -237,7 +237,7 @@ class Agent:
             self.log(
                 "session_failed",
                 level="warning",
-                code=result.mo_status,
+                mo_status=result.mo_status,
                 kind=outcome.kind.value,
                 retry_after_s=outcome.retry_after_s,
                 link=self.sched.link.value,
