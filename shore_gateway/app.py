@@ -158,9 +158,11 @@ def create_app(
 
     from shore_gateway.api import router as api_router
     from shore_gateway.ingest.rockblock import router as rockblock_router
+    from shore_gateway.web import router as web_router
 
     app.include_router(api_router)
     app.include_router(rockblock_router)
+    app.include_router(web_router)  # case desk API, dashboard, owner portal
     return app
 
 

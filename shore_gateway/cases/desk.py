@@ -118,11 +118,11 @@ def on_grievance(
         payload["joined"] = joined
         if connector == "mqtt":
             # CONTRACTS.md: one message per grievance, idempotency key = grievance id.
-            _queue(session, connector, "case_new", case, str(gid), payload)
+            queue_outbox(session, connector, "case_new", case, str(gid), payload)
         elif joined:
-            _queue(session, connector, "case_update", case, f"{case.ref}:{entry.id}", payload)
+            queue_outbox(session, connector, "case_update", case, f"{case.ref}:{entry.id}", payload)
         else:
-            _queue(session, connector, "case_new", case, f"{case.external_id}:new", payload)
+            queue_outbox(session, connector, "case_new", case, f"{case.external_id}:new", payload)
     return case
 
 
@@ -407,10 +407,10 @@ def _queue_update(
         if connector == skip:
             continue
         payload = views.connector_case(session, case, vessel, None, share_text=False)
-        _queue(session, connector, "case_update", case, f"{case.ref}:{entry.id}", payload)
+        queue_outbox(session, connector, "case_update", case, f"{case.ref}:{entry.id}", payload)
 
 
-def _queue(
+def queue_outbox(
     session: Session, connector: str, kind: str, case: Case, key: str, payload: dict[str, Any]
 ) -> None:
     payload = {**payload, "idempotency_key": key}

@@ -160,3 +160,45 @@ def urgent(code: int) -> bool:
 def format_ref(case_id: int) -> str:
     """``C-000042``: short enough for the 16-character case ref on the wire."""
     return f"C-{case_id:06d}"
+
+
+def path_to(current: str | Status, target: Status) -> list[Status]:
+    """The shortest walk through the transition table from ``current`` to ``target``.
+
+    Outside systems (Primero, an MQTT status feed) report where a case *is*, not each step;
+    this finds the steps so the desk still records and announces every one. ``[]`` when the
+    case is already there.
+
+    Raises:
+        BadTransition: the table has no way there.
+    """
+    start = Status(current)
+    if start == target:
+        return []
+    side = frozenset({Status.REFERRED, Status.WITHDRAWN}) - {start, target}
+    # Prefer the main line (no detour through referred/withdrawn), then anything.
+    for avoid in (side, frozenset[Status]()):
+        path = _bfs(start, target, avoid)
+        if path:
+            return path
+    raise BadTransition(f"no way from {start.label} to {target.label}")
+
+
+def _bfs(start: Status, target: Status, avoid: frozenset[Status]) -> list[Status]:
+    previous: dict[Status, Status] = {}
+    frontier = [start]
+    while frontier:
+        nxt: list[Status] = []
+        for state in frontier:
+            for step in sorted(TRANSITIONS[state], key=list(Status).index):
+                if step in previous or step == start or step in avoid:
+                    continue
+                previous[step] = state
+                if step == target:
+                    path = [step]
+                    while previous[path[-1]] != start:
+                        path.append(previous[path[-1]])
+                    return path[::-1]
+                nxt.append(step)
+        frontier = nxt
+    return []

@@ -1,0 +1,373 @@
+"""Staff dashboard pages: login, fleet and map, grievance inbox, cases, live events, static.
+
+Server-rendered (Jinja2, autoescaped); the little JavaScript there is (``static/app.js``)
+draws the map, filters tables and listens to ``/events`` (SSE). Every page is same-origin
+only (CSP ``default-src 'self'``): no CDN, no tiles, no fonts from elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import secrets
+import tomllib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from sqlmodel import col, select
+
+from shore_gateway.cases import desk, views
+from shore_gateway.cases.api import cases_csv, grievance_rows, visible_cases
+from shore_gateway.cases.models import AuditEntry, Case
+from shore_gateway.cases.workflow import (
+    ACTION_KINDS,
+    NOTES,
+    TRANSITIONS,
+    CaseError,
+    Status,
+    parse_status,
+)
+from shore_gateway.models import Vessel
+from shore_gateway.registry import vessels_for
+from shore_gateway.web import auth
+from shore_gateway.web.auth import StaffPost, UserPost, WebAny, WebStaff
+from shore_gateway.web.fleet import fleet, tracks
+from shore_gateway.web.render import STATIC, STATIC_TYPES, page
+
+router = APIRouter(include_in_schema=False)
+LOCALES = Path(__file__).resolve().parent.parent.parent / "vessel_agent" / "locale"
+LANG_NAMES = {"my": "Burmese", "th": "Thai", "km": "Khmer", "id": "Indonesian",
+              "vi": "Vietnamese", "tl": "Tagalog", "en": "English", "und": "unknown"}
+
+
+def _db(request: Request) -> Any:
+    return request.app.state.db
+
+
+# --- login ---------------------------------------------------------------------------------
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    user = auth.current(request)
+    if user is None:
+        return RedirectResponse("/login", 303)
+    return RedirectResponse("/dashboard" if user.staff else "/portal", 303)
+
+
+@router.get("/login")
+def login_form(request: Request, error: str | None = None) -> Response:
+    token = secrets.token_urlsafe(24)
+    resp = page(request, "login.html", login_csrf=token, error=error)
+    resp.set_cookie(auth.LOGIN_CSRF_COOKIE, token, max_age=3600, path="/", httponly=True,
+                    samesite="strict", secure=request.url.scheme == "https")
+    return resp
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    username: Annotated[str, Form(max_length=120)],
+    secret: Annotated[str, Form(max_length=400)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    cookie = request.cookies.get(auth.LOGIN_CSRF_COOKIE, "")
+    if not cookie or not secrets.compare_digest(cookie, csrf):
+        raise HTTPException(403, "missing or wrong CSRF token (reload the login page)")
+    resp = RedirectResponse("/", 303)
+    try:
+        with _db(request).session() as session:
+            auth.login(session, request, resp, username, secret)
+    except auth.TooManyAttempts as exc:
+        return page(request, "login.html", status_code=429, error=str(exc),
+                    login_csrf=csrf)
+    except auth.LoginRefused as exc:
+        return page(request, "login.html", status_code=401, error=str(exc), login_csrf=csrf)
+    return resp
+
+
+@router.post("/logout")
+def logout(request: Request, _user: UserPost) -> Response:
+    resp = RedirectResponse("/login", 303)
+    with _db(request).session() as session:
+        auth.end_session(session, request, resp)
+    return resp
+
+
+@router.get("/account")
+def account(request: Request, user: WebAny, msg: str | None = None) -> Response:
+    return page(request, "account.html", me=user, msg=msg)
+
+
+@router.post("/account/password")
+def account_password(
+    request: Request,
+    user: UserPost,
+    current_secret: Annotated[str, Form(max_length=400)],
+    new_password: Annotated[str, Form(max_length=400)],
+) -> Response:
+    with _db(request).session() as session:
+        if not auth.check_secret(session, user.user, current_secret):
+            return page(request, "account.html", status_code=403, me=user,
+                        msg="current secret is wrong")
+        try:
+            auth.set_password(session, user.user, new_password)
+        except ValueError as exc:
+            return page(request, "account.html", status_code=400, me=user, msg=str(exc))
+        desk.audit(session, user.user.name, "password_set")
+    return RedirectResponse("/account?msg=password+saved", 303)
+
+
+# --- fleet ---------------------------------------------------------------------------------
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, user: WebStaff) -> Response:
+    with _db(request).session() as session:
+        vessels = vessels_for(session, user.user)
+        rows = fleet(session, vessels)
+        urgent = visible_cases(session, user.user, urgent=True, open_only=True, limit=20)
+        urgent_rows = [views.staff_case(session, c, v) for c, v in urgent]
+    return page(request, "dashboard.html", me=user, fleet=rows, urgent=urgent_rows)
+
+
+@router.get("/dashboard/tracks.json")
+def tracks_json(request: Request, user: WebStaff) -> Response:
+    with _db(request).session() as session:
+        data = tracks(session, vessels_for(session, user.user))
+    return Response(json.dumps(data), media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+# --- inbox and grievances ------------------------------------------------------------------
+
+
+@router.get("/inbox")
+def inbox(
+    request: Request,
+    user: WebStaff,
+    vessel: Annotated[str | None, Query(max_length=120)] = None,
+    lang: Annotated[str | None, Query(max_length=8)] = None,
+    urgent: Annotated[str | None, Query(max_length=5)] = None,
+) -> Response:
+    """Grievances, urgent first; no text here (opening one shows it, audited)."""
+    flag = {"yes": True, "no": False}.get(urgent or "")
+    with _db(request).session() as session:
+        rows = grievance_rows(session, vessel=vessel or None, lang=lang or None, urgent=flag)
+        items = [views.staff_grievance(session, g, v, include_text=False, case=c)
+                 for g, v, c in rows]
+        names = [v.name for v in vessels_for(session, user.user)]
+    return page(request, "inbox.html", me=user, items=items, vessels=names,
+                langs=LANG_NAMES, filters={"vessel": vessel, "lang": lang, "urgent": urgent})
+
+
+def _crew_label(lang: str, category: int) -> str | None:
+    path = LOCALES / f"{lang}.toml"
+    if lang not in LANG_NAMES or not path.is_file():
+        return None
+    with path.open("rb") as fh:
+        catalog = tomllib.load(fh)
+    value = catalog.get("cat", {}).get(f"{category:02X}") or catalog.get("cat", {}).get(
+        f"{category:02x}"
+    )
+    return value if isinstance(value, str) else None
+
+
+@router.get("/grievances/{grievance_id}")
+def grievance_page(request: Request, grievance_id: int, user: WebStaff) -> Response:
+    """One grievance with its text (this view is an audit entry), position, trip and lots."""
+    with _db(request).session() as session:
+        rows = grievance_rows(session, grievance_id=grievance_id, limit=1)
+        if not rows:
+            raise HTTPException(404, "no such grievance")
+        g, v, c = rows[0]
+        desk.record_text_view(session, user.user.name, g, via="web")
+        item = views.staff_grievance(session, g, v, include_text=True, case=c)
+    hints = {
+        "language": LANG_NAMES.get(item["lang"], item["lang"]),
+        "crew_label": _crew_label(item["lang"], item["category"]),
+    }
+    return page(request, "grievance.html", me=user, g=item, hints=hints)
+
+
+# --- cases ---------------------------------------------------------------------------------
+
+
+@router.get("/cases")
+def cases_page(
+    request: Request,
+    user: WebStaff,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    vessel: Annotated[str | None, Query(max_length=120)] = None,
+    q: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    with _db(request).session() as session:
+        try:
+            rows = visible_cases(session, user.user, status=status or None,
+                                 vessel=vessel or None, q=q or None)
+        except CaseError as exc:
+            raise HTTPException(400, str(exc)) from None
+        items = [views.staff_case(session, c, v) for c, v in rows]
+    return page(request, "cases.html", me=user, items=items, statuses=list(Status),
+                filters={"status": status, "vessel": vessel, "q": q})
+
+
+@router.get("/cases.csv")
+def cases_export(request: Request, user: WebAny) -> Response:
+    """CSV of the cases this user may see (owners: the owner columns only)."""
+    with _db(request).session() as session:
+        rows = visible_cases(session, user.user)
+        if user.staff:
+            data = [views.staff_case(session, c, v) for c, v in rows]
+        else:
+            data = [views.owner_case(session, c, v) for c, v in rows]
+        desk.audit(session, user.user.name, "export", rows=len(rows), what="web cases.csv")
+    return Response(cases_csv(data, user.staff), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="cases.csv"',
+                             "Cache-Control": "no-store"})
+
+
+@router.get("/cases/{ref}")
+def case_page(request: Request, ref: str, user: WebStaff) -> Response:
+    with _db(request).session() as session:
+        try:
+            case = desk.get_case(session, ref)
+        except CaseError:
+            raise HTTPException(404, "no such case") from None
+        vessel = session.get(Vessel, case.vessel_id)
+        assert vessel is not None
+        item = views.staff_case(session, case, vessel)
+        trail = session.exec(
+            select(AuditEntry).where(AuditEntry.case_id == case.id).order_by(col(AuditEntry.id))
+        ).all()
+        audit = [{"time": views.iso(e.time), "actor": e.actor, "action": e.action,
+                  "detail": e.detail} for e in trail]
+    nexts = sorted(TRANSITIONS[Status(item["status"])], key=list(Status).index)
+    return page(request, "case.html", me=user, c=item, audit=audit, nexts=nexts,
+                notes=NOTES, action_kinds=ACTION_KINDS)
+
+
+def _change(request: Request, ref: str, fn: Any) -> Response:
+    with _db(request).session() as session:
+        try:
+            fn(session, desk.get_case(session, ref))
+        except CaseError as exc:
+            raise HTTPException(409, str(exc)) from None
+    return RedirectResponse(f"/cases/{ref}", 303)
+
+
+@router.post("/cases/{ref}/transition")
+def case_transition(
+    request: Request, ref: str, user: StaffPost,
+    status: Annotated[str, Form(max_length=32)],
+    note: Annotated[int, Form(ge=0, le=0xFFFF)] = 0,
+) -> Response:
+    return _change(request, ref, lambda s, c: desk.transition(
+        s, c, parse_status(status), actor=user.user.name, note=note))
+
+
+@router.post("/cases/{ref}/assign")
+def case_assign(
+    request: Request, ref: str, user: StaffPost,
+    assignee: Annotated[str, Form(max_length=120)] = "",
+) -> Response:
+    return _change(request, ref, lambda s, c: desk.assign(s, c, assignee, actor=user.user.name))
+
+
+@router.post("/cases/{ref}/actions")
+def case_action(
+    request: Request, ref: str, user: StaffPost,
+    kind: Annotated[str, Form(max_length=32)],
+    description: Annotated[str, Form(max_length=4000)] = "",
+    due: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    try:
+        due_at = dt.datetime.fromisoformat(due).replace(tzinfo=dt.UTC) if due else None
+    except ValueError:
+        raise HTTPException(400, "due: use YYYY-MM-DD") from None
+    return _change(request, ref, lambda s, c: desk.add_action(
+        s, c, kind, actor=user.user.name, description=description, due=due_at))
+
+
+@router.post("/cases/{ref}/actions/{action_id}/done")
+def case_action_done(
+    request: Request, ref: str, action_id: int, user: StaffPost,
+    evidence: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    return _change(request, ref, lambda s, c: desk.complete_action(
+        s, c, action_id, actor=user.user.name, evidence=evidence))
+
+
+# --- live events ---------------------------------------------------------------------------
+
+
+def _events_after(request: Request, after: int) -> list[dict[str, Any]]:
+    with _db(request).session() as session:
+        rows = session.exec(
+            select(AuditEntry, Case, Vessel)
+            .join(Case, col(Case.id) == col(AuditEntry.case_id))
+            .join(Vessel, col(Vessel.id) == col(Case.vessel_id))
+            .where(col(AuditEntry.id) > after,
+                   col(AuditEntry.action).in_(list(desk.EVENT_ACTIONS)))
+            .order_by(col(AuditEntry.id))
+            .limit(100)
+        ).all()
+        return [{"id": e.id, "action": e.action, "case": c.ref, "vessel": v.name,
+                 "status": c.status, "urgent": c.urgent, "time": views.iso(e.time)}
+                for e, c, v in rows]
+
+
+def _last_event_id(request: Request) -> int:
+    with _db(request).session() as session:
+        last = session.exec(select(AuditEntry.id).order_by(col(AuditEntry.id).desc())).first()
+        return int(last or 0)
+
+
+@router.get("/events")
+async def events(
+    request: Request,
+    _user: WebStaff,
+    max_s: Annotated[float, Query(gt=0, le=600)] = 300.0,
+    poll_s: Annotated[float, Query(ge=0.1, le=10)] = 1.0,
+) -> StreamingResponse:
+    """Server-sent events: case changes (opened, transition, …) as they are committed.
+
+    Reads the audit log (so it sees changes made by every gateway process), resumes from
+    ``Last-Event-ID``, and ends after ``max_s`` (the browser reconnects on its own).
+    """
+    header = request.headers.get("last-event-id", "")
+    after = int(header) if header.isdigit() else await run_in_threadpool(_last_event_id, request)
+
+    async def stream() -> AsyncIterator[bytes]:
+        nonlocal after
+        yield b"retry: 2000\n\n"
+        loop = asyncio.get_running_loop()
+        end = loop.time() + max_s
+        while loop.time() < end:
+            if await request.is_disconnected():
+                return
+            for ev in await run_in_threadpool(_events_after, request, after):
+                after = ev["id"]
+                yield f"id: {ev['id']}\nevent: case\ndata: {json.dumps(ev)}\n\n".encode()
+            await asyncio.sleep(poll_s)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+# --- static --------------------------------------------------------------------------------
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    """Bundled assets only: a fixed directory, no sub-paths."""
+    path = STATIC / name
+    if "/" in name or name.startswith(".") or path.suffix not in STATIC_TYPES or not path.is_file():
+        raise HTTPException(404, "not found")
+    return FileResponse(path, media_type=STATIC_TYPES[path.suffix],
+                        headers={"Cache-Control": "max-age=3600"})
