@@ -49,7 +49,7 @@ from protocol.messages import (
 )
 from protocol.shore import open_crew
 from shore_gateway.context.epcis import trip_at
-from shore_gateway.context.positions import position_at
+from shore_gateway.context.positions import Fix, position_at, store_fixes
 from shore_gateway.db import Database
 from shore_gateway.metrics import Metrics
 from shore_gateway.models import (
@@ -151,6 +151,7 @@ class Pipeline:
         if not created and raw.status != "pending":
             self.metrics.dedupe_hit(meta.channel, "raw")
             return AcceptResult(outcome=Outcome.DUPLICATE, raw_frame_id=raw.id)
+        self._provider_position(session, vessel, meta)
         new_ids: list[int] = []
         # Positions first, so a grievance in the same frame is enriched with them.
         messages.sort(key=lambda m: not isinstance(m[0], PositionMessage))
@@ -170,6 +171,29 @@ class Pipeline:
         self.metrics.vessel_contact(vessel.name, meta.received_at)
         outcome = Outcome.STORED if created else Outcome.DUPLICATE
         return AcceptResult(outcome=outcome, raw_frame_id=raw.id)
+
+    @staticmethod
+    def _provider_position(session: Session, vessel: Vessel, meta: ArrivalMeta) -> None:
+        """The provider's fix of the session (DirectIP location IE, RockBLOCK iridium_*) as
+        track context. It names no one: it is attached to the vessel whose signature verified."""
+        if meta.lat is None or meta.lon is None or meta.channel == "cli":
+            return
+        when = meta.provider_time or meta.received_at
+        cep = meta.cep_km * 1000 if meta.cep_km is not None else None
+        store_fixes(
+            session,
+            [
+                Fix(
+                    vessel_id=_vid(vessel),
+                    time=when,
+                    lat=meta.lat,
+                    lon=meta.lon,
+                    source=meta.channel,
+                    accuracy_m=cep,
+                )
+            ],
+        )
+        reenrich(session, vessel, when)
 
     def _verify(self, session: Session, data: bytes) -> tuple[DeviceKey, Vessel, frame.Sign1]:
         sign1 = frame.parse(data, max_size=self.max_frame_bytes)
