@@ -22,8 +22,7 @@ T0 = 1_750_000_000.0
 def _agent(fx: AgentFixture, modem: FakeModem, clock: list[float]) -> tuple[Agent, io.StringIO]:
     dev = Device(str(fx.dir))
     out = io.StringIO()
-    agent = Agent(dev, clock=lambda: clock[0], log=Log(out),
-                  modem_factory=lambda *_: modem)
+    agent = Agent(dev, clock=lambda: clock[0], log=Log(out), modem_factory=lambda *_: modem)
     return agent, out
 
 
@@ -47,10 +46,19 @@ def test_submit_send_ack_and_status_note(tmp_path) -> None:  # type: ignore[no-u
         view = agent.device.lookup(sub.receipt)
         assert view is not None and view.state == "received"
         # a case update arrives, shore-signed
-        modem.queue_mt(pack_downlink(fx.shore.sign, keys.key_id(fx.shore.sign.public_key()),
-                                     fx.kid, [CaseStatus(ref_seq=sub.seq, case_ref="C-9",
-                                                         status=CaseState.INVESTIGATING,
-                                                         note=3)], int(T0))[0])
+        modem.queue_mt(
+            pack_downlink(
+                fx.shore.sign,
+                keys.key_id(fx.shore.sign.public_key()),
+                fx.kid,
+                [
+                    CaseStatus(
+                        ref_seq=sub.seq, case_ref="C-9", status=CaseState.INVESTIGATING, note=3
+                    )
+                ],
+                int(T0),
+            )[0]
+        )
         for _ in range(3):
             agent.step(clock[0])
             clock[0] += 1
@@ -75,8 +83,9 @@ def test_forged_ack_is_ignored_and_logged(tmp_path) -> None:  # type: ignore[no-
         agent.step(clock[0])
         assert sub.seq in modem.received
         captain = keys.new_signing_key(det_rng("captain"))
-        forged = pack_downlink(captain, keys.key_id(fx.shore.sign.public_key()), fx.kid,
-                               [Ack(cum_seq=1000)], int(T0))[0]
+        forged = pack_downlink(
+            captain, keys.key_id(fx.shore.sign.public_key()), fx.kid, [Ack(cum_seq=1000)], int(T0)
+        )[0]
         agent.apply_downlink(forged, T0 + 1)
         agent.apply_downlink(b"\x00garbage", T0 + 1)
         refused = [e for e in _events(out) if e["event"] == "downlink_refused"]
@@ -98,9 +107,14 @@ def test_config_and_key_rotation_are_applied_and_persisted(tmp_path) -> None:  #
     new_seal = keys.new_sealing_key(det_rng("shore2-seal"))
     shore_kid = keys.key_id(fx.shore.sign.public_key())
     try:
-        msgs = [Config(version=3, airtime_bytes_per_day=777, report_interval_s=900),
-                KeyRotation(epoch=1, sign_pub=keys.raw_public(new_sign.public_key()),
-                            seal_pub=keys.raw_public(new_seal.public_key()))]
+        msgs = [
+            Config(version=3, airtime_bytes_per_day=777, report_interval_s=900),
+            KeyRotation(
+                epoch=1,
+                sign_pub=keys.raw_public(new_sign.public_key()),
+                seal_pub=keys.raw_public(new_seal.public_key()),
+            ),
+        ]
         for frame in pack_downlink(fx.shore.sign, shore_kid, fx.kid, msgs, int(T0)):
             agent.apply_downlink(frame, T0)
         assert agent.sched.budget.per_day == 777
@@ -109,12 +123,15 @@ def test_config_and_key_rotation_are_applied_and_persisted(tmp_path) -> None:  #
     with Device(str(fx.dir)) as dev:
         assert dev.airtime_bytes_per_day == 777 and dev.report_interval_s == 900
         assert dev.session.config_version == 3 and dev.session.key_epoch == 1
-        assert keys.raw_public(dev.session.shore_seal_pub) == keys.raw_public(
-            new_seal.public_key())
+        assert keys.raw_public(dev.session.shore_seal_pub) == keys.raw_public(new_seal.public_key())
         # an old config replayed later is ignored
-        old = pack_downlink(new_sign, keys.key_id(new_sign.public_key()), fx.kid,
-                            [Config(version=2, airtime_bytes_per_day=1, report_interval_s=60)],
-                            int(T0))[0]
+        old = pack_downlink(
+            new_sign,
+            keys.key_id(new_sign.public_key()),
+            fx.kid,
+            [Config(version=2, airtime_bytes_per_day=1, report_interval_s=60)],
+            int(T0),
+        )[0]
         assert dev.session.handle_downlink(old, T0) == []
 
 

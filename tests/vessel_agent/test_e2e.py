@@ -27,8 +27,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def flip(*args: str, timeout: float = 30) -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, "-m", "flip", *args, "--json"], cwd=ROOT, capture_output=True,
-        text=True, timeout=timeout, check=True,
+        [sys.executable, "-m", "flip", *args, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
     )
     return json.loads(out.stdout)
 
@@ -37,7 +41,10 @@ def start_agent(d: Path, log: Path) -> subprocess.Popen[str]:
     with log.open("a") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "flip", "vessel", "run", "--dir", str(d), "--json"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
         )
     assert proc.stdout is not None
     ready = json.loads(proc.stdout.readline())
@@ -68,8 +75,18 @@ def test_submit_to_directip_and_back(tmp_path: Path) -> None:
     ad.save(cfg)
     log = tmp_path / "agent.log"
     try:
-        sub = flip("vessel", "submit", "--dir", str(fx.dir), "--category", "0x17", "--lang",
-                   "my", "--text", "လစာ ခုနစ်လ မရသေးပါ")
+        sub = flip(
+            "vessel",
+            "submit",
+            "--dir",
+            str(fx.dir),
+            "--category",
+            "0x17",
+            "--lang",
+            "my",
+            "--text",
+            "လစာ ခုနစ်လ မရသေးပါ",
+        )
         assert sub["state"] == "queued"
         proc = start_agent(fx.dir, log)
         try:
@@ -81,8 +98,9 @@ def test_submit_to_directip_and_back(tmp_path: Path) -> None:
             assert content.text == "လစာ ခုနစ်လ မရသေးပါ"  # type: ignore[union-attr]
 
             def received() -> bool:
-                st = flip("vessel", "status", "--dir", str(fx.dir), "--receipt",
-                          str(sub["receipt"]))
+                st = flip(
+                    "vessel", "status", "--dir", str(fx.dir), "--receipt", str(sub["receipt"])
+                )
                 return st["delivery"] == "received"
 
             assert wait_for(received)
