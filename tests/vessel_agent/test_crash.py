@@ -88,7 +88,7 @@ def test_kill9_during_concurrent_submits(tmp_path: Path) -> None:
         results: list[list[tuple[int, int, str]]] = [[], []]
         ts = [
             threading.Thread(
-                target=lambda i=i: results[i].extend(
+                target=lambda i=i, r=r, results=results: results[i].extend(
                     _kill_worker(fx.dir, f"{r}-{i}", rng.uniform(0.0, 0.25))
                 )
             )
