@@ -16,9 +16,23 @@ from tests.shore_gateway.cases.helpers import PSEUDONYM, SECRET_TEXT, add_grieva
 from tests.shore_gateway.conftest import Gateway
 
 #: Nothing of these may ever reach an owner or buyer, under any key, in any response.
-FORBIDDEN_KEYS = {"text", "pseudonym", "lang", "seq", "ref_seq", "receipt", "grievances",
-                  "grievance", "category", "category_label", "assignee", "evidence",
-                  "description", "owner", "external_id"}
+FORBIDDEN_KEYS = {
+    "text",
+    "pseudonym",
+    "lang",
+    "seq",
+    "ref_seq",
+    "receipt",
+    "grievances",
+    "grievance",
+    "category",
+    "category_label",
+    "assignee",
+    "evidence",
+    "description",
+    "owner",
+    "external_id",
+}
 
 
 def _walk_keys(value: Any) -> set[str]:
@@ -60,23 +74,37 @@ def test_staff_lists_everything_urgent_first(gateway: Gateway, cases: dict[str, 
 def test_staff_moves_a_case_and_reads_the_audit(gateway: Gateway, cases: dict[str, str]) -> None:
     ref = cases["acme"]
     for status in ("acknowledged", "investigating", "remediation in progress"):
-        r = gateway.client.post(f"/api/cases/{ref}/transition", headers=gateway.auth(),
-                                json={"status": status, "note": 3})
+        r = gateway.client.post(
+            f"/api/cases/{ref}/transition",
+            headers=gateway.auth(),
+            json={"status": status, "note": 3},
+        )
         assert r.status_code == 200, r.text
     assert r.json()["status"] == "remediation_in_progress"
-    bad = gateway.client.post(f"/api/cases/{ref}/transition", headers=gateway.auth(),
-                              json={"status": "new"})
+    bad = gateway.client.post(
+        f"/api/cases/{ref}/transition", headers=gateway.auth(), json={"status": "new"}
+    )
     assert bad.status_code == 409 and "allowed" in bad.json()["detail"]
-    r = gateway.client.post(f"/api/cases/{ref}/actions", headers=gateway.auth(),
-                            json={"kind": "pay_arrears", "due_at": "2024-06-01T00:00:00Z"})
+    r = gateway.client.post(
+        f"/api/cases/{ref}/actions",
+        headers=gateway.auth(),
+        json={"kind": "pay_arrears", "due_at": "2024-06-01T00:00:00Z"},
+    )
     assert r.status_code == 200
     aid = r.json()["actions"][-1]["id"]
-    r = gateway.client.post(f"/api/cases/{ref}/actions/{aid}/done", headers=gateway.auth(),
-                            json={"evidence": "payslips"})
+    r = gateway.client.post(
+        f"/api/cases/{ref}/actions/{aid}/done",
+        headers=gateway.auth(),
+        json={"evidence": "payslips"},
+    )
     assert r.json()["actions"][-1]["evidence"] == "payslips"
     trail = gateway.client.get(f"/api/cases/{ref}/audit", headers=gateway.auth()).json()
     assert [e["action"] for e in trail][-5:] == [
-        "transition", "transition", "transition", "action_add", "action_done",
+        "transition",
+        "transition",
+        "transition",
+        "action_add",
+        "action_done",
     ]
     assert all(e["actor"] == "ann" for e in trail[1:])
 
@@ -92,7 +120,9 @@ def test_owner_write_routes_are_refused(gateway: Gateway, cases: dict[str, str])
         r = gateway.client.post(path, headers=gateway.auth(gateway.owner_token), json=body)
         assert r.status_code == 403, path
     for path in (f"/api/cases/{ref}/audit", "/api/grievances", "/api/grievances/1"):
-        assert gateway.client.get(path, headers=gateway.auth(gateway.owner_token)).status_code == 403
+        assert (
+            gateway.client.get(path, headers=gateway.auth(gateway.owner_token)).status_code == 403
+        )
 
 
 def test_owner_sees_only_own_cases_field_by_field(gateway: Gateway, cases: dict[str, str]) -> None:
@@ -116,8 +146,15 @@ def test_owner_sees_only_own_cases_field_by_field(gateway: Gateway, cases: dict[
 
 @pytest.mark.parametrize(
     "query",
-    ["", "?vessel=Other%20Boat", "?status=new", "?urgent=false", "?q=C-", "?limit=5000",
-     "?vessel=Sea%20One&vessel=Other%20Boat"],
+    [
+        "",
+        "?vessel=Other%20Boat",
+        "?status=new",
+        "?urgent=false",
+        "?q=C-",
+        "?limit=5000",
+        "?vessel=Sea%20One&vessel=Other%20Boat",
+    ],
 )
 def test_no_filter_widens_an_owner_view(
     gateway: Gateway, cases: dict[str, str], query: str
@@ -145,8 +182,17 @@ def test_owner_csv_columns(gateway: Gateway, cases: dict[str, str]) -> None:
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert r.headers["content-type"].startswith("text/csv")
     assert {row["ref"] for row in rows} == {cases["acme"], cases["urgent"]}
-    assert set(rows[0]) == {"ref", "vessel", "group", "urgent", "status", "opened_at",
-                            "updated_at", "due_at", "closed_at"}
+    assert set(rows[0]) == {
+        "ref",
+        "vessel",
+        "group",
+        "urgent",
+        "status",
+        "opened_at",
+        "updated_at",
+        "due_at",
+        "closed_at",
+    }
     staff = gateway.client.get("/api/cases.csv", headers=gateway.auth())
     assert "category_label" in staff.text.splitlines()[0]
 
@@ -158,8 +204,18 @@ def test_grievances_for_staff_with_text_each_view_audited(
     assert r.status_code == 200
     items = r.json()
     assert items[0]["category"] == 0xF3  # urgent first
-    for key in ("id", "vessel", "seq", "category", "lang", "text", "position", "case",
-                "trip", "lots"):
+    for key in (
+        "id",
+        "vessel",
+        "seq",
+        "category",
+        "lang",
+        "text",
+        "position",
+        "case",
+        "trip",
+        "lots",
+    ):
         assert key in items[0]
     assert items[0]["text"] == SECRET_TEXT and items[0]["position"]["lat"] == -4.61
     one = gateway.client.get(f"/api/grievances/{items[0]['id']}", headers=gateway.auth())
@@ -175,7 +231,10 @@ def test_grievances_for_staff_with_text_each_view_audited(
 
 
 def test_csv_cells_cannot_inject_formulas(gateway: Gateway, cases: dict[str, str]) -> None:
-    gateway.client.post(f"/api/cases/{cases['acme']}/assign", headers=gateway.auth(),
-                        json={"assignee": "=HYPERLINK(\"http://x\")"})
+    gateway.client.post(
+        f"/api/cases/{cases['acme']}/assign",
+        headers=gateway.auth(),
+        json={"assignee": '=HYPERLINK("http://x")'},
+    )
     r = gateway.client.get("/api/cases.csv", headers=gateway.auth())
     assert "'=HYPERLINK" in r.text
