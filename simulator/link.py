@@ -27,6 +27,7 @@ queries must not go back in time (the engine asks in order).
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import random
 from collections.abc import Iterable, Sequence
@@ -103,7 +104,7 @@ def _segment(intervals: Iterable[tuple[float, float, str]]) -> list[tuple[float,
     rank = {k: i for i, k in enumerate(DOWN_KINDS)}
     out: list[tuple[float, float, str]] = []
     items.sort()
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         kinds = [k for s, e, k in items if s <= a and e >= b]
         if not kinds:
             continue

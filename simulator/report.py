@@ -29,7 +29,7 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     s = sorted(values)
-    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
+    k = max(0, min(len(s) - 1, round(q / 100 * len(s) + 0.5) - 1))
     return s[k]
 
 
@@ -42,8 +42,8 @@ def build_report(scenario: Scenario, vessels: int, days: float, seed: int,
     timelines = sorted((t for r in results for t in r.timelines), key=lambda t: (t.vessel, t.seq))
     counters: dict[str, int] = {}
     for r in results:
-        for k, v in r.counters.items():
-            counters[k] = counters.get(k, 0) + v
+        for k, n in r.counters.items():
+            counters[k] = counters.get(k, 0) + n
     per_day: dict[str, list[float]] = {}
     for r in results:
         for k, arr in r.per_day.items():
@@ -56,14 +56,15 @@ def build_report(scenario: Scenario, vessels: int, days: float, seed: int,
     delivered = [t for t in timelines if t.delivered is not None]
     lat = [t.delivered - t.created for t in delivered]  # type: ignore[operator]
     orc = [t.oracle - t.created for t in delivered if t.oracle is not None]
-    lost, undeliverable = [], []
+    lost: list[dict[str, Any]] = []
+    undeliverable: list[dict[str, Any]] = []
     for t in timelines:
         if t.delivered is not None:
             continue
-        row = {"vessel": t.vessel, "seq": t.seq, "created_s": round(t.created, 1)}
+        row: dict[str, Any] = {"vessel": t.vessel, "seq": t.seq, "created_s": round(t.created, 1)}
         if t.oracle is None or t.oracle > end:
-            v = vessel_rows[[r["idx"] for r in vessel_rows].index(t.vessel)] if vessel_rows else {}
-            kinds = sorted({k for s, e, k in v.get("down", []) if e >= end})
+            row_v = next((x for x in vessel_rows if x["idx"] == t.vessel), {})
+            kinds = sorted({k for _, e, k in row_v.get("down", []) if e >= end})
             row["reason"] = (f"link hard-down ({', '.join(kinds) or 'unknown'}) from creation to "
                              f"the end of the run: no schedule could deliver it")
             undeliverable.append(row)
@@ -106,14 +107,14 @@ def build_report(scenario: Scenario, vessels: int, days: float, seed: int,
     }
     links: dict[str, dict[str, float]] = {}
     for r in results:
-        for name, st in r.link_stats.items():
-            cur = links.setdefault(name, dict.fromkeys(st, 0.0))
-            for k, x in st.items():
-                cur[k] += x
-    for st in links.values():
-        st["loss"] = round(st["failures"] / st["sessions"], 4) if st["sessions"] else 0.0
-        st["storm_loss"] = (round(st["storm_failures"] / st["storm_sessions"], 4)
-                            if st["storm_sessions"] else 0.0)
+        for name, stats in r.link_stats.items():
+            acc = links.setdefault(name, dict.fromkeys(stats, 0.0))
+            for k, x in stats.items():
+                acc[k] += x
+    for acc in links.values():
+        acc["loss"] = round(acc["failures"] / acc["sessions"], 4) if acc["sessions"] else 0.0
+        acc["storm_loss"] = (round(acc["storm_failures"] / acc["storm_sessions"], 4)
+                             if acc["storm_sessions"] else 0.0)
     silences = [
         {"vessel": v["idx"], "name": v["name"], "from_s": round(s, 1), "to_s": round(e, 1),
          "hours": round((e - s) / 3600, 1)}

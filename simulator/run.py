@@ -8,7 +8,6 @@ report does not depend on how many workers ran it (a test checks this).
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable

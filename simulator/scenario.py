@@ -81,7 +81,8 @@ class LinkProfile(_Model):
     storm: SeaState = STORM
     failure_codes: dict[str, Pos] = Field(
         default_factory=lambda: {
-            "32": 30, "18": 20, "13": 15, "10": 10, "17": 10, "35": 5, "19": 5, "11": 3, "36": 2
+            "32": 30.0, "18": 20.0, "13": 15.0, "10": 10.0, "17": 10.0, "35": 5.0, "19": 5.0,
+            "11": 3.0, "36": 2.0,
         }
     )
     ghost_share: Prob = 0.1  # of failures with 13/18/19: MO reached the gateway anyway
@@ -109,7 +110,8 @@ class Area(_Model):
 
     @model_validator(mode="after")
     def _ordered(self) -> Area:
-        if not (-90 <= self.lat[0] < self.lat[1] <= 90 and -180 <= self.lon[0] < self.lon[1] <= 180):
+        lat, lon = self.lat, self.lon
+        if not (-90 <= lat[0] < lat[1] <= 90 and -180 <= lon[0] < lon[1] <= 180):
             raise ValueError("area needs lat = [south, north], lon = [west, east] in degrees")
         return self
 
@@ -139,9 +141,11 @@ class Grievances(_Model):
         "0x14": 1, "0x30": 1, "0xF1": 0.3, "0xF0": 0.2,
     })
     languages: dict[str, Pos] = Field(default_factory=lambda: {
-        "my": 3, "th": 2, "km": 2, "id": 2, "vi": 1, "tl": 1, "en": 1,
+        "my": 3.0, "th": 2.0, "km": 2.0, "id": 2.0, "vi": 1.0, "tl": 1.0, "en": 1.0,
     })
-    length_chars: dict[str, Pos] = Field(default_factory=lambda: {"40": 4, "120": 4, "300": 2})
+    length_chars: dict[str, Pos] = Field(
+        default_factory=lambda: {"40": 4.0, "120": 4.0, "300": 2.0}
+    )
 
     @field_validator("categories")
     @classmethod

@@ -92,6 +92,7 @@ class ShoreSide:
         self.devices = {name: _Device(kid=kid) for kid, (name, _) in devices.items()}
         self.stored: set[tuple[str, int]] = set()  # the store's unique key (device, seq)
         self.on_gap = on_gap
+        self.signed = 0  # MT frames signed
 
     def receive(self, data: bytes, now: float) -> Received:
         """Take one MO payload as DirectIP would hand it over.
@@ -158,12 +159,16 @@ class ShoreSide:
         """Sign acks first, then statuses, into ≤ 270-byte MT frames; remember which statuses
         each frame carries (so a frame replaced before delivery does not lose them)."""
         frames = self.session.downlink(kid, [*acks, *statuses], now)
+        self.signed += len(frames)
         if len(frames) == 1:
             return [(frames[0], statuses)]
         # Rare (many statuses at once): one frame for the acks, one per status.
-        out = [(f, []) for f in self.session.downlink(kid, acks, now)] if acks else []
+        out: list[tuple[bytes, list[CaseStatus]]] = (
+            [(f, []) for f in self.session.downlink(kid, acks, now)] if acks else []
+        )
         for s in statuses:
             out.append((self.session.downlink(kid, [s], now)[0], [s]))
+        self.signed += len(out)
         return out
 
     def has_mt(self, device: str) -> bool:
