@@ -9,6 +9,8 @@ untrusted input with typed errors. A 500 means a bug, and is logged without requ
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -115,11 +117,13 @@ def create_app(
         title="flip-sync shore gateway",
         version="0.1.0",
         description="Crew grievances from sea to shore: ingest, context, cases.",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.db = db
     app.state.metrics = metrics
-    app.state.sink = sink or StoreRawSink(db, metrics, max_frame_bytes=settings.max_frame_bytes)
+    app.state.sink = sink or _default_sink(settings, db, metrics)
+    app.state.services = None  # set by `flip gateway serve` (shore_gateway.ingest.service)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.exception_handler(StarletteHTTPException)
@@ -164,6 +168,36 @@ def create_app(
     app.include_router(rockblock_router)
     app.include_router(web_router)  # case desk API, dashboard, owner portal
     return app
+
+
+def _default_sink(settings: Settings, db: Database, metrics: Metrics) -> FrameSink:
+    """The frame pipeline when shore keys are configured (decrypting here unless
+    ``settings.decrypt`` is off); otherwise the raw store, processed once keys are given."""
+    if settings.keys_dir is None:
+        return StoreRawSink(db, metrics, max_frame_bytes=settings.max_frame_bytes)
+    from flip.keyfiles import load_shore
+    from shore_gateway.pipeline import Pipeline
+
+    shore = load_shore(settings.keys_dir)
+    return Pipeline(
+        db,
+        metrics,
+        seal_keys=shore.seals if settings.decrypt else None,
+        max_frame_bytes=settings.max_frame_bytes,
+    )
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the background services (DirectIP, MQTT, downlink) when some were attached."""
+    services = getattr(app.state, "services", None)
+    if services is not None:
+        await services.start()
+    try:
+        yield
+    finally:
+        if services is not None:
+            await services.stop()
 
 
 def describe(app: FastAPI) -> dict[str, Any]:

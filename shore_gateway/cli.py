@@ -27,8 +27,29 @@ def register(sub: Any) -> None:
     serve.add_argument("--directip", default="127.0.0.1:10800", help="DirectIP MO HOST:PORT")
     serve.add_argument("--keys", type=Path, help="directory from `flip keys new --role shore`")
     serve.add_argument("--mqtt", help="MQTT broker URL (mqtt://host:1883)")
+    serve.add_argument(
+        "--mt", help="default DirectIP MT endpoint HOST:PORT for downlink (vessels may override)"
+    )
+    serve.add_argument(
+        "--no-decrypt",
+        action="store_true",
+        help="verify, store and ack only; crew messages are opened by `gateway decrypt-worker`",
+    )
+    serve.add_argument("--no-directip", action="store_true", help="do not listen for DirectIP")
+    serve.add_argument("--no-downlink", action="store_true", help="do not run the MT sender")
+    serve.add_argument("--mqtt-client-id", help="stable MQTT client id of this instance")
+    serve.add_argument("--mqtt-group", default="flip-gateway", help="shared subscription group")
+    serve.add_argument("--mqtt-prefix", default="flip/v1", help="MQTT topic prefix")
     serve.add_argument("--json", action="store_true", help="print one JSON line when ready")
     serve.set_defaults(func=cmd_serve)
+
+    worker = gsub.add_parser("decrypt-worker", help="open sealed crew messages (split deployment)")
+    _db(worker)
+    worker.add_argument("--keys", required=True, type=Path, help="shore keys directory")
+    worker.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+    worker.add_argument("--once", action="store_true", help="one pass, then exit")
+    worker.add_argument("--json", action="store_true")
+    worker.set_defaults(func=cmd_decrypt_worker)
 
     vessel = gsub.add_parser("vessel", help="vessel registry")
     vsub = vessel.add_subparsers(dest="vessel_command", metavar="ACTION", required=True)
@@ -43,6 +64,7 @@ def register(sub: Any) -> None:
     add.add_argument("--mmsi", help="AIS MMSI")
     add.add_argument("--registry-no", help="internal registry number (NAF IR)")
     add.add_argument("--flag", help="flag state, ISO 3166 alpha-3")
+    add.add_argument("--mt-url", help="downlink route: directip://HOST:PORT or mqtt")
     add.add_argument("--json", action="store_true")
     add.set_defaults(func=cmd_vessel_add)
 
@@ -87,6 +109,13 @@ def cmd_vessel_add(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot read --sign-pub: {exc.strerror}: {args.sign_pub}") from None
     if not (args.imei.isdigit() and len(args.imei) == 15):
         raise CommandError("--imei must be 15 digits")
+    if args.mt_url:
+        from shore_gateway.downlink import RouteError, parse_route
+
+        try:
+            parse_route(args.mt_url)
+        except RouteError as exc:
+            raise CommandError(str(exc)) from None
     db = _open_db(args.db)
     ids = VesselIds(
         imei=args.imei,
@@ -100,11 +129,20 @@ def cmd_vessel_add(args: argparse.Namespace) -> int:
     try:
         with db.session() as session:
             vessel = add_vessel(session, args.name, pem, ids)
+            if args.mt_url:
+                vessel.mt_url = args.mt_url
+                session.add(vessel)
             from shore_gateway.registry import live_keys
 
             assert vessel.id is not None
             kid = live_keys(session, vessel.id)[0].kid.hex()
-            result = {"name": vessel.name, "imei": vessel.imei, "kid": kid, "owner": vessel.owner}
+            result = {
+                "name": vessel.name,
+                "imei": vessel.imei,
+                "kid": kid,
+                "owner": vessel.owner,
+                "mt_url": vessel.mt_url,
+            }
     except RegistryError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -134,6 +172,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from shore_gateway.config import Settings, parse_hostport
 
     try:
@@ -143,13 +183,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     if args.keys is not None and not args.keys.is_dir():
         raise CommandError(f"--keys {args.keys} is not a directory")
-    settings = Settings(
-        db_url=args.db,
-        http=args.http,
-        directip=args.directip,
-        keys_dir=args.keys,
-        mqtt_url=args.mqtt,
-    )
+    try:
+        settings = Settings(
+            db_url=args.db,
+            http=args.http,
+            directip=args.directip,
+            keys_dir=args.keys,
+            mqtt_url=args.mqtt,
+            mt=args.mt,
+            decrypt=not args.no_decrypt,
+            directip_enabled=not args.no_directip,
+            downlink_enabled=not args.no_downlink,
+            mqtt_client_id=args.mqtt_client_id,
+            mqtt_group=args.mqtt_group,
+            mqtt_prefix=args.mqtt_prefix,
+        )
+    except ValidationError as exc:
+        raise CommandError(f"bad option: {exc.errors()[0]['msg']}") from None
     db = _open_db(args.db)
     try:
         return asyncio.run(_serve(args, settings, db, host, port))
@@ -160,9 +210,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, port: int) -> int:
     import uvicorn
 
+    from flip.keyfiles import KeyFileError, load_shore
     from shore_gateway.app import create_app
+    from shore_gateway.ingest.service import ServiceError, Services
 
-    app = create_app(settings, db=db, migrate=False)
+    try:
+        app = create_app(settings, db=db, migrate=False)
+        sign_key = load_shore(settings.keys_dir).sign if settings.keys_dir else None
+    except KeyFileError as exc:
+        raise CommandError(str(exc)) from None
+    services = Services(settings, db, app.state.sink, app.state.metrics, sign_key=sign_key)
+    app.state.services = services
+    try:
+        listening = await services.start()
+    except ServiceError as exc:
+        await services.stop()
+        raise CommandError(str(exc)) from None
     _QuietServer = _quiet_server_class()
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     server = _QuietServer(config)
@@ -171,25 +234,73 @@ async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, po
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task
-            raise CommandError(f"could not listen on {args.http}")
-        await asyncio.sleep(0.02)
-    bound = server.servers[0].sockets[0].getsockname()
-    # DirectIP MO listener: added by the DirectIP ingest adapter (it binds settings.directip
-    # and feeds app.state.sink). Hook: start it here, next to the HTTP server.
-    ready = {
-        "http": f"http://{bound[0]}:{bound[1]}",
-        "directip": settings.directip,
-        "db": _redact(settings.db_url),
-        "mqtt": settings.mqtt_url,
-        "status": "ready",
-    }
-    emit(args, ready, lambda r: f"gateway ready on {r['http']} (db {r['db']})")
-    await stop.wait()
-    server.should_exit = True
-    await task
+    try:
+        while not server.started:
+            if task.done():
+                await task
+                raise CommandError(f"could not listen on {args.http}")
+            await asyncio.sleep(0.02)
+        bound = server.servers[0].sockets[0].getsockname()
+        ready = {
+            "http": f"http://{bound[0]}:{bound[1]}",
+            "directip": listening.get("directip"),
+            "mqtt": listening.get("mqtt"),
+            "mt": listening.get("mt"),
+            "db": _redact(settings.db_url),
+            "sink": type(app.state.sink).__name__,
+            "decrypt": bool(settings.keys_dir) and settings.decrypt,
+            "status": "ready",
+        }
+        emit(
+            args,
+            ready,
+            lambda r: f"gateway ready on {r['http']} (DirectIP {r['directip']}, db {r['db']})",
+        )
+        await stop.wait()
+    finally:
+        server.should_exit = True
+        await services.stop()
+        await task
+    return 0
+
+
+def cmd_decrypt_worker(args: argparse.Namespace) -> int:
+    """Open crew messages stored sealed by gateways running with ``--no-decrypt``."""
+    import threading
+
+    from flip.keyfiles import KeyFileError, load_shore
+    from shore_gateway.pipeline import open_pending
+
+    try:
+        shore = load_shore(args.keys)
+    except KeyFileError as exc:
+        raise CommandError(str(exc)) from None
+    db = _open_db(args.db)
+    stop = threading.Event()
+    if not args.once:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    opened = 0
+    try:
+        if not args.once:
+            emit(
+                args,
+                {"status": "ready", "db": _redact(args.db)},
+                lambda r: f"decrypt worker ready (db {r['db']})",
+            )
+        while True:
+            n = open_pending(db, shore.seals)
+            opened += n
+            if args.once:
+                break
+            if n == 0 and stop.wait(args.interval):
+                break
+            if stop.is_set():
+                break
+    finally:
+        db.dispose()
+    if args.once:
+        emit(args, {"opened": opened}, lambda r: f"opened {r['opened']} sealed messages")
     return 0
 
 

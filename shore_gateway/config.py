@@ -33,6 +33,26 @@ class Settings(BaseSettings):
     directip: str = "127.0.0.1:10800"
     keys_dir: Path | None = None
     mqtt_url: str | None = None
+    # Decrypt crew messages in this process (needs the sealing keys in keys_dir). False for the
+    # split deployment: this host verifies, stores and acks; `flip gateway decrypt-worker` opens.
+    decrypt: bool = True
+
+    # DirectIP MO receiver
+    directip_max_connections: int = Field(default=256, gt=0)
+    directip_read_timeout_s: float = Field(default=10.0, gt=0)
+    directip_enabled: bool = True
+
+    # MQTT: shared-subscription group, topic prefix, and a client id that must stay the same
+    # across restarts of one gateway instance (the broker redelivers unacked messages to it).
+    mqtt_prefix: str = "flip/v1"
+    mqtt_group: str = "flip-gateway"
+    mqtt_client_id: str | None = None
+    mqtt_session_expiry_s: int = Field(default=86_400, ge=0)
+
+    # Downlink: default DirectIP MT endpoint (HOST:PORT) for vessels without their own mt_url.
+    mt: str | None = None
+    downlink_interval_s: float = Field(default=1.0, gt=0)
+    downlink_enabled: bool = True
 
     # Limits
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
@@ -46,4 +66,11 @@ class Settings(BaseSettings):
     @classmethod
     def _hostport(cls, value: str) -> str:
         parse_hostport(value)
+        return value
+
+    @field_validator("mt")
+    @classmethod
+    def _mt(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_hostport(value.removeprefix("directip://"))
         return value
