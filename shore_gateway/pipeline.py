@@ -605,7 +605,11 @@ def open_pending(
     limit: int = 500,
     hooks: CaseHooks | None = None,
 ) -> int:
-    """Decrypt-worker step: open crew messages stored sealed; returns how many were opened."""
+    """Decrypt-worker step: open crew messages stored sealed; returns how many were opened.
+
+    A message that does not open is alerted once and marked tried (``opened_at`` set, no
+    grievance, ``sealed`` kept), so it is not retried on every pass.
+    """
     from protocol.keys import key_id, verify_key_from_raw
 
     hooks = hooks if hooks is not None else default_hooks()
@@ -628,7 +632,13 @@ def open_pending(
             msg = CrewMessage(seq=row.seq, time=int(row.sent_at.timestamp()), sealed=row.sealed)
             kid = key_id(verify_key_from_raw(key.public_key))
             open_message(session, vessel, kid, row, msg, seal_keys, hooks)
-            opened += 1
+            if row.opened_at is None:
+                # It does not open (alert raised): mark it tried so the worker does not pick it
+                # again every pass, re-alerting and starving the rest. The sealed body stays.
+                row.opened_at = utcnow()
+                session.add(row)
+            else:
+                opened += 1
     return opened
 
 
