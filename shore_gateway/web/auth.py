@@ -136,7 +136,7 @@ def login(
     user = session.exec(select(User).where(User.name == name)).first()
     if not check_secret(session, user, secret) or user is None:
         session.add(LoginAttempt(name=name, client=client, time=now))
-        session.flush()
+        session.commit()  # the failure must count even though the caller's block unwinds
         raise LoginRefused("wrong user name or secret")
     session.exec(delete(LoginAttempt).where(col(LoginAttempt.name) == name))
     end_session(session, request)  # fixation: never keep a session id from before login

@@ -1,0 +1,176 @@
+"""Browser-facing HTTP: login, sessions, CSRF, rate limit, isolation of the owner portal."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import select
+
+from shore_gateway.cases.models import AuditEntry, WebSession
+from tests.shore_gateway.cases.helpers import PSEUDONYM, SECRET_TEXT
+from tests.shore_gateway.web.conftest import Site
+
+
+def csrf_of(html: str) -> str:
+    return html.split('name="csrf" content="')[1].split('"', maxsplit=1)[0]
+
+
+def test_pages_need_login_and_staff(site: Site) -> None:
+    anon = site.client()
+    for path in (
+        "/dashboard",
+        "/inbox",
+        "/cases",
+        "/portal",
+        f"/cases/{site.refs['acme']}",
+        "/events",
+        "/cases.csv",
+    ):
+        r = anon.get(path)
+        assert r.status_code == 303 and r.headers["location"] == "/login", path
+    owner = site.login("olga", site.gateway.owner_token)
+    for path in (
+        "/dashboard",
+        "/inbox",
+        "/cases",
+        f"/cases/{site.refs['acme']}",
+        f"/grievances/{site.grievances['acme']}",
+        "/events",
+        "/dashboard/tracks.json",
+    ):
+        assert owner.get(path).status_code == 403, path
+
+
+def test_login_cookie_flags_and_fixation(site: Site) -> None:
+    c = site.client()
+    page = c.get("/login")
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    c.cookies.set("flip_session", "attacker-chosen-id", domain="127.0.0.1")
+    r = c.post("/login", data={"username": "ann", "secret": site.gateway.staff_token, "csrf": csrf})
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    sid = r.cookies["flip_session"]
+    assert sid != "attacker-chosen-id" and len(sid) >= 40
+    with site.gateway.db.session() as s:
+        rows = s.exec(select(WebSession)).all()
+    assert len(rows) == 1 and rows[0].sid_sha256 != sid.encode()  # only the hash is stored
+    assert c.get("/dashboard").status_code == 200
+
+
+def test_login_without_csrf_or_with_wrong_secret(site: Site) -> None:
+    c = site.client()
+    r = c.post("/login", data={"username": "ann", "secret": site.gateway.staff_token})
+    assert r.status_code == 403
+    c.get("/login")
+    page = c.get("/login")
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    bad = c.post("/login", data={"username": "ann", "secret": "nope", "csrf": csrf})
+    ghost = c.post("/login", data={"username": "nobody", "secret": "nope", "csrf": csrf})
+    assert bad.status_code == ghost.status_code == 401
+    assert "wrong user name or secret" in bad.text and "wrong user name or secret" in ghost.text
+
+
+def test_login_rate_limited(site: Site) -> None:
+    c = site.client()
+    page = c.get("/login")
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    codes = [
+        c.post("/login", data={"username": "ann", "secret": f"guess{i}", "csrf": csrf}).status_code
+        for i in range(6)
+    ]
+    assert codes == [401] * 5 + [429]
+    right = c.post(
+        "/login", data={"username": "ann", "secret": site.gateway.staff_token, "csrf": csrf}
+    )
+    assert right.status_code == 429  # even the right secret waits out the window
+
+
+def test_state_changes_need_csrf(site: Site) -> None:
+    staff = site.login("ann", site.gateway.staff_token)
+    ref = site.refs["acme"]
+    no_token = staff.post(f"/cases/{ref}/transition", data={"status": "acknowledged"})
+    assert no_token.status_code == 403
+    wrong = staff.post(
+        f"/cases/{ref}/transition", data={"status": "acknowledged", "csrf": "x" * 43}
+    )
+    assert wrong.status_code == 403
+    csrf = csrf_of(staff.get("/dashboard").text)
+    cross = staff.post(
+        f"/cases/{ref}/transition",
+        data={"status": "acknowledged", "csrf": csrf},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross.status_code == 403
+    ok = staff.post(f"/cases/{ref}/transition", data={"status": "acknowledged", "csrf": csrf})
+    assert ok.status_code == 303
+    assert "acknowledged" in staff.get(f"/cases/{ref}").text
+    assert staff.post("/logout").status_code == 403
+    assert staff.post("/logout", data={"csrf": csrf}).status_code == 303
+    assert staff.get("/dashboard").status_code == 303  # logged out
+
+
+def test_grievance_page_shows_text_and_audits_the_view(site: Site) -> None:
+    staff = site.login("ann", site.gateway.staff_token)
+    inbox = staff.get("/inbox")
+    assert SECRET_TEXT not in inbox.text  # the list never shows text
+    assert inbox.text.index(site.refs["urgent"]) < inbox.text.index(site.refs["acme"])
+    page = staff.get(f"/grievances/{site.grievances['acme']}")
+    assert SECRET_TEXT in page.text and "-4.6100" in page.text
+    with site.gateway.db.session() as s:
+        views = s.exec(select(AuditEntry).where(AuditEntry.action == "view_text")).all()
+    assert [(v.actor, json.loads(v.detail)["via"]) for v in views] == [("ann", "web")]
+
+
+def test_owner_portal_only_own_vessels_no_crew_data(site: Site) -> None:
+    owner = site.login("olga", site.gateway.owner_token)
+    for path in ("/portal", "/portal?lang=th", "/cases.csv"):
+        r = owner.get(path)
+        assert r.status_code == 200
+        assert site.refs["acme"] in r.text and site.refs["urgent"] in r.text
+        assert site.refs["zeta"] not in r.text and "Other Boat" not in r.text
+        assert SECRET_TEXT not in r.text and PSEUDONYM not in r.text
+        assert "withholding" not in r.text.lower()  # exact category stays with staff
+    assert "เรื่องร้องเรียน" in owner.get("/portal?lang=th").text
+
+
+def test_security_headers_and_static(site: Site) -> None:
+    c = site.client()
+    r = c.get("/login")
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert c.get("/static/app.js").status_code == 200
+    coast = c.get("/static/coastline.json")
+    assert coast.status_code == 200 and len(coast.json()["rings"]) > 100
+    for bad in ("/static/..%2Fpages.py", "/static/.hidden.js", "/static/pages.py"):
+        assert c.get(bad).status_code == 404
+
+
+def test_sse_streams_case_changes(site: Site) -> None:
+    staff = site.login("ann", site.gateway.staff_token)
+    with staff.stream("GET", "/events?max_s=1&poll_s=0.1", headers={"Last-Event-ID": "0"}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        body = "".join(r.iter_text())
+    events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    assert {e["case"] for e in events} == set(site.refs.values())
+    assert all(SECRET_TEXT not in json.dumps(e) for e in events)
+
+
+def test_password_login(site: Site) -> None:
+    staff = site.login("ann", site.gateway.staff_token)
+    csrf = csrf_of(staff.get("/account").text)
+    short = staff.post(
+        "/account/password",
+        data={"csrf": csrf, "current_secret": site.gateway.staff_token, "new_password": "x"},
+    )
+    assert short.status_code == 400
+    ok = staff.post(
+        "/account/password",
+        data={
+            "csrf": csrf,
+            "current_secret": site.gateway.staff_token,
+            "new_password": "correct horse battery",
+        },
+    )
+    assert ok.status_code == 303
+    again = site.login("ann", "correct horse battery")
+    assert again.get("/dashboard").status_code == 200
