@@ -34,3 +34,12 @@ if ! listening 5432; then
   listening 5432 || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
 fi
 echo "services: mosquitto :1883 and postgresql :5432 are up"
+
+# --- Chromium for the browser tests (tests/shore_gateway/web/test_browser.py) ---------------
+# Debian's package, driven by Playwright with executable_path=/usr/bin/chromium; Playwright's
+# own browser download is never used. Installed only when missing.
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+  [ -x /usr/bin/chromium ] || { echo "chromium did not install" >&2; exit 1; }
+fi
+echo "browser: /usr/bin/chromium is installed"
