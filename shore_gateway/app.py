@@ -178,13 +178,9 @@ def _default_sink(settings: Settings, db: Database, metrics: Metrics) -> FrameSi
     from flip.keyfiles import load_shore
     from shore_gateway.pipeline import Pipeline
 
-    shore = load_shore(settings.keys_dir)
-    return Pipeline(
-        db,
-        metrics,
-        seal_keys=shore.seals if settings.decrypt else None,
-        max_frame_bytes=settings.max_frame_bytes,
-    )
+    # Without decryption this host needs no sealing key at all (split deployment).
+    seals = load_shore(settings.keys_dir).seals if settings.decrypt else None
+    return Pipeline(db, metrics, seal_keys=seals, max_frame_bytes=settings.max_frame_bytes)
 
 
 @asynccontextmanager

@@ -210,13 +210,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, port: int) -> int:
     import uvicorn
 
-    from flip.keyfiles import KeyFileError, load_shore
+    from flip.keyfiles import KeyFileError
     from shore_gateway.app import create_app
-    from shore_gateway.ingest.service import ServiceError, Services
+    from shore_gateway.ingest.service import ServiceError, Services, load_sign_key
 
     try:
         app = create_app(settings, db=db, migrate=False)
-        sign_key = load_shore(settings.keys_dir).sign if settings.keys_dir else None
+        sign_key = load_sign_key(settings.keys_dir) if settings.keys_dir else None
     except KeyFileError as exc:
         raise CommandError(str(exc)) from None
     services = Services(settings, db, app.state.sink, app.state.metrics, sign_key=sign_key)

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -165,6 +166,20 @@ class Services:
                     .limit(limit)
                 ).all()
             )
+
+
+def load_sign_key(directory: Path) -> Ed25519PrivateKey:
+    """The shore signing key (``*-sign.pem``) alone: a ``--no-decrypt`` host has no seal key.
+
+    Raises:
+        KeyFileError: none or several signing keys, or an unreadable one.
+    """
+    from flip.keyfiles import KeyFileError, load_signing
+
+    signs = sorted(Path(directory).glob("*-sign.pem"))
+    if len(signs) != 1:
+        raise KeyFileError(f"{directory}: expected exactly one *-sign.pem, found {len(signs)}")
+    return load_signing(signs[0])
 
 
 def default_client_id(settings: Settings) -> str:

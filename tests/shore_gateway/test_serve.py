@@ -165,3 +165,23 @@ def test_split_deployment_decrypt_worker_opens_what_the_gateway_stored_sealed(
     assert worker(keys) == '{"opened": 2}'
     assert count(database, Grievance) == 2
     database.dispose()
+
+
+def test_no_decrypt_host_needs_only_the_signing_key(tmp_path: Path) -> None:
+    from protocol import keys as pkeys
+    from shore_gateway.app import create_app
+    from shore_gateway.config import Settings
+    from shore_gateway.ingest.service import load_sign_key
+    from shore_gateway.pipeline import Pipeline
+    from tests.shore_gateway.ingest.helpers import SHORE
+
+    sign_only = tmp_path / "keys"
+    sign_only.mkdir()
+    (sign_only / "shore-sign.pem").write_bytes(pkeys.private_pem(SHORE.sign))
+    url = f"sqlite:///{tmp_path / 'gw.sqlite3'}"
+    app = create_app(Settings(db_url=url, keys_dir=sign_only, decrypt=False))
+    assert isinstance(app.state.sink, Pipeline) and app.state.sink.seal_keys == []
+    assert pkeys.key_id(load_sign_key(sign_only).public_key()) == pkeys.key_id(
+        SHORE.sign.public_key()
+    )
+    app.state.db.dispose()
