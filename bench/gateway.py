@@ -1,0 +1,361 @@
+"""Gateway benchmark: sustained ingest throughput against the bare crypto cost, latency, backlog.
+
+Measured in one run, so the ratios hold on a noisy machine:
+
+* **crypto bound** — per frame, what the pipeline cannot avoid: parse + Ed25519 verify + HPKE
+  open of the crew message; frames/s on one core;
+* **in-process ingest** — :meth:`Pipeline.ingest` one frame at a time (one transaction each:
+  raw arrival, message, grievance, device state), on SQLite and on PostgreSQL, as frames/s and
+  as a ratio to the crypto bound (target ≥ 0.5 on SQLite);
+* **DirectIP** — the asyncio receiver with 8 concurrent senders (one TCP connection and one
+  confirmation per frame, as Iridium does), SQLite; frames/s and p50/p99 latency from sending
+  the first byte to reading the confirmation;
+* **backlog** — a burst of frames from 1,000 vessels handed to the sink all at once (as after an
+  outage), drained with bounded concurrency; checks that every message is stored exactly once.
+  Size: ``FLIP_BENCH_BACKLOG`` (default 5,000 frames so that ``make bench`` stays short:
+  at the measured drain rate 100,000 — the issue's figure — takes about half an hour).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlmodel import func, select
+
+from firmware_bridge.directip import (
+    DirectIPReader,
+    MOHeader,
+    MOMessage,
+    decode_mo_confirmation,
+    encode_mo,
+)
+from protocol import frame, keys
+from protocol.lang import Lang
+from protocol.messages import CrewMessage
+from protocol.messages import Grievance as GrievanceContent
+from protocol.shore import open_crew
+from protocol.vessel import VesselSession
+from shore_gateway.db import Database
+from shore_gateway.ingest.directip import DirectIPServer
+from shore_gateway.metrics import Metrics
+from shore_gateway.models import Grievance, Message
+from shore_gateway.pipeline import CaseHooks, Pipeline
+from shore_gateway.pipeline_api import ArrivalMeta, FrameSink
+from shore_gateway.registry import VesselIds, add_vessel
+
+T0 = 1_763_640_000
+PG_ADMIN = os.environ.get("FLIP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+TEXT = "ကျွန်တော့်ရဲ့ လုပ်ခကို သုံးလ မပေးသေးဘူး။ ပတ်စ်ပို့ကို ကပ္ပတိန် သိမ်းထားတယ်။"
+
+
+class Fleet:
+    """Vessel keys and their sessions; frames are made once and replayed into fresh stores."""
+
+    def __init__(self, n_vessels: int) -> None:
+        rng = secrets.token_bytes
+        self.shore_sign = keys.new_signing_key(rng)
+        self.shore_seal = keys.new_sealing_key(rng)
+        self.vessels = []
+        for i in range(n_vessels):
+            key = keys.new_signing_key(rng)
+            session = VesselSession(
+                sign_key=key,
+                shore_sign_pub=self.shore_sign.public_key(),
+                shore_seal_pub=self.shore_seal.public_key(),
+            )
+            self.vessels.append((f"MV {i:05}", f"30023401{i:07}", key, session))
+
+    def frames(self, per_vessel: int) -> list[tuple[int, bytes]]:
+        """(vessel index, frame) — one grievance per frame, interleaved across vessels."""
+        out: list[tuple[int, bytes]] = []
+        for k in range(per_vessel):
+            for i, (_n, _imei, _key, session) in enumerate(self.vessels):
+                session.queue_crew(
+                    GrievanceContent(category=0x17, lang=Lang.MY, text=f"{TEXT} {k}"), T0 + k
+                )
+                out += [(i, f.data) for f in session.frames_to_send(T0 + k, max_frames=1)]
+        return out
+
+    def register(self, db: Database) -> None:
+        with db.session() as s:
+            for name, imei, key, _session in self.vessels:
+                add_vessel(s, name, keys.public_pem(key.public_key()), VesselIds(imei=imei))
+
+    def pipeline(self, db: Database) -> Pipeline:
+        return Pipeline(db, Metrics(), seal_keys=[self.shore_seal], hooks=CaseHooks())
+
+
+def crypto_rate(fleet: Fleet, frames: list[tuple[int, bytes]]) -> float:
+    """Frames/s of parse + verify + open, nothing else."""
+    pubs = [key.public_key() for _n, _i, key, _s in fleet.vessels]
+    start = time.perf_counter()
+    for i, data in frames:
+        sign1 = frame.parse(data, max_size=frame.UPLINK_MAX)
+        frame.verify(sign1, pubs[i])
+        for msg, _enc in frame.parse_uplink(sign1.payload):
+            if isinstance(msg, CrewMessage):
+                open_crew(msg, sign1.kid, [fleet.shore_seal])
+    return len(frames) / (time.perf_counter() - start)
+
+
+def ingest_rate(fleet: Fleet, db: Database, frames: list[tuple[int, bytes]]) -> float:
+    fleet.register(db)
+    pipeline = fleet.pipeline(db)
+    start = time.perf_counter()
+    for n, (i, data) in enumerate(frames):
+        meta = ArrivalMeta(channel="directip", imei=fleet.vessels[i][1], momsn=n)
+        assert pipeline.ingest(data, meta).durable
+    rate = len(frames) / (time.perf_counter() - start)
+    assert _count(db, Grievance) == len(frames)
+    return rate
+
+
+def directip_run(
+    fleet: Fleet, db: Database, frames: list[tuple[int, bytes]], senders: int = 8
+) -> tuple[float, list[float]]:
+    fleet.register(db)
+    pipeline = fleet.pipeline(db)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    with serve(pipeline) as address:
+
+        def send(item: tuple[int, tuple[int, bytes]]) -> None:
+            n, (i, data) = item
+            t = time.perf_counter()
+            assert deliver(address, data, imei=fleet.vessels[i][1], momsn=n)
+            with lock:
+                latencies.append(time.perf_counter() - t)
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(senders) as pool:
+            list(pool.map(send, enumerate(frames)))
+        rate = len(frames) / (time.perf_counter() - start)
+    assert _count(db, Grievance) == len(frames)
+    return rate, latencies
+
+
+def backlog_run(fleet: Fleet, db: Database, frames: list[tuple[int, bytes]]) -> dict[str, Any]:
+    fleet.register(db)
+    pipeline = fleet.pipeline(db)
+
+    async def drain() -> None:
+        limit = asyncio.Semaphore(16)
+
+        async def one(n: int, i: int, data: bytes) -> None:
+            async with limit:
+                meta = ArrivalMeta(channel="mqtt", imei=fleet.vessels[i][1], momsn=n % 65536)
+                result = await pipeline.accept(data, meta)
+                assert result.durable, result.reason
+
+        await asyncio.gather(*(one(n, i, d) for n, (i, d) in enumerate(frames)))
+
+    start = time.perf_counter()
+    asyncio.run(drain())
+    seconds = time.perf_counter() - start
+    stored = _count(db, Message)
+    return {
+        "frames": len(frames),
+        "seconds": round(seconds, 1),
+        "stored": stored,
+        "grievances": _count(db, Grievance),
+        "rate": len(frames) / seconds,
+    }
+
+
+@contextmanager
+def serve(sink: FrameSink) -> Iterator[tuple[str, int]]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = DirectIPServer(sink, host="127.0.0.1", port=0)
+    try:
+        yield asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(loop.shutdown_default_executor(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def deliver(address: tuple[str, int], payload: bytes, *, imei: str, momsn: int) -> bool:
+    message = encode_mo(
+        MOMessage(
+            header=MOHeader(
+                cdr_reference=momsn & 0xFFFFFFFF,
+                imei=imei,
+                session_status=0,
+                momsn=momsn & 0xFFFF,
+                mtmsn=0,
+                session_time=1_763_640_000,
+            ),
+            payload=payload,
+        )
+    )
+    with socket.create_connection(address, timeout=30) as sock:
+        sock.sendall(message)
+        reader = DirectIPReader(max_message=64)
+        while True:
+            chunk = sock.recv(64)
+            done = reader.receive_data(chunk or None)
+            if done:
+                return decode_mo_confirmation(done[0]).success
+            if not chunk:
+                return False
+
+
+def _count(db: Database, model: type) -> int:
+    with db.session() as s:
+        return int(s.exec(select(func.count()).select_from(model)).one())
+
+
+class _Sqlite:
+    def __init__(self) -> None:
+        self.dir = tempfile.TemporaryDirectory(prefix="flip-bench-")
+
+    def __enter__(self) -> Database:
+        self.db = Database(f"sqlite:///{Path(self.dir.name) / 'gw.sqlite3'}")
+        self.db.migrate()
+        return self.db
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.dispose()
+        self.dir.cleanup()
+
+
+class _Postgres:
+    def __enter__(self) -> Database:
+        self.name = f"flip_bench_{uuid.uuid4().hex[:12]}"
+        self.admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{self.name}"'))
+        self.db = Database(PG_ADMIN.rsplit("/", 1)[0] + "/" + self.name)
+        self.db.migrate()
+        return self.db
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.dispose()
+        with self.admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run() -> dict[str, Any]:
+    n = int(os.environ.get("FLIP_BENCH_FRAMES", "600"))
+    backlog = int(os.environ.get("FLIP_BENCH_BACKLOG", "5000"))
+    fleet = Fleet(50)
+    frames = fleet.frames(max(1, n // 50))
+    crypto = statistics.median(crypto_rate(fleet, frames) for _ in range(3))
+    results: list[dict[str, Any]] = [
+        {
+            "metric": "crypto bound (parse+verify+open), frames/s",
+            "value": round(crypto),
+            "target": "reference",
+            "met": None,
+        },
+    ]
+    with _Sqlite() as db:
+        sqlite_rate = ingest_rate(fleet, db, frames)
+    ratio = sqlite_rate / crypto
+    results += [
+        {
+            "metric": "in-process ingest, SQLite, frames/s",
+            "value": round(sqlite_rate),
+            "target": "—",
+            "met": None,
+        },
+        {
+            "metric": "in-process ingest / crypto bound, SQLite",
+            "value": round(ratio, 2),
+            "target": "≥ 0.5",
+            "met": ratio >= 0.5,
+        },
+    ]
+    try:
+        with _Postgres() as db:
+            pg_rate = ingest_rate(fleet, db, frames)
+        results.append(
+            {
+                "metric": "in-process ingest / crypto bound, PostgreSQL",
+                "value": round(pg_rate / crypto, 2),
+                "target": "reported",
+                "met": None,
+                "frames_per_s": round(pg_rate),
+            }
+        )
+    except Exception as exc:  # no PostgreSQL on this machine: say so, do not fail the bench
+        results.append(
+            {
+                "metric": "in-process ingest, PostgreSQL",
+                "value": f"skipped: {exc!r}"[:80],
+                "target": "reported",
+                "met": None,
+            }
+        )
+    with _Sqlite() as db:
+        dip_rate, lat = directip_run(fleet, db, frames)
+    results += [
+        {
+            "metric": "DirectIP ingest (8 senders), SQLite, frames/s",
+            "value": round(dip_rate),
+            "target": "—",
+            "met": None,
+        },
+        {
+            "metric": "DirectIP ingest / crypto bound, SQLite",
+            "value": round(dip_rate / crypto, 2),
+            "target": "reported",
+            "met": None,
+        },
+        {
+            "metric": "DirectIP latency p50, ms",
+            "value": round(_pct(lat, 0.5) * 1000, 1),
+            "target": "—",
+            "met": None,
+        },
+        {
+            "metric": "DirectIP latency p99, ms",
+            "value": round(_pct(lat, 0.99) * 1000, 1),
+            "target": "< 3000 (provider timeout)",
+            "met": _pct(lat, 0.99) < 3.0,
+        },
+    ]
+    big = Fleet(1000)
+    burst = big.frames(max(1, backlog // 1000))
+    with _Sqlite() as db:
+        drained = backlog_run(big, db, burst)
+    ok = drained["stored"] == drained["grievances"] == len(burst)
+    results += [
+        {
+            "metric": f"backlog of {len(burst)} frames / 1000 vessels drained, s",
+            "value": drained["seconds"],
+            "target": "nothing lost",
+            "met": ok,
+        },
+        {
+            "metric": "backlog drain rate, frames/s",
+            "value": round(drained["rate"]),
+            "target": "—",
+            "met": None,
+        },
+    ]
+    return {"name": "gateway", "results": results, "frames": len(frames), "backlog": drained}
