@@ -33,6 +33,9 @@ def register(sub: Any) -> None:
     r.add_argument("--out", default="sim-out", help="directory for report.json and plots")
     r.add_argument("--workers", type=int, help="processes (default: 2 from 150 vessels on)")
     r.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    r.add_argument("--shore", choices=("protocol", "gateway"), default="protocol",
+                   help="shore side: protocol.shore (fast) or the real gateway pipeline on "
+                   "SQLite (small fleets)")
     r.add_argument("--mode", choices=("virtual", "realtime"), default="virtual",
                    help="virtual clock (default) or real processes with --speedup")
     r.add_argument("--speedup", type=float, default=60.0,
@@ -104,7 +107,8 @@ def _virtual(args: argparse.Namespace, scenario: Any, vessels: int, days: float)
     from simulator.run import RunConfig, default_workers, simulate
 
     workers = args.workers or default_workers(vessels)
-    cfg = RunConfig(vessels=vessels, days=days, seed=args.seed, workers=workers)
+    cfg = RunConfig(vessels=vessels, days=days, seed=args.seed, workers=workers,
+                    shore=args.shore)
     if args.json or not sys.stderr.isatty():
         report, _ = simulate(scenario, cfg)
         return report

@@ -135,7 +135,7 @@ class Shard:
     """Simulate vessels ``indices`` of the scenario's fleet for ``days``."""
 
     def __init__(self, scenario: Scenario, *, seed: int, vessels: int, days: float,
-                 indices: list[int]) -> None:
+                 indices: list[int], shore: str = "protocol") -> None:
         speedups()
         self.scenario = scenario
         self.days = days
@@ -183,8 +183,16 @@ class Shard:
                 self._push(plan.arrivals[0].time, ARRIVAL, idx)
             self._push(0.0, WAKE, idx, 0)
         self.names = {v.plan.name: i for i, v in self.vs.items()}
-        self.shore = ShoreSide(sign_key=sign, seal_key=seal, devices=devices,
-                               desk=InstantDesk(updates))
+        self.shore: Any
+        if shore == "gateway":
+            from simulator.gateway_shore import GatewayShore
+
+            self.shore = GatewayShore(
+                sign_key=sign, seal_key=seal, devices=devices, updates=updates,
+                imeis={v.plan.name: f"30023401{i:07d}" for i, v in self.vs.items()})
+        else:
+            self.shore = ShoreSide(sign_key=sign, seal_key=seal, devices=devices,
+                                   desk=InstantDesk(updates))
         self._push(days * DAY, DRAIN, -1)
         self.events = 0
 
@@ -222,6 +230,8 @@ class Shard:
                 self._schedule_ring(self.vs[idx], t)
             elif kind == DRAIN:
                 self.draining = True
+        if hasattr(self.shore, "close"):
+            self.shore.close()
         return self._result()
 
     # --- vessel side ----------------------------------------------------------------------
@@ -476,6 +486,8 @@ class Shard:
 
 
 def run_shard(scenario: Scenario, seed: int, vessels: int, days: float,
-              indices: list[int]) -> ShardResult:
-    """Entry point for a worker process."""
-    return Shard(scenario, seed=seed, vessels=vessels, days=days, indices=indices).run()
+              indices: list[int], shore: str = "protocol") -> ShardResult:
+    """Entry point for a worker process. ``shore``: "protocol" (``protocol.shore`` behind
+    :class:`ShoreSide`) or "gateway" (the real ``shore_gateway`` pipeline on SQLite)."""
+    return Shard(scenario, seed=seed, vessels=vessels, days=days, indices=indices,
+                 shore=shore).run()

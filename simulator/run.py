@@ -26,6 +26,7 @@ class RunConfig:
     days: float
     seed: int = 1
     workers: int = 1
+    shore: str = "protocol"  # or "gateway": the real shore_gateway pipeline (small fleets)
 
 
 def default_workers(vessels: int) -> int:
@@ -50,7 +51,8 @@ def simulate(
     parts = shards(cfg.vessels, cfg.workers)
     results: list[ShardResult] = []
     if len(parts) == 1:
-        results.append(run_shard(scenario, cfg.seed, cfg.vessels, cfg.days, parts[0]))
+        results.append(run_shard(scenario, cfg.seed, cfg.vessels, cfg.days, parts[0],
+                                 cfg.shore))
         if progress:
             progress(1, 1)
     else:
@@ -60,7 +62,8 @@ def simulate(
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=len(parts), mp_context=ctx) as pool:
             futures = [
-                pool.submit(run_shard, scenario, cfg.seed, cfg.vessels, cfg.days, p) for p in parts
+                pool.submit(run_shard, scenario, cfg.seed, cfg.vessels, cfg.days, p, cfg.shore)
+                for p in parts
             ]
             for i, f in enumerate(futures):
                 results.append(f.result())
@@ -70,6 +73,7 @@ def simulate(
     report = build_report(scenario, cfg.vessels, cfg.days, cfg.seed, results)
     report["summary"]["wall_s"] = round(wall, 3)
     report["run"]["workers"] = len(parts)
+    report["run"]["shore"] = cfg.shore
     report["run"]["sim_events"] = sum(r.events for r in results)
     report["run"]["vessel_days_per_s"] = round(cfg.vessels * cfg.days / max(wall, 1e-9), 1)
     return report, results

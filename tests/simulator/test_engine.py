@@ -129,3 +129,19 @@ def test_oracle_is_never_later_than_actual_and_nothing_is_lost(seed: int) -> Non
         else:
             assert t.oracle > shard.end - 1e-6
     assert shard.counters["duplicates_surfaced"] == 0
+
+
+@pytest.mark.parametrize("name", ["monsoon", "dark-vessel"])
+def test_real_gateway_pipeline_as_the_shore(name: str) -> None:
+    """The same run with shore_gateway's pipeline, case desk and downlink planner ashore."""
+    vessels, days = (4, 4) if name == "monsoon" else (2, 14)
+    fast = _run(name, vessels, days, seed=2)
+    report, _ = simulate(load(name), RunConfig(vessels=vessels, days=days, seed=2,
+                                               shore="gateway"))
+    s = report["summary"]
+    assert s["created"] == fast["summary"]["created"] > 0
+    assert s["delivered"] == s["created"] and s["lost"] == 0
+    assert s["duplicates_surfaced"] == 0
+    assert report["counters"]["content_mismatches"] == 0
+    seen = [row[COL["status_seen"]] for row in report["grievances"]]
+    assert all(x is not None for x in seen), "every crew member sees a case status"
