@@ -64,7 +64,7 @@ def test_staff_triages_urgent_case_end_to_end(browser: Any, site: Site, artifact
     context, page = login(browser, site, "ann", site.gateway.staff_token)
     try:
         assert page.url.endswith("/dashboard")
-        page.wait_for_function("document.getElementById('map').dataset.tracks !== undefined")
+        page.wait_for_selector("#map[data-tracks]", state="attached")
         page.screenshot(path=str(artifacts / "staff-dashboard.png"), full_page=True)
         page.goto(site.url + "/inbox")
         first = page.locator("#inbox-table tbody tr").first
@@ -141,7 +141,7 @@ def test_live_update_arrives_by_sse(browser: Any, site: Site) -> None:
     context, page = login(browser, site, "ann", site.gateway.staff_token)
     try:
         page.goto(site.url + "/cases")
-        page.wait_for_function("document.body.dataset.live === '/events'")
+        page.wait_for_selector("body[data-live='/events']", state="attached")
         page.wait_for_timeout(1500)  # the stream is open and has read the current position
         _, ref = add_grievance(site.gateway.db, "Sea One", 99, category=0xF2)
         page.wait_for_selector(f"#live >> text={ref}", timeout=15_000)
