@@ -172,8 +172,9 @@ def create_app(
 
 def _default_sink(settings: Settings, db: Database, metrics: Metrics) -> FrameSink:
     """The frame pipeline when shore keys are configured (decrypting here unless
-    ``settings.decrypt`` is off); otherwise the raw store, processed once keys are given."""
-    if settings.keys_dir is None:
+    ``settings.decrypt`` is off); otherwise (no keys, or an empty keys directory) the raw
+    store, whose ``pending`` rows the next start with keys processes."""
+    if settings.keys_dir is None or not any(settings.keys_dir.glob("*.pem")):
         return StoreRawSink(db, metrics, max_frame_bytes=settings.max_frame_bytes)
     from flip.keyfiles import load_shore
     from shore_gateway.pipeline import Pipeline

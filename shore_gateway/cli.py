@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -216,9 +217,16 @@ async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, po
 
     try:
         app = create_app(settings, db=db, migrate=False)
-        sign_key = load_sign_key(settings.keys_dir) if settings.keys_dir else None
+        has_keys = settings.keys_dir is not None and any(settings.keys_dir.glob("*.pem"))
+        sign_key = load_sign_key(settings.keys_dir) if has_keys else None
     except KeyFileError as exc:
         raise CommandError(str(exc)) from None
+    if not has_keys:
+        print(
+            "warning: no shore keys: frames are stored raw (pending), nothing is verified "
+            "or acknowledged until the gateway runs with --keys",
+            file=sys.stderr,
+        )
     services = Services(settings, db, app.state.sink, app.state.metrics, sign_key=sign_key)
     app.state.services = services
     try:
@@ -248,7 +256,7 @@ async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, po
             "mt": listening.get("mt"),
             "db": _redact(settings.db_url),
             "sink": type(app.state.sink).__name__,
-            "decrypt": bool(settings.keys_dir) and settings.decrypt,
+            "decrypt": bool(getattr(app.state.sink, "seal_keys", None)),
             "status": "ready",
         }
         emit(
