@@ -202,6 +202,11 @@ class Shard:
         self.counter += 1
         heapq.heappush(self.heap, (t, self.counter, kind, vessel, arg))
 
+    def _wake_now(self, v: _Vessel, t: float) -> None:
+        """Wake the vessel at ``t`` without a heap round trip (any pending wake is void)."""
+        v.token += 1
+        self._wake(v, t)
+
     def _wake_at(self, v: _Vessel, t: float) -> None:
         v.token += 1
         self._push(t, WAKE, v.plan.idx, v.token)
@@ -374,7 +379,7 @@ class Shard:
             if mt is not None:
                 self.c["downlink_verified"] += 1
                 self._downlink(v, mt, t)
-        self._wake_at(v, t)
+        self._wake_now(v, t)
 
     def _downlink(self, v: _Vessel, mt: bytes, t: float) -> None:
         for ev in v.session.handle_downlink(mt, EPOCH + t):
