@@ -30,7 +30,7 @@ from protocol.events import CaseStatusReceived, MessagesAcked
 from protocol.keys import key_id
 from protocol.lang import lang_from_tag
 from protocol.messages import CaseState, CaseStatus, Grievance
-from protocol.vessel import OutFrame, VesselSession
+from protocol.vessel import OutFrame, Priority, VesselSession
 from simulator.fleet import EPOCH, VesselPlan, dark_vessels, device_seed, groups, plan_vessel
 from simulator.link import DAY, HOUR, Attempt, SimLink
 from simulator.oracle import oracle_delivery
@@ -129,6 +129,7 @@ class ShardResult:
     link_stats: dict[str, dict[str, float]]
     events: int
     end: float
+    cpu_s: float = 0.0  # CPU seconds of the process that ran the shard
 
 
 class Shard:
@@ -252,7 +253,7 @@ class Shard:
         sizes = [frame.frame_size(frame.uplink_payload_size([len(i.encoded)])) for i in items]
         tl = Timeline(vessel=v.plan.idx, seq=items[0].seq, category=a.category, lang=a.lang,
                       chars=len(a.text), frames=len(items), created=t,
-                      urgent=items[0].priority == 0)
+                      urgent=items[0].priority is Priority.URGENT)
         tl.oracle = oracle_delivery(v.link, t, sizes)
         v.by_seq[items[0].seq] = len(self.timelines)
         self.timelines.append(tl)
@@ -494,5 +495,10 @@ def run_shard(scenario: Scenario, seed: int, vessels: int, days: float,
               indices: list[int], shore: str = "protocol") -> ShardResult:
     """Entry point for a worker process. ``shore``: "protocol" (``protocol.shore`` behind
     :class:`ShoreSide`) or "gateway" (the real ``shore_gateway`` pipeline on SQLite)."""
-    return Shard(scenario, seed=seed, vessels=vessels, days=days, indices=indices,
-                 shore=shore).run()
+    import time
+
+    cpu = time.process_time()
+    result = Shard(scenario, seed=seed, vessels=vessels, days=days, indices=indices,
+                   shore=shore).run()
+    result.cpu_s = round(time.process_time() - cpu, 3)
+    return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -146,8 +147,6 @@ def run_realtime(scenario: Scenario, *, vessels: int, days: float, seed: int, sp
             start = time.time()
             for idx in range(vessels):
                 plan = plan_vessel(scenario, idx, group_of[idx], seed, days, dark)
-                import random
-
                 link = SimLink(plan.profile, rng=random.Random(f"{seed}:link:{idx}"),  # noqa: S311
                                trace=plan.trace, storms=plan.storms)
                 imei = f"30023401{idx:07d}"

@@ -75,6 +75,8 @@ def simulate(
     report["run"]["workers"] = len(parts)
     report["run"]["shore"] = cfg.shore
     report["run"]["sim_events"] = sum(r.events for r in results)
+    # CPU per shard: on idle cores the wall time is about the largest of these plus start-up.
+    report["run"]["shard_cpu_s"] = [r.cpu_s for r in results]
     report["run"]["vessel_days_per_s"] = round(cfg.vessels * cfg.days / max(wall, 1e-9), 1)
     return report, results
 

@@ -28,7 +28,7 @@ def _stable(report: dict[str, Any]) -> dict[str, Any]:
     out = dict(report)
     out["summary"] = {k: v for k, v in report["summary"].items() if k != "wall_s"}
     out["run"] = {k: v for k, v in report["run"].items()
-                  if k not in ("workers", "vessel_days_per_s", "sim_events")}
+                  if k not in ("workers", "vessel_days_per_s", "sim_events", "shard_cpu_s")}
     return out
 
 
