@@ -31,14 +31,22 @@ from protocol.keys import key_id
 from protocol.lang import lang_from_tag
 from protocol.messages import CaseState, CaseStatus, Grievance
 from protocol.vessel import OutFrame, Priority, VesselSession
-from simulator.fleet import EPOCH, VesselPlan, dark_vessels, device_seed, groups, plan_vessel
+from simulator.fleet import (
+    EPOCH,
+    VesselPlan,
+    dark_vessels,
+    device_seed,
+    groups,
+    plan_vessel,
+    trip_start,
+)
 from simulator.link import DAY, HOUR, Attempt, SimLink
 from simulator.oracle import oracle_delivery
 from simulator.scenario import Scenario
 from simulator.shore import InstantDesk, ShoreSide
 from vessel_agent.scheduler import Scheduler, SessionPlan, SessionReport
 
-WAKE, SESSION_END, DELIVER, ARRIVAL, RING, STATUS, DRAIN = range(7)
+WAKE, SESSION_END, DELIVER, ARRIVAL, RING, STATUS, DRAIN, CATCH = range(8)
 SILENCE_ALERT_S = 24 * HOUR
 INF = math.inf
 
@@ -155,7 +163,7 @@ class Shard:
              "duplicates_suppressed", "duplicates_surfaced", "ghost_deliveries", "gaps_detected",
              "positions", "heartbeats", "catch_events", "content_mismatches", "modem_down_polls",
              "uplink_signed", "uplink_verified", "downlink_signed", "downlink_verified",
-             "grievances_sealed", "grievances_opened"),
+             "grievances_sealed", "grievances_opened", "catch_accepted"),
             0,
         )
         self.draining = False
@@ -179,7 +187,10 @@ class Shard:
                               mailbox_s=g.mailbox_interval_h * HOUR)
             self.vs[idx] = _Vessel(plan=plan, link=link, session=session, sched=sched)
             devices[key_id(key.public_key())] = (plan.name, key.public_key())
-            self.c["catch_events"] += plan.catch_events
+            self.c["catch_events"] += len(plan.catches)
+            if shore == "gateway":  # the fast shore only counts them
+                for when in plan.catches:
+                    self._push(when, CATCH, idx)
             if plan.arrivals:
                 self._push(plan.arrivals[0].time, ARRIVAL, idx)
             self._push(0.0, WAKE, idx, 0)
@@ -236,6 +247,11 @@ class Shard:
                 self._schedule_ring(self.vs[idx], t)
             elif kind == DRAIN:
                 self.draining = True
+            elif kind == CATCH:
+                v = self.vs[idx]
+                lat, lon = v.plan.position(t)
+                self.c["catch_accepted"] += self.shore.catch_event(
+                    v.plan.name, EPOCH + t, EPOCH + trip_start(v.plan.ports, t), lat, lon)
         if hasattr(self.shore, "close"):
             self.shore.close()
         return self._result()

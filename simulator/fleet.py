@@ -47,7 +47,7 @@ class VesselPlan:
     storms: list[tuple[float, float]]
     ports: list[tuple[float, float]]
     arrivals: list[Arrival]
-    catch_events: int
+    catches: list[float]  # times of fishing events (GDST), at sea only
     track: tuple[float, ...]  # centre lat, lon, amplitudes, periods, phases
     dark: list[tuple[float, float]] = field(default_factory=list)
 
@@ -202,14 +202,32 @@ def plan_vessel(scenario: Scenario, idx: int, group_idx: int, seed: int, days: f
     intervals += [(s, e, "dark") for s, e in my_dark]
     plan = VesselPlan(
         idx=idx, name=f"sim-{idx:04d}", group=group, link_name=group.link, profile=profile,
-        trace=Trace(intervals), storms=[], ports=ports, arrivals=[], catch_events=0,
+        trace=Trace(intervals), storms=[], ports=ports, arrivals=[], catches=[],
         track=track, dark=my_dark,
     )
     plan.storms = storm_spans(plan, [e for e in scenario.events if isinstance(e, Storm)])
     plan.arrivals = draw_arrivals(scenario, group, random.Random(f"{seed}:crew:{idx}"), days)  # noqa: S311
-    sea_days = max(0.0, days - sum(min(e, days * DAY) - min(s, days * DAY) for s, e in ports) / DAY)
-    plan.catch_events = poisson(rng, group.catch_per_day * sea_days)
+    plan.catches = draw_catches(group.catch_per_day, ports, rng, days)
     return plan
+
+
+def draw_catches(per_day: float, ports: list[tuple[float, float]], rng: random.Random,
+                 days: float) -> list[float]:
+    """Fishing events: Poisson at ``per_day`` while at sea (none in port)."""
+    out: list[float] = []
+    if per_day <= 0:
+        return out
+    t = rng.expovariate(per_day / DAY)
+    while t < days * DAY:
+        if not any(s <= t < e for s, e in ports):
+            out.append(t)
+        t += rng.expovariate(per_day / DAY)
+    return out
+
+
+def trip_start(ports: list[tuple[float, float]], t: float) -> float:
+    """When the trip under way at ``t`` began (the end of the last port stay, or 0)."""
+    return max((e for _, e in ports if e <= t), default=0.0)
 
 
 def draw_arrivals(scenario: Scenario, group: VesselGroup, rng: random.Random,

@@ -31,6 +31,13 @@ from simulator.errors import SimError
 from simulator.shore import Received
 
 
+def uuid_for(device: str, n: int) -> str:
+    """A stable UUID for the ``n``-th event of ``device`` (same run, same ids)."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"flip-sim/{device}/{n}"))
+
+
 class GatewayShore:
     """A :class:`~simulator.shore.ShoreSide` look-alike backed by ``shore_gateway``."""
 
@@ -73,6 +80,7 @@ class GatewayShore:
         self.mt: dict[str, deque[tuple[bytes, Any]]] = {name: deque() for name in self.vid}
         self.dirty: set[str] = set()
         self.momsn = 0
+        self.catches = 0
 
     def close(self) -> None:
         self.db.dispose()
@@ -171,6 +179,43 @@ class GatewayShore:
                 desk.transition(s, row, step, actor="simulator")
             s.commit()
         self.dirty.add(device)
+
+    # --- catch (GDST 1.2 on EPCIS 2.0, FIELD-FACTS §6) ------------------------------------
+
+    def catch_event(self, device: str, when: float, trip_began: float, lat: float,
+                    lon: float) -> int:
+        """Post one fishing event for ``device`` to the gateway's EPCIS ingest; accepted count."""
+        import json
+
+        from shore_gateway.context.epcis import ingest_epcis
+
+        self.catches += 1
+        iso = dt.datetime.fromtimestamp(when, dt.UTC).isoformat().replace("+00:00", "Z")
+        trip = dt.datetime.fromtimestamp(trip_began, dt.UTC).date().isoformat()
+        n = self.catches
+        doc = {
+            "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+            "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": iso,
+            "epcisBody": {"eventList": [{
+                "type": "ObjectEvent",
+                "eventID": f"urn:uuid:{uuid_for(device, n)}",
+                "eventTime": iso, "eventTimeZoneOffset": "+00:00", "action": "ADD",
+                "bizStep": "urn:gdst:bizStep:fishingEvent",
+                "quantityList": [{"epcClass": f"urn:gdst:flip-sim:lot:{device}.{n}",
+                                  "quantity": 250.0, "uom": "KGM"}],
+                "ilmd": {"cbvmda:vesselCatchInformationList": {
+                    "cbvmda:vesselCatchInformation": [{
+                        "cbvmda:vesselName": device, "cbvmda:vesselID": device,
+                        "cbvmda:catchArea": "urn:gdst:fao:57", "gdst:vesselTripDate": trip,
+                        "cbvmda:fishingGearTypeCode": "09.4",
+                        "cbvmda:catchLatitude": round(lat, 4),
+                        "cbvmda:catchLongitude": round(lon, 4),
+                    }]}},
+            }]},
+        }
+        with self.db.session() as s:
+            result = ingest_epcis(s, json.dumps(doc).encode())
+        return int(result["accepted"])
 
     # --- downlink -------------------------------------------------------------------------
 

@@ -171,6 +171,11 @@ class ShoreSide:
         self.signed += len(out)
         return out
 
+    def catch_event(self, device: str, when: float, trip_began: float, lat: float,
+                    lon: float) -> int:
+        """Catch events are counted only on this shore (``--shore gateway`` ingests them)."""
+        return 0
+
     def has_mt(self, device: str) -> bool:
         d = self.devices[device]
         return d.dirty or bool(d.mt)

@@ -143,5 +143,6 @@ def test_real_gateway_pipeline_as_the_shore(name: str) -> None:
     assert s["delivered"] == s["created"] and s["lost"] == 0
     assert s["duplicates_surfaced"] == 0
     assert report["counters"]["content_mismatches"] == 0
+    assert report["counters"]["catch_accepted"] == report["counters"]["catch_events"] > 0
     seen = [row[COL["status_seen"]] for row in report["grievances"]]
     assert all(x is not None for x in seen), "every crew member sees a case status"
