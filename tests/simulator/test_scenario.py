@@ -87,3 +87,11 @@ def test_bad_files_say_what_is_wrong(text: str, needle: str) -> None:
 def test_unknown_scenario() -> None:
     with pytest.raises(UnknownScenario, match="not a built-in"):
         load("no-such-scenario")
+
+
+def test_the_example_in_the_docs_parses() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "simulator.md").read_text(encoding="utf-8")
+    block = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    s = parse(block, "docs-example.toml")
+    assert s.name == "bay-trawlers"
+    assert {e.kind for e in s.events} == {"storm", "provider-outage", "dark-vessel"}
