@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     downlink_interval_s: float = Field(default=1.0, gt=0)
     downlink_enabled: bool = True
 
+    # Silence detection (shore_gateway/silence.py): a vessel not heard from for
+    # silence_factor × expected_heartbeat_s gets a "silence" alert; checked every interval.
+    expected_heartbeat_s: int = Field(default=6 * 3600, gt=0)
+    silence_factor: float = Field(default=3.0, gt=0)
+    silence_check_interval_s: float = Field(default=60.0, gt=0)
+    silence_check_enabled: bool = True
+
     # Limits
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     max_frame_bytes: int = Field(default=340, gt=0)  # SBD MO limit (FIELD-FACTS §1)
@@ -61,6 +68,11 @@ class Settings(BaseSettings):
 
     # RockBLOCK: PEM of the provider's RS256 public key; when set, every webhook needs a good JWT.
     rockblock_jwt_public_key: str | None = None
+
+    @property
+    def silence_after_s(self) -> float:
+        """Seconds without any frame after which a vessel's terminal counts as silent."""
+        return self.silence_factor * self.expected_heartbeat_s
 
     @field_validator("http", "directip")
     @classmethod

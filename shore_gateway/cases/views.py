@@ -221,10 +221,23 @@ def owner_case(session: Session, case: Case, vessel: Vessel) -> dict[str, Any]:
 
 
 def terminal_health(
-    session: Session, vessel: Vessel, now: dt.datetime | None = None
+    session: Session,
+    vessel: Vessel,
+    now: dt.datetime | None = None,
+    *,
+    silence_after_s: float | None = None,
 ) -> dict[str, Any]:
-    """Link health of a vessel's terminal: last contact, queue depth, silence, open alerts."""
+    """Link health of a vessel's terminal: last contact, queue depth, silence, open alerts.
+
+    A terminal is ``silent`` when it has a open ``silence`` alert (shore_gateway/silence.py)
+    or has not been heard from for ``silence_after_s`` (the gateway's threshold; default
+    :data:`shore_gateway.silence.SILENCE_AFTER_S`), so the page is right even between two
+    passes of the background check. ``silent_since`` is the last contact then.
+    """
+    from shore_gateway.silence import SILENCE_AFTER_S
+
     now = now or utcnow()
+    after_h = (silence_after_s if silence_after_s is not None else SILENCE_AFTER_S) / 3600
     state = session.get(DeviceState, vessel.id)
     last = state.last_contact if state else None
     if last is None and vessel.imei:
@@ -238,9 +251,10 @@ def terminal_health(
         select(Alert).where(Alert.vessel_id == vessel.id, col(Alert.resolved_at).is_(None))
     ).all()
     silent_h = (now - last).total_seconds() / 3600 if last else None
+    silenced = any(a.kind == "silence" for a in alerts)
     if last is None:
-        health = "never"
-    elif silent_h is not None and silent_h > 24:
+        health = "silent" if silenced else "never"
+    elif silenced or (silent_h is not None and silent_h > after_h):
         health = "silent"
     elif alerts:
         health = "degraded"
@@ -250,6 +264,7 @@ def terminal_health(
         "vessel": vessel.name,
         "last_contact": iso(last),
         "silent_hours": round(silent_h, 1) if silent_h is not None else None,
+        "silent_since": iso(last) if health == "silent" else None,
         "queue_depth": state.queue_depth if state else None,
         "health": health,
         "alerts": [

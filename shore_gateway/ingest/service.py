@@ -1,10 +1,10 @@
 """The gateway's background services, started and stopped by the app's lifespan.
 
 One :class:`Services` per gateway process: the DirectIP MO receiver, MQTT ingest (and MT
-publishing), the downlink sender and a one-off recovery pass over raw arrivals left
-``pending`` (stored by a process that died before processing them, or by an older sink). Each
-is optional, so a deployment can run, say, only MQTT ingest on one host and the downlink
-sender on another.
+publishing), the downlink sender, the silence check (shore_gateway/silence.py) and a one-off
+recovery pass over raw arrivals left ``pending`` (stored by a process that died before
+processing them, or by an older sink). Each is optional, so a deployment can run, say, only
+MQTT ingest on one host and the downlink sender on another.
 """
 
 from __future__ import annotations
@@ -96,6 +96,20 @@ class Services:
             await self._start_mqtt(s.mqtt_url)
         if isinstance(self.sink, Pipeline):
             self._tasks.append(asyncio.create_task(self._recover(self.sink)))
+        if s.silence_check_enabled:
+            from shore_gateway.silence import run_silence_checks
+
+            self._tasks.append(
+                asyncio.create_task(
+                    run_silence_checks(
+                        self.db,
+                        self._stop,
+                        interval_s=s.silence_check_interval_s,
+                        after_s=s.silence_after_s,
+                    )
+                )
+            )
+            self.info["silence_after_s"] = s.silence_after_s
         if self.sign_key is not None and s.downlink_enabled:
             route = parse_route(s.mt) if s.mt else None
             self.sender = DownlinkSender(

@@ -17,14 +17,18 @@ TRACK_POINTS = 500
 
 
 def fleet(
-    session: Session, vessels: list[Vessel], now: dt.datetime | None = None
+    session: Session,
+    vessels: list[Vessel],
+    now: dt.datetime | None = None,
+    *,
+    silence_after_s: float | None = None,
 ) -> list[dict[str, Any]]:
     """One row per vessel: last contact, frames ok/refused in 24 h, queue, alerts, cases."""
     now = now or utcnow()
     day = now - dt.timedelta(hours=24)
     rows = []
     for v in vessels:
-        health = terminal_health(session, v, now)
+        health = terminal_health(session, v, now, silence_after_s=silence_after_s)
         ok = failed = 0
         if v.imei:
             counts = session.exec(

@@ -130,7 +130,9 @@ def account_password(
 def dashboard(request: Request, user: WebStaff) -> Response:
     with _db(request).session() as session:
         vessels = vessels_for(session, user.user)
-        rows = fleet(session, vessels)
+        rows = fleet(
+            session, vessels, silence_after_s=request.app.state.settings.silence_after_s
+        )
         urgent = visible_cases(session, user.user, urgent=True, open_only=True, limit=20)
         urgent_rows = [views.staff_case(session, c, v) for c, v in urgent]
     return page(request, "dashboard.html", me=user, fleet=rows, urgent=urgent_rows)

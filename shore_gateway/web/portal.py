@@ -31,7 +31,10 @@ def portal(
     """The owner's (or buyer's) vessels with terminal health, and their cases."""
     with request.app.state.db.session() as session:
         vessels = vessels_for(session, user.user)
-        health = [views.terminal_health(session, v) for v in vessels]
+        after = request.app.state.settings.silence_after_s
+        health = [
+            views.terminal_health(session, v, silence_after_s=after) for v in vessels
+        ]
         cases = [views.owner_case(session, c, v) for c, v in visible_cases(session, user.user)]
     by_lot: dict[str, list[str]] = {}
     for c in cases:

@@ -45,6 +45,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "done": "Done", "open_action": "Open", "terminal": "Terminal", "last_contact":
         "Last contact", "queue": "Queued messages", "health": "Link health", "none": "None",
         "silent": "SILENT — no contact for", "hours": "hours", "logout": "Log out",
+        "silent_since": "terminal silent since", "silent_never": "terminal never heard from",
         "export": "Export CSV", "lots": "Catch lots", "trips": "Trips", "never": "never",
         "ok": "ok", "degraded": "degraded", "no_cases": "No cases on your vessels.",
         "language": "Language", "overdue": "overdue", "urgent": "urgent",
@@ -57,7 +58,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "done": "เสร็จแล้ว", "open_action": "ยังไม่เสร็จ", "terminal": "อุปกรณ์สื่อสาร",
         "last_contact": "ติดต่อล่าสุด", "queue": "ข้อความที่รอส่ง",
         "health": "สถานะการเชื่อมต่อ", "none": "ไม่มี", "silent": "ขาดการติดต่อมา",
-        "hours": "ชั่วโมง", "logout": "ออกจากระบบ", "export": "ส่งออก CSV",
+        "hours": "ชั่วโมง", "silent_since": "อุปกรณ์ขาดการติดต่อตั้งแต่",
+        "silent_never": "ยังไม่เคยได้รับการติดต่อจากอุปกรณ์", "logout": "ออกจากระบบ", "export": "ส่งออก CSV",
         "lots": "ล็อตสัตว์น้ำ", "trips": "เที่ยวเรือ", "never": "ไม่เคย", "ok": "ปกติ",
         "degraded": "มีปัญหา", "no_cases": "ไม่มีเรื่องร้องเรียนบนเรือของคุณ",
         "language": "ภาษา", "overdue": "เกินกำหนด", "urgent": "เร่งด่วน",
