@@ -115,9 +115,10 @@ def _virtual(args: argparse.Namespace, scenario: Any, vessels: int, days: float)
     from rich.progress import Progress
 
     with Progress(transient=True) as bar:
-        task = bar.add_task(f"{scenario.name}: {vessels} vessels × {days:g} days", total=workers)
-        report, _ = simulate(scenario, cfg,
-                             progress=lambda done, total: bar.update(task, completed=done))
+        task = bar.add_task(f"{scenario.name}: {vessels} vessels × {days:g} days", total=None)
+        report, _ = simulate(
+            scenario, cfg,
+            progress=lambda done, total: bar.update(task, completed=done, total=total))
     return report
 
 

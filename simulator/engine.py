@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
@@ -223,12 +224,17 @@ class Shard:
         v.token += 1
         self._push(t, WAKE, v.plan.idx, v.token)
 
-    def run(self) -> ShardResult:
+    def run(self, tick: Callable[[int], None] | None = None) -> ShardResult:
+        """Run to the end; ``tick(day)`` is called as each simulated day begins."""
         heap = self.heap
+        next_day = 0.0
         while heap:
             t, _, kind, idx, arg = heapq.heappop(heap)
             if t > self.end:
                 break
+            if tick is not None and t >= next_day:
+                tick(int(t // DAY))
+                next_day = (t // DAY + 1) * DAY
             self.events += 1
             if kind == WAKE:
                 v = self.vs[idx]
@@ -508,13 +514,16 @@ class Shard:
 
 
 def run_shard(scenario: Scenario, seed: int, vessels: int, days: float,
-              indices: list[int], shore: str = "protocol") -> ShardResult:
+              indices: list[int], shore: str = "protocol", progress: Any = None,
+              shard_no: int = 0) -> ShardResult:
     """Entry point for a worker process. ``shore``: "protocol" (``protocol.shore`` behind
-    :class:`ShoreSide`) or "gateway" (the real ``shore_gateway`` pipeline on SQLite)."""
+    :class:`ShoreSide`) or "gateway" (the real ``shore_gateway`` pipeline on SQLite).
+    ``progress``: a queue (or anything with ``put``) that receives ``(shard_no, day)``."""
     import time
 
     cpu = time.process_time()
+    tick = None if progress is None else (lambda day: progress.put((shard_no, day)))
     result = Shard(scenario, seed=seed, vessels=vessels, days=days, indices=indices,
-                   shore=shore).run()
+                   shore=shore).run(tick)
     result.cpu_s = round(time.process_time() - cpu, 3)
     return result
