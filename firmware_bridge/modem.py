@@ -371,7 +371,7 @@ class ModemMachine:
             self._emit(_info(f"-MSSTM: {ticks:08x}") + OK)
 
     def _cmd_sbdwb(self, arg: str, now: float) -> None:
-        if not arg.startswith("=") or not arg[1:].isdigit():
+        if not arg.startswith("=") or not (arg[1:].isascii() and arg[1:].isdigit()):
             self._emit(ERROR)
             return
         n = int(arg[1:])

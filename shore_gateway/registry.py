@@ -49,7 +49,7 @@ def normalise_imo(value: str | None) -> str | None:
     """``IMO 9074729`` / ``IMO9074729`` / ``9074729`` → ``9074729`` (digits only); None stays."""
     if value is None:
         return None
-    digits = "".join(ch for ch in value if ch.isdigit())
+    digits = "".join(ch for ch in value if ch in "0123456789")
     return digits or None
 
 

@@ -125,7 +125,7 @@ def _time(fields: dict[str, str]) -> dt.datetime:
         raise NafMissingField("no date (DA)")
     if not hhmm:
         raise NafMissingField("no time (TI)")
-    if not date.isdigit() or len(date) not in (6, 8):
+    if not (date.isascii() and date.isdigit()) or len(date) not in (6, 8):
         raise NafBadDate(f"date DA/{date} is neither YYYYMMDD nor YYMMDD")
     if len(date) == 6:
         yy = int(date[:2])
@@ -133,7 +133,7 @@ def _time(fields: dict[str, str]) -> dt.datetime:
         month, day = int(date[2:4]), int(date[4:6])
     else:
         year, month, day = int(date[:4]), int(date[4:6]), int(date[6:8])
-    if not hhmm.isdigit() or len(hhmm) != 4:
+    if not (hhmm.isascii() and hhmm.isdigit()) or len(hhmm) != 4:
         raise NafBadDate(f"time TI/{hhmm} is not HHMM")
     hour, minute = int(hhmm[:2]), int(hhmm[2:])
     try:

@@ -78,7 +78,7 @@ def arrival_meta(message: MOMessage, *, received_at: dt.datetime | None = None) 
     loc = message.location
     return ArrivalMeta(
         channel="directip",
-        imei=h.imei if h.imei.isdigit() else None,
+        imei=h.imei if h.imei.isascii() and h.imei.isdigit() else None,
         momsn=h.momsn,
         provider_time=dt.datetime.fromtimestamp(h.session_time, dt.UTC) if h.session_time else None,
         lat=loc.latitude if loc is not None else None,

@@ -59,7 +59,7 @@ def parse_mo(
     """Topic + body → (frame, metadata). Raises :class:`EnvelopeError`."""
     received_at = received_at or dt.datetime.now(dt.UTC)
     suffix = topic.rsplit("/", 1)[-1]
-    imei: str | None = suffix if suffix.isdigit() and len(suffix) == 15 else None
+    imei: str | None = suffix if _is_imei(suffix) else None
     if len(payload) > MAX_PAYLOAD:
         raise EnvelopeError(f"message of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     if not payload.startswith(b"{"):
@@ -80,7 +80,7 @@ def parse_mo(
         raise EnvelopeError("envelope 'data' is empty")
     if "imei" in env:
         value = str(env["imei"])
-        if not (value.isdigit() and len(value) == 15):
+        if not _is_imei(value):
             raise EnvelopeError("envelope 'imei' must be 15 digits")
         imei = value
     momsn = env.get("momsn")
@@ -98,6 +98,11 @@ def parse_mo(
     )
 
 
+def _is_imei(value: str) -> bool:
+    """15 ASCII digits (``str.isdigit`` also accepts "²" and other scripts' digits)."""
+    return len(value) == 15 and value.isascii() and value.isdigit()
+
+
 def _time(value: Any) -> dt.datetime | None:
     if value is None:
         return None
@@ -107,7 +112,10 @@ def _time(value: Any) -> dt.datetime | None:
         raise EnvelopeError("envelope 'time' is not ISO 8601") from None
     if when.tzinfo is None:
         raise EnvelopeError("envelope 'time' needs a time zone (use Z for UTC)")
-    return when.astimezone(dt.UTC)
+    try:
+        return when.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise EnvelopeError("envelope 'time' is out of range") from None
 
 
 def _number(env: dict[str, Any], name: str, lo: float, hi: float) -> float | None:

@@ -61,10 +61,11 @@ def parse_webhook(
 ) -> tuple[bytes, ArrivalMeta]:
     """Webhook fields → (payload bytes, metadata). Raises :class:`RockblockError`."""
     imei = str(fields.get("imei", "")).strip()
-    if not (imei.isdigit() and len(imei) == 15):
+    # ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and other scripts.
+    if not (imei.isascii() and imei.isdigit() and len(imei) == 15):
         raise RockblockError("imei must be 15 digits")
     momsn_raw = str(fields.get("momsn", "")).strip()
-    if not momsn_raw.isdigit() or int(momsn_raw) > 65535:
+    if not (momsn_raw.isascii() and momsn_raw.isdigit()) or int(momsn_raw) > 65535:
         raise RockblockError("momsn must be an integer 0..65535")
     data = str(fields.get("data", "")).strip()
     if not data:
