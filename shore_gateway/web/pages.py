@@ -343,7 +343,10 @@ async def events(
     ``Last-Event-ID``, and ends after ``max_s`` (the browser reconnects on its own).
     """
     header = request.headers.get("last-event-id", "")
-    after = int(header) if header.isascii() and header.isdigit() else await run_in_threadpool(_last_event_id, request)
+    if header.isascii() and header.isdigit():
+        after = int(header)
+    else:
+        after = await run_in_threadpool(_last_event_id, request)
 
     async def stream() -> AsyncIterator[bytes]:
         nonlocal after
