@@ -3,12 +3,14 @@
 #   make test    lint, type-check and run the whole test suite (.ci/run calls this)
 #   make setup   idempotent install into .venv
 #   make bench   benchmarks → bench/results/*.json and BENCHMARKS.md
+#   make soak    long reliability runs: atheris on every decoder (≥ 1,000,000 inputs),
+#                schemathesis at length, 100,000 backlogged frames, private PostgreSQL restarts
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck unit services demo bench clean
+.PHONY: setup test lint typecheck unit services demo bench soak clean
 
 setup: $(STAMP)
 
@@ -38,6 +40,13 @@ demo: setup
 
 bench: setup
 	$(PY) -m bench
+
+# Inputs per fuzz target (14 targets: 75,000 each is 1,050,000 in all).
+FUZZ_RUNS ?= 75000
+soak: setup services
+	mkdir -p bench/results
+	$(PY) -m fuzz.run all --runs $(FUZZ_RUNS) --rss-limit-mb 1024 --json bench/results/fuzz.json
+	FLIP_SOAK=1 $(VENV)/bin/pytest -m soak -p no:cacheprovider -q -s --timeout 3600 tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
