@@ -9,6 +9,7 @@ sender retransmits whatever the receiver had to forget.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from protocol import frame
@@ -25,6 +26,7 @@ from protocol.messages import (
 FRAGMENT_OVERHEAD = 12
 
 
+@functools.cache
 def max_single(limit: int = frame.UPLINK_MAX) -> int:
     """Largest encoded message that fits alone in a frame of ``limit`` bytes."""
     n = limit

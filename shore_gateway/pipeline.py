@@ -17,21 +17,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, select, update
 
 from protocol import chain, frame
 from protocol.errors import BadSignature, RemoteProtocolError, UnknownDevice
+from protocol.keys import verify_key_from_raw
 from protocol.messages import (
     Ack,
+    CrewContent,
     CrewMessage,
     Fragment,
     Heartbeat,
@@ -65,7 +68,7 @@ from shore_gateway.models import (
     Vessel,
     utcnow,
 )
-from shore_gateway.pipeline_api import AcceptResult, ArrivalMeta, Outcome, store_raw
+from shore_gateway.pipeline_api import AcceptResult, ArrivalMeta, Outcome
 from shore_gateway.registry import candidate_keys
 
 log = logging.getLogger("flip.gateway.pipeline")
@@ -104,8 +107,30 @@ def _vid(vessel: Vessel) -> int:
     return vessel.id
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Arrivals handled in one transaction (group commit), with per-vessel state locked once."""
+
+    session: Session
+    states: dict[int, DeviceState] = field(default_factory=dict)
+    touched: dict[int, Vessel] = field(default_factory=dict)
+    keys: dict[bytes, list[tuple[DeviceKey, Vessel]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Waiting:
+    data: bytes
+    meta: ArrivalMeta
+    future: asyncio.Future[AcceptResult]
+
+
 class Pipeline:
-    """The gateway's :class:`~shore_gateway.pipeline_api.FrameSink`."""
+    """The gateway's :class:`~shore_gateway.pipeline_api.FrameSink`.
+
+    Concurrent arrivals are committed together (group commit): each one runs inside its own
+    savepoint, so a refused frame spoils nothing else, and the batch is durable as a whole
+    before any adapter tells its provider "received". One fsync then serves many frames.
+    """
 
     def __init__(
         self,
@@ -115,62 +140,149 @@ class Pipeline:
         seal_keys: list[X25519PrivateKey] | None = None,
         max_frame_bytes: int = frame.UPLINK_MAX,
         hooks: CaseHooks | None = None,
+        max_batch: int = 64,
     ) -> None:
         self.db = db
         self.metrics = metrics
         self.seal_keys = seal_keys or []
         self.max_frame_bytes = max_frame_bytes
         self.hooks = hooks if hooks is not None else default_hooks()
+        self.max_batch = max_batch
+        self._waiting: dict[asyncio.AbstractEventLoop, list[_Waiting]] = {}
+        self._draining: set[asyncio.AbstractEventLoop] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def accept(self, data: bytes, meta: ArrivalMeta) -> AcceptResult:
         """Take one arrival; the result is durable when it says STORED or DUPLICATE."""
         self.metrics.frame_received(meta.channel)
         start = utcnow()
-        result = await asyncio.to_thread(self.ingest, data, meta)
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(data=data, meta=meta, future=loop.create_future())
+        self._waiting.setdefault(loop, []).append(waiting)
+        if loop not in self._draining:
+            # A task of its own, so a cancelled caller never strands the others' results.
+            self._draining.add(loop)
+            task = loop.create_task(self._drain(loop))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        result = await asyncio.shield(waiting.future)
         self.metrics.observe_latency(meta.channel, (utcnow() - start).total_seconds())
         return result
 
+    async def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            while self._waiting.get(loop):
+                await asyncio.sleep(0)  # let arrivals that are already running join the batch
+                queue = self._waiting[loop]
+                batch, self._waiting[loop] = queue[: self.max_batch], queue[self.max_batch :]
+                try:
+                    results = await asyncio.to_thread(
+                        self.ingest_many, [(w.data, w.meta) for w in batch]
+                    )
+                except Exception as exc:  # handed to every waiting caller
+                    for w in batch:
+                        if not w.future.done():
+                            w.future.set_exception(exc)
+                    continue
+                for w, result in zip(batch, results, strict=True):
+                    if not w.future.done():
+                        w.future.set_result(result)
+        finally:
+            self._draining.discard(loop)
+            if not self._waiting.get(loop):
+                self._waiting.pop(loop, None)
+
     def ingest(self, data: bytes, meta: ArrivalMeta) -> AcceptResult:
-        """Synchronous body of :meth:`accept` (also used by tests, benchmarks, recovery)."""
+        """One arrival, synchronously, in its own transaction (tests, recovery)."""
+        return self.ingest_many([(data, meta)])[0]
+
+    def ingest_many(self, items: list[tuple[bytes, ArrivalMeta]]) -> list[AcceptResult]:
+        """Several arrivals in one transaction (group commit).
+
+        Optimistic: frames refused at verification are answered without touching the store;
+        if anything goes wrong deeper in (a frame that verifies but turns out malformed, or a
+        database error), the whole batch rolls back and each arrival is taken again in its own
+        transaction, so one troublesome frame never holds the others back or half-applies.
+        """
+        if len(items) > 1:
+            try:
+                with self.db.session() as session:
+                    batch = _Batch(session=session)
+                    results = [self._one(batch, data, meta) for data, meta in items]
+                    self._finish(batch)
+                return self._report(items, results)
+            except Exception:
+                log.info("batch rolled back; taking its arrivals one by one")
+            return [self.ingest_many([item])[0] for item in items]
+        data, meta = items[0]
         try:
             with self.db.session() as session:
-                return self._ingest(session, data, meta)
+                batch = _Batch(session=session)
+                result = self._one(batch, data, meta)
+                self._finish(batch)
         except RemoteProtocolError as exc:
-            reason = type(exc).__name__
-            self.metrics.frame_rejected(meta.channel, reason)
-            log.info("frame refused", extra={"reason": reason, "channel": meta.channel})
-            return AcceptResult(outcome=Outcome.REJECTED, reason=f"{reason}: {exc}")
+            result = _refused(exc)
+        return self._report(items, [result])
+
+    def _finish(self, batch: _Batch) -> None:
+        for vid, vessel in batch.touched.items():
+            self._advance(batch.session, vessel, batch.states[vid])
+            batch.session.add(batch.states[vid])
+
+    def _report(
+        self, items: list[tuple[bytes, ArrivalMeta]], results: list[AcceptResult]
+    ) -> list[AcceptResult]:
+        for (_, meta), result in zip(items, results, strict=True):
+            if result.outcome is Outcome.REJECTED:
+                reason = (result.reason or "").split(":", 1)[0]
+                self.metrics.frame_rejected(meta.channel, reason)
+                log.info("frame refused", extra={"reason": reason, "channel": meta.channel})
+            elif result.outcome is Outcome.DUPLICATE:
+                self.metrics.dedupe_hit(meta.channel, "raw")
+        return results
+
+    def _one(self, batch: _Batch, data: bytes, meta: ArrivalMeta) -> AcceptResult:
+        try:
+            key, vessel, sign1 = self._verify(batch, data)
+            messages = frame.parse_uplink(sign1.payload)
+        except RemoteProtocolError as exc:
+            return _refused(exc)  # nothing was written for it
+        state = self._state(batch, vessel)
+        return self._ingest(batch, key, vessel, sign1, messages, state, data, meta)
 
     # --- one arrival ------------------------------------------------------------------------
 
-    def _ingest(self, session: Session, data: bytes, meta: ArrivalMeta) -> AcceptResult:
-        key, vessel, sign1 = self._verify(session, data)
-        messages = frame.parse_uplink(sign1.payload)
-        state = self._state(session, vessel)
-        raw, created = store_raw(session, data, meta)
-        if not created and raw.status != "pending":
-            self.metrics.dedupe_hit(meta.channel, "raw")
-            return AcceptResult(outcome=Outcome.DUPLICATE, raw_frame_id=raw.id)
+    def _ingest(
+        self,
+        batch: _Batch,
+        key: DeviceKey,
+        vessel: Vessel,
+        sign1: frame.Sign1,
+        messages: list[tuple[UplinkMessage, bytes]],
+        state: DeviceState,
+        data: bytes,
+        meta: ArrivalMeta,
+    ) -> AcceptResult:
+        session = batch.session
         self._provider_position(session, vessel, meta)
         new_ids: list[int] = []
         # Positions first, so a grievance in the same frame is enriched with them.
         messages.sort(key=lambda m: not isinstance(m[0], PositionMessage))
         for msg, encoded in messages:
-            row = self._take(session, vessel, key, sign1.kid, msg, encoded, meta)
-            if row is None:
+            row_id = self._take(batch, vessel, key, sign1.kid, msg, encoded, meta)
+            if row_id is None:
                 self.metrics.dedupe_hit(meta.channel, "message")
-            elif row.id is not None:
-                new_ids.append(row.id)
-        state.last_contact = meta.received_at
+            else:
+                new_ids.append(row_id)
+        if state.last_contact is None or meta.received_at > state.last_contact:
+            state.last_contact = meta.received_at
         state.ack_due = True
-        self._advance(session, vessel, state)
-        raw.status = "accepted" if new_ids else "duplicate"
-        raw.message_id = new_ids[0] if new_ids else None
-        session.add(raw)
-        session.add(state)
+        batch.touched[_vid(vessel)] = vessel
+        raw_id = _insert_raw(session, data, meta, new_ids)
         self.metrics.vessel_contact(vessel.name, meta.received_at)
-        outcome = Outcome.STORED if created else Outcome.DUPLICATE
-        return AcceptResult(outcome=outcome, raw_frame_id=raw.id)
+        if raw_id is None:  # the provider sent this very arrival before
+            return AcceptResult(outcome=Outcome.DUPLICATE)
+        return AcceptResult(outcome=Outcome.STORED, raw_frame_id=raw_id)
 
     @staticmethod
     def _provider_position(session: Session, vessel: Vessel, meta: ArrivalMeta) -> None:
@@ -195,13 +307,13 @@ class Pipeline:
         )
         reenrich(session, vessel, when)
 
-    def _verify(self, session: Session, data: bytes) -> tuple[DeviceKey, Vessel, frame.Sign1]:
+    def _verify(self, batch: _Batch, data: bytes) -> tuple[DeviceKey, Vessel, frame.Sign1]:
         sign1 = frame.parse(data, max_size=self.max_frame_bytes)
-        candidates = candidate_keys(session, sign1.kid)
+        candidates = batch.keys.get(sign1.kid)
+        if candidates is None:
+            candidates = batch.keys[sign1.kid] = candidate_keys(batch.session, sign1.kid)
         if not candidates:
             raise UnknownDevice(f"no live device key with kid {sign1.kid.hex()}")
-        from protocol.keys import verify_key_from_raw
-
         for key, vessel in candidates:
             try:
                 frame.verify(sign1, verify_key_from_raw(key.public_key))
@@ -211,13 +323,16 @@ class Pipeline:
         raise BadSignature(f"signature does not verify for kid {sign1.kid.hex()}")
 
     @staticmethod
-    def _state(session: Session, vessel: Vessel) -> DeviceState:
+    def _state(batch: _Batch, vessel: Vessel) -> DeviceState:
         """The vessel's state row, created if needed and locked for this transaction: arrivals
         for one vessel are processed one at a time across every gateway process."""
         vid = _vid(vessel)
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(
-            insert(DeviceState)
+        cached = batch.states.get(vid)
+        if cached is not None:
+            return cached
+        session = batch.session
+        session.connection().execute(
+            _insert_for(session)(DeviceState.__table__)  # type: ignore[attr-defined]
             .values(
                 vessel_id=vid,
                 prefix=0,
@@ -229,67 +344,90 @@ class Pipeline:
             )
             .on_conflict_do_nothing()
         )
-        return session.exec(
+        state = session.exec(
             select(DeviceState).where(DeviceState.vessel_id == vid).with_for_update()
         ).one()
-
-    def _insert(self, session: Session, row: Message) -> Message | None:
-        """Insert a message row; None when (vessel, seq) is already there (a duplicate)."""
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            return None
-        return row
+        batch.states[vid] = state
+        return state
 
     def _take(
         self,
-        session: Session,
+        batch: _Batch,
         vessel: Vessel,
         key: DeviceKey,
         kid: bytes,
         msg: UplinkMessage,
         encoded: bytes,
         meta: ArrivalMeta,
-    ) -> Message | None:
+    ) -> int | None:
+        """Store one message; its id when new, None when a duplicate (or an unfinished set)."""
         assert msg.seq is not None
         digest = chain.digest(encoded)
         if isinstance(msg, Fragment):
-            return self._take_fragment(session, vessel, key, kid, msg, digest, meta)
-        row = self._insert(session, _message_row(vessel, key, msg, digest, meta))
-        if row is not None:
-            self._apply(session, vessel, kid, row, msg)
-        return row
+            return self._take_fragment(batch, vessel, key, kid, msg, digest, meta)
+        return self._store_message(batch, vessel, key, kid, msg, digest, meta)
+
+    def _store_message(
+        self,
+        batch: _Batch,
+        vessel: Vessel,
+        key: DeviceKey,
+        kid: bytes,
+        msg: UplinkMessage,
+        digest: bytes,
+        meta: ArrivalMeta,
+    ) -> int | None:
+        session = batch.session
+        values = _message_values(vessel, key, msg, digest, meta)
+        content: CrewContent | None = None
+        failure: RemoteProtocolError | None = None
+        if isinstance(msg, CrewMessage) and self.seal_keys:
+            # Open before storing, so the row is written once with ``opened_at`` set.
+            try:
+                content = open_crew(msg, kid, self.seal_keys)
+                values["opened_at"] = utcnow()
+            except RemoteProtocolError as exc:
+                failure = exc
+        row_id = _insert_ignore(session, Message, values, ["vessel_id", "seq"])
+        if row_id is None:
+            return None
+        if failure is not None:
+            _seal_alert(session, vessel, values["seq"], failure)
+        elif content is not None:
+            assert isinstance(msg, CrewMessage)
+            apply_content(session, vessel, row_id, msg, content, self.hooks)
+        else:
+            self._apply(batch, vessel, msg)
+        return row_id
 
     def _take_fragment(
         self,
-        session: Session,
+        batch: _Batch,
         vessel: Vessel,
         key: DeviceKey,
         kid: bytes,
         frag: Fragment,
         digest: bytes,
         meta: ArrivalMeta,
-    ) -> Message | None:
+    ) -> int | None:
+        session = batch.session
         vid = _vid(vessel)
         done = session.exec(
             select(Message.id).where(Message.vessel_id == vid, Message.seq == frag.seq)
         ).first()
         if done is not None:
             return None
-        part = FragmentPart(
-            vessel_id=vid,
-            seq=frag.seq,
-            first_seq=frag.first_seq,
-            idx=frag.index,
-            count=frag.count,
-            chunk=frag.chunk,
-            digest=digest,
-        )
-        try:
-            with session.begin_nested():
-                session.add(part)
-        except IntegrityError:
+        part = {
+            "vessel_id": vid,
+            "seq": frag.seq,
+            "first_seq": frag.first_seq,
+            "idx": frag.index,
+            "count": frag.count,
+            "chunk": frag.chunk,
+            "digest": digest,
+            "received_at": meta.received_at,
+        }
+        if _insert_ignore(session, FragmentPart, part, ["vessel_id", "seq"]) is None:
             return None
         parts = session.exec(
             select(FragmentPart)
@@ -310,63 +448,49 @@ class Pipeline:
                 col(FragmentPart.vessel_id) == vid, col(FragmentPart.first_seq) == frag.first_seq
             )
         )
-        first: Message | None = None
-        for p in parts:
-            if p.idx == 0:
-                row = _message_row(vessel, key, whole, p.digest, meta)  # type: ignore[arg-type]
-            else:
-                row = Message(
-                    vessel_id=vid,
-                    device_key_id=key.id,
-                    seq=p.seq,
-                    kind="fragment",
-                    received_at=meta.received_at,
-                    digest=p.digest,
-                )
-            inserted = self._insert(session, row)
-            if p.idx == 0:
-                first = inserted
-        if first is not None:
-            self._apply(session, vessel, kid, first, whole)  # type: ignore[arg-type]
-        return first
+        for p in parts[1:]:
+            _insert_ignore(
+                session,
+                Message,
+                {
+                    "vessel_id": vid,
+                    "device_key_id": key.id,
+                    "seq": p.seq,
+                    "kind": "fragment",
+                    "received_at": meta.received_at,
+                    "digest": p.digest,
+                },
+                ["vessel_id", "seq"],
+            )
+        assert isinstance(whole, (CrewMessage, Heartbeat, PositionMessage, UnknownMessage))
+        return self._store_message(batch, vessel, key, kid, whole, parts[0].digest, meta)
 
-    def _apply(
-        self, session: Session, vessel: Vessel, kid: bytes, row: Message, msg: UplinkMessage
-    ) -> None:
-        """The effect of a new message: grievance + case, position, chain claim."""
+    def _apply(self, batch: _Batch, vessel: Vessel, msg: UplinkMessage) -> None:
+        """The effect of a new position or heartbeat."""
+        session = batch.session
         match msg:
-            case CrewMessage():
-                if self.seal_keys:
-                    open_message(session, vessel, kid, row, msg, self.seal_keys, self.hooks)
             case PositionMessage():
-                try:
-                    with session.begin_nested():
-                        session.add(
-                            Position(
-                                vessel_id=_vid(vessel),
-                                time=_ts(msg.time),
-                                lat=msg.lat,
-                                lon=msg.lon,
-                                speed_kn=msg.speed_kn,
-                                course=float(msg.course_deg),
-                                source="agent",
-                            )
-                        )
-                except IntegrityError:
-                    return
-                reenrich(session, vessel, _ts(msg.time))
+                fix = {
+                    "vessel_id": _vid(vessel),
+                    "time": _ts(msg.time),
+                    "lat": msg.lat,
+                    "lon": msg.lon,
+                    "speed_kn": msg.speed_kn,
+                    "course": float(msg.course_deg),
+                    "source": "agent",
+                    "received_at": utcnow(),
+                }
+                if _insert_ignore(session, Position, fix, ["vessel_id", "time", "source"]):
+                    reenrich(session, vessel, _ts(msg.time))
             case Heartbeat():
-                state = self._state(session, vessel)
-                state.queue_depth = msg.queue_depth
-                try:
-                    with session.begin_nested():
-                        session.add(
-                            ChainClaim(
-                                vessel_id=_vid(vessel), last_seq=msg.last_seq, chain=msg.chain
-                            )
-                        )
-                except IntegrityError:
-                    pass
+                batch.states[_vid(vessel)].queue_depth = msg.queue_depth
+                claim = {
+                    "vessel_id": _vid(vessel),
+                    "last_seq": msg.last_seq,
+                    "chain": msg.chain,
+                    "received_at": utcnow(),
+                }
+                _insert_ignore(session, ChainClaim, claim, ["vessel_id", "last_seq"])
 
     # --- device state: prefix, gaps, chain ---------------------------------------------------
 
@@ -399,18 +523,19 @@ class Pipeline:
             seq = s + 1
         before = json.loads(state.missing)
         state.missing = json.dumps(ranges)
+        if not ranges and not before:
+            return  # the common case: nothing was missing, nothing is
         new = [r for r in ranges if not any(b[0] <= r[0] and r[1] <= b[1] for b in before)]
-        open_alerts = session.exec(
-            select(Alert).where(
-                Alert.vessel_id == _vid(vessel),
-                Alert.kind == "gap",
-                col(Alert.resolved_at).is_(None),
-            )
-        ).all()
         if not ranges:
-            for alert in open_alerts:
-                alert.resolved_at = utcnow()
-                session.add(alert)
+            session.execute(
+                update(Alert)
+                .where(
+                    col(Alert.vessel_id) == _vid(vessel),
+                    col(Alert.kind) == "gap",
+                    col(Alert.resolved_at).is_(None),
+                )
+                .values(resolved_at=utcnow())
+            )
             return
         if new:
             since = state.last_contact.isoformat() if state.last_contact else "?"
@@ -463,9 +588,9 @@ class _Malformed(RemoteProtocolError):
     pass
 
 
-def _message_row(
+def _message_values(
     vessel: Vessel, key: DeviceKey, msg: UplinkMessage, digest: bytes, meta: ArrivalMeta
-) -> Message:
+) -> dict[str, Any]:
     kind = {
         CrewMessage: "crew",
         Heartbeat: "heartbeat",
@@ -474,16 +599,91 @@ def _message_row(
     }.get(type(msg), "unknown")
     time = getattr(msg, "time", None)
     assert msg.seq is not None  # uplink messages always carry one
-    return Message(
-        vessel_id=_vid(vessel),
-        device_key_id=key.id,
-        seq=msg.seq,
-        kind=kind,
-        sent_at=_ts(time) if time is not None else None,
-        received_at=meta.received_at,
-        sealed=msg.sealed if isinstance(msg, CrewMessage) else None,
-        digest=digest,
+    return {
+        "vessel_id": _vid(vessel),
+        "device_key_id": key.id,
+        "seq": msg.seq,
+        "kind": kind,
+        "sent_at": _ts(time) if time is not None else None,
+        "received_at": meta.received_at,
+        "sealed": msg.sealed if isinstance(msg, CrewMessage) else None,
+        "digest": digest,
+    }
+
+
+def _refused(exc: RemoteProtocolError) -> AcceptResult:
+    return AcceptResult(outcome=Outcome.REJECTED, reason=f"{type(exc).__name__}: {exc}")
+
+
+def _insert_raw(session: Session, data: bytes, meta: ArrivalMeta, new_ids: list[int]) -> int | None:
+    """Record the arrival with its outcome; None when this very arrival was stored before.
+
+    A row a previous sink left ``pending`` (see :func:`reprocess_pending`) is marked done.
+    """
+    digest = hashlib.sha256(data).digest()
+    status = "accepted" if new_ids else "duplicate"
+    row_id = _insert_ignore(
+        session,
+        RawFrame,
+        {
+            "channel": meta.channel,
+            "imei": meta.imei,
+            "momsn": meta.momsn,
+            "provider_time": meta.provider_time,
+            "provider_lat": meta.lat,
+            "provider_lon": meta.lon,
+            "provider_cep_km": meta.cep_km,
+            "received_at": meta.received_at,
+            "payload": data,
+            "sha256": digest,
+            "status": status,
+            "message_id": new_ids[0] if new_ids else None,
+        },
+        ["channel", "imei", "momsn", "sha256"],
     )
+    if row_id is None:
+        session.execute(
+            update(RawFrame)
+            .where(
+                col(RawFrame.channel) == meta.channel,
+                col(RawFrame.imei) == meta.imei,
+                col(RawFrame.momsn) == meta.momsn,
+                col(RawFrame.sha256) == digest,
+                col(RawFrame.status) == "pending",
+            )
+            .values(status=status)
+        )
+    return row_id
+
+
+def _insert_for(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _insert_ignore(
+    session: Session, model: Any, values: dict[str, Any], unique: list[str]
+) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None if a row with
+    the same unique key exists (the exactly-once guard, in one statement on both databases).
+
+    Runs on the session's connection as a Core statement: the ORM's unit of work and autoflush
+    would cost more than the insert itself on this hot path.
+    """
+    dialect = session.get_bind().dialect.name
+    key = (dialect, model.__tablename__, tuple(unique))
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:  # built once: constructing statements costs more than running them
+        table = model.__table__
+        stmt = _STATEMENTS[key] = (
+            _insert_for(session)(table)
+            .on_conflict_do_nothing(index_elements=unique)
+            .returning(table.c.id)
+        )
+    row_id: int | None = session.connection().execute(stmt, values).scalar_one_or_none()
+    return row_id
+
+
+_STATEMENTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
 
 
 def recompute_chain(session: Session, vessel_id: int, upto: int) -> bytes | None:
@@ -510,25 +710,41 @@ def open_message(
     seal_keys: list[X25519PrivateKey],
     hooks: CaseHooks,
 ) -> Grievance | None:
-    """Decrypt one crew message and apply it (grievance + case, withdraw, status request).
-
-    A body that does not open is kept sealed and raises an alert: the device signed it, so it
-    is evidence of a fault or an attack, and staff should see it.
+    """Decrypt one stored crew message and apply it (grievance + case, withdraw, status
+    request). A body that does not open is kept sealed and raises an alert: the device signed
+    it, so it is evidence of a fault or an attack, and staff should see it.
     """
     try:
         content = open_crew(msg, kid, seal_keys)
     except RemoteProtocolError as exc:
-        session.add(
-            Alert(
-                vessel_id=_vid(vessel),
-                kind="seal",
-                detail=f"crew message seq {msg.seq} from {vessel.name} does not open "
-                f"({type(exc).__name__})",
-            )
-        )
+        _seal_alert(session, vessel, msg.seq, exc)
         return None
     row.opened_at = utcnow()
     session.add(row)
+    assert row.id is not None
+    return apply_content(session, vessel, row.id, msg, content, hooks)
+
+
+def _seal_alert(session: Session, vessel: Vessel, seq: int, exc: Exception) -> None:
+    session.add(
+        Alert(
+            vessel_id=_vid(vessel),
+            kind="seal",
+            detail=f"crew message seq {seq} from {vessel.name} does not open "
+            f"({type(exc).__name__})",
+        )
+    )
+
+
+def apply_content(
+    session: Session,
+    vessel: Vessel,
+    message_id: int,
+    msg: CrewMessage,
+    content: CrewContent,
+    hooks: CaseHooks,
+) -> Grievance | None:
+    """The effect of opened crew content, in the caller's transaction."""
     if isinstance(content, Withdraw):
         if hooks.on_withdraw:
             hooks.on_withdraw(session, vessel, content.ref_seq)
@@ -538,7 +754,7 @@ def open_message(
             hooks.on_status_request(session, vessel, content.ref_seq)
         return None
     assert isinstance(content, GrievanceContent)
-    grievance = enrich(session, vessel, row, content, _ts(msg.time))
+    grievance = enrich(session, vessel, message_id, content, _ts(msg.time))
     session.add(grievance)
     session.flush()
     if hooks.on_grievance:
@@ -547,14 +763,13 @@ def open_message(
 
 
 def enrich(
-    session: Session, vessel: Vessel, row: Message, content: GrievanceContent, when: dt.datetime
+    session: Session, vessel: Vessel, message_id: int, content: GrievanceContent, when: dt.datetime
 ) -> Grievance:
     """A grievance row with the vessel's position at that time and the trip it belongs to."""
     estimate = position_at(session, _vid(vessel), when)
     trip = trip_at(session, _vid(vessel), when)
-    assert row.id is not None
     return Grievance(
-        message_id=row.id,
+        message_id=message_id,
         category=content.category,
         lang=content.lang.tag,
         text=content.text,

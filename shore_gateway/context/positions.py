@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -147,19 +148,25 @@ def neighbours(
     session: Session, vessel_id: int, when: dt.datetime
 ) -> tuple[Position | None, Position | None]:
     """The last fix at or before ``when`` and the first fix after it."""
-    before = session.exec(
-        select(Position)
-        .where(Position.vessel_id == vessel_id, col(Position.time) <= when)
-        .order_by(col(Position.time).desc())
-        .limit(1)
-    ).first()
-    after = session.exec(
-        select(Position)
-        .where(Position.vessel_id == vessel_id, col(Position.time) > when)
-        .order_by(col(Position.time))
-        .limit(1)
-    ).first()
+    params = {"vessel_id": vessel_id, "when": when}
+    before = session.exec(_BEFORE, params=params).first()
+    after = session.exec(_AFTER, params=params).first()
     return before, after
+
+
+# Built once (grievance enrichment runs these for every grievance).
+_BEFORE = (
+    select(Position)
+    .where(Position.vessel_id == bindparam("vessel_id"), col(Position.time) <= bindparam("when"))
+    .order_by(col(Position.time).desc())
+    .limit(1)
+)
+_AFTER = (
+    select(Position)
+    .where(Position.vessel_id == bindparam("vessel_id"), col(Position.time) > bindparam("when"))
+    .order_by(col(Position.time))
+    .limit(1)
+)
 
 
 def position_at(

@@ -69,7 +69,7 @@ def test_gateway_killed_mid_burst_loses_nothing_and_doubles_nothing(tmp_path: Pa
     db = Database(url)
     db.migrate()
     boats = [Boat(db, f"MV {i}") for i in range(4)]
-    frames = [(b, f) for b in boats for f in b.grievance_frames(40)]
+    frames = [(b, f) for b in boats for f in b.grievance_frames(100)]
     random.Random(5).shuffle(frames)
     messages = [mo_bytes(f, imei=b.imei, momsn=i) for i, (b, f) in enumerate(frames)]
     port = _free_port()
@@ -82,7 +82,7 @@ def test_gateway_killed_mid_burst_loses_nothing_and_doubles_nothing(tmp_path: Pa
     try:
         with ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(_until_confirmed, address, m, deadline) for m in messages]
-            _wait_for(lambda: count(db, Grievance) >= 40)
+            _wait_for(lambda: count(db, Grievance) >= 1)  # group commit drains bursts fast
             gw.kill()  # SIGKILL: no clean shutdown, connections cut mid-transaction
             at_kill = count(db, Grievance)
             killed.set()
