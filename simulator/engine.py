@@ -344,10 +344,6 @@ class Shard:
         up = EPOCH + v.link.trace.down_until(t)
         a = EPOCH + t
         while True:
-            # Workaround: vessel_agent.scheduler computes 2 ** modem_failures unbounded and
-            # overflows after ~1,000 failures (≈ 3.5 days unplugged). Past 16 the back-off is
-            # at its cap anyway, so holding the count there changes nothing else.
-            s.modem_failures = min(s.modem_failures, 16)
             s.modem_failed(a)
             self.c["modem_down_polls"] += 1
             nxt = min(s.not_before, s.next_heartbeat, s.next_position)

@@ -276,7 +276,8 @@ class Scheduler:
         self._revert(now)
         self.modem_failures += 1
         self.link = Link.MODEM_DOWN
-        self.not_before = now + min(MODEM_RETRY_MAX_S, 2.0 * 2 ** (self.modem_failures - 1))
+        exponent = min(self.modem_failures - 1, 30)  # 2.0 ** 1000 overflows a float
+        self.not_before = now + min(MODEM_RETRY_MAX_S, 2.0 * 2**exponent)
 
     # --- timers --------------------------------------------------------------------------------
 

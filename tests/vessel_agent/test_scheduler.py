@@ -184,3 +184,14 @@ def test_budget_exhausted_waits_for_next_day_but_urgent_goes() -> None:
     plan = sched.plan(start + 2)
     assert plan is not None and plan.urgent
     assert all(v.outbox[s].priority is Priority.URGENT for s in plan.frame.seqs)  # type: ignore[union-attr]
+
+
+def test_modem_unplugged_for_days_backs_off_without_overflow() -> None:
+    pair = VesselShorePair()
+    sched = Scheduler(pair.vessel, now=T0, budget_per_day=1000)
+    now = float(T0)
+    for _ in range(5000):  # weeks of a dead modem, reopened at the capped back-off
+        sched.modem_failed(now)
+        assert sched.not_before - now <= 3600 * 24
+        now = sched.not_before
+    assert sched.not_before > T0
