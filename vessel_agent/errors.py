@@ -19,6 +19,14 @@ class OutboxFull(OutboxError):
     """No room for another grievance even after evicting routine reports (docs: storage policy)."""
 
 
+class OutboxCorrupt(OutboxError):
+    """``PRAGMA quick_check`` found damage in the outbox file (a bad disk page, a torn write).
+
+    The message names the damage. The agent does not start on a damaged outbox: messages it
+    cannot read might be sent wrongly or never, and a person has to decide what to keep.
+    """
+
+
 class SchemaMismatch(OutboxError):
     """The database was written by an incompatible version of the agent."""
 

@@ -14,6 +14,7 @@ Only ciphertext is stored: crew content arrives already sealed by
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from protocol.messages import CaseStatus
 from protocol.vessel import Outgoing, Priority, VesselSession
-from vessel_agent.errors import OutboxError, OutboxFull, SchemaMismatch
+from vessel_agent.errors import OutboxCorrupt, OutboxError, OutboxFull, SchemaMismatch
 
 SCHEMA_VERSION = 1
 #: Grievances may use this much more than ``max_queue_bytes`` once routine reports are gone.
@@ -139,6 +140,15 @@ class Outbox:
             self.db.execute("PRAGMA foreign_keys=ON")
             # Freed pages are zeroed, so deleted ciphertext does not linger in the file.
             self.db.execute("PRAGMA secure_delete=ON")
+            # A damaged page (bad flash, a torn write past fsync) is found here, at start,
+            # not halfway through a session: quick_check reads every page (ms for 2 MB).
+            problems = [row[0] for row in self.db.execute("PRAGMA quick_check(20)")]
+            if problems != ["ok"]:
+                raise OutboxCorrupt(
+                    f"outbox {self.path} is damaged ({len(problems)} problems, first: "
+                    f"{problems[0][:160]}); keep a copy of the file and restore or salvage it "
+                    "before the agent runs again"
+                )
             self.db.executescript(_SCHEMA)  # idempotent; executescript commits on its own
             with self.transaction():
                 version = self._meta("schema_version")
@@ -149,6 +159,8 @@ class Outbox:
                         f"outbox schema {version}, this agent reads {SCHEMA_VERSION}"
                     )
         except sqlite3.Error as exc:
+            if "malformed" in str(exc) or "not a database" in str(exc):
+                raise OutboxCorrupt(f"outbox {self.path} is damaged: {exc}") from exc
             raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
         self._hwm = 0  # highest seq this process has restored into a session
 
@@ -168,9 +180,20 @@ class Outbox:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            # e.g. SQLITE_FULL / SQLITE_IOERR on a full disk: the commit record was not
+            # written, so nothing of this transaction is in the file; end it on our side too.
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
 
     # --- meta ----------------------------------------------------------------------------------
 
@@ -268,9 +291,14 @@ class Outbox:
                     )
                 self._set("next_seq", session.next_seq)
                 self._set("chain", session.chain_value)
-        except BaseException:
+        except BaseException as exc:
             for i in items:
                 session.outbox.pop(i.seq, None)
+            if isinstance(exc, sqlite3.Error):
+                raise OutboxError(
+                    f"could not store the message ({exc}; is the disk full?): nothing was "
+                    "stored, try again later"
+                ) from exc
             raise
         self._hwm = max(self._hwm, session.next_seq - 1)
         return items
