@@ -1,0 +1,271 @@
+"""`flip demo`: the whole system on one machine, on the embedded default.
+
+A data directory (default ``.flip-demo``) gets shore keys, a SQLite gateway with the dashboard
+and owner portal, and a small fleet: per vessel an emulated Iridium modem on a pseudo-terminal
+(links from the ``calm`` scenario, time compressed) and a real ``flip vessel run`` agent on it.
+Crew grievances in several languages are submitted through the agents' own CLI, positions are
+fed as NAF lines and catch as a GDST/EPCIS document, so the dashboard shows the whole flow.
+It then runs until Ctrl-C (or ``--duration``) and stops every part cleanly.
+
+``--headless`` runs the same pipeline on the virtual clock instead and prints the sim summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simulator.errors import RealtimeError
+from simulator.fleet import plan_vessel, texts
+from simulator.link import DAY, SimLink
+from simulator.realtime import CompressedLink, _flip, _free_port, _Procs
+
+MARKER = ".flip-demo"
+OWNERS = ("Andaman Star Fishing Co.", "Pacific Blue Fisheries")
+# (language, category) of the grievances the demo crews submit, urgent one included.
+SUBMISSIONS = [
+    ("my", 0x17), ("th", 0x16), ("km", 0x18), ("id", 0x1A), ("vi", 0x25), ("tl", 0x22),
+    ("en", 0xF1), ("my", 0x30), ("th", 0x14), ("en", 0x37),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    directory: Path
+    vessels: int = 5
+    speedup: float = 720.0  # one day of link time in two minutes
+    http_port: int = 8765
+    duration: float | None = None
+    seed: int = 1
+
+
+def prepare(directory: Path) -> None:
+    """A fresh data directory; a previous demo's directory is replaced cleanly."""
+    if directory.exists():
+        if not (directory / MARKER).exists():
+            raise RealtimeError(
+                f"{directory} exists and is not a flip demo directory; choose another --dir"
+            )
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    (directory / MARKER).write_text("created by `flip demo`; replaced by the next run\n")
+
+
+def _port(preferred: int) -> int:
+    """``preferred`` if it is free, else any free port (0 means any)."""
+    import socket
+
+    if preferred == 0:
+        return _free_port()
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            return _free_port()
+    return preferred
+
+
+def _naf(vessel: str, ircs: str, lat: float, lon: float, when: float) -> str:
+    t = time.gmtime(when)
+    return (
+        f"//SR//AD/THA//FR/THA//RD/{time.strftime('%Y%m%d', t)}//RT/{time.strftime('%H%M', t)}"
+        f"//FS/THA//RC/{ircs}//NA/{vessel}//DA/{time.strftime('%Y%m%d', t)}"
+        f"//TI/{time.strftime('%H%M', t)}//LT/{lat:.3f}//LG/{lon:.3f}//SP/85//CO/210//TM/POS//ER//"
+    )
+
+
+def _epcis(vessel: str, imo: str, trip_day: str, lot: str) -> dict[str, Any]:
+    return {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": f"{trip_day}T00:00:00Z",
+        "epcisBody": {"eventList": [{
+            "type": "ObjectEvent",
+            "eventID": f"urn:uuid:{random.Random(lot).getrandbits(128):032x}",  # noqa: S311
+            "eventTime": f"{trip_day}T06:00:00Z",
+            "eventTimeZoneOffset": "+07:00",
+            "action": "ADD",
+            "bizStep": "urn:gdst:bizStep:fishingEvent",
+            "quantityList": [{"epcClass": lot, "quantity": 1200, "uom": "KGM"}],
+            "ilmd": {"cbvmda:vesselCatchInformationList": {"cbvmda:vesselCatchInformation": [{
+                "cbvmda:vesselName": vessel,
+                "cbvmda:vesselID": imo,
+                "gdst:imoNumber": imo,
+                "cbvmda:vesselFlagState": "THA",
+                "cbvmda:catchArea": "urn:gdst:fao:57",
+                "gdst:vesselTripDate": trip_day,
+            }]}},
+        }]},
+    }
+
+
+def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
+    """Start everything, call ``emit_ready(info)``, run until stopped; returns what was seen."""
+    import httpx
+
+    prepare(cfg.directory)
+    root = cfg.directory.resolve()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs = _Procs()
+    emulators: list[Any] = []
+    stop = {"now": False}
+
+    def _stop(_sig: int, _frame: Any) -> None:
+        stop["now"] = True
+
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        keys = _flip(["keys", "new", "--role", "shore", "--name", "shore", "--dir",
+                      str(root / "keys")], env)
+        db = f"sqlite:///{root / 'gateway.sqlite3'}"
+        dip, http = _free_port(), _port(cfg.http_port)
+        vessels = _fleet(cfg, root, db, dip, keys, env, emulators)
+        staff = _flip(["gateway", "user", "add", "--db", db, "--name", "staff",
+                       "--role", "staff"], env)["token"]
+        owner = _flip(["gateway", "user", "add", "--db", db, "--name", "owner",
+                       "--role", "owner", "--owner", OWNERS[0]], env)["token"]
+        procs.start(["gateway", "serve", "--db", db, "--http", f"127.0.0.1:{http}",
+                     "--directip", f"127.0.0.1:{dip}", "--keys", str(root / "keys"), "--json"],
+                    env)
+        for v in vessels:
+            procs.start(["vessel", "run", "--dir", str(v["dir"]), "--json"], env)
+        for emu in emulators:
+            if isinstance(emu.machine.link, CompressedLink):
+                emu.machine.link.start = time.time()
+        base = f"http://127.0.0.1:{http}"
+        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {staff}"},
+                              timeout=10)
+        _context(client, vessels)
+        submitted = _submit(vessels, env, random.Random(cfg.seed))  # noqa: S311
+        info = {
+            "dashboard": f"{base}/dashboard",
+            "portal": f"{base}/portal",
+            "staff_login": {"user": "staff", "token": staff},
+            "owner_login": {"user": "owner", "token": owner, "owner": OWNERS[0]},
+            "crew_terminal": f"flip vessel terminal --dir {vessels[0]['dir']}",
+            "data_dir": str(root),
+            "vessels": [v["name"] for v in vessels],
+            "submitted": len(submitted),
+        }
+        emit_ready(info)
+        deadline = None if cfg.duration is None else time.time() + cfg.duration
+        ashore = 0
+        while not stop["now"] and (deadline is None or time.time() < deadline):
+            time.sleep(0.5)
+            for p in procs.procs:
+                if p.poll() is not None:
+                    raise RealtimeError(f"a demo process exited early (status {p.returncode})")
+            with contextlib.suppress(httpx.HTTPError):
+                ashore = len(client.get("/api/grievances").json())
+        client.close()
+        return {**info, "ashore": ashore}
+    finally:
+        procs.stop()
+        for emu in emulators:
+            with contextlib.suppress(Exception):
+                emu.close()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _fleet(cfg: DemoConfig, root: Path, db: str, dip: int, keys: dict[str, Any],
+           env: dict[str, str], emulators: list[Any]) -> list[dict[str, Any]]:
+    """Per vessel: an emulated modem on a pty, an agent directory, a registry entry."""
+    from firmware_bridge.emulator import Emulator
+    from simulator.scenario import load
+
+    scenario = load("calm")
+    start = time.time()
+    vessels = []
+    for idx in range(cfg.vessels):
+        plan = plan_vessel(scenario, idx, 0, cfg.seed, 30, {})
+        link = SimLink(plan.profile, rng=random.Random(f"{cfg.seed}:link:{idx}"),  # noqa: S311
+                       trace=plan.trace, storms=plan.storms)
+        imei = f"30023401{idx:07d}"
+        emu = Emulator(imei=imei, directip=("127.0.0.1", dip), mt_listen=("127.0.0.1", 0),
+                       link=CompressedLink(link, start, cfg.speedup, 30 * DAY)).start()
+        emulators.append(emu)
+        name = f"MV Demo {idx + 1}"
+        vdir = root / f"vessel-{idx + 1}"
+        made = _flip(["vessel", "init", "--dir", str(vdir), "--name", name, "--imei", imei,
+                      "--seal-pub", keys["seal_public"], "--shore-sign-pub",
+                      keys["sign_public"], "--serial", emu.device], env)
+        assert emu.mt_address is not None
+        mt_host, mt_port = emu.mt_address
+        ircs, imo = f"HS{idx + 1:03d}DM", f"{9_700_000 + idx * 11}"
+        _flip(["gateway", "vessel", "add", "--db", db, "--name", name, "--imei", imei,
+               "--sign-pub", made["sign_public"], "--owner", OWNERS[idx % len(OWNERS)],
+               "--ircs", ircs, "--imo", imo, "--flag", "THA",
+               "--mt-url", f"directip://{mt_host}:{mt_port}"], env)
+        vessels.append({"name": name, "dir": vdir, "ircs": ircs, "imo": imo, "track": plan})
+    return vessels
+
+
+def _context(client: Any, vessels: list[dict[str, Any]]) -> None:
+    """Feed positions (NAF, as a VMS provider would) and one catch event per vessel."""
+    now = time.time()
+    lines = []
+    for v in vessels:
+        for k in range(12):
+            when = now - (12 - k) * 3600
+            lat, lon = v["track"].position((when - now) % DAY)
+            lines.append(_naf(v["name"], v["ircs"], lat, lon, when))
+    client.post("/positions/naf", content="\n".join(lines),
+                headers={"Content-Type": "text/plain"}).raise_for_status()
+    day = time.strftime("%Y-%m-%d", time.gmtime(now - 2 * DAY))
+    for i, v in enumerate(vessels):
+        lot = f"urn:gdst:example.org:lot:class:demo.{i + 1}.{day}"
+        client.post("/catch/epcis", json=_epcis(v["name"], v["imo"], day, lot)).raise_for_status()
+
+
+def _submit(vessels: list[dict[str, Any]], env: dict[str, str],
+            rng: random.Random) -> list[dict[str, Any]]:
+    """Crew grievances through each vessel's own `flip vessel submit`."""
+    corpus = texts()
+    out = []
+    for n, (lang, category) in enumerate(SUBMISSIONS):
+        v = vessels[n % len(vessels)]
+        text = rng.choice(corpus[lang])
+        r = _flip(["vessel", "submit", "--dir", str(v["dir"]), "--category",
+                   f"0x{category:02X}", "--lang", lang, "--text", text], env)
+        out.append({"vessel": v["name"], "seq": r["seq"], "receipt": r.get("receipt")})
+    return out
+
+
+def headless(vessels: int, days: float, seed: int) -> dict[str, Any]:
+    """The same pipeline on the virtual clock: the simulator's summary."""
+    from simulator.run import RunConfig, default_workers, simulate
+    from simulator.scenario import load
+
+    report, _ = simulate(load("calm"), RunConfig(vessels=vessels, days=days, seed=seed,
+                                                 workers=default_workers(vessels)))
+    summary: dict[str, Any] = report["summary"]
+    return summary
+
+
+def human(info: dict[str, Any]) -> str:
+    return "\n".join([
+        "flip-sync demo is running (Ctrl-C stops it).",
+        f"  dashboard:     {info['dashboard']}",
+        f"  staff login:   user {info['staff_login']['user']!r}, "
+        f"token {info['staff_login']['token']}",
+        f"  owner portal:  {info['portal']} — user {info['owner_login']['user']!r}, "
+        f"token {info['owner_login']['token']} ({info['owner_login']['owner']})",
+        f"  crew terminal: {info['crew_terminal']}",
+        f"  vessels:       {', '.join(info['vessels'])}",
+        f"  {info['submitted']} grievances submitted on board; watch them arrive ashore.",
+        f"  data:          {info['data_dir']}",
+    ])
+
+
+def dumps(info: dict[str, Any]) -> str:
+    return json.dumps(info, ensure_ascii=False, sort_keys=True)
