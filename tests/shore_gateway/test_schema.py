@@ -87,6 +87,7 @@ def test_no_server_errors(api_gateway: Gateway, label: str) -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("label", LABELS)
 def test_no_server_errors_soak(api_gateway: Gateway, label: str) -> None:
     _check(api_gateway, label, max(EXAMPLES, 1000))

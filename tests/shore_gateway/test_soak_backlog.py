@@ -38,6 +38,7 @@ def _rss_mb() -> float:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(3600)
 def test_backlog_of_100k_frames_from_1000_vessels(tmp_path: Path) -> None:
     shore = shore_keys()
     db = Database(f"sqlite:///{tmp_path / 'soak.sqlite3'}")
