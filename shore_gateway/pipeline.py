@@ -27,7 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col, delete, select, update
+from sqlmodel import Session, col, delete, func, select, update
 
 from protocol import chain, frame
 from protocol.errors import BadSignature, RemoteProtocolError, UnknownDevice
@@ -74,6 +74,12 @@ from shore_gateway.registry import candidate_keys
 log = logging.getLogger("flip.gateway.pipeline")
 
 MAX_GAP_RANGES = 64
+# Partial fragment sets held per vessel (durable reassembly). Beyond these the oldest sets are
+# dropped: nothing of them was acknowledged, so an honest vessel sends them again, while a box
+# that floods fragments cannot grow the table (or the per-arrival gap scan) without bound.
+MAX_FRAGMENT_SETS = 8
+MAX_FRAGMENT_ROWS = 256
+FRAGMENT_TIMEOUT = dt.timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,6 +435,7 @@ class Pipeline:
         }
         if _insert_ignore(session, FragmentPart, part, ["vessel_id", "seq"]) is None:
             return None
+        _bound_fragments(session, vid, frag.first_seq, meta.received_at)
         parts = session.exec(
             select(FragmentPart)
             .where(FragmentPart.vessel_id == vid, FragmentPart.first_seq == frag.first_seq)
@@ -609,6 +616,38 @@ def _message_values(
         "sealed": msg.sealed if isinstance(msg, CrewMessage) else None,
         "digest": digest,
     }
+
+
+def _bound_fragments(session: Session, vessel_id: int, keep: int, now: dt.datetime) -> None:
+    """Hold at most MAX_FRAGMENT_SETS partial sets / MAX_FRAGMENT_ROWS rows for a vessel,
+    none older than FRAGMENT_TIMEOUT; the set being filled (``keep``) goes last."""
+    session.exec(
+        delete(FragmentPart).where(
+            col(FragmentPart.vessel_id) == vessel_id,
+            col(FragmentPart.received_at) < now - FRAGMENT_TIMEOUT,
+        )
+    )
+    sets = session.exec(
+        select(FragmentPart.first_seq, func.count(), func.min(FragmentPart.id))
+        .where(FragmentPart.vessel_id == vessel_id)
+        .group_by(col(FragmentPart.first_seq))
+        .order_by(func.min(FragmentPart.id))
+    ).all()
+    rows = sum(n for _, n, _ in sets)
+    drop: list[int] = []
+    for first_seq, n, _ in sets:
+        if len(sets) - len(drop) <= MAX_FRAGMENT_SETS and rows <= MAX_FRAGMENT_ROWS:
+            break
+        if first_seq == keep:
+            continue
+        drop.append(first_seq)
+        rows -= n
+    if drop:
+        session.exec(
+            delete(FragmentPart).where(
+                col(FragmentPart.vessel_id) == vessel_id, col(FragmentPart.first_seq).in_(drop)
+            )
+        )
 
 
 def _refused(exc: RemoteProtocolError) -> AcceptResult:

@@ -241,12 +241,6 @@ def test_fragment_flood_keeps_serving_and_real_messages_still_arrive(fleet: Flee
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline bug: the durable fragments table has no per-vessel cap or expiry — a "
-    "device key (the captain's box) can store unbounded partial sets, and every arrival "
-    "then reads all of that vessel's fragment seqs (_advance)",
-)
 def test_fragment_flood_is_bounded_per_vessel(fleet: Fleet) -> None:
     _flood(fleet, FLOOD)
     assert _count(fleet.db, FragmentPart) <= FRAGMENT_CAP
