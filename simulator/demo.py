@@ -155,6 +155,10 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
             "data_dir": str(root),
             "vessels": [v["name"] for v in vessels],
             "submitted": len(submitted),
+            # A demo prints receipts so a tester can follow a message as its crew member would;
+            # a real vessel shows a receipt only to the person who submitted.
+            "receipts": submitted,
+            "receipt_lookup": f"flip vessel status --dir {vessels[0]['dir']} --receipt CODE",
         }
         emit_ready(info)
         deadline = None if cfg.duration is None else time.time() + cfg.duration
@@ -261,6 +265,8 @@ def human(info: dict[str, Any]) -> str:
         f"  owner portal:  {info['portal']} — user {info['owner_login']['user']!r}, "
         f"token {info['owner_login']['token']} ({info['owner_login']['owner']})",
         f"  crew terminal: {info['crew_terminal']}",
+        f"  a receipt:     {info['receipts'][0]['receipt']} ({info['receipts'][0]['vessel']}); "
+        f"look it up in the crew terminal or: {info['receipt_lookup']}",
         f"  vessels:       {', '.join(info['vessels'])}",
         f"  {info['submitted']} grievances submitted on board; watch them arrive ashore.",
         f"  data:          {info['data_dir']}",
