@@ -157,8 +157,10 @@ def test_kill9_agent_while_sending_and_acking(tmp_path: Path) -> None:
                 return dev.outbox.stats().by_kind.get("crew", 0) == 0
 
         try:
-            assert wait_for(lambda: want <= shore.seqs(), timeout=60)
-            assert wait_for(all_acked, timeout=30)
+            # Eventual delivery is the property; the time allowed only has to survive a
+            # loaded CI machine (it takes ~15 s on an idle one).
+            assert wait_for(lambda: want <= shore.seqs(), timeout=240)
+            assert wait_for(all_acked, timeout=120)
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=15)
