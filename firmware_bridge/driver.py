@@ -53,6 +53,12 @@ _SBDSX = re.compile(rb"\+SBDSX:" + b",".join([_N] * 6))
 _CSQ = re.compile(rb"\+CSQ:\s*([0-5])")
 _MSSTM = re.compile(rb"-MSSTM:\s*([0-9a-fA-F]{1,8})")
 _BUFFERS = {"mo": 0, "mt": 1, "both": 2}
+_RING = b"SBDRING\r\n"
+
+
+def _maybe_ring(buf: bytes) -> bool:
+    """``buf`` could still become CR LF or SBDRING once more bytes arrive."""
+    return buf[:1] in (b"\r", b"S") and _RING.startswith(buf.lstrip())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,8 +227,30 @@ class Modem:
         self._write(line)
         return line
 
+    def _skip_ring(self, deadline: float, what: str) -> None:
+        """Take an ``SBDRING`` that raced the command just sent as a ring alert.
+
+        The modem rings only while idle, so the alert can only land *before* the answer (or
+        its echo) — but then it does, e.g. right before an ``AT+SBDRB`` binary block, whose
+        length bytes would otherwise read "SB". No answer starts with "S" or CR LF (an echo
+        starts "AT", a binary length is at most 0x0762), so skipping them here is safe.
+        """
+        while True:
+            if not self._buf:
+                self._fill(deadline, what)  # every command is answered: wait for its start
+            elif self._buf.startswith(b"\r\n"):
+                del self._buf[:2]
+            elif self._buf.startswith(_RING):
+                del self._buf[: len(_RING)]
+                self._ring = True
+            elif _maybe_ring(bytes(self._buf)):
+                self._fill(deadline, what)  # maybe the start of a ring: wait for the rest
+            else:
+                return
+
     def _strip_echo(self, echo: bytes | None, deadline: float, what: str) -> None:
         """Remove the command's echo if the modem echoes (strict prefix: binary-safe)."""
+        self._skip_ring(deadline, what)
         while echo is not None:
             if self._buf.startswith(echo):
                 del self._buf[: len(echo)]

@@ -19,6 +19,7 @@ from firmware_bridge.errors import (
     WriteRejected,
 )
 from firmware_bridge.link import Scripted
+from firmware_bridge.modem import checksum
 from firmware_bridge.status import OutcomeKind
 
 from .conftest import IMEI, DirectIPReceiver, FakeModem
@@ -193,6 +194,21 @@ def test_endless_garbage_without_line_ends() -> None:
     try:
         with Modem.open(fake.device, timeout_s=1.0) as modem, pytest.raises(LinkBroken):
             modem.signal()
+    finally:
+        fake.close()
+
+
+@pytest.mark.parametrize("echo", [b"", b"AT+SBDRB\r"])
+def test_ring_racing_sbdrb_is_taken_as_a_ring(echo: bytes) -> None:
+    """A modem that was idle rings just as the host sends AT+SBDRB: the SBDRING lands right
+    before the answer, and must not be read as the binary length ("SB" = 21314)."""
+    payload = b"\r\nMT with CR LF\r\n"
+    block = len(payload).to_bytes(2, "big") + payload + checksum(payload)
+    fake = FakeModem(lambda line: b"SBDRING\r\n" + echo + block + b"\r\nOK\r\n")
+    try:
+        with Modem.open(fake.device, timeout_s=1.0) as modem:
+            assert modem.read_mt() == payload
+            assert modem.poll_ring()
     finally:
         fake.close()
 
