@@ -115,6 +115,7 @@ class Agent:
             "agent_started",
             pending=len(self.device.session.outbox),
             next_seq=self.device.session.next_seq,
+            recovered=self.device.recovery is not None,
         )
         if on_ready is not None:
             on_ready(self.ready_info())

@@ -189,10 +189,25 @@ def run_status(args: argparse.Namespace) -> int:
 
 def _human_status(r: Any) -> str:
     q = r["queue"]
-    return (
+    line = (
         f"{r['name']}: {q['queued']} queued, {q['sent']} awaiting ack, "
         f"{q['pending_bytes']} of {q['max_queue_bytes']} bytes; link {r['link']['link']}"
     )
+    rec = r.get("recovered")
+    if rec:
+        lost = rec["lost"]
+        line += (
+            f"\noutbox was damaged and recovered (copy kept as {rec['evidence']}): "
+            f"{rec['salvaged']['pending']} pending messages kept; lost seqs "
+            f"{_ranges(lost['pending_seqs']) or 'none'} pending, "
+            f"{lost['pending_grievances']} grievances; unreadable "
+            f"{_ranges(lost['unreadable_seqs']) or 'none'}; next seq {rec['seq']['next_seq']}"
+        )
+    return line
+
+
+def _ranges(ranges: list[list[int]]) -> str:
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 def run_terminal(args: argparse.Namespace) -> int:

@@ -26,7 +26,9 @@ from vessel_agent.config import (
     AgentDir,
 )
 from vessel_agent.errors import ConfigError
-from vessel_agent.outbox import Kind, Outbox, ReceiptView
+from vessel_agent.logs import Log
+from vessel_agent.outbox import Kind, ReceiptView
+from vessel_agent.salvage import open_outbox
 
 Rng = Callable[[int], bytes]
 
@@ -44,10 +46,16 @@ class Submitted:
 class Device:
     """Config, outbox and protocol session of the vessel in one agent directory."""
 
-    def __init__(self, path: str, *, outbox_only: bool = False) -> None:
+    def __init__(
+        self, path: str, *, outbox_only: bool = False, log: Callable[..., None] | None = None
+    ) -> None:
         self.dir = AgentDir(path)
         self.config: AgentConfig = self.dir.load()
-        self.outbox = Outbox(self.dir.db_path, max_queue_bytes=self.config.max_queue_bytes)
+        # A damaged outbox is salvaged here, whichever process opens it first (salvage.py);
+        # ``recovery`` is that report when this process did it.
+        self.outbox, self.recovery = open_outbox(
+            self.dir.db_path, max_queue_bytes=self.config.max_queue_bytes, log=log or Log()
+        )
         try:
             self.session = self._session()
         except BaseException:

@@ -22,8 +22,9 @@ class OutboxFull(OutboxError):
 class OutboxCorrupt(OutboxError):
     """``PRAGMA quick_check`` found damage in the outbox file (a bad disk page, a torn write).
 
-    The message names the damage. The agent does not start on a damaged outbox: messages it
-    cannot read might be sent wrongly or never, and a person has to decide what to keep.
+    :func:`vessel_agent.salvage.open_outbox` catches it and salvages the file (keeping a copy);
+    it is raised to a caller only when the salvage cannot run — another process keeps the
+    damaged outbox open.
     """
 
 

@@ -158,7 +158,13 @@ class Outbox:
                     raise SchemaMismatch(
                         f"outbox schema {version}, this agent reads {SCHEMA_VERSION}"
                     )
-        except sqlite3.Error as exc:
+        except BaseException as exc:
+            # Closed here, not by the garbage collector later: a recovery may have replaced
+            # the file and its WAL by then (vessel_agent/salvage.py).
+            with contextlib.suppress(sqlite3.Error, AttributeError):
+                self.db.close()
+            if not isinstance(exc, sqlite3.Error):
+                raise
             if "malformed" in str(exc) or "not a database" in str(exc):
                 raise OutboxCorrupt(f"outbox {self.path} is damaged: {exc}") from exc
             raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc

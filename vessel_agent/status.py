@@ -14,6 +14,7 @@ from typing import Any
 from vessel_agent.device import Device
 from vessel_agent.errors import ReceiptError
 from vessel_agent.outbox import Kind, State
+from vessel_agent.salvage import recovered
 
 
 def status(device: Device, *, limit: int = 200) -> dict[str, Any]:
@@ -58,6 +59,8 @@ def status(device: Device, *, limit: int = 200) -> dict[str, Any]:
             for seq, kind, state, attempts, created, sent_at in rows
         ],
         "link": link,
+        # the last time a damaged outbox was salvaged: counts and seq ranges, never content
+        "recovered": recovered(ob),
         "airtime_bytes_per_day": device.airtime_bytes_per_day,
         "report_interval_s": device.report_interval_s,
         "config_version": device.session.config_version,

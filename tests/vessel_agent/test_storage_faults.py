@@ -3,6 +3,7 @@ submits are being committed), a full disk, a damaged database page."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import resource
@@ -20,6 +21,7 @@ from protocol.lang import Lang
 from tests.vessel_agent.conftest import make_agent_dir
 from vessel_agent.device import Device
 from vessel_agent.errors import OutboxCorrupt, OutboxError
+from vessel_agent.outbox import Outbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,11 +128,14 @@ def test_disk_full_is_a_clear_error_and_nothing_is_corrupted(tmp_path: Path) -> 
         assert again.seq > max(done | {first})
 
 
-def test_damaged_page_is_detected_at_start_with_a_clear_error(tmp_path: Path) -> None:
+def test_damaged_page_is_detected_at_start_and_salvaged(tmp_path: Path) -> None:
+    """Detected at start (quick_check), then salvaged rather than refused; the details of
+    what is kept and reported are in test_recovery.py."""
     fx = make_agent_dir(tmp_path)
     with Device(str(fx.dir)) as dev:
         for i in range(200):
             dev.submit(category=0x17, lang=Lang.EN, text=f"grievance {i} " + "y" * 100)
+        nxt, _ = dev.outbox.seq_state()
     db = fx.dir / "outbox.db"
     con = sqlite3.connect(db)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -143,9 +148,9 @@ def test_damaged_page_is_detected_at_start_with_a_clear_error(tmp_path: Path) ->
     raw[victim * page : victim * page + 64] = b"\xa5" * 64
     db.write_bytes(bytes(raw))
     with pytest.raises(OutboxCorrupt, match="damaged"):
-        Device(str(fx.dir))
+        Outbox(db)  # the check itself still refuses a damaged file
     assert issubclass(OutboxCorrupt, OutboxError)
-    # the CLI says so in one line, and exits non-zero
+    # the CLI salvages it, says so in one structured log line, and carries on
     out = subprocess.run(
         [sys.executable, "-m", "flip", "vessel", "status", "--dir", str(fx.dir), "--json"],
         cwd=ROOT,
@@ -154,8 +159,12 @@ def test_damaged_page_is_detected_at_start_with_a_clear_error(tmp_path: Path) ->
         timeout=60,
         check=False,
     )
-    assert out.returncode != 0
-    assert "damaged" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert out.returncode == 0, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert json.loads(line)["event"] == "outbox_recovered"
+    result = json.loads(out.stdout)
+    assert result["recovered"]["lost"]["pending_seqs"] and result["next_seq"] == nxt
+    assert list(fx.dir.glob("outbox.db.corrupt-*"))
 
 
 def test_rlimit_is_available() -> None:
