@@ -121,6 +121,9 @@ class _Batch:
     states: dict[int, DeviceState] = field(default_factory=dict)
     touched: dict[int, Vessel] = field(default_factory=dict)
     keys: dict[bytes, list[tuple[DeviceKey, Vessel]]] = field(default_factory=dict)
+    # Per-vessel facts applied to device_state once per batch (not an UPDATE per frame).
+    contacts: dict[int, dt.datetime] = field(default_factory=dict)
+    depths: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -231,9 +234,18 @@ class Pipeline:
         return self._report(items, [result])
 
     def _finish(self, batch: _Batch) -> None:
-        for vid, vessel in batch.touched.items():
-            self._advance(batch.session, vessel, batch.states[vid])
-            batch.session.add(batch.states[vid])
+        # Everything read here was written with Core statements: no ORM autoflush needed.
+        with batch.session.no_autoflush:
+            for vid, vessel in batch.touched.items():
+                state = batch.states[vid]
+                contact = batch.contacts[vid]
+                if state.last_contact is None or contact > state.last_contact:
+                    state.last_contact = contact
+                if vid in batch.depths:
+                    state.queue_depth = batch.depths[vid]
+                state.ack_due = True
+                self._advance(batch.session, vessel, state)
+                batch.session.add(state)
 
     def _report(
         self, items: list[tuple[bytes, ArrivalMeta]], results: list[AcceptResult]
@@ -248,13 +260,14 @@ class Pipeline:
         return results
 
     def _one(self, batch: _Batch, data: bytes, meta: ArrivalMeta) -> AcceptResult:
-        try:
-            key, vessel, sign1 = self._verify(batch, data)
-            messages = frame.parse_uplink(sign1.payload)
-        except RemoteProtocolError as exc:
-            return _refused(exc)  # nothing was written for it
-        state = self._state(batch, vessel)
-        return self._ingest(batch, key, vessel, sign1, messages, state, data, meta)
+        with batch.session.no_autoflush:  # reads of committed rows only
+            try:
+                key, vessel, sign1 = self._verify(batch, data)
+                messages = frame.parse_uplink(sign1.payload)
+            except RemoteProtocolError as exc:
+                return _refused(exc)  # nothing was written for it
+            self._state(batch, vessel)  # lock the vessel's row before writing for it
+        return self._ingest(batch, key, vessel, sign1, messages, data, meta)
 
     # --- one arrival ------------------------------------------------------------------------
 
@@ -265,7 +278,6 @@ class Pipeline:
         vessel: Vessel,
         sign1: frame.Sign1,
         messages: list[tuple[UplinkMessage, bytes]],
-        state: DeviceState,
         data: bytes,
         meta: ArrivalMeta,
     ) -> AcceptResult:
@@ -280,10 +292,9 @@ class Pipeline:
                 self.metrics.dedupe_hit(meta.channel, "message")
             else:
                 new_ids.append(row_id)
-        if state.last_contact is None or meta.received_at > state.last_contact:
-            state.last_contact = meta.received_at
-        state.ack_due = True
-        batch.touched[_vid(vessel)] = vessel
+        vid = _vid(vessel)
+        batch.contacts[vid] = max(meta.received_at, batch.contacts.get(vid, meta.received_at))
+        batch.touched[vid] = vessel
         raw_id = _insert_raw(session, data, meta, new_ids)
         self.metrics.vessel_contact(vessel.name, meta.received_at)
         if raw_id is None:  # the provider sent this very arrival before
@@ -490,7 +501,7 @@ class Pipeline:
                 if _insert_ignore(session, Position, fix, ["vessel_id", "time", "source"]):
                     reenrich(session, vessel, _ts(msg.time))
             case Heartbeat():
-                batch.states[_vid(vessel)].queue_depth = msg.queue_depth
+                batch.depths[_vid(vessel)] = msg.queue_depth
                 claim = {
                     "vessel_id": _vid(vessel),
                     "last_seq": msg.last_seq,
