@@ -34,6 +34,7 @@ from shore_gateway.cases.workflow import (
     parse_status,
 )
 from shore_gateway.models import Grievance, User, Vessel
+from shore_gateway.params import RowId
 from shore_gateway.registry import AnyUser, Staff, vessels_for
 
 router = APIRouter(tags=["cases"])
@@ -237,7 +238,7 @@ def post_action(request: Request, ref: str, body: ActionIn, user: Staff) -> dict
 
 @router.post("/api/cases/{ref}/actions/{action_id}/done")
 def post_action_done(
-    request: Request, ref: str, action_id: int, body: DoneIn, user: Staff
+    request: Request, ref: str, action_id: RowId, body: DoneIn, user: Staff
 ) -> dict[str, Any]:
     return _staff_change(
         request,
@@ -335,7 +336,7 @@ def list_grievances(
 
 
 @router.get("/api/grievances/{grievance_id}")
-def get_grievance(request: Request, grievance_id: int, user: Staff) -> dict[str, Any]:
+def get_grievance(request: Request, grievance_id: RowId, user: Staff) -> dict[str, Any]:
     with _session(request) as session:
         rows = grievance_rows(session, grievance_id=grievance_id, limit=1)
         if not rows:

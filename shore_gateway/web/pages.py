@@ -33,6 +33,7 @@ from shore_gateway.cases.workflow import (
     parse_status,
 )
 from shore_gateway.models import Vessel
+from shore_gateway.params import RowId
 from shore_gateway.registry import vessels_for
 from shore_gateway.web import auth
 from shore_gateway.web.auth import StaffPost, UserPost, WebAny, WebStaff
@@ -181,7 +182,7 @@ def _crew_label(lang: str, category: int) -> str | None:
 
 
 @router.get("/grievances/{grievance_id}")
-def grievance_page(request: Request, grievance_id: int, user: WebStaff) -> Response:
+def grievance_page(request: Request, grievance_id: RowId, user: WebStaff) -> Response:
     """One grievance with its text (this view is an audit entry), position, trip and lots."""
     with _db(request).session() as session:
         rows = grievance_rows(session, grievance_id=grievance_id, limit=1)
@@ -298,7 +299,7 @@ def case_action(
 
 @router.post("/cases/{ref}/actions/{action_id}/done")
 def case_action_done(
-    request: Request, ref: str, action_id: int, user: StaffPost,
+    request: Request, ref: str, action_id: RowId, user: StaffPost,
     evidence: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     return _change(request, ref, lambda s, c: desk.complete_action(
