@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -213,6 +214,7 @@ async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, po
 
     from flip.keyfiles import KeyFileError
     from shore_gateway.app import create_app
+    from shore_gateway.cases.service import lifespan as cases_lifespan
     from shore_gateway.ingest.service import ServiceError, Services, load_sign_key
 
     try:
@@ -229,9 +231,14 @@ async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, po
         )
     services = Services(settings, db, app.state.sink, app.state.metrics, sign_key=sign_key)
     app.state.services = services
+    # uvicorn runs with lifespan="off" (the services start first, so that a bad listener is a
+    # clear error), so the case desk's connectors and outbox dispatcher start here.
+    cases = contextlib.AsyncExitStack()
     try:
         listening = await services.start()
-    except ServiceError as exc:
+        await cases.enter_async_context(cases_lifespan(app))
+    except (ServiceError, ValueError) as exc:  # ValueError: a case connector misconfigured
+        await cases.aclose()
         await services.stop()
         raise CommandError(str(exc)) from None
     _QuietServer = _quiet_server_class()
@@ -257,6 +264,7 @@ async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, po
             "db": _redact(settings.db_url),
             "sink": type(app.state.sink).__name__,
             "decrypt": bool(getattr(app.state.sink, "seal_keys", None)),
+            "cases": list(app.state.case_settings.enabled()),
             "status": "ready",
         }
         emit(
@@ -269,6 +277,7 @@ async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, po
         server.should_exit = True
         await services.stop()
         await task
+        await cases.aclose()  # the dispatcher delivers nothing more once ingest has stopped
     return 0
 
 

@@ -32,14 +32,14 @@ def flip(*args: str, timeout: float = 60) -> dict[str, Any]:
 class Proc:
     """A long-running `flip … --json` process; ``ready`` is its first JSON line."""
 
-    def __init__(self, *args: str, timeout: float = 30) -> None:
+    def __init__(self, *args: str, timeout: float = 30, env: dict[str, str] | None = None) -> None:
         self.args = args
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flip", *args, "--json"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -69,8 +69,9 @@ class Proc:
                 stream.close()
 
 
-def gateway(db: str, keys: Path, *extra: str) -> Proc:
-    """`flip gateway serve` on free ports; waits until /healthz answers 200."""
+def gateway(db: str, keys: Path, *extra: str, env: dict[str, str] | None = None) -> Proc:
+    """`flip gateway serve` on free ports (``env``: extra environment, e.g. ``FLIP_CASES_…``);
+    waits until /healthz answers 200."""
     proc = Proc(
         "gateway",
         "serve",
@@ -83,6 +84,7 @@ def gateway(db: str, keys: Path, *extra: str) -> Proc:
         "--keys",
         str(keys),
         *extra,
+        env=env,
     )
     deadline = time.monotonic() + 20
     while True:
