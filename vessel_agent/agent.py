@@ -28,7 +28,7 @@ from firmware_bridge.status import OutcomeKind
 from protocol.errors import ProtocolError, RemoteProtocolError
 from protocol.events import CaseStatusReceived, ConfigReceived, MessagesAcked, ShoreKeyRotated
 from vessel_agent.device import Device
-from vessel_agent.errors import OutboxError
+from vessel_agent.errors import OutboxCorrupt, OutboxError
 from vessel_agent.logs import Log
 from vessel_agent.scheduler import Link, Scheduler, SessionPlan, SessionReport
 
@@ -156,6 +156,11 @@ class Agent:
                     self.log("purged", receipts=dropped)
         except (OutboxError, sqlite3.Error) as exc:
             self.log("outbox_error", level="error", error=str(exc))
+            if isinstance(exc, OutboxCorrupt) or "malformed" in str(exc):
+                # Damaged while running: stop; the restart (systemd Restart=always) salvages
+                # it at start (docs/vessel-agent.md, "Damaged outbox").
+                self.log("outbox_damaged", level="error")
+                self.stop.set()
             return
         if not self.device.config.serial:
             return
@@ -348,5 +353,5 @@ class Agent:
         elif self.modem is None and self.sched.link is not Link.MODEM_DOWN:
             snap["link"] = Link.UNKNOWN.value
         snap["saved_at"] = self.clock()
-        with contextlib.suppress(OutboxError, ProtocolError):
+        with contextlib.suppress(OutboxError, ProtocolError, sqlite3.Error):
             self.device.outbox.set_meta({"link_status": json.dumps(snap)})

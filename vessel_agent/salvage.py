@@ -288,6 +288,7 @@ class _Salvage:
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.work, isolation_level=None)
+        con.text_factory = _text  # a damaged TEXT value must not abort a scan
         with contextlib.suppress(sqlite3.DatabaseError):
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one file to read (and repair)
         with contextlib.suppress(sqlite3.DatabaseError):
@@ -424,9 +425,12 @@ class _Salvage:
                     con, "SELECT code_hash, seq FROM receipts WHERE seq = ?", [parent]
                 )
                 rows.extend(got)
+        by_seq: dict[int, set[bytes]] = {}
         for code_hash, seq in rows:
             if isinstance(code_hash, bytes) and len(code_hash) == HASH_LEN and _int(seq, 1, U32):
-                f.receipts[code_hash] = seq
+                by_seq.setdefault(seq, set()).add(code_hash)
+        # two hashes for one seq: one of them is damaged, and nobody can tell which
+        f.receipts = {next(iter(h)): seq for seq, h in by_seq.items() if len(h) == 1}
         f.complete["receipts"] = ok1 or ok2
 
     def _case_status(self, con: sqlite3.Connection) -> None:
@@ -450,6 +454,17 @@ class _Salvage:
             ):
                 f.case_status.add((ref, received, case_ref, status, note))
         f.complete["case_status"] = ok1 or ok2
+
+
+class _Undecodable:
+    """A TEXT value that is not UTF-8 (a damaged record); fails every validation."""
+
+
+def _text(raw: bytes) -> object:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _Undecodable()
 
 
 def _int(value: object, lo: int, hi: int) -> bool:
