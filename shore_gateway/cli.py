@@ -40,7 +40,11 @@ def register(sub: Any) -> None:
     serve.add_argument("--no-directip", action="store_true", help="do not listen for DirectIP")
     serve.add_argument("--no-downlink", action="store_true", help="do not run the MT sender")
     serve.add_argument("--mqtt-client-id", help="stable MQTT client id of this instance")
-    serve.add_argument("--mqtt-group", default="flip-gateway", help="shared subscription group")
+    serve.add_argument(
+        "--mqtt-group",
+        default="flip-gateway",
+        help="shared subscription group ('': a plain subscription, for a single gateway)",
+    )
     serve.add_argument("--mqtt-prefix", default="flip/v1", help="MQTT topic prefix")
     serve.add_argument("--json", action="store_true", help="print one JSON line when ready")
     serve.set_defaults(func=cmd_serve)

@@ -2,7 +2,9 @@
 
 Subscribes ``$share/{group}/{prefix}/mo/+`` — a *shared* subscription, so several gateway
 processes in the same group split the stream (the broker gives each message to one of them);
-the last topic level is the modem's IMEI. A message body is either
+with an empty group, ``{prefix}/mo/+`` (a plain subscription: one gateway, but Mosquitto
+restores it after a broker restart, which it does not do for shared ones). The last topic
+level is the modem's IMEI. A message body is either
 
 - the raw frame bytes (what the modem sent), or
 - a JSON envelope (first byte ``{``) from a provider connector::
@@ -149,7 +151,9 @@ class MqttLink:
         self.group = group
         self.metrics = metrics
         self.retry_max_s = retry_max_s
-        self.subscription = f"$share/{group}/{self.prefix}/mo/+"
+        # An empty group: a plain subscription (one gateway; it survives a broker restart).
+        mo = f"{self.prefix}/mo/+"
+        self.subscription = f"$share/{group}/{mo}" if group else mo
         self.stats = {"received": 0, "acked": 0, "refused": 0, "retries": 0}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = threading.Event()
