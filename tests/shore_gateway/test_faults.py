@@ -10,6 +10,8 @@ that stopping them does not disturb the shared ones other tests use.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import random
 import subprocess
 import threading
@@ -18,20 +20,33 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
+from shore_gateway.cases import desk
+from shore_gateway.cases.config import CaseSettings
 from shore_gateway.cases.models import OutboxEntry
+from shore_gateway.cases.outbox import Dispatcher
+from shore_gateway.cases.primero import PrimeroConnector
+from shore_gateway.cases.workflow import Status
 from shore_gateway.db import Database
 from shore_gateway.models import Grievance
-from tests.shore_gateway.ingest.gwproc import gateway, hostport
+from tests.shore_gateway.cases.helpers import add_grievance, case
+from tests.shore_gateway.cases.servers import FakePrimero, ServerThread
+from tests.shore_gateway.cases.test_connectors import pending
+from tests.shore_gateway.conftest import Gateway as AppGateway
+from tests.shore_gateway.ingest.gwproc import gateway as start_gateway
+from tests.shore_gateway.ingest.gwproc import hostport
 from tests.shore_gateway.ingest.helpers import Boat, count, mo_bytes
 from tests.shore_gateway.private_services import PrivateMosquitto, PrivatePostgres
 from tests.shore_gateway.test_crash import _no_duplicates, _shore_dir, _until_confirmed
@@ -128,7 +143,7 @@ def test_postgresql_restarted_during_ingest_loses_nothing_doubles_nothing(
     frames = [(b, f) for b in boats for f in b.grievance_frames(60)]
     random.Random(7).shuffle(frames)
     messages = [mo_bytes(f, imei=b.imei, momsn=i) for i, (b, f) in enumerate(frames)]
-    gw = gateway(private_pg.url, _shore_dir(tmp_path), "--no-downlink")
+    gw = start_gateway(private_pg.url, _shore_dir(tmp_path), "--no-downlink")
     address = hostport(gw.ready["directip"])
     probe = HealthProbe(gw.ready["http"])
     stderr = StderrDrain(gw.proc)
@@ -269,7 +284,7 @@ def test_mosquitto_stopped_mqtt_ingest_resumes_and_case_outbox_drains_once(
     before, during, after = frames[:20], frames[20:40], frames[40:]
     tag = uuid.uuid4().hex[:10]
     port = private_broker.port
-    gw = gateway(
+    gw = start_gateway(
         url,
         _shore_dir(tmp_path),
         "--mqtt", private_broker.url, "--mqtt-client-id", f"gw-{tag}", "--no-downlink",
@@ -333,3 +348,135 @@ def test_mosquitto_stopped_mqtt_ingest_resumes_and_case_outbox_drains_once(
     assert count(db, Grievance) == len(frames)
     _no_duplicates(db)
     db.dispose()
+
+
+#: Primero outage, on the dispatcher's injected clock (1-minute ticks).
+PRIMERO_OUTAGE = dt.timedelta(hours=6)
+
+
+@pytest.mark.slow
+def test_primero_down_for_hours_then_every_case_once_and_updates_in_order(
+    gateway: AppGateway,
+) -> None:
+    fake = FakePrimero()
+    seen = {"503": 0, "409": 0, "lost": 0}
+    first_status: dict[str, str] = {}  # what each case looked like when Primero got it
+    lose = {"POST": 0, "PATCH": 0}  # > 0: applied, but the answer never arrives
+
+    @fake.app.middleware("http")
+    async def count_and_lose(request: Request, call_next: Any) -> Response:
+        if request.method == "POST" and request.url.path == "/api/v2/cases" and not fake.down:
+            data = json.loads(await request.body())["data"]
+            first_status.setdefault(data["id"], data["flip_status"])
+        response: Response = await call_next(request)
+        if response.status_code == 503:
+            seen["503"] += 1
+        elif response.status_code == 409:
+            seen["409"] += 1
+        elif (
+            response.status_code < 300
+            and request.url.path.startswith("/api/v2/cases")
+            and lose.get(request.method, 0) > 0
+        ):
+            lose[request.method] -= 1
+            seen["lost"] += 1
+            return JSONResponse({"error": "gateway timeout"}, status_code=504)
+        return response
+
+    settings = CaseSettings(connectors="primero")
+    clock = [dt.datetime(2025, 11, 20, 6, 0, tzinfo=dt.UTC)]
+    db = gateway.db
+    expected: dict[str, list[str]] = {}
+
+    def grievance(vessel: str, seq: int, category: int) -> str:
+        _, ref = add_grievance(db, vessel, seq, category=category, settings=settings,
+                               when=clock[0])  # fmt: skip
+        expected.setdefault(ref, ["new"])
+        return ref
+
+    def move(ref: str, status: Status) -> None:
+        with db.session() as s:
+            desk.transition(s, desk.get_case(s, ref), status, actor="ann", settings=settings,
+                            now=clock[0])  # fmt: skip
+        expected[ref].append(status.value)
+
+    with (
+        ServerThread(fake.app) as server,
+        contextlib.closing(
+            PrimeroConnector(server.url, "primero", "pw", clock=lambda: clock[0])
+        ) as connector,
+    ):
+        dispatcher = Dispatcher(db, {"primero": connector}, clock=lambda: clock[0],
+                                max_backoff_s=300)  # fmt: skip
+        a = grievance("Sea One", 1, 0x17)
+        assert dispatcher.run_once() == 1  # Primero up: case A is there
+
+        fake.down = True
+        plan: dict[int, Callable[[], object]] = {
+            10: lambda: move(a, Status.ACKNOWLEDGED),
+            30: lambda: grievance("Sea One", 2, 0x16),  # case B
+            60: lambda: grievance("Sea One", 3, 0x17),  # joins A
+            90: lambda: move(a, Status.INVESTIGATING),
+            120: lambda: grievance("Other Boat", 1, 0xF0),  # case C, urgent
+            150: lambda: move(refs()[2], Status.ACKNOWLEDGED),
+            200: lambda: move(refs()[1], Status.ACKNOWLEDGED),
+            240: lambda: move(refs()[2], Status.INVESTIGATING),
+            300: lambda: move(a, Status.REMEDIATION_IN_PROGRESS),
+            330: lambda: move(refs()[2], Status.REFERRED),
+        }
+
+        def refs() -> list[str]:
+            return list(expected)
+
+        minutes = int(PRIMERO_OUTAGE.total_seconds() // 60)
+        for minute in range(1, minutes + 1):
+            clock[0] += dt.timedelta(minutes=1)
+            if minute in plan:
+                plan[minute]()
+            assert dispatcher.run_once() == 0
+        queued = len(pending(db))
+        with db.session() as s:
+            head_attempts = max(r.attempts for r in s.exec(select(OutboxEntry)).all())
+        failed_calls = seen["503"]
+
+        fake.down = False
+        lose.update(POST=1, PATCH=1)  # Primero is back, but two answers get lost on the way
+        drained = 0
+        for _ in range(30):
+            clock[0] += dt.timedelta(minutes=5)  # past the longest back-off
+            drained += dispatcher.run_once()
+            if not pending(db):
+                break
+
+    assert pending(db) == []
+    assert drained == queued
+    # Retried all along, but backed off: 2, 4, … 256 s, then every 300 s.
+    assert 60 <= head_attempts <= 100, head_attempts
+    cases = {ref: case(db, ref) for ref in expected}
+    assert len(cases) == 3
+    # Every case exactly once in Primero, though the answer to one create was lost (→ 409).
+    assert fake.creates == {c.external_id: 1 for c in cases.values()}
+    assert seen["lost"] == 2 and seen["409"] == 1
+    for ref, c in cases.items():
+        record = fake.cases[c.external_id]
+        assert record["flip_status"] == c.status == expected[ref][-1]
+        # PATCHes arrive in the order the desk made the changes (a resent one repeats itself).
+        observed = [p["flip_status"] for i, p in fake.patches if i == c.external_id
+                    and "flip_status" in p]  # fmt: skip
+        assert _collapse([first_status[c.external_id], *observed]) == _collapse(
+            expected[ref]
+        ), (ref, observed)
+    print(
+        f"Primero down {PRIMERO_OUTAGE}: {queued} outbox rows queued, {failed_calls} calls "
+        f"refused, head row tried {head_attempts} times; drained {drained} in order, "
+        f"creates {sorted(fake.creates.values())}, {seen['lost']} answers lost, "
+        f"{seen['409']} create answered 409"
+    )
+
+
+def _collapse(statuses: list[str]) -> list[str]:
+    out: list[str] = []
+    for s in statuses:
+        if not out or out[-1] != s:
+            out.append(s)
+    return out
