@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import urllib.parse
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocol import frame, keys
 from protocol.errors import ProtocolError
+from tests.helpers import det_rng
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,18 +36,7 @@ NOW = 1_763_640_000
 RECEIVED = dt.datetime(2025, 11, 20, 12, 0, tzinfo=dt.UTC)
 
 
-def _rng(seed: str) -> Callable[[int], bytes]:
-    counter = 0
-
-    def rng(n: int) -> bytes:
-        nonlocal counter
-        out = b""
-        while len(out) < n:
-            counter += 1
-            out += hashlib.sha256(f"{seed}/{counter}".encode()).digest()
-        return out[:n]
-
-    return rng
+_rng = det_rng  # deterministic keys: a crash found by the fuzzer must replay exactly
 
 
 @cache
