@@ -41,8 +41,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _until_confirmed(address: tuple[str, int], data: bytes, deadline: float) -> None:
+def _until_confirmed(
+    address: tuple[str, int], data: bytes, deadline: float, not_before: float = 0.0
+) -> None:
     """What the Iridium gateway does: resend until the receiver confirms."""
+    time.sleep(max(0.0, not_before - time.monotonic()))
     while time.monotonic() < deadline:
         try:
             if deliver(address, data, timeout=5) is True:
@@ -81,8 +84,14 @@ def test_gateway_killed_mid_burst_loses_nothing_and_doubles_nothing(tmp_path: Pa
     killed = threading.Event()
     try:
         with ThreadPoolExecutor(8) as pool:
-            futures = [pool.submit(_until_confirmed, address, m, deadline) for m in messages]
-            _wait_for(lambda: count(db, Grievance) >= 1)  # group commit drains bursts fast
+            # A steady stream (one frame every 10 ms, ~4 s in all), so the kill surely lands
+            # mid-burst however fast the gateway drains what has arrived.
+            start = time.monotonic()
+            futures = [
+                pool.submit(_until_confirmed, address, m, deadline, start + i * 0.01)
+                for i, m in enumerate(messages)
+            ]
+            _wait_for(lambda: count(db, Grievance) >= 20)
             gw.kill()  # SIGKILL: no clean shutdown, connections cut mid-transaction
             at_kill = count(db, Grievance)
             killed.set()
