@@ -92,7 +92,3 @@ class ReplayWindow:
             if seq not in self._above:
                 out.append(seq)
         return out
-
-    def accepted_above_prefix(self) -> list[int]:
-        """Individually held accepted seqs above the prefix, lowest first (for ack bitmaps)."""
-        return sorted(self._above)
