@@ -87,9 +87,9 @@ def _time(*, index: bool = False, nullable: bool = False) -> Any:
 
 
 def _now_column(*, index: bool = False) -> Any:
-    return Field(
-        default_factory=utcnow, sa_column=Column(UtcDateTime(), index=index, nullable=False)
-    )
+    # Both defaults: the model's for ORM objects, the column's for Core inserts (hot path).
+    column = Column(UtcDateTime(), index=index, nullable=False, default=utcnow)
+    return Field(default_factory=utcnow, sa_column=column)
 
 
 def _blob(*, nullable: bool = False, length: int | None = None, index: bool = False) -> Any:
@@ -326,9 +326,7 @@ class DeviceState(GatewayModel, table=True):
     prefix: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
     highest: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
     chain_seq: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
-    chain_value: bytes = Field(
-        default=bytes(8), sa_column=Column(LargeBinary(8), nullable=False)
-    )
+    chain_value: bytes = Field(default=bytes(8), sa_column=Column(LargeBinary(8), nullable=False))
     queue_depth: int | None = None
     last_contact: dt.datetime | None = _time(nullable=True)
     ack_due: bool = False
@@ -365,5 +363,6 @@ class Downlink(GatewayModel, table=True):
     sent_at: dt.datetime | None = _time(nullable=True)
     attempts: int = 0
     confirmed_at: dt.datetime | None = _time(nullable=True, index=True)
+
 
 import shore_gateway.cases.models  # noqa: E402, F401  (case desk tables share this metadata)

@@ -1,10 +1,18 @@
 """The frame pipeline: verify → store → dedupe → reassemble → decrypt → enrich → case → ack due.
 
-One arrival is handled in ONE database transaction: the raw arrival, the new messages (UNIQUE
-(vessel_id, seq) is the exactly-once guard, so several gateway processes may take any frame),
-fragments, the opened grievance with its position and trip, the case (through the case desk
-hook) and the device's ack/gap/chain state. A crash at any instant either keeps all of it or
-none of it — and in the second case the provider was not yet told "received", so it sends again.
+Concurrent arrivals are handled together in ONE database transaction (group commit): the raw
+arrivals, the new messages (UNIQUE (vessel_id, seq) is the exactly-once guard, so several
+gateway processes may take any frame), fragments, the opened grievances with their position and
+trip, the cases (through the case desk hook) and the devices' ack/gap/chain state. A crash at
+any instant either keeps all of it or none of it — and in the second case no provider was yet
+told "received", so they send again.
+
+The batch is worked in stages, each one statement (or a few) for all its arrivals: the device
+keys of every kid, the state rows of every vessel (locked in id order), every new message (one
+INSERT … ON CONFLICT DO NOTHING RETURNING), the grievances' positions and trips, the grievances,
+the raw arrivals, the state rows again. Per-row round trips through the ORM cost far more than
+the signature check and decryption on this path; they remain only where rows are rare
+(fragments, heartbeat checkpoints, alerts, re-enrichment).
 
 Forged, malformed, oversize or unknown-device frames are refused before anything is stored.
 
@@ -18,9 +26,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,9 +58,10 @@ from protocol.messages import (
     Position as PositionMessage,
 )
 from protocol.shore import open_crew
-from shore_gateway.context.epcis import trip_at
-from shore_gateway.context.positions import Fix, position_at, store_fixes
+from shore_gateway import device_state
+from shore_gateway.context.positions import Fix, store_fixes
 from shore_gateway.db import Database
+from shore_gateway.enrichment import NewGrievance, reenrich, store_grievances
 from shore_gateway.metrics import Metrics
 from shore_gateway.models import (
     Alert,
@@ -63,17 +71,15 @@ from shore_gateway.models import (
     FragmentPart,
     Grievance,
     Message,
-    Position,
     RawFrame,
     Vessel,
     utcnow,
 )
 from shore_gateway.pipeline_api import AcceptResult, ArrivalMeta, Outcome
-from shore_gateway.registry import candidate_keys
+from shore_gateway.registry import candidate_keys_for
 
 log = logging.getLogger("flip.gateway.pipeline")
 
-MAX_GAP_RANGES = 64
 # Partial fragment sets held per vessel (durable reassembly). Beyond these the oldest sets are
 # dropped: nothing of them was acknowledged, so an honest vessel sends them again, while a box
 # that floods fragments cannot grow the table (or the per-arrival gap scan) without bound.
@@ -114,16 +120,45 @@ def _vid(vessel: Vessel) -> int:
 
 
 @dataclass(slots=True)
+class _Arrival:
+    """One arrival whose signature verified, on its way through a batch."""
+
+    index: int  # position in the batch
+    data: bytes
+    meta: ArrivalMeta
+    key: DeviceKey
+    vessel: Vessel
+    kid: bytes
+    messages: list[tuple[UplinkMessage, bytes]]
+    new_ids: list[int] = field(default_factory=list)  # messages this arrival stored first
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One message of an arrival, with its chain digest."""
+
+    arrival: _Arrival
+    msg: UplinkMessage
+    digest: bytes
+
+    @property
+    def key(self) -> tuple[int, int]:
+        assert self.msg.seq is not None  # uplink messages always carry one
+        return _vid(self.arrival.vessel), self.msg.seq
+
+
+@dataclass(slots=True)
 class _Batch:
     """Arrivals handled in one transaction (group commit), with per-vessel state locked once."""
 
     session: Session
-    states: dict[int, DeviceState] = field(default_factory=dict)
-    touched: dict[int, Vessel] = field(default_factory=dict)
     keys: dict[bytes, list[tuple[DeviceKey, Vessel]]] = field(default_factory=dict)
-    # Per-vessel facts applied to device_state once per batch (not an UPDATE per frame).
-    contacts: dict[int, dt.datetime] = field(default_factory=dict)
-    depths: dict[int, int] = field(default_factory=dict)
+    vessels: dict[int, Vessel] = field(default_factory=dict)
+    states: dict[int, device_state.State] = field(default_factory=dict)
+    depths: dict[int, int] = field(default_factory=dict)  # from heartbeats
+    added: dict[int, dict[int, bytes | None]] = field(default_factory=dict)  # vessel→seq→digest
+    unsettled: set[int] = field(default_factory=set)  # fragments moved: read state back
+    fixes: dict[int, list[dt.datetime]] = field(default_factory=dict)  # new fixes to re-enrich
 
 
 @dataclass(slots=True)
@@ -136,9 +171,8 @@ class _Waiting:
 class Pipeline:
     """The gateway's :class:`~shore_gateway.pipeline_api.FrameSink`.
 
-    Concurrent arrivals are committed together (group commit): each one runs inside its own
-    savepoint, so a refused frame spoils nothing else, and the batch is durable as a whole
-    before any adapter tells its provider "received". One fsync then serves many frames.
+    Concurrent arrivals are committed together (group commit): the batch is durable as a whole
+    before any adapter tells its provider "received", and one fsync serves many frames.
     """
 
     def __init__(
@@ -216,36 +250,17 @@ class Pipeline:
         if len(items) > 1:
             try:
                 with self.db.session() as session:
-                    batch = _Batch(session=session)
-                    results = [self._one(batch, data, meta) for data, meta in items]
-                    self._finish(batch)
+                    results = self._batch(session, items)
                 return self._report(items, results)
             except Exception:
                 log.info("batch rolled back; taking its arrivals one by one")
             return [self.ingest_many([item])[0] for item in items]
-        data, meta = items[0]
         try:
             with self.db.session() as session:
-                batch = _Batch(session=session)
-                result = self._one(batch, data, meta)
-                self._finish(batch)
+                results = self._batch(session, items)
         except RemoteProtocolError as exc:
-            result = _refused(exc)
-        return self._report(items, [result])
-
-    def _finish(self, batch: _Batch) -> None:
-        # Everything read here was written with Core statements: no ORM autoflush needed.
-        with batch.session.no_autoflush:
-            for vid, vessel in batch.touched.items():
-                state = batch.states[vid]
-                contact = batch.contacts[vid]
-                if state.last_contact is None or contact > state.last_contact:
-                    state.last_contact = contact
-                if vid in batch.depths:
-                    state.queue_depth = batch.depths[vid]
-                state.ack_due = True
-                self._advance(batch.session, vessel, state)
-                batch.session.add(state)
+            results = [_refused(exc)]
+        return self._report(items, results)
 
     def _report(
         self, items: list[tuple[bytes, ArrivalMeta]], results: list[AcceptResult]
@@ -259,201 +274,191 @@ class Pipeline:
                 self.metrics.dedupe_hit(meta.channel, "raw")
         return results
 
-    def _one(self, batch: _Batch, data: bytes, meta: ArrivalMeta) -> AcceptResult:
-        with batch.session.no_autoflush:  # reads of committed rows only
+    # --- one batch, in stages ---------------------------------------------------------------
+
+    def _batch(
+        self, session: Session, items: list[tuple[bytes, ArrivalMeta]]
+    ) -> list[AcceptResult]:
+        batch = _Batch(session=session)
+        results: list[AcceptResult | None] = [None] * len(items)
+        arrivals = self._verify_all(batch, items, results)
+        if arrivals:
+            self._take_all(batch, arrivals)
+            self._finish(batch)
+            self._record(batch, arrivals, results)
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
+
+    def _verify_all(
+        self,
+        batch: _Batch,
+        items: list[tuple[bytes, ArrivalMeta]],
+        results: list[AcceptResult | None],
+    ) -> list[_Arrival]:
+        """Parse and verify every arrival; refused ones are answered, nothing is written."""
+        parsed: list[tuple[int, frame.Sign1]] = []
+        for i, (data, _meta) in enumerate(items):
             try:
-                key, vessel, sign1 = self._verify(batch, data)
+                parsed.append((i, frame.parse(data, max_size=self.max_frame_bytes)))
+            except RemoteProtocolError as exc:
+                results[i] = _refused(exc)
+        if parsed:
+            batch.keys = candidate_keys_for(batch.session, {s.kid for _, s in parsed})
+        arrivals: list[_Arrival] = []
+        for i, sign1 in parsed:
+            data, meta = items[i]
+            try:
+                key, vessel = _verify(batch, sign1)
                 messages = frame.parse_uplink(sign1.payload)
             except RemoteProtocolError as exc:
-                return _refused(exc)  # nothing was written for it
-            self._state(batch, vessel)  # lock the vessel's row before writing for it
-        return self._ingest(batch, key, vessel, sign1, messages, data, meta)
-
-    # --- one arrival ------------------------------------------------------------------------
-
-    def _ingest(
-        self,
-        batch: _Batch,
-        key: DeviceKey,
-        vessel: Vessel,
-        sign1: frame.Sign1,
-        messages: list[tuple[UplinkMessage, bytes]],
-        data: bytes,
-        meta: ArrivalMeta,
-    ) -> AcceptResult:
-        session = batch.session
-        self._provider_position(session, vessel, meta)
-        new_ids: list[int] = []
-        # Positions first, so a grievance in the same frame is enriched with them.
-        messages.sort(key=lambda m: not isinstance(m[0], PositionMessage))
-        for msg, encoded in messages:
-            row_id = self._take(batch, vessel, key, sign1.kid, msg, encoded, meta)
-            if row_id is None:
-                self.metrics.dedupe_hit(meta.channel, "message")
-            else:
-                new_ids.append(row_id)
-        vid = _vid(vessel)
-        batch.contacts[vid] = max(meta.received_at, batch.contacts.get(vid, meta.received_at))
-        batch.touched[vid] = vessel
-        raw_id = _insert_raw(session, data, meta, new_ids)
-        self.metrics.vessel_contact(vessel.name, meta.received_at)
-        if raw_id is None:  # the provider sent this very arrival before
-            return AcceptResult(outcome=Outcome.DUPLICATE)
-        return AcceptResult(outcome=Outcome.STORED, raw_frame_id=raw_id)
-
-    @staticmethod
-    def _provider_position(session: Session, vessel: Vessel, meta: ArrivalMeta) -> None:
-        """The provider's fix of the session (DirectIP location IE, RockBLOCK iridium_*) as
-        track context. It names no one: it is attached to the vessel whose signature verified."""
-        if meta.lat is None or meta.lon is None or meta.channel == "cli":
-            return
-        when = meta.provider_time or meta.received_at
-        cep = meta.cep_km * 1000 if meta.cep_km is not None else None
-        store_fixes(
-            session,
-            [
-                Fix(
-                    vessel_id=_vid(vessel),
-                    time=when,
-                    lat=meta.lat,
-                    lon=meta.lon,
-                    source=meta.channel,
-                    accuracy_m=cep,
-                )
-            ],
-        )
-        reenrich(session, vessel, when)
-
-    def _verify(self, batch: _Batch, data: bytes) -> tuple[DeviceKey, Vessel, frame.Sign1]:
-        sign1 = frame.parse(data, max_size=self.max_frame_bytes)
-        candidates = batch.keys.get(sign1.kid)
-        if candidates is None:
-            candidates = batch.keys[sign1.kid] = candidate_keys(batch.session, sign1.kid)
-        if not candidates:
-            raise UnknownDevice(f"no live device key with kid {sign1.kid.hex()}")
-        for key, vessel in candidates:
-            try:
-                frame.verify(sign1, verify_key_from_raw(key.public_key))
-            except BadSignature:
+                results[i] = _refused(exc)
                 continue
-            return key, vessel, sign1
-        raise BadSignature(f"signature does not verify for kid {sign1.kid.hex()}")
+            arrivals.append(_Arrival(i, data, meta, key, vessel, sign1.kid, messages))
+        return arrivals
 
-    @staticmethod
-    def _state(batch: _Batch, vessel: Vessel) -> DeviceState:
-        """The vessel's state row, created if needed and locked for this transaction: arrivals
-        for one vessel are processed one at a time across every gateway process."""
-        vid = _vid(vessel)
-        cached = batch.states.get(vid)
-        if cached is not None:
-            return cached
+    def _take_all(self, batch: _Batch, arrivals: list[_Arrival]) -> None:
         session = batch.session
-        session.connection().execute(
-            _insert_for(session)(DeviceState.__table__)  # type: ignore[attr-defined]
-            .values(
-                vessel_id=vid,
-                prefix=0,
-                highest=0,
-                chain_seq=0,
-                chain_value=bytes(8),
-                ack_due=False,
-                missing="[]",
+        for a in arrivals:
+            batch.vessels[_vid(a.vessel)] = a.vessel
+        # Lock every vessel's state before writing anything for it.
+        batch.states = device_state.lock(session, batch.vessels)
+        for a in arrivals:
+            state = batch.states[_vid(a.vessel)]
+            if state.last_contact is None or a.meta.received_at > state.last_contact:
+                state.last_contact = a.meta.received_at
+        _provider_fixes(batch, arrivals)
+        plain: list[_Entry] = []
+        fragments: list[_Entry] = []
+        for a in arrivals:
+            for msg, encoded in a.messages:
+                entry = _Entry(a, msg, chain.digest(encoded))
+                (fragments if isinstance(msg, Fragment) else plain).append(entry)
+        self._store(batch, plain)
+        for entry in fragments:
+            self._take_fragment(batch, entry)
+
+    def _store(self, batch: _Batch, entries: list[_Entry]) -> None:
+        """Store messages (one statement for all) and apply the new ones' effects."""
+        fresh: dict[tuple[int, int], _Entry] = {}
+        for e in entries:
+            if e.key in fresh:  # the same message twice in this batch
+                self.metrics.dedupe_hit(e.arrival.meta.channel, "message")
+            else:
+                fresh[e.key] = e
+        opened: dict[tuple[int, int], CrewContent | RemoteProtocolError] = {}
+        rows = []
+        for k, e in fresh.items():
+            values = _message_values(e)
+            if isinstance(e.msg, CrewMessage) and self.seal_keys:
+                # Open before storing, so the row is written once with ``opened_at`` set.
+                try:
+                    opened[k] = open_crew(e.msg, e.arrival.kid, self.seal_keys)
+                    values["opened_at"] = utcnow()
+                except RemoteProtocolError as exc:
+                    opened[k] = exc
+            rows.append(values)
+        ids = {
+            (vid, seq): row_id
+            for row_id, vid, seq in _insert_ignore(
+                batch.session, Message, rows, ("vessel_id", "seq"), ("id", "vessel_id", "seq")
             )
-            .on_conflict_do_nothing()
-        )
-        state = session.exec(
-            select(DeviceState).where(DeviceState.vessel_id == vid).with_for_update()
-        ).one()
-        batch.states[vid] = state
-        return state
+        }
+        new: list[tuple[_Entry, int]] = []
+        for k, e in fresh.items():
+            row_id = ids.get(k)
+            if row_id is None:
+                self.metrics.dedupe_hit(e.arrival.meta.channel, "message")
+                continue
+            e.arrival.new_ids.append(row_id)
+            batch.added.setdefault(k[0], {})[k[1]] = e.digest
+            new.append((e, row_id))
+        self._effects(batch, new, opened)
 
-    def _take(
+    def _effects(
         self,
         batch: _Batch,
-        vessel: Vessel,
-        key: DeviceKey,
-        kid: bytes,
-        msg: UplinkMessage,
-        encoded: bytes,
-        meta: ArrivalMeta,
-    ) -> int | None:
-        """Store one message; its id when new, None when a duplicate (or an unfinished set)."""
-        assert msg.seq is not None
-        digest = chain.digest(encoded)
-        if isinstance(msg, Fragment):
-            return self._take_fragment(batch, vessel, key, kid, msg, digest, meta)
-        return self._store_message(batch, vessel, key, kid, msg, digest, meta)
-
-    def _store_message(
-        self,
-        batch: _Batch,
-        vessel: Vessel,
-        key: DeviceKey,
-        kid: bytes,
-        msg: UplinkMessage,
-        digest: bytes,
-        meta: ArrivalMeta,
-    ) -> int | None:
+        new: list[tuple[_Entry, int]],
+        opened: dict[tuple[int, int], CrewContent | RemoteProtocolError],
+    ) -> None:
+        """What new messages do: positions and heartbeats first (so grievances stored with
+        them are enriched with the newest track), then crew messages in order."""
         session = batch.session
-        values = _message_values(vessel, key, msg, digest, meta)
-        content: CrewContent | None = None
-        failure: RemoteProtocolError | None = None
-        if isinstance(msg, CrewMessage) and self.seal_keys:
-            # Open before storing, so the row is written once with ``opened_at`` set.
-            try:
-                content = open_crew(msg, kid, self.seal_keys)
-                values["opened_at"] = utcnow()
-            except RemoteProtocolError as exc:
-                failure = exc
-        row_id = _insert_ignore(session, Message, values, ["vessel_id", "seq"])
-        if row_id is None:
-            return None
-        if failure is not None:
-            _seal_alert(session, vessel, values["seq"], failure)
-        elif content is not None:
-            assert isinstance(msg, CrewMessage)
-            apply_content(session, vessel, row_id, msg, content, self.hooks)
-        else:
-            self._apply(batch, vessel, msg)
-        return row_id
+        fixes: list[Fix] = []
+        crew: list[tuple[_Entry, int]] = []
+        for e, row_id in new:
+            vid = _vid(e.arrival.vessel)
+            match e.msg:
+                case PositionMessage() as p:
+                    fix = Fix(
+                        vessel_id=vid,
+                        time=_ts(p.time),
+                        lat=p.lat,
+                        lon=p.lon,
+                        source="agent",
+                        speed_kn=p.speed_kn,
+                        course=float(p.course_deg),
+                    )
+                    fixes.append(fix)
+                    batch.fixes.setdefault(vid, []).append(fix.time)
+                case Heartbeat() as hb:
+                    batch.depths[vid] = hb.queue_depth
+                    claim = {"vessel_id": vid, "last_seq": hb.last_seq, "chain": hb.chain}
+                    _insert_ignore(session, ChainClaim, [claim], ("vessel_id", "last_seq"))
+                case CrewMessage():
+                    crew.append((e, row_id))
+        store_fixes(session, fixes)
+        for vid, times in batch.fixes.items():
+            reenrich(session, vid, times)
+        batch.fixes.clear()
+        grievances: list[tuple[Vessel, NewGrievance]] = []
+        for e, row_id in crew:
+            vessel = e.arrival.vessel
+            content = opened.get(e.key)
+            if isinstance(content, RemoteProtocolError):
+                _seal_alert(session, vessel, e.key[1], content)
+            elif isinstance(content, GrievanceContent):
+                assert isinstance(e.msg, CrewMessage)
+                grievances.append((vessel, _new_grievance(vessel, row_id, e.msg, content)))
+            elif content is not None:  # withdraw / status request: after the grievances so far
+                hand_grievances(session, grievances, self.hooks)
+                grievances = []
+                apply_content(session, vessel, row_id, e.msg, content, self.hooks)  # type: ignore[arg-type]
+        hand_grievances(session, grievances, self.hooks)
 
-    def _take_fragment(
-        self,
-        batch: _Batch,
-        vessel: Vessel,
-        key: DeviceKey,
-        kid: bytes,
-        frag: Fragment,
-        digest: bytes,
-        meta: ArrivalMeta,
-    ) -> int | None:
+    def _take_fragment(self, batch: _Batch, entry: _Entry) -> None:
+        """Keep a fragment durably; when its set is complete, store the whole message."""
         session = batch.session
-        vid = _vid(vessel)
+        frag = entry.msg
+        assert isinstance(frag, Fragment)
+        vid, seq = entry.key
+        batch.unsettled.add(vid)
         done = session.exec(
-            select(Message.id).where(Message.vessel_id == vid, Message.seq == frag.seq)
+            select(Message.id).where(Message.vessel_id == vid, Message.seq == seq)
         ).first()
         if done is not None:
-            return None
+            self.metrics.dedupe_hit(entry.arrival.meta.channel, "message")
+            return
         part = {
             "vessel_id": vid,
-            "seq": frag.seq,
+            "seq": seq,
             "first_seq": frag.first_seq,
             "idx": frag.index,
             "count": frag.count,
             "chunk": frag.chunk,
-            "digest": digest,
-            "received_at": meta.received_at,
+            "digest": entry.digest,
+            "received_at": entry.arrival.meta.received_at,
         }
-        if _insert_ignore(session, FragmentPart, part, ["vessel_id", "seq"]) is None:
-            return None
-        _bound_fragments(session, vid, frag.first_seq, meta.received_at)
+        if not _insert_ignore(session, FragmentPart, [part], ("vessel_id", "seq")):
+            self.metrics.dedupe_hit(entry.arrival.meta.channel, "message")
+            return
+        _bound_fragments(session, vid, frag.first_seq, entry.arrival.meta.received_at)
         parts = session.exec(
             select(FragmentPart)
             .where(FragmentPart.vessel_id == vid, FragmentPart.first_seq == frag.first_seq)
             .order_by(col(FragmentPart.idx))
         ).all()
         if len(parts) < frag.count:
-            return None
+            return
         if [p.idx for p in parts] != list(range(frag.count)) or any(
             p.count != frag.count for p in parts
         ):
@@ -466,149 +471,127 @@ class Pipeline:
                 col(FragmentPart.vessel_id) == vid, col(FragmentPart.first_seq) == frag.first_seq
             )
         )
-        for p in parts[1:]:
-            _insert_ignore(
-                session,
-                Message,
-                {
-                    "vessel_id": vid,
-                    "device_key_id": key.id,
-                    "seq": p.seq,
-                    "kind": "fragment",
-                    "received_at": meta.received_at,
-                    "digest": p.digest,
-                },
-                ["vessel_id", "seq"],
-            )
+        rest = [
+            {
+                "vessel_id": vid,
+                "device_key_id": entry.arrival.key.id,
+                "seq": p.seq,
+                "kind": "fragment",
+                "received_at": entry.arrival.meta.received_at,
+                "digest": p.digest,
+            }
+            for p in parts[1:]
+        ]
+        _insert_ignore(session, Message, rest, ("vessel_id", "seq"))
         assert isinstance(whole, (CrewMessage, Heartbeat, PositionMessage, UnknownMessage))
-        return self._store_message(batch, vessel, key, kid, whole, parts[0].digest, meta)
+        self._store(batch, [_Entry(entry.arrival, whole, parts[0].digest)])
 
-    def _apply(self, batch: _Batch, vessel: Vessel, msg: UplinkMessage) -> None:
-        """The effect of a new position or heartbeat."""
+    def _finish(self, batch: _Batch) -> None:
+        """Advance every touched vessel's prefix, gaps and chain; write the states back."""
         session = batch.session
-        match msg:
-            case PositionMessage():
-                fix = {
-                    "vessel_id": _vid(vessel),
-                    "time": _ts(msg.time),
-                    "lat": msg.lat,
-                    "lon": msg.lon,
-                    "speed_kn": msg.speed_kn,
-                    "course": float(msg.course_deg),
-                    "source": "agent",
-                    "received_at": utcnow(),
-                }
-                if _insert_ignore(session, Position, fix, ["vessel_id", "time", "source"]):
-                    reenrich(session, vessel, _ts(msg.time))
-            case Heartbeat():
-                batch.depths[_vid(vessel)] = msg.queue_depth
-                claim = {
-                    "vessel_id": _vid(vessel),
-                    "last_seq": msg.last_seq,
-                    "chain": msg.chain,
-                    "received_at": utcnow(),
-                }
-                _insert_ignore(session, ChainClaim, claim, ["vessel_id", "last_seq"])
+        claims = device_state.claims_for(session, batch.vessels)
+        for vid, vessel in sorted(batch.vessels.items()):
+            state = batch.states[vid]
+            if vid in batch.depths:
+                state.queue_depth = batch.depths[vid]
+            # A settled vessel with no fragments moving: what is above its prefix is exactly
+            # what this batch stored, so nothing has to be read back.
+            settled = state.settled and vid not in batch.unsettled
+            known = batch.added.get(vid, {}) if settled else None
+            device_state.advance(session, vid, vessel.name, state, claims.get(vid, []), known)
+        device_state.save(session, batch.states.values())
 
-    # --- device state: prefix, gaps, chain ---------------------------------------------------
-
-    def _advance(self, session: Session, vessel: Vessel, state: DeviceState) -> None:
-        vid = _vid(vessel)
-        above = session.exec(
-            select(Message.seq, Message.digest)
-            .where(Message.vessel_id == vid, col(Message.seq) > min(state.prefix, state.chain_seq))
-            .order_by(col(Message.seq))
-        ).all()
-        digests = dict(above)
-        while state.prefix + 1 in digests:
-            state.prefix += 1
-        pending = set(
-            session.exec(select(FragmentPart.seq).where(FragmentPart.vessel_id == vid)).all()
-        )
-        state.highest = max([state.highest, *digests, *pending])
-        self._gaps(session, vessel, state, set(digests) | pending)
-        self._chain(session, vessel, state, digests)
-
-    def _gaps(self, session: Session, vessel: Vessel, state: DeviceState, have: set[int]) -> None:
-        ranges: list[list[int]] = []
-        seq = state.prefix + 1
-        present = sorted(s for s in have if s > state.prefix)
-        for s in present:
-            if s > seq:
-                ranges.append([seq, s - 1])
-                if len(ranges) >= MAX_GAP_RANGES:
-                    break
-            seq = s + 1
-        before = json.loads(state.missing)
-        state.missing = json.dumps(ranges)
-        if not ranges and not before:
-            return  # the common case: nothing was missing, nothing is
-        new = [r for r in ranges if not any(b[0] <= r[0] and r[1] <= b[1] for b in before)]
-        if not ranges:
-            session.execute(
-                update(Alert)
-                .where(
-                    col(Alert.vessel_id) == _vid(vessel),
-                    col(Alert.kind) == "gap",
-                    col(Alert.resolved_at).is_(None),
-                )
-                .values(resolved_at=utcnow())
-            )
-            return
-        if new:
-            since = state.last_contact.isoformat() if state.last_contact else "?"
-            text = ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in ranges)
-            session.add(
-                Alert(
-                    vessel_id=_vid(vessel),
-                    kind="gap",
-                    detail=f"messages missing from vessel {vessel.name} "
-                    f"(seq {text}; highest received {state.highest}, "
-                    f"last contact {since})",
-                )
-            )
-
-    def _chain(
-        self, session: Session, vessel: Vessel, state: DeviceState, digests: dict[int, bytes | None]
+    def _record(
+        self, batch: _Batch, arrivals: list[_Arrival], results: list[AcceptResult | None]
     ) -> None:
-        vid = _vid(vessel)
-        claims = session.exec(
-            select(ChainClaim).where(ChainClaim.vessel_id == vid).order_by(col(ChainClaim.last_seq))
-        ).all()
-        values = {state.chain_seq: state.chain_value}
-        value, seq = state.chain_value, state.chain_seq
-        wanted = {c.last_seq for c in claims}
-        while seq + 1 in digests and digests[seq + 1] is not None:
-            seq += 1
-            value = chain.advance(value, seq, digests[seq])  # type: ignore[arg-type]
-            if seq in wanted:
-                values[seq] = value
-        state.chain_seq, state.chain_value = seq, value
-        for claim in claims:
-            if claim.last_seq > seq:
+        """The raw arrivals with their outcome (one statement); a row a previous sink left
+        ``pending`` (see :func:`reprocess_pending`) is marked done."""
+        session = batch.session
+        rows: list[dict[str, Any]] = []
+        owners: list[tuple[tuple[Any, ...], _Arrival]] = []
+        seen: set[tuple[Any, ...]] = set()
+        for a in arrivals:
+            self.metrics.vessel_contact(a.vessel.name, a.meta.received_at)
+            row = _raw_values(a)
+            key = (row["channel"], row["imei"], row["momsn"], row["sha256"])
+            if a.meta.momsn is not None and key in seen:  # the provider's retry, in this batch
+                results[a.index] = AcceptResult(outcome=Outcome.DUPLICATE)
                 continue
-            known = values.get(claim.last_seq)
-            if known is None:
-                known = recompute_chain(session, vid, claim.last_seq)
-            if known is not None and known != claim.chain:
-                session.add(
-                    Alert(
-                        vessel_id=vid,
-                        kind="chain",
-                        detail=f"hash chain of vessel {vessel.name} disagrees at seq "
-                        f"{claim.last_seq}: a message differs from what was sent",
-                    )
+            seen.add(key)
+            rows.append(row)
+            owners.append((key, a))
+        stored: dict[tuple[Any, ...], list[int]] = {}
+        for row_id, *columns in _insert_ignore(
+            session,
+            RawFrame,
+            rows,
+            ("channel", "imei", "momsn", "sha256"),
+            ("id", "channel", "imei", "momsn", "sha256"),
+        ):
+            stored.setdefault(tuple(columns), []).append(row_id)
+        for (key, a), row in zip(owners, rows, strict=True):
+            ids = stored.get(key)
+            if ids:  # identical rows (no MOMSN) are interchangeable: take them in any order
+                results[a.index] = AcceptResult(outcome=Outcome.STORED, raw_frame_id=ids.pop(0))
+                continue
+            # This very arrival was stored before (by us, or pending by an older sink).
+            session.execute(
+                update(RawFrame)
+                .where(
+                    col(RawFrame.channel) == row["channel"],
+                    col(RawFrame.imei) == row["imei"],
+                    col(RawFrame.momsn) == row["momsn"],
+                    col(RawFrame.sha256) == row["sha256"],
+                    col(RawFrame.status) == "pending",
                 )
-            session.delete(claim)
+                .values(status=row["status"])
+            )
+            results[a.index] = AcceptResult(outcome=Outcome.DUPLICATE)
 
 
 class _Malformed(RemoteProtocolError):
     pass
 
 
-def _message_values(
-    vessel: Vessel, key: DeviceKey, msg: UplinkMessage, digest: bytes, meta: ArrivalMeta
-) -> dict[str, Any]:
+def _verify(batch: _Batch, sign1: frame.Sign1) -> tuple[DeviceKey, Vessel]:
+    candidates = batch.keys.get(sign1.kid)
+    if not candidates:
+        raise UnknownDevice(f"no live device key with kid {sign1.kid.hex()}")
+    for key, vessel in candidates:
+        try:
+            frame.verify(sign1, verify_key_from_raw(key.public_key))
+        except BadSignature:
+            continue
+        return key, vessel
+    raise BadSignature(f"signature does not verify for kid {sign1.kid.hex()}")
+
+
+def _provider_fixes(batch: _Batch, arrivals: list[_Arrival]) -> None:
+    """The provider's fix of each session (DirectIP location IE, RockBLOCK iridium_*) as track
+    context. It names no one: it is attached to the vessel whose signature verified."""
+    fixes: list[Fix] = []
+    for a in arrivals:
+        meta = a.meta
+        if meta.lat is None or meta.lon is None or meta.channel == "cli":
+            continue
+        when = meta.provider_time or meta.received_at
+        cep = meta.cep_km * 1000 if meta.cep_km is not None else None
+        fixes.append(
+            Fix(
+                vessel_id=_vid(a.vessel),
+                time=when,
+                lat=meta.lat,
+                lon=meta.lon,
+                source=meta.channel,
+                accuracy_m=cep,
+            )
+        )
+        batch.fixes.setdefault(_vid(a.vessel), []).append(when)
+    store_fixes(batch.session, fixes)
+
+
+def _message_values(e: _Entry) -> dict[str, Any]:
+    msg = e.msg
     kind = {
         CrewMessage: "crew",
         Heartbeat: "heartbeat",
@@ -616,16 +599,35 @@ def _message_values(
         UnknownMessage: "unknown",
     }.get(type(msg), "unknown")
     time = getattr(msg, "time", None)
-    assert msg.seq is not None  # uplink messages always carry one
+    vid, seq = e.key
     return {
-        "vessel_id": _vid(vessel),
-        "device_key_id": key.id,
-        "seq": msg.seq,
+        "vessel_id": vid,
+        "device_key_id": e.arrival.key.id,
+        "seq": seq,
         "kind": kind,
         "sent_at": _ts(time) if time is not None else None,
-        "received_at": meta.received_at,
+        "received_at": e.arrival.meta.received_at,
         "sealed": msg.sealed if isinstance(msg, CrewMessage) else None,
-        "digest": digest,
+        "digest": e.digest,
+        "opened_at": None,
+    }
+
+
+def _raw_values(a: _Arrival) -> dict[str, Any]:
+    meta = a.meta
+    return {
+        "channel": meta.channel,
+        "imei": meta.imei,
+        "momsn": meta.momsn,
+        "provider_time": meta.provider_time,
+        "provider_lat": meta.lat,
+        "provider_lon": meta.lon,
+        "provider_cep_km": meta.cep_km,
+        "received_at": meta.received_at,
+        "payload": a.data,
+        "sha256": hashlib.sha256(a.data).digest(),
+        "status": "accepted" if a.new_ids else "duplicate",
+        "message_id": a.new_ids[0] if a.new_ids else None,
     }
 
 
@@ -665,90 +667,65 @@ def _refused(exc: RemoteProtocolError) -> AcceptResult:
     return AcceptResult(outcome=Outcome.REJECTED, reason=f"{type(exc).__name__}: {exc}")
 
 
-def _insert_raw(session: Session, data: bytes, meta: ArrivalMeta, new_ids: list[int]) -> int | None:
-    """Record the arrival with its outcome; None when this very arrival was stored before.
-
-    A row a previous sink left ``pending`` (see :func:`reprocess_pending`) is marked done.
-    """
-    digest = hashlib.sha256(data).digest()
-    status = "accepted" if new_ids else "duplicate"
-    row_id = _insert_ignore(
-        session,
-        RawFrame,
-        {
-            "channel": meta.channel,
-            "imei": meta.imei,
-            "momsn": meta.momsn,
-            "provider_time": meta.provider_time,
-            "provider_lat": meta.lat,
-            "provider_lon": meta.lon,
-            "provider_cep_km": meta.cep_km,
-            "received_at": meta.received_at,
-            "payload": data,
-            "sha256": digest,
-            "status": status,
-            "message_id": new_ids[0] if new_ids else None,
-        },
-        ["channel", "imei", "momsn", "sha256"],
-    )
-    if row_id is None:
-        session.execute(
-            update(RawFrame)
-            .where(
-                col(RawFrame.channel) == meta.channel,
-                col(RawFrame.imei) == meta.imei,
-                col(RawFrame.momsn) == meta.momsn,
-                col(RawFrame.sha256) == digest,
-                col(RawFrame.status) == "pending",
-            )
-            .values(status=status)
-        )
-    return row_id
-
-
-def _insert_for(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def _insert_ignore(
-    session: Session, model: Any, values: dict[str, Any], unique: list[str]
-) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None if a row with
-    the same unique key exists (the exactly-once guard, in one statement on both databases).
+    session: Session,
+    model: Any,
+    rows: Sequence[dict[str, Any]],
+    unique: tuple[str, ...],
+    returning: tuple[str, ...] = ("id",),
+) -> list[tuple[Any, ...]]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING for many rows in one statement: the
+    ``returning`` columns of the rows that were new (a row whose unique key exists — the
+    exactly-once guard — returns nothing). Same on SQLite and PostgreSQL.
 
-    Runs on the session's connection as a Core statement: the ORM's unit of work and autoflush
-    would cost more than the insert itself on this hot path.
+    A Core statement on the session's connection, built once per shape: the ORM's unit of work
+    (and constructing statements) would cost more than the insert itself on this hot path.
     """
+    if not rows:
+        return []
     dialect = session.get_bind().dialect.name
-    key = (dialect, model.__tablename__, tuple(unique))
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:  # built once: constructing statements costs more than running them
+    cache_key = (dialect, model.__tablename__, unique, returning)
+    stmt = _STATEMENTS.get(cache_key)
+    if stmt is None:
         table = model.__table__
-        stmt = _STATEMENTS[key] = (
-            _insert_for(session)(table)
-            .on_conflict_do_nothing(index_elements=unique)
-            .returning(table.c.id)
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = _STATEMENTS[cache_key] = (
+            insert(table)
+            .on_conflict_do_nothing(index_elements=list(unique))
+            .returning(*(table.c[c] for c in returning))
         )
-    row_id: int | None = session.connection().execute(stmt, values).scalar_one_or_none()
-    return row_id
+    result = session.connection().execute(stmt, list(rows))
+    return [tuple(r) for r in result]
 
 
-_STATEMENTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+_STATEMENTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
-def recompute_chain(session: Session, vessel_id: int, upto: int) -> bytes | None:
-    """The chain value at ``upto`` from genesis (None if a message up to it is missing)."""
-    rows = session.exec(
-        select(Message.seq, Message.digest)
-        .where(Message.vessel_id == vessel_id, col(Message.seq) <= upto)
-        .order_by(col(Message.seq))
-    ).all()
-    value = chain.GENESIS
-    for expected, (seq, digest) in enumerate(rows, start=1):
-        if seq != expected or digest is None:
-            return None
-        value = chain.advance(value, seq, digest)
-    return value if len(rows) == upto else None
+def _new_grievance(
+    vessel: Vessel, message_id: int, msg: CrewMessage, content: GrievanceContent
+) -> NewGrievance:
+    return NewGrievance(
+        vessel_id=_vid(vessel),
+        message_id=message_id,
+        time=_ts(msg.time),
+        category=content.category,
+        lang=content.lang.tag,
+        text=content.text,
+        pseudonym=content.pseudonym,
+    )
+
+
+def hand_grievances(
+    session: Session, grievances: Sequence[tuple[Vessel, NewGrievance]], hooks: CaseHooks
+) -> list[int]:
+    """Store opened grievances (enriched) and hand each to the case desk, in order."""
+    ids = store_grievances(session, [g for _, g in grievances])
+    if hooks.on_grievance and ids:
+        rows = session.exec(select(Grievance).where(col(Grievance.id).in_(ids))).all()
+        by_id = {g.id: g for g in rows}
+        for (vessel, _), gid in zip(grievances, ids, strict=True):
+            hooks.on_grievance(session, by_id[gid], vessel)
+    return ids
 
 
 def open_message(
@@ -804,63 +781,9 @@ def apply_content(
             hooks.on_status_request(session, vessel, content.ref_seq)
         return None
     assert isinstance(content, GrievanceContent)
-    grievance = enrich(session, vessel, message_id, content, _ts(msg.time))
-    session.add(grievance)
-    session.flush()
-    if hooks.on_grievance:
-        hooks.on_grievance(session, grievance, vessel)
-    return grievance
-
-
-def enrich(
-    session: Session, vessel: Vessel, message_id: int, content: GrievanceContent, when: dt.datetime
-) -> Grievance:
-    """A grievance row with the vessel's position at that time and the trip it belongs to."""
-    estimate = position_at(session, _vid(vessel), when)
-    trip = trip_at(session, _vid(vessel), when)
-    return Grievance(
-        message_id=message_id,
-        category=content.category,
-        lang=content.lang.tag,
-        text=content.text,
-        pseudonym=content.pseudonym,
-        time=when,
-        pos_lat=estimate.lat if estimate else None,
-        pos_lon=estimate.lon if estimate else None,
-        pos_time=estimate.time if estimate else None,
-        pos_age_s=estimate.age_s if estimate else None,
-        pos_uncertainty_m=estimate.uncertainty_m if estimate else None,
-        pos_source=estimate.source if estimate else None,
-        trip_id=trip.id if trip else None,
-    )
-
-
-def reenrich(session: Session, vessel: Vessel, fix_time: dt.datetime) -> int:
-    """A new fix may place earlier grievances better (positions often arrive after them)."""
-    window = dt.timedelta(hours=24)
-    rows = session.exec(
-        select(Grievance)
-        .join(Message, col(Message.id) == col(Grievance.message_id))
-        .where(
-            Message.vessel_id == _vid(vessel),
-            col(Grievance.time) >= fix_time - window,
-            col(Grievance.time) <= fix_time + window,
-        )
-    ).all()
-    changed = 0
-    for g in rows:
-        gap = abs((g.time - fix_time).total_seconds())
-        if g.pos_age_s is not None and g.pos_age_s <= gap:
-            continue
-        estimate = position_at(session, _vid(vessel), g.time)
-        if estimate is None:
-            continue
-        g.pos_lat, g.pos_lon, g.pos_time = estimate.lat, estimate.lon, estimate.time
-        g.pos_age_s, g.pos_uncertainty_m = estimate.age_s, estimate.uncertainty_m
-        g.pos_source = estimate.source
-        session.add(g)
-        changed += 1
-    return changed
+    new = _new_grievance(vessel, message_id, msg, content)
+    (gid,) = hand_grievances(session, [(vessel, new)], hooks)
+    return session.get(Grievance, gid)
 
 
 def open_pending(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -129,10 +129,20 @@ def candidate_keys(
     session: Session, kid: bytes, *, include_revoked: bool = False
 ) -> list[tuple[DeviceKey, Vessel]]:
     """Every key registered under ``kid`` (live ones only unless asked), with its vessel."""
-    stmt = select(DeviceKey, Vessel).join(Vessel).where(DeviceKey.kid == kid)
+    return candidate_keys_for(session, [kid], include_revoked=include_revoked)[kid]
+
+
+def candidate_keys_for(
+    session: Session, kids: Iterable[bytes], *, include_revoked: bool = False
+) -> dict[bytes, list[tuple[DeviceKey, Vessel]]]:
+    """:func:`candidate_keys` for several kids in one query (a batch of arrivals), by kid."""
+    out: dict[bytes, list[tuple[DeviceKey, Vessel]]] = {kid: [] for kid in kids}
+    stmt = select(DeviceKey, Vessel).join(Vessel).where(col(DeviceKey.kid).in_(list(out)))
     if not include_revoked:
         stmt = stmt.where(col(DeviceKey.revoked_at).is_(None))
-    return [(k, v) for k, v in session.exec(stmt).all()]
+    for key, vessel in session.exec(stmt).all():
+        out[key.kid].append((key, vessel))
+    return out
 
 
 def get_vessel(session: Session, name: str) -> Vessel:
@@ -222,9 +232,7 @@ def add_user(
 
 def user_for_token(session: Session, token: str) -> User | None:
     return session.exec(
-        select(User).where(
-            User.token_sha256 == hash_token(token), col(User.disabled_at).is_(None)
-        )
+        select(User).where(User.token_sha256 == hash_token(token), col(User.disabled_at).is_(None))
     ).first()
 
 
@@ -239,9 +247,7 @@ def require(*roles: str) -> Callable[..., User]:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise HTTPException(
-                401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         db = request.app.state.db
         with db.session() as session:
             user = user_for_token(session, token.strip())

@@ -1,0 +1,246 @@
+"""Per-vessel protocol state in the store: locked once per batch, advanced, written back.
+
+``device_state`` is a cache the pipeline keeps current from ``messages``: the cumulative prefix
+(what an ack may claim), the highest seq seen, the ranges still missing (alerted once) and the
+device hash chain recomputed as far as it is contiguous. The row is locked before anything is
+written for its vessel, so arrivals for one vessel are applied one batch at a time across every
+gateway process; several vessels are locked in ascending id order, so two batches never wait on
+each other in a cycle.
+
+Rows travel as plain :class:`State` values through Core statements (one SELECT, one
+executemany UPDATE per batch): the ORM's identity map and unit of work cost more than the
+arithmetic on this hot path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, update
+from sqlalchemy import select as core_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+from sqlmodel import update as orm_update
+
+from protocol import chain
+from shore_gateway.models import Alert, ChainClaim, DeviceState, FragmentPart, Message, utcnow
+
+MAX_GAP_RANGES = 64
+
+_TABLE: Any = DeviceState.__table__  # type: ignore[attr-defined]
+_COLUMNS = ("prefix", "highest", "chain_seq", "chain_value", "queue_depth", "last_contact")
+
+
+@dataclass(slots=True)
+class State:
+    """One ``device_state`` row, as the pipeline works on it."""
+
+    vessel_id: int
+    prefix: int = 0
+    highest: int = 0
+    chain_seq: int = 0
+    chain_value: bytes = bytes(8)
+    queue_depth: int | None = None
+    last_contact: dt.datetime | None = None
+    missing: str = "[]"  # JSON [[first, last], ...] last alerted
+
+    @property
+    def settled(self) -> bool:
+        """Nothing above the prefix: every stored seq is acked, chained and not missing."""
+        return self.prefix == self.highest == self.chain_seq and self.missing == "[]"
+
+
+def lock(session: Session, vessel_ids: Iterable[int]) -> dict[int, State]:
+    """The vessels' state rows, created when new, locked for this transaction."""
+    ids = sorted(set(vessel_ids))
+    states = _select(session, ids)
+    new = [vid for vid in ids if vid not in states]
+    if new:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.connection().execute(
+            insert(_TABLE).on_conflict_do_nothing(),
+            [{**_defaults(), "vessel_id": vid} for vid in new],
+        )
+        states.update(_select(session, new))
+    return states
+
+
+def _defaults() -> dict[str, Any]:
+    blank = State(vessel_id=0)
+    return {c: getattr(blank, c) for c in (*_COLUMNS, "missing")} | {"ack_due": False}
+
+
+def _select(session: Session, ids: list[int]) -> dict[int, State]:
+    rows = session.connection().execute(
+        core_select(_TABLE.c.vessel_id, *(_TABLE.c[c] for c in (*_COLUMNS, "missing")))
+        .where(_TABLE.c.vessel_id.in_(ids))
+        .order_by(_TABLE.c.vessel_id)
+        .with_for_update()
+    )
+    return {row.vessel_id: State(**row._asdict()) for row in rows}
+
+
+_SAVE = (
+    update(_TABLE)
+    .where(_TABLE.c.vessel_id == bindparam("b_vessel_id"))
+    .values({c: bindparam(c) for c in (*_COLUMNS, "missing")} | {"ack_due": bindparam("ack_due")})
+)
+
+
+def save(session: Session, states: Iterable[State]) -> None:
+    """Write the states back (one executemany) and mark each vessel as owed an ack."""
+    rows = [
+        {"b_vessel_id": s.vessel_id, "ack_due": True}
+        | {c: getattr(s, c) for c in (*_COLUMNS, "missing")}
+        for s in states
+    ]
+    if rows:
+        session.connection().execute(_SAVE, rows)
+
+
+def advance(
+    session: Session,
+    vessel_id: int,
+    name: str,
+    state: State,
+    claims: list[ChainClaim],
+    added: Mapping[int, bytes | None] | None,
+) -> None:
+    """Move prefix, highest, missing ranges and the chain over what arrived.
+
+    ``added`` is every message stored above the prefix in this transaction (seq → digest) when
+    the caller knows that is all there is — a settled vessel with no fragments in flight; then
+    nothing is read back. ``None`` reads the messages and pending fragments above the prefix.
+    """
+    if added is not None:
+        digests = dict(sorted(added.items()))
+        pending: set[int] = set()
+    else:
+        above = session.exec(
+            select(Message.seq, Message.digest)
+            .where(
+                Message.vessel_id == vessel_id,
+                col(Message.seq) > min(state.prefix, state.chain_seq),
+            )
+            .order_by(col(Message.seq))
+        ).all()
+        digests = dict(above)
+        pending = set(
+            session.exec(select(FragmentPart.seq).where(FragmentPart.vessel_id == vessel_id)).all()
+        )
+    while state.prefix + 1 in digests:
+        state.prefix += 1
+    state.highest = max([state.highest, *digests, *pending])
+    _gaps(session, vessel_id, name, state, set(digests) | pending)
+    _chain(session, vessel_id, name, state, digests, claims)
+
+
+def gap_ranges(prefix: int, have: Iterable[int], limit: int = MAX_GAP_RANGES) -> list[list[int]]:
+    """The missing ranges [first, last] above ``prefix`` below the highest seq in ``have``."""
+    ranges: list[list[int]] = []
+    seq = prefix + 1
+    for s in sorted(s for s in have if s > prefix):
+        if s > seq:
+            ranges.append([seq, s - 1])
+            if len(ranges) >= limit:
+                break
+        seq = s + 1
+    return ranges
+
+
+def _gaps(session: Session, vessel_id: int, name: str, state: State, have: set[int]) -> None:
+    ranges = gap_ranges(state.prefix, have)
+    before = json.loads(state.missing)
+    state.missing = json.dumps(ranges)
+    if not ranges and not before:
+        return  # the common case: nothing was missing, nothing is
+    new = [r for r in ranges if not any(b[0] <= r[0] and r[1] <= b[1] for b in before)]
+    if not ranges:
+        session.execute(
+            orm_update(Alert)
+            .where(
+                col(Alert.vessel_id) == vessel_id,
+                col(Alert.kind) == "gap",
+                col(Alert.resolved_at).is_(None),
+            )
+            .values(resolved_at=utcnow())
+        )
+        return
+    if new:
+        since = state.last_contact.isoformat() if state.last_contact else "?"
+        text = ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in ranges)
+        session.add(
+            Alert(
+                vessel_id=vessel_id,
+                kind="gap",
+                detail=f"messages missing from vessel {name} "
+                f"(seq {text}; highest received {state.highest}, last contact {since})",
+            )
+        )
+
+
+def _chain(
+    session: Session,
+    vessel_id: int,
+    name: str,
+    state: State,
+    digests: Mapping[int, bytes | None],
+    claims: list[ChainClaim],
+) -> None:
+    values = {state.chain_seq: state.chain_value}
+    value, seq = state.chain_value, state.chain_seq
+    wanted = {c.last_seq for c in claims}
+    while (digest := digests.get(seq + 1)) is not None:
+        seq += 1
+        value = chain.advance(value, seq, digest)
+        if seq in wanted:
+            values[seq] = value
+    state.chain_seq, state.chain_value = seq, value
+    for claim in sorted(claims, key=lambda c: c.last_seq):
+        if claim.last_seq > seq:
+            continue
+        known = values.get(claim.last_seq)
+        if known is None:
+            known = recompute_chain(session, vessel_id, claim.last_seq)
+        if known is not None and known != claim.chain:
+            session.add(
+                Alert(
+                    vessel_id=vessel_id,
+                    kind="chain",
+                    detail=f"hash chain of vessel {name} disagrees at seq "
+                    f"{claim.last_seq}: a message differs from what was sent",
+                )
+            )
+        session.delete(claim)
+
+
+def claims_for(session: Session, vessel_ids: Iterable[int]) -> dict[int, list[ChainClaim]]:
+    """Heartbeat checkpoints still waiting for the chain, per vessel (one query)."""
+    out: dict[int, list[ChainClaim]] = {}
+    ids = list(vessel_ids)
+    if ids:
+        for claim in session.exec(
+            select(ChainClaim).where(col(ChainClaim.vessel_id).in_(ids))
+        ).all():
+            out.setdefault(claim.vessel_id, []).append(claim)
+    return out
+
+
+def recompute_chain(session: Session, vessel_id: int, upto: int) -> bytes | None:
+    """The chain value at ``upto`` from genesis (None if a message up to it is missing)."""
+    rows = session.exec(
+        select(Message.seq, Message.digest)
+        .where(Message.vessel_id == vessel_id, col(Message.seq) <= upto)
+        .order_by(col(Message.seq))
+    ).all()
+    value = chain.GENESIS
+    for expected, (seq, digest) in enumerate(rows, start=1):
+        if seq != expected or digest is None:
+            return None
+        value = chain.advance(value, seq, digest)
+    return value if len(rows) == upto else None

@@ -1,0 +1,169 @@
+"""Grievance enrichment: the vessel's position at the grievance time and the trip it belongs to.
+
+Lookups are made for a whole batch at once: one statement finds, for every (vessel, time)
+asked, the fix before, the fix after and the trip, and one more loads those fixes. The
+statement is hand-written SQL because the portable Core form of "a list of (vessel, time) rows
+joined to correlated LIMIT 1 subqueries" needs a VALUES list with named columns, which SQLite
+only accepts inside a CTE and which SQLAlchemy compiles afresh for every batch; the text form is
+built once per size (rounded up to a power of two) and cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import TextClause, bindparam, insert, text
+from sqlmodel import Session, col, select
+
+from shore_gateway.context.positions import position_at
+from shore_gateway.context.track import Estimate, estimate
+from shore_gateway.models import Grievance, Message, Position, UtcDateTime
+
+MAX_LOOKUP = 64  # rows per lookup statement
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the store knows about a vessel at a moment."""
+
+    position: Estimate | None
+    trip_id: int | None
+
+
+def context_at(session: Session, wanted: Sequence[tuple[int, dt.datetime]]) -> list[Context]:
+    """For each (vessel id, time): the interpolated position and the trip, in order."""
+    out: list[Context] = []
+    for start in range(0, len(wanted), MAX_LOOKUP):
+        out += _context_chunk(session, wanted[start : start + MAX_LOOKUP])
+    return out
+
+
+def _context_chunk(session: Session, wanted: Sequence[tuple[int, dt.datetime]]) -> list[Context]:
+    size = 1
+    while size < len(wanted):
+        size *= 2
+    padded = list(wanted) + [wanted[-1]] * (size - len(wanted))
+    params: dict[str, Any] = {}
+    for k, (vid, when) in enumerate(padded):
+        params[f"i{k}"], params[f"v{k}"], params[f"t{k}"] = k, vid, when
+    rows = session.connection().execute(_lookup(size), params).all()
+    found = {idx: (before, after, trip) for idx, before, after, trip in rows}
+    ids = {i for b, a, _ in found.values() for i in (b, a) if i is not None}
+    fixes = (
+        {p.id: p for p in session.exec(select(Position).where(col(Position.id).in_(ids))).all()}
+        if ids
+        else {}
+    )
+    out = []
+    for k, (_vid, when) in enumerate(wanted):
+        before, after, trip = found[k]
+        est = estimate(
+            when,
+            fixes.get(before) if before is not None else None,
+            fixes.get(after) if after is not None else None,
+        )
+        out.append(Context(position=est, trip_id=trip))
+    return out
+
+
+_LOOKUPS: dict[int, TextClause] = {}
+
+
+def _lookup(size: int) -> TextClause:
+    stmt = _LOOKUPS.get(size)
+    if stmt is None:
+        rows = ", ".join(f"(:i{k}, :v{k}, :t{k})" for k in range(size))
+        stmt = _LOOKUPS[size] = text(
+            f"WITH q(idx, vid, t) AS (VALUES {rows}) "  # noqa: S608 — placeholders only
+            "SELECT q.idx, "
+            "(SELECT p.id FROM positions p WHERE p.vessel_id = q.vid AND p.time <= q.t "
+            " ORDER BY p.time DESC LIMIT 1), "
+            "(SELECT p.id FROM positions p WHERE p.vessel_id = q.vid AND p.time > q.t "
+            " ORDER BY p.time LIMIT 1), "
+            "(SELECT r.id FROM trips r WHERE r.vessel_id = q.vid AND r.trip_date <= q.t "
+            " ORDER BY r.trip_date DESC LIMIT 1) "
+            "FROM q"
+        ).bindparams(*(bindparam(f"t{k}", type_=UtcDateTime()) for k in range(size)))
+    return stmt
+
+
+@dataclass(frozen=True, slots=True)
+class NewGrievance:
+    """An opened grievance to store (its message row exists)."""
+
+    vessel_id: int
+    message_id: int
+    time: dt.datetime
+    category: int
+    lang: str
+    text: str
+    pseudonym: str | None
+
+
+_INSERT: Any = insert(Grievance.__table__).returning(  # type: ignore[attr-defined]
+    Grievance.__table__.c.id,  # type: ignore[attr-defined]
+    Grievance.__table__.c.message_id,  # type: ignore[attr-defined]
+)
+
+
+def store_grievances(session: Session, new: Sequence[NewGrievance]) -> list[int]:
+    """Insert the grievances enriched with position and trip (one lookup, one insert); their
+    ids in order."""
+    if not new:
+        return []
+    contexts = context_at(session, [(g.vessel_id, g.time) for g in new])
+    rows = []
+    for g, ctx in zip(new, contexts, strict=True):
+        est = ctx.position
+        rows.append(
+            {
+                "message_id": g.message_id,
+                "category": g.category,
+                "lang": g.lang,
+                "text": g.text,
+                "pseudonym": g.pseudonym,
+                "time": g.time,
+                "pos_lat": est.lat if est else None,
+                "pos_lon": est.lon if est else None,
+                "pos_time": est.time if est else None,
+                "pos_age_s": est.age_s if est else None,
+                "pos_uncertainty_m": est.uncertainty_m if est else None,
+                "pos_source": est.source if est else None,
+                "trip_id": ctx.trip_id,
+            }
+        )
+    ids = {message_id: gid for gid, message_id in session.connection().execute(_INSERT, rows)}
+    return [ids[g.message_id] for g in new]
+
+
+def reenrich(session: Session, vessel_id: int, fix_times: Sequence[dt.datetime]) -> int:
+    """New fixes may place earlier grievances better (positions often arrive after them)."""
+    if not fix_times:
+        return 0
+    window = dt.timedelta(hours=24)
+    rows = session.exec(
+        select(Grievance)
+        .join(Message, col(Message.id) == col(Grievance.message_id))
+        .where(
+            Message.vessel_id == vessel_id,
+            col(Grievance.time) >= min(fix_times) - window,
+            col(Grievance.time) <= max(fix_times) + window,
+        )
+    ).all()
+    changed = 0
+    for g in rows:
+        gap = min(abs((g.time - t).total_seconds()) for t in fix_times)
+        if gap > window.total_seconds() or (g.pos_age_s is not None and g.pos_age_s <= gap):
+            continue
+        est = position_at(session, vessel_id, g.time)
+        if est is None:
+            continue
+        g.pos_lat, g.pos_lon, g.pos_time = est.lat, est.lon, est.time
+        g.pos_age_s, g.pos_uncertainty_m = est.age_s, est.uncertainty_m
+        g.pos_source = est.source
+        session.add(g)
+        changed += 1
+    return changed
