@@ -88,7 +88,7 @@ def _time(*, index: bool = False, nullable: bool = False) -> Any:
 
 def _now_column(*, index: bool = False) -> Any:
     # Both defaults: the model's for ORM objects, the column's for Core inserts (hot path).
-    column = Column(UtcDateTime(), index=index, nullable=False, default=utcnow)
+    column: Column[dt.datetime] = Column(UtcDateTime(), index=index, nullable=False, default=utcnow)
     return Field(default_factory=utcnow, sa_column=column)
 
 

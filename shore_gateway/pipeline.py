@@ -76,7 +76,7 @@ from shore_gateway.models import (
     utcnow,
 )
 from shore_gateway.pipeline_api import AcceptResult, ArrivalMeta, Outcome
-from shore_gateway.registry import candidate_keys_for
+from shore_gateway.registry import Candidate, candidate_keys
 
 log = logging.getLogger("flip.gateway.pipeline")
 
@@ -126,8 +126,7 @@ class _Arrival:
     index: int  # position in the batch
     data: bytes
     meta: ArrivalMeta
-    key: DeviceKey
-    vessel: Vessel
+    device: Candidate  # the key that verified, and its vessel
     kid: bytes
     messages: list[tuple[UplinkMessage, bytes]]
     new_ids: list[int] = field(default_factory=list)  # messages this arrival stored first
@@ -135,16 +134,16 @@ class _Arrival:
 
 @dataclass(slots=True)
 class _Entry:
-    """One message of an arrival, with its chain digest."""
+    """One message of an arrival, with its chain digest and its (vessel id, seq)."""
 
     arrival: _Arrival
     msg: UplinkMessage
     digest: bytes
+    key: tuple[int, int] = (0, 0)
 
-    @property
-    def key(self) -> tuple[int, int]:
+    def __post_init__(self) -> None:
         assert self.msg.seq is not None  # uplink messages always carry one
-        return _vid(self.arrival.vessel), self.msg.seq
+        self.key = (self.arrival.device.vessel_id, self.msg.seq)
 
 
 @dataclass(slots=True)
@@ -152,8 +151,8 @@ class _Batch:
     """Arrivals handled in one transaction (group commit), with per-vessel state locked once."""
 
     session: Session
-    keys: dict[bytes, list[tuple[DeviceKey, Vessel]]] = field(default_factory=dict)
-    vessels: dict[int, Vessel] = field(default_factory=dict)
+    keys: dict[bytes, list[Candidate]] = field(default_factory=dict)
+    vessels: dict[int, str] = field(default_factory=dict)  # id → name
     states: dict[int, device_state.State] = field(default_factory=dict)
     depths: dict[int, int] = field(default_factory=dict)  # from heartbeats
     added: dict[int, dict[int, bytes | None]] = field(default_factory=dict)  # vessel→seq→digest
@@ -303,27 +302,27 @@ class Pipeline:
             except RemoteProtocolError as exc:
                 results[i] = _refused(exc)
         if parsed:
-            batch.keys = candidate_keys_for(batch.session, {s.kid for _, s in parsed})
+            batch.keys = candidate_keys(batch.session, {s.kid for _, s in parsed})
         arrivals: list[_Arrival] = []
         for i, sign1 in parsed:
             data, meta = items[i]
             try:
-                key, vessel = _verify(batch, sign1)
+                device = _verify(batch, sign1)
                 messages = frame.parse_uplink(sign1.payload)
             except RemoteProtocolError as exc:
                 results[i] = _refused(exc)
                 continue
-            arrivals.append(_Arrival(i, data, meta, key, vessel, sign1.kid, messages))
+            arrivals.append(_Arrival(i, data, meta, device, sign1.kid, messages))
         return arrivals
 
     def _take_all(self, batch: _Batch, arrivals: list[_Arrival]) -> None:
         session = batch.session
         for a in arrivals:
-            batch.vessels[_vid(a.vessel)] = a.vessel
+            batch.vessels[a.device.vessel_id] = a.device.vessel_name
         # Lock every vessel's state before writing anything for it.
         batch.states = device_state.lock(session, batch.vessels)
         for a in arrivals:
-            state = batch.states[_vid(a.vessel)]
+            state = batch.states[a.device.vessel_id]
             if state.last_contact is None or a.meta.received_at > state.last_contact:
                 state.last_contact = a.meta.received_at
         _provider_fixes(batch, arrivals)
@@ -386,7 +385,7 @@ class Pipeline:
         fixes: list[Fix] = []
         crew: list[tuple[_Entry, int]] = []
         for e, row_id in new:
-            vid = _vid(e.arrival.vessel)
+            vid = e.key[0]
             match e.msg:
                 case PositionMessage() as p:
                     fix = Fix(
@@ -410,19 +409,21 @@ class Pipeline:
         for vid, times in batch.fixes.items():
             reenrich(session, vid, times)
         batch.fixes.clear()
-        grievances: list[tuple[Vessel, NewGrievance]] = []
+        grievances: list[NewGrievance] = []
         for e, row_id in crew:
-            vessel = e.arrival.vessel
+            vid, seq = e.key
             content = opened.get(e.key)
+            assert isinstance(e.msg, CrewMessage)
             if isinstance(content, RemoteProtocolError):
-                _seal_alert(session, vessel, e.key[1], content)
+                _seal_alert(session, vid, e.arrival.device.vessel_name, seq, content)
             elif isinstance(content, GrievanceContent):
-                assert isinstance(e.msg, CrewMessage)
-                grievances.append((vessel, _new_grievance(vessel, row_id, e.msg, content)))
+                grievances.append(_new_grievance(vid, row_id, e.msg, content))
             elif content is not None:  # withdraw / status request: after the grievances so far
                 hand_grievances(session, grievances, self.hooks)
                 grievances = []
-                apply_content(session, vessel, row_id, e.msg, content, self.hooks)  # type: ignore[arg-type]
+                vessel = session.get(Vessel, vid)
+                assert vessel is not None
+                apply_content(session, vessel, row_id, e.msg, content, self.hooks)
         hand_grievances(session, grievances, self.hooks)
 
     def _take_fragment(self, batch: _Batch, entry: _Entry) -> None:
@@ -474,7 +475,7 @@ class Pipeline:
         rest = [
             {
                 "vessel_id": vid,
-                "device_key_id": entry.arrival.key.id,
+                "device_key_id": entry.arrival.device.key_id,
                 "seq": p.seq,
                 "kind": "fragment",
                 "received_at": entry.arrival.meta.received_at,
@@ -490,7 +491,7 @@ class Pipeline:
         """Advance every touched vessel's prefix, gaps and chain; write the states back."""
         session = batch.session
         claims = device_state.claims_for(session, batch.vessels)
-        for vid, vessel in sorted(batch.vessels.items()):
+        for vid, name in sorted(batch.vessels.items()):
             state = batch.states[vid]
             if vid in batch.depths:
                 state.queue_depth = batch.depths[vid]
@@ -498,7 +499,7 @@ class Pipeline:
             # what this batch stored, so nothing has to be read back.
             settled = state.settled and vid not in batch.unsettled
             known = batch.added.get(vid, {}) if settled else None
-            device_state.advance(session, vid, vessel.name, state, claims.get(vid, []), known)
+            device_state.advance(session, vid, name, state, claims.get(vid, []), known)
         device_state.save(session, batch.states.values())
 
     def _record(
@@ -511,7 +512,7 @@ class Pipeline:
         owners: list[tuple[tuple[Any, ...], _Arrival]] = []
         seen: set[tuple[Any, ...]] = set()
         for a in arrivals:
-            self.metrics.vessel_contact(a.vessel.name, a.meta.received_at)
+            self.metrics.vessel_contact(a.device.vessel_name, a.meta.received_at)
             row = _raw_values(a)
             key = (row["channel"], row["imei"], row["momsn"], row["sha256"])
             if a.meta.momsn is not None and key in seen:  # the provider's retry, in this batch
@@ -553,16 +554,16 @@ class _Malformed(RemoteProtocolError):
     pass
 
 
-def _verify(batch: _Batch, sign1: frame.Sign1) -> tuple[DeviceKey, Vessel]:
+def _verify(batch: _Batch, sign1: frame.Sign1) -> Candidate:
     candidates = batch.keys.get(sign1.kid)
     if not candidates:
         raise UnknownDevice(f"no live device key with kid {sign1.kid.hex()}")
-    for key, vessel in candidates:
+    for device in candidates:
         try:
-            frame.verify(sign1, verify_key_from_raw(key.public_key))
+            frame.verify(sign1, verify_key_from_raw(device.public_key))
         except BadSignature:
             continue
-        return key, vessel
+        return device
     raise BadSignature(f"signature does not verify for kid {sign1.kid.hex()}")
 
 
@@ -578,7 +579,7 @@ def _provider_fixes(batch: _Batch, arrivals: list[_Arrival]) -> None:
         cep = meta.cep_km * 1000 if meta.cep_km is not None else None
         fixes.append(
             Fix(
-                vessel_id=_vid(a.vessel),
+                vessel_id=a.device.vessel_id,
                 time=when,
                 lat=meta.lat,
                 lon=meta.lon,
@@ -586,7 +587,7 @@ def _provider_fixes(batch: _Batch, arrivals: list[_Arrival]) -> None:
                 accuracy_m=cep,
             )
         )
-        batch.fixes.setdefault(_vid(a.vessel), []).append(when)
+        batch.fixes.setdefault(a.device.vessel_id, []).append(when)
     store_fixes(batch.session, fixes)
 
 
@@ -602,7 +603,7 @@ def _message_values(e: _Entry) -> dict[str, Any]:
     vid, seq = e.key
     return {
         "vessel_id": vid,
-        "device_key_id": e.arrival.key.id,
+        "device_key_id": e.arrival.device.key_id,
         "seq": seq,
         "kind": kind,
         "sent_at": _ts(time) if time is not None else None,
@@ -702,10 +703,10 @@ _STATEMENTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
 def _new_grievance(
-    vessel: Vessel, message_id: int, msg: CrewMessage, content: GrievanceContent
+    vessel_id: int, message_id: int, msg: CrewMessage, content: GrievanceContent
 ) -> NewGrievance:
     return NewGrievance(
-        vessel_id=_vid(vessel),
+        vessel_id=vessel_id,
         message_id=message_id,
         time=_ts(msg.time),
         category=content.category,
@@ -716,15 +717,17 @@ def _new_grievance(
 
 
 def hand_grievances(
-    session: Session, grievances: Sequence[tuple[Vessel, NewGrievance]], hooks: CaseHooks
+    session: Session, grievances: Sequence[NewGrievance], hooks: CaseHooks
 ) -> list[int]:
     """Store opened grievances (enriched) and hand each to the case desk, in order."""
-    ids = store_grievances(session, [g for _, g in grievances])
+    ids = store_grievances(session, grievances)
     if hooks.on_grievance and ids:
         rows = session.exec(select(Grievance).where(col(Grievance.id).in_(ids))).all()
         by_id = {g.id: g for g in rows}
-        for (vessel, _), gid in zip(grievances, ids, strict=True):
-            hooks.on_grievance(session, by_id[gid], vessel)
+        vids = {g.vessel_id for g in grievances}
+        vessels = {v.id: v for v in session.exec(select(Vessel).where(col(Vessel.id).in_(vids)))}
+        for g, gid in zip(grievances, ids, strict=True):
+            hooks.on_grievance(session, by_id[gid], vessels[g.vessel_id])
     return ids
 
 
@@ -744,7 +747,7 @@ def open_message(
     try:
         content = open_crew(msg, kid, seal_keys)
     except RemoteProtocolError as exc:
-        _seal_alert(session, vessel, msg.seq, exc)
+        _seal_alert(session, _vid(vessel), vessel.name, msg.seq, exc)
         return None
     row.opened_at = utcnow()
     session.add(row)
@@ -752,13 +755,12 @@ def open_message(
     return apply_content(session, vessel, row.id, msg, content, hooks)
 
 
-def _seal_alert(session: Session, vessel: Vessel, seq: int, exc: Exception) -> None:
+def _seal_alert(session: Session, vessel_id: int, name: str, seq: int, exc: Exception) -> None:
     session.add(
         Alert(
-            vessel_id=_vid(vessel),
+            vessel_id=vessel_id,
             kind="seal",
-            detail=f"crew message seq {seq} from {vessel.name} does not open "
-            f"({type(exc).__name__})",
+            detail=f"crew message seq {seq} from {name} does not open ({type(exc).__name__})",
         )
     )
 
@@ -781,8 +783,8 @@ def apply_content(
             hooks.on_status_request(session, vessel, content.ref_seq)
         return None
     assert isinstance(content, GrievanceContent)
-    new = _new_grievance(vessel, message_id, msg, content)
-    (gid,) = hand_grievances(session, [(vessel, new)], hooks)
+    new = _new_grievance(_vid(vessel), message_id, msg, content)
+    (gid,) = hand_grievances(session, [new], hooks)
     return session.get(Grievance, gid)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -125,24 +126,32 @@ def live_keys(session: Session, vessel_id: int) -> list[DeviceKey]:
     )
 
 
-def candidate_keys(
-    session: Session, kid: bytes, *, include_revoked: bool = False
-) -> list[tuple[DeviceKey, Vessel]]:
-    """Every key registered under ``kid`` (live ones only unless asked), with its vessel."""
-    return candidate_keys_for(session, [kid], include_revoked=include_revoked)[kid]
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A live device key that may have signed a frame, with its vessel's id and name."""
+
+    key_id: int
+    public_key: bytes
+    vessel_id: int
+    vessel_name: str
 
 
-def candidate_keys_for(
-    session: Session, kids: Iterable[bytes], *, include_revoked: bool = False
-) -> dict[bytes, list[tuple[DeviceKey, Vessel]]]:
-    """:func:`candidate_keys` for several kids in one query (a batch of arrivals), by kid."""
-    out: dict[bytes, list[tuple[DeviceKey, Vessel]]] = {kid: [] for kid in kids}
-    stmt = select(DeviceKey, Vessel).join(Vessel).where(col(DeviceKey.kid).in_(list(out)))
-    if not include_revoked:
-        stmt = stmt.where(col(DeviceKey.revoked_at).is_(None))
-    for key, vessel in session.exec(stmt).all():
-        out[key.kid].append((key, vessel))
+def candidate_keys(session: Session, kids: Iterable[bytes]) -> dict[bytes, list[Candidate]]:
+    """Every live key registered under each kid (one query for a batch of arrivals), by kid."""
+    out: dict[bytes, list[Candidate]] = {kid: [] for kid in kids}
+    if out:
+        rows = session.connection().execute(
+            core_select(_KEYS.c.kid, _KEYS.c.id, _KEYS.c.public_key, _VESSELS.c.id, _VESSELS.c.name)
+            .join_from(_KEYS, _VESSELS, _KEYS.c.vessel_id == _VESSELS.c.id)
+            .where(_KEYS.c.kid.in_(list(out)), _KEYS.c.revoked_at.is_(None))
+        )
+        for kid, key_id, public_key, vessel_id, name in rows:
+            out[kid].append(Candidate(key_id, public_key, vessel_id, name))
     return out
+
+
+_KEYS: Any = DeviceKey.__table__  # type: ignore[attr-defined]
+_VESSELS: Any = Vessel.__table__  # type: ignore[attr-defined]
 
 
 def get_vessel(session: Session, name: str) -> Vessel:
