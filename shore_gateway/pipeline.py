@@ -27,6 +27,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,18 +198,19 @@ class Pipeline:
     async def accept(self, data: bytes, meta: ArrivalMeta) -> AcceptResult:
         """Take one arrival; the result is durable when it says STORED or DUPLICATE."""
         self.metrics.frame_received(meta.channel)
-        start = utcnow()
+        start = time.perf_counter()
         loop = asyncio.get_running_loop()
         waiting = _Waiting(data=data, meta=meta, future=loop.create_future())
         self._waiting.setdefault(loop, []).append(waiting)
         if loop not in self._draining:
-            # A task of its own, so a cancelled caller never strands the others' results.
+            # A task of its own, so a cancelled caller never strands the others' results (a
+            # cancelled caller cancels only its own future, which the drain then skips).
             self._draining.add(loop)
             task = loop.create_task(self._drain(loop))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        result = await asyncio.shield(waiting.future)
-        self.metrics.observe_latency(meta.channel, (utcnow() - start).total_seconds())
+        result = await waiting.future
+        self.metrics.observe_latency(meta.channel, time.perf_counter() - start)
         return result
 
     async def _drain(self, loop: asyncio.AbstractEventLoop) -> None:

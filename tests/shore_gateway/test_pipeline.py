@@ -292,3 +292,26 @@ def test_batches_leave_the_same_state_as_one_at_a_time(
     finally:
         for db in dbs:
             db.dispose()
+
+
+def test_a_cancelled_caller_spoils_no_other_arrival(fleet: Fleet) -> None:
+    frames = []
+    for i in range(6):
+        fleet.session.queue_crew(GrievanceContent(category=0x14, lang=Lang.EN, text=f"g{i}"), T0)
+        frames += fleet.frames(T0, n=1)
+    assert len(frames) == 6
+
+    async def burst() -> list[Outcome]:
+        calls = [
+            asyncio.ensure_future(
+                fleet.pipeline.accept(data, ArrivalMeta(channel="mqtt", imei="1", momsn=i))
+            )
+            for i, data in enumerate(frames)
+        ]
+        await asyncio.sleep(0)  # every arrival handed over
+        calls[0].cancel()  # e.g. the provider's connection dropped
+        rest = await asyncio.gather(*calls[1:])
+        return [r.outcome for r in rest]
+
+    assert asyncio.run(burst()) == [Outcome.STORED] * (len(frames) - 1)
+    assert fleet.count(Grievance) == 6  # the cancelled caller's frame was taken all the same
