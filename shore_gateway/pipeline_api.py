@@ -9,8 +9,9 @@ confirmation and the webhook's 200 both mean "durably stored", not "processed").
 Provider metadata (IMEI, MOMSN, provider position) is recorded but never trusted for identity:
 the device is whoever signed the frame.
 
-:class:`StoreRawSink` is the stand-in until the pipeline lands: it stores the arrival in
-``raw_frames`` with status ``pending`` and reports whether it was new.
+:class:`StoreRawSink` is the sink of a gateway started without shore keys: it stores the
+arrival in ``raw_frames`` with status ``pending`` (the pipeline takes those rows on the next
+start with keys) and reports whether it was new.
 """
 
 from __future__ import annotations
