@@ -25,6 +25,7 @@ MAX_CASE_REF = 16
 CHAIN_LEN = 8
 MAX_SEALED = 8192
 MAX_FRAGMENTS = 32
+MAX_LOST_RANGES = 8
 
 
 class MsgType(IntEnum):
@@ -38,6 +39,15 @@ class MsgType(IntEnum):
     CASE_STATUS = 17
     CONFIG = 18
     KEY_ROTATION = 19
+
+
+class LossReason(IntEnum):
+    """Why a vessel will never send a seq (heartbeat element 6). Codes above these are kept as
+    plain ints: a newer vessel may know more reasons than this receiver."""
+
+    EVICTED = 1  # storage full: a routine report dropped unsent (docs/vessel-agent.md)
+    DAMAGED = 2  # lost to outbox damage before it went on air (salvage)
+    SKIPPED = 3  # never assigned: skipped after a salvage lost the seq counter
 
 
 class CrewKind(IntEnum):
@@ -153,14 +163,36 @@ class CrewMessage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LostRange:
+    """Seqs ``first``..``last`` that the vessel says it will never send, and why."""
+
+    first: int
+    last: int
+    reason: int
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Heartbeat:
-    """Queue depth and a hash-chain checkpoint over every seq before this one (protocol.chain)."""
+    """Queue depth and a hash-chain checkpoint over every seq before this one (protocol.chain).
+
+    ``lost``/``lost_count`` (element 6, docs/wire-format.md §3): seq ranges the vessel declares
+    it will never send — at most :data:`MAX_LOST_RANGES`, ascending and disjoint, all below
+    ``seq`` — and how many seqs it declares in all, listed here or not (``lost_count`` ≥ the
+    listed seqs). Sent only when ``lost_count`` > 0, so heartbeats without it encode as before.
+    The shore can check none of it: it is the device's claim.
+    """
 
     seq: int
     time: int
     queue_depth: int
     last_seq: int
     chain: bytes
+    lost_count: int = 0
+    lost: tuple[LostRange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -293,6 +325,9 @@ def encode_message(msg: Message) -> bytes:
             item = [MsgType.CREW, msg.seq, msg.time, msg.sealed]
         case Heartbeat():
             item = [MsgType.HEARTBEAT, msg.seq, msg.time, msg.queue_depth, msg.last_seq, msg.chain]
+            if msg.lost_count or msg.lost:
+                ranges = [[r.first, r.last, r.reason] for r in msg.lost]
+                item.append([msg.lost_count, ranges])
         case Position():
             item = [
                 MsgType.POSITION,
@@ -345,12 +380,16 @@ def message_from_item(item: Any) -> Message:
         )
     if t == MsgType.HEARTBEAT:
         cbor.expect_list(m, "heartbeat", 6)
+        seq = i(m[1], "seq", 1, U32)
+        count, lost = _lost_ranges(m[6], seq) if len(m) > 6 else (0, ())
         return Heartbeat(
-            seq=i(m[1], "seq", 1, U32),
+            seq=seq,
             time=i(m[2], "time", 0, U32),
             queue_depth=i(m[3], "queue depth", 0, U32),
             last_seq=i(m[4], "last seq", 0, U32),
             chain=b(m[5], "chain", CHAIN_LEN, CHAIN_LEN),
+            lost_count=count,
+            lost=lost,
         )
     if t == MsgType.POSITION:
         cbor.expect_list(m, "position", 7)
@@ -399,6 +438,31 @@ def message_from_item(item: Any) -> Message:
     if t < MsgType.ACK and len(m) > 1 and type(m[1]) is int and 1 <= m[1] <= U32:
         unknown_seq = m[1]
     return UnknownMessage(type=t, seq=unknown_seq)
+
+
+def _lost_ranges(item: Any, seq: int) -> tuple[int, tuple[LostRange, ...]]:
+    """Heartbeat element 6: ``[count, [[first, last, reason], …]]``, checked in full.
+
+    Raises:
+        Malformed: not that shape; a range empty, out of order, overlapping or not below the
+            heartbeat's own seq; more than :data:`MAX_LOST_RANGES`; ``count`` zero (the element
+            is then left out) or smaller than the seqs listed.
+    """
+    pair = cbor.expect_list(item, "lost seqs", 2, 2)
+    count = cbor.expect_int(pair[0], "lost count", 1, U32)
+    listed = cbor.expect_list(pair[1], "lost ranges", 0, MAX_LOST_RANGES)
+    ranges: list[LostRange] = []
+    floor = 1
+    for entry in listed:
+        r = cbor.expect_list(entry, "lost range", 3, 3)
+        first = cbor.expect_int(r[0], "lost range first", floor, seq - 1)
+        last = cbor.expect_int(r[1], "lost range last", first, seq - 1)
+        reason = cbor.expect_int(r[2], "loss reason", 1, 0xFF)
+        ranges.append(LostRange(first=first, last=last, reason=reason))
+        floor = last + 1
+    if sum(r.size for r in ranges) > count:
+        raise Malformed(f"lost count {count} is below the {sum(r.size for r in ranges)} listed")
+    return count, tuple(ranges)
 
 
 def seq_of(msg: Message) -> int | None:

@@ -37,6 +37,7 @@ from protocol.messages import (
     Grievance,
     Heartbeat,
     KeyRotation,
+    LostRange,
     Message,
     Position,
     encode_crew,
@@ -166,13 +167,39 @@ class VesselSession:
         )
         return self._enqueue(msg, Priority.ROUTINE, now)[0]
 
-    def queue_heartbeat(self, now: int, queue_depth: int | None = None) -> Outgoing:
-        """A heartbeat carrying the chain over every seq before its own."""
+    def queue_heartbeat(
+        self,
+        now: int,
+        queue_depth: int | None = None,
+        *,
+        lost: Sequence[LostRange] = (),
+        lost_count: int | None = None,
+    ) -> Outgoing:
+        """A heartbeat carrying the chain over every seq before its own.
+
+        ``lost`` are seq ranges this vessel will never send (evicted, lost to outbox damage,
+        skipped), at most :data:`protocol.messages.MAX_LOST_RANGES`, ascending and disjoint;
+        ``lost_count`` is every seq it declares, listed or not (default: those listed).
+
+        Raises:
+            LocalProtocolError: ranges a receiver would refuse (too many, out of order, not
+                below this heartbeat's seq, a count below the listed seqs).
+        """
         depth = len(self.outbox) if queue_depth is None else queue_depth
         last, value = self.next_seq - 1, self.chain_value
+        ranges = tuple(lost)
+        count = sum(r.size for r in ranges) if lost_count is None else lost_count
         msg = Heartbeat(
-            seq=self._assign(1), time=now, queue_depth=depth, last_seq=last, chain=value
+            seq=self.next_seq,
+            time=now,
+            queue_depth=depth,
+            last_seq=last,
+            chain=value,
+            lost_count=count,
+            lost=ranges,
         )
+        encode_message(msg)  # refused here, before a seq is used
+        self._assign(1)
         return self._enqueue(msg, Priority.ROUTINE, now)[0]
 
     # --- sending --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from protocol.messages import (
     Grievance,
     Heartbeat,
     KeyRotation,
+    LostRange,
     Position,
     StatusRequest,
     Withdraw,
@@ -59,7 +60,31 @@ crew_contents = st.one_of(
     st.builds(Withdraw, ref_seq=seqs),
 )
 
+
+@st.composite
+def heartbeats_with_lost(draw: st.DrawFn) -> Heartbeat:
+    """A heartbeat whose element 6 lists 0..8 ascending, disjoint ranges below its seq."""
+    seq = draw(st.integers(2, U32))
+    cuts = sorted(draw(st.sets(st.integers(1, seq - 1), max_size=16)))
+    ranges = []
+    for first, last in zip(cuts[::2], cuts[1::2], strict=False):
+        ranges.append(LostRange(first=first, last=last, reason=draw(st.integers(1, 255))))
+    if len(cuts) % 2 and len(ranges) < 8:
+        ranges.append(LostRange(first=cuts[-1], last=cuts[-1], reason=draw(st.integers(1, 3))))
+    listed = sum(r.size for r in ranges)
+    return Heartbeat(
+        seq=seq,
+        time=draw(times),
+        queue_depth=draw(st.integers(0, U32)),
+        last_seq=seq - 1,
+        chain=draw(st.binary(min_size=8, max_size=8)),
+        lost_count=draw(st.integers(max(1, listed), U32)),
+        lost=tuple(ranges[:8]),
+    )
+
+
 uplink_messages = st.one_of(
+    heartbeats_with_lost(),
     st.builds(CrewMessage, seq=seqs, time=times, sealed=st.binary(min_size=48, max_size=200)),
     st.builds(
         Heartbeat,
