@@ -1,4 +1,5 @@
-"""``flip gateway …`` — serve the gateway, register vessels and users (CONTRACTS.md).
+"""``flip gateway …`` — serve the gateway, register vessels, their device keys and users
+(CONTRACTS.md).
 
 Every subcommand takes ``--json``; ``serve`` prints one JSON line when it is ready and runs until
 SIGINT/SIGTERM.
@@ -57,6 +58,20 @@ def register(sub: Any) -> None:
     worker.add_argument("--json", action="store_true")
     worker.set_defaults(func=cmd_decrypt_worker)
 
+    _register_vessel(gsub)
+
+    user = gsub.add_parser("user", help="API users")
+    usub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    uadd = usub.add_parser("add", help="create a user and print its bearer token (shown once)")
+    _db(uadd)
+    uadd.add_argument("--name", required=True)
+    uadd.add_argument("--role", required=True, choices=["staff", "owner", "admin", "buyer"])
+    uadd.add_argument("--owner", help="for owner/buyer users: whose vessels they see")
+    uadd.add_argument("--json", action="store_true")
+    uadd.set_defaults(func=cmd_user_add)
+
+
+def _register_vessel(gsub: Any) -> None:
     vessel = gsub.add_parser("vessel", help="vessel registry")
     vsub = vessel.add_subparsers(dest="vessel_command", metavar="ACTION", required=True)
     add = vsub.add_parser("add", help="register a vessel and its device's public key")
@@ -73,16 +88,46 @@ def register(sub: Any) -> None:
     add.add_argument("--mt-url", help="downlink route: directip://HOST:PORT or mqtt")
     add.add_argument("--json", action="store_true")
     add.set_defaults(func=cmd_vessel_add)
+    _register_keys(vsub)
 
-    user = gsub.add_parser("user", help="API users")
-    usub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
-    uadd = usub.add_parser("add", help="create a user and print its bearer token (shown once)")
-    _db(uadd)
-    uadd.add_argument("--name", required=True)
-    uadd.add_argument("--role", required=True, choices=["staff", "owner", "admin", "buyer"])
-    uadd.add_argument("--owner", help="for owner/buyer users: whose vessels they see")
-    uadd.add_argument("--json", action="store_true")
-    uadd.set_defaults(func=cmd_user_add)
+
+def _register_keys(vsub: Any) -> None:
+    """``vessel rotate-key | revoke-key | keys``: a vessel's device keys over time."""
+    rotate = vsub.add_parser(
+        "rotate-key",
+        help="add a device key to a vessel (the same agent signing with a new key)",
+        description="Add a device public key to a registered vessel, optionally revoking the "
+        "keys it had. The new key continues the vessel's seq numbers: a replacement box whose "
+        "seqs start again at 1 is registered with `vessel add` instead (docs/operations.md).",
+    )
+    _db(rotate)
+    rotate.add_argument("--name", required=True, help="the registered vessel")
+    rotate.add_argument("--sign-pub", required=True, type=Path, help="new Ed25519 public key PEM")
+    rotate.add_argument(
+        "--revoke-old", action="store_true", help="revoke the vessel's other keys at once"
+    )
+    rotate.add_argument("--json", action="store_true")
+    rotate.set_defaults(func=cmd_vessel_rotate_key)
+
+    revoke = vsub.add_parser(
+        "revoke-key",
+        help="revoke a device key: its frames are refused from now on",
+        description="Revoke one device key by its key id, or every live key of a vessel. "
+        "Frames signed by a revoked key are refused (UnknownDevice); what it signed before stays.",
+    )
+    _db(revoke)
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--kid", help="key id, 8 hex digits (as `vessel add` / `vessel keys` print)")
+    which.add_argument("--all", action="store_true", help="every live key of --name")
+    revoke.add_argument("--name", help="the vessel (required with --all; narrows --kid)")
+    revoke.add_argument("--json", action="store_true")
+    revoke.set_defaults(func=cmd_vessel_revoke_key)
+
+    vkeys = vsub.add_parser("keys", help="list a vessel's device keys, live and revoked")
+    _db(vkeys)
+    vkeys.add_argument("--name", required=True)
+    vkeys.add_argument("--json", action="store_true")
+    vkeys.set_defaults(func=cmd_vessel_keys)
 
 
 def _db(parser: argparse.ArgumentParser) -> None:
@@ -109,10 +154,7 @@ def _open_db(url: str) -> Any:
 def cmd_vessel_add(args: argparse.Namespace) -> int:
     from shore_gateway.registry import RegistryError, VesselIds, add_vessel
 
-    try:
-        pem = args.sign_pub.read_bytes()
-    except OSError as exc:
-        raise CommandError(f"cannot read --sign-pub: {exc.strerror}: {args.sign_pub}") from None
+    pem = _read_pub(args.sign_pub)
     if not (args.imei.isdigit() and len(args.imei) == 15):
         raise CommandError("--imei must be 15 digits")
     if args.mt_url:
@@ -155,6 +197,129 @@ def cmd_vessel_add(args: argparse.Namespace) -> int:
         db.dispose()
     emit(args, result, lambda r: f"vessel {r['name']} registered (key id {r['kid']})")
     return 0
+
+
+def cmd_vessel_rotate_key(args: argparse.Namespace) -> int:
+    from shore_gateway.registry import RegistryError, revoke_vessel_keys, rotate_key
+
+    pem = _read_pub(args.sign_pub)
+    db = _open_db(args.db)
+    try:
+        with db.session() as session:
+            # One transaction: a refused key rolls the revocation back with it.
+            revoked = revoke_vessel_keys(session, args.name) if args.revoke_old else []
+            key = rotate_key(session, args.name, pem)
+            result = {
+                "vessel": args.name,
+                "kid": key.kid.hex(),
+                "revoked": [k.kid.hex() for k in revoked],
+                "live": _live_kids(session, args.name),
+            }
+    except RegistryError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        db.dispose()
+    emit(args, result, _rotated_words)
+    return 0
+
+
+def cmd_vessel_revoke_key(args: argparse.Namespace) -> int:
+    from shore_gateway.registry import RegistryError, revoke_kid, revoke_vessel_keys
+
+    if args.all and not args.name:
+        raise CommandError("--all needs --name (the vessel whose keys to revoke)")
+    kid = _parse_kid(args.kid) if args.kid is not None else None
+    db = _open_db(args.db)
+    try:
+        with db.session() as session:
+            if kid is not None:
+                vessel, revoked = revoke_kid(session, kid, vessel_name=args.name)
+                name = vessel.name
+            else:
+                name = args.name
+                revoked = revoke_vessel_keys(session, name)
+                if not revoked:
+                    raise CommandError(f"vessel {name!r} has no live key to revoke")
+            result = {
+                "vessel": name,
+                "revoked": [k.kid.hex() for k in revoked],
+                "live": _live_kids(session, name),
+            }
+    except RegistryError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        db.dispose()
+    emit(args, result, _revoked_words)
+    return 0
+
+
+def cmd_vessel_keys(args: argparse.Namespace) -> int:
+    from shore_gateway.registry import RegistryError, vessel_keys
+
+    db = _open_db(args.db)
+    try:
+        with db.session() as session:
+            keys = vessel_keys(session, args.name)
+            rows = [
+                {
+                    "kid": k.kid.hex(),
+                    "public_key": k.public_key.hex(),
+                    "created_at": k.created_at.isoformat(),
+                    "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                    "live": k.revoked_at is None,
+                }
+                for k in keys
+            ]
+    except RegistryError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        db.dispose()
+    emit(args, {"vessel": args.name, "keys": rows}, _keys_table)
+    return 0
+
+
+def _rotated_words(r: Any) -> str:
+    revoked = f"; revoked {', '.join(r['revoked'])}" if r["revoked"] else ""
+    return f"vessel {r['vessel']}: key {r['kid']} added{revoked}; live keys {', '.join(r['live'])}"
+
+
+def _revoked_words(r: Any) -> str:
+    left = f"live keys {', '.join(r['live'])}" if r["live"] else "no live key left (all refused)"
+    return f"vessel {r['vessel']}: revoked {', '.join(r['revoked'])}; {left}"
+
+
+def _keys_table(r: Any) -> str:
+    lines = [f"vessel {r['vessel']}: {len(r['keys'])} device key(s)"]
+    for k in r["keys"]:
+        state = "live" if k["live"] else f"revoked {k['revoked_at']}"
+        lines.append(f"  {k['kid']}  created {k['created_at']}  {state}")
+    return "\n".join(lines)
+
+
+def _live_kids(session: Any, vessel_name: str) -> list[str]:
+    from shore_gateway.registry import get_vessel, live_keys
+
+    vessel = get_vessel(session, vessel_name)
+    assert vessel.id is not None
+    return [k.kid.hex() for k in live_keys(session, vessel.id)]
+
+
+def _parse_kid(text: str) -> bytes:
+    """``--kid``: the 4-byte key id as 8 hex digits (``vessel add`` prints it so)."""
+    try:
+        kid = bytes.fromhex(text.strip())
+    except ValueError:
+        kid = b""
+    if len(kid) != 4:
+        raise CommandError(f"--kid must be 8 hex digits (a key id), got {text!r}")
+    return kid
+
+
+def _read_pub(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read --sign-pub: {exc.strerror}: {path}") from None
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:

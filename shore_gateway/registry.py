@@ -87,17 +87,29 @@ def add_vessel(session: Session, name: str, sign_pub_pem: bytes, ids: VesselIds)
 
 
 def rotate_key(
-    session: Session, vessel_name: str, sign_pub_pem: bytes, *, revoke_old: bool = False
+    session: Session,
+    vessel_name: str,
+    sign_pub_pem: bytes,
+    *,
+    revoke_old: bool = False,
+    now: dt.datetime | None = None,
 ) -> DeviceKey:
-    """Add a new device key to a vessel; optionally revoke the ones it had."""
+    """Add a new device key to a vessel; optionally revoke the ones it had.
+
+    The vessel's messages stay keyed by (vessel, seq): the new key must continue the seq
+    numbers and hash chain of the old one (docs/operations.md). Raises :class:`RegistryError`.
+    """
     vessel = get_vessel(session, vessel_name)
     raw = _raw_key(sign_pub_pem)
-    if session.exec(select(DeviceKey).where(DeviceKey.public_key == raw)).first() is not None:
-        raise RegistryError("that public key is already registered")
+    taken = session.exec(select(DeviceKey).where(DeviceKey.public_key == raw)).first()
+    if taken is not None:
+        owner = session.get(Vessel, taken.vessel_id)
+        raise RegistryError(
+            f"that public key is already registered (vessel {owner.name if owner else '?'!r}, "
+            f"key id {taken.kid.hex()})"
+        )
     if revoke_old:
-        for old in live_keys(session, _id(vessel)):
-            old.revoked_at = utcnow()
-            session.add(old)
+        revoke_vessel_keys(session, vessel.name, now=now)
     key = DeviceKey(vessel_id=_id(vessel), kid=key_id(raw), public_key=raw)
     session.add(key)
     session.flush()
@@ -109,19 +121,86 @@ def revoke_key(session: Session, kid: bytes, *, now: dt.datetime | None = None) 
     keys = session.exec(
         select(DeviceKey).where(DeviceKey.kid == kid, col(DeviceKey.revoked_at).is_(None))
     ).all()
+    return len(_revoke(session, keys, now))
+
+
+def revoke_kid(
+    session: Session, kid: bytes, *, vessel_name: str | None = None, now: dt.datetime | None = None
+) -> tuple[Vessel, list[DeviceKey]]:
+    """Revoke the live key(s) with this kid of one vessel; the vessel and what was revoked.
+
+    Unlike :func:`revoke_key` this refuses what an operator cannot have meant: a kid no key
+    has (of that vessel), one whose keys are all revoked already, or one that live keys of
+    several vessels share (4-byte kids may collide; name the vessel then).
+
+    Raises:
+        RegistryError: unknown vessel or kid, nothing live under it, or an ambiguous kid.
+    """
+    stmt = select(DeviceKey, Vessel).join(Vessel).where(DeviceKey.kid == kid)
+    if vessel_name is not None:
+        stmt = stmt.where(Vessel.id == _id(get_vessel(session, vessel_name)))
+    rows = session.exec(stmt.order_by(col(DeviceKey.id))).all()
+    of = f" of vessel {vessel_name!r}" if vessel_name is not None else ""
+    if not rows:
+        raise RegistryError(f"no device key with key id {kid.hex()}{of}")
+    live = [(key, vessel) for key, vessel in rows if key.revoked_at is None]
+    if not live:
+        raise RegistryError(f"device key {kid.hex()}{of} is already revoked")
+    vessels = sorted({vessel.name for _, vessel in live})
+    if len(vessels) > 1:
+        raise RegistryError(
+            f"key id {kid.hex()} is shared by live keys of vessels {', '.join(vessels)}: "
+            "name the vessel"
+        )
+    return live[0][1], _revoke(session, [key for key, _ in live], now)
+
+
+def revoke_vessel_keys(
+    session: Session, vessel_name: str, *, now: dt.datetime | None = None
+) -> list[DeviceKey]:
+    """Revoke every live key of a vessel (box lost or stolen); returns the keys revoked.
+
+    Raises :class:`RegistryError` for an unknown vessel.
+    """
+    vessel = get_vessel(session, vessel_name)
+    return _revoke(session, live_keys(session, _id(vessel)), now)
+
+
+def _revoke(
+    session: Session, keys: Iterable[DeviceKey], now: dt.datetime | None
+) -> list[DeviceKey]:
+    stamp = now or utcnow()
+    done = []
     for key in keys:
-        key.revoked_at = now or utcnow()
+        key.revoked_at = stamp
         session.add(key)
+        done.append(key)
     session.flush()
-    return len(keys)
+    return done
 
 
 def live_keys(session: Session, vessel_id: int) -> list[DeviceKey]:
+    """A vessel's keys not revoked, oldest first."""
     return list(
         session.exec(
-            select(DeviceKey).where(
-                DeviceKey.vessel_id == vessel_id, col(DeviceKey.revoked_at).is_(None)
-            )
+            select(DeviceKey)
+            .where(DeviceKey.vessel_id == vessel_id, col(DeviceKey.revoked_at).is_(None))
+            .order_by(col(DeviceKey.id))
+        ).all()
+    )
+
+
+def vessel_keys(session: Session, vessel_name: str) -> list[DeviceKey]:
+    """Every device key a vessel has had, live or revoked, oldest first.
+
+    Raises :class:`RegistryError` for an unknown vessel.
+    """
+    vessel = get_vessel(session, vessel_name)
+    return list(
+        session.exec(
+            select(DeviceKey)
+            .where(DeviceKey.vessel_id == _id(vessel))
+            .order_by(col(DeviceKey.created_at), col(DeviceKey.id))
         ).all()
     )
 
