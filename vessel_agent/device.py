@@ -17,7 +17,7 @@ from protocol.errors import LocalProtocolError
 from protocol.lang import Lang
 from protocol.messages import Config, Grievance, KeyRotation
 from protocol.vessel import Outgoing, VesselSession
-from vessel_agent import receipt
+from vessel_agent import lost, receipt
 from vessel_agent.config import (
     SHORE_SEAL_PUB,
     SHORE_SIGN_PUB,
@@ -177,10 +177,16 @@ class Device:
         )
 
     def queue_heartbeat(self, now: float) -> Outgoing:
-        """Queue a heartbeat: queue depth and the chain checkpoint over every earlier seq."""
-        return self.outbox.queue(
-            self.session, lambda s: [s.queue_heartbeat(int(now))], Kind.HEARTBEAT
-        )[0]
+        """Queue a heartbeat: queue depth, the chain checkpoint over every earlier seq, and the
+        seqs this vessel declares it will never send (``vessel_agent.lost``), read and
+        remembered in the same transaction."""
+        db = self.outbox.db
+
+        def build(s: VesselSession) -> list[Outgoing]:
+            count, ranges = lost.declare(db, s.next_seq)
+            return [s.queue_heartbeat(int(now), lost=ranges, lost_count=count)]
+
+        return self.outbox.queue(self.session, build, Kind.HEARTBEAT)[0]
 
     def queue_position(
         self, *, time_s: int, lat: float, lon: float, speed_kn: float, course_deg: int, now: float

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
 
-from protocol.messages import CaseStatus
+from protocol.messages import CaseStatus, LossReason
 from protocol.vessel import Outgoing, Priority, VesselSession
+from vessel_agent import lost
 from vessel_agent.errors import OutboxCorrupt, OutboxError, OutboxFull, SchemaMismatch
 
 SCHEMA_VERSION = 1
@@ -364,6 +365,7 @@ class Outbox:
             self.db.executemany("DELETE FROM messages WHERE seq = ?", [(s,) for s in gone])
             total = self._meta("evicted_total")
             self._set("evicted_total", (total if isinstance(total, int) else 0) + len(gone))
+            lost.record(self.db, gone, LossReason.EVICTED)  # declared in the next heartbeats
         if pending + size <= limit:
             return
         if kind is Kind.CREW and pending + size <= limit * (1 + GRIEVANCE_RESERVE):
@@ -446,6 +448,7 @@ class Outbox:
             return []
         with self.transaction():
             changed = self._transition(list(seqs), Event.ACK, now)
+            lost.acked(self.db, seqs)  # the seqs an acked heartbeat declared reached shore
             self.db.executemany(
                 "DELETE FROM messages WHERE seq = ? AND kind != ?",
                 [(s, int(Kind.CREW)) for s in changed],

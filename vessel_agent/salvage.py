@@ -40,7 +40,8 @@ from typing import Any
 
 from protocol import chain
 from protocol.errors import ProtocolError
-from protocol.messages import CHAIN_LEN, U32, decode_message, seq_of
+from protocol.messages import CHAIN_LEN, U32, LossReason, decode_message, seq_of
+from vessel_agent import lost
 from vessel_agent.errors import OutboxCorrupt
 from vessel_agent.outbox import _SCHEMA, Kind, Outbox, State
 from vessel_agent.receipt import HASH_LEN
@@ -510,6 +511,20 @@ def _ranges(seqs: Iterable[int]) -> list[list[int]]:
     return out[:MAX_RANGES]
 
 
+def _declared(
+    meta: dict[str, Any], pending_lost: dict[int, tuple[int, int]], skipped: list[int] | None
+) -> dict[str, object]:
+    """The seqs to declare to shore in the next heartbeats (vessel_agent/lost.py): unsent rows
+    that are gone (reason 2) and the seqs the new counter skips (3). Lost rows that had gone on
+    air most likely arrived ashore, so they are not declared."""
+    declared, unlisted = lost.from_meta(meta)
+    unsent = [s for s, (st, _) in pending_lost.items() if st == State.QUEUED]
+    declared = lost.add(declared, lost.runs(unsent), LossReason.DAMAGED)
+    if skipped is not None and skipped[0] <= U32:
+        declared = lost.add(declared, [(skipped[0], min(skipped[1], U32))], LossReason.SKIPPED)
+    return lost.meta_values(declared, unlisted)
+
+
 def _build(path: Path, f: _Found, *, evidence: str, now: float) -> dict[str, Any]:
     meta = dict(f.meta)
     for key in ("schema_version", "recovered"):
@@ -545,6 +560,7 @@ def _build(path: Path, f: _Found, *, evidence: str, now: float) -> dict[str, Any
         f.parent_index.get(s, s) for s, (_, kind) in pending_lost.items() if kind == Kind.CREW
     }
     crew_parents = {r[1] for r in rows.values() if r[2] == Kind.CREW}
+    meta.update(_declared(meta, pending_lost, skipped))
     evicted_prev = meta.get("evicted_total")
     report: dict[str, Any] = {
         "at": round(now, 3),

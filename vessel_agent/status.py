@@ -11,6 +11,7 @@ import json
 import time
 from typing import Any
 
+from vessel_agent import lost
 from vessel_agent.device import Device
 from vessel_agent.errors import ReceiptError
 from vessel_agent.outbox import Kind, State
@@ -46,6 +47,8 @@ def status(device: Device, *, limit: int = 200) -> dict[str, Any]:
             "db_bytes": st.db_bytes,
             "acked_kept": st.acked_kept,
             "evicted_total": st.evicted_total,
+            # seqs this vessel still has to declare to shore (not yet in an acked heartbeat)
+            "declared_lost": declared_lost(ob.db),
         },
         "messages": [
             {
@@ -65,6 +68,18 @@ def status(device: Device, *, limit: int = 200) -> dict[str, Any]:
         "report_interval_s": device.report_interval_s,
         "config_version": device.session.config_version,
         "time": time.time(),
+    }
+
+
+def declared_lost(db: Any) -> dict[str, Any]:
+    """Seqs declared lost and not yet acknowledged ashore: count and ranges by reason."""
+    held, unlisted = lost.held(db)
+    count, _ = lost.declaration(held, unlisted)
+    names = {1: "evicted", 2: "damaged", 3: "skipped"}
+    return {
+        "seqs": count,
+        "ranges": [[a, b, names.get(r, str(r))] for a, b, r in held],
+        "unlisted": unlisted,
     }
 
 

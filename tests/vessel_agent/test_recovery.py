@@ -19,9 +19,17 @@ from typing import Any
 import pytest
 
 from protocol.lang import Lang
-from protocol.messages import CaseState, CaseStatus
+from protocol.messages import (
+    CaseState,
+    CaseStatus,
+    Heartbeat,
+    LossReason,
+    LostRange,
+    decode_message,
+)
 from tests.helpers import det_rng
 from tests.vessel_agent.conftest import make_agent_dir
+from vessel_agent import lost as lost_seqs
 from vessel_agent import salvage
 from vessel_agent.agent import Agent
 from vessel_agent.device import Device
@@ -175,7 +183,12 @@ def test_damaged_messages_leaf_keeps_every_other_row_and_names_the_lost_seqs(
         assert report["seq"] == {"next_seq": pop.next_seq, "from": "meta", "skipped": None}
         assert report["chain"] == "kept"
         assert report["salvaged"]["case_status"] >= 1
+        # declared to shore in the next heartbeat: the unsent rows that are gone (reason 2)
+        held, _ = lost_seqs.held(dev.outbox.db)
+        assert {s for a, b, r in held for s in range(a, b + 1) if r == 2} == unsent
         _check_survivors(dev, pop, lost)
+        hb = decode_message(dev.queue_heartbeat(T0 + 900).encoded)
+        assert isinstance(hb, Heartbeat) and hb.lost_count == len(unsent)
         assert status(dev)["recovered"] == report
     events = [r for r in log.records if r["event"] == "outbox_recovered"]
     assert len(events) == 1 and events[0]["lost_pending_seqs"] == report["lost"]["pending_seqs"]
@@ -206,6 +219,11 @@ def test_damaged_meta_page_restarts_seqs_above_anything_seen_with_a_margin(
         assert last - first + 1 == salvage.SEQ_MARGIN
         assert dev.session.next_seq == last + 1 == report["seq"]["next_seq"]
         _check_survivors(dev, pop, set())  # every message row survived
+        # declared to shore in the next heartbeat: skipped after a recovery (reason 3)
+        assert lost_seqs.held(dev.outbox.db) == ([(first, last, LossReason.SKIPPED)], 0)
+        hb = decode_message(dev.queue_heartbeat(T0 + 900).encoded)
+        assert isinstance(hb, Heartbeat) and hb.lost_count == salvage.SEQ_MARGIN
+        assert hb.lost == (LostRange(first=first, last=last, reason=LossReason.SKIPPED),)
         # the new salt works for new receipts
         new = dev.submit(category=0x17, lang=Lang.EN, text="", rng=det_rng("x"))
         assert dev.lookup(new.receipt) is not None
