@@ -9,9 +9,12 @@ frames first-fit (one frame per session: an SBD MO message holds one ≤ 340-byt
 
 Rules (docs/vessel-agent.md, "Scheduler"):
 
-* Outcomes follow :mod:`firmware_bridge.status`: retryable codes wait their ``retry_after_s``,
-  growing ×2 per consecutive failure up to ×8; fatal (12, 14, 16) and hardware faults (33, 34,
-  65) wait long — a person has to act — but nothing is ever dropped.
+* Outcomes follow :mod:`firmware_bridge.status`. Retryable codes are retried on Iridium's
+  recommended pacing (:data:`RETRY_PACING_S`): the first retry at once, a few more within
+  seconds, then 30 s longer each time up to 5 minutes — codes that carry the network's own
+  instruction to wait (:data:`TOLD_TO_WAIT`) wait at least their ``retry_after_s``. Fatal (12,
+  14, 16) and hardware faults (33, 34, 65) wait long — a person has to act — but nothing is
+  ever dropped.
 * A failed session is not billed and does not count as an attempt: the frame's messages go
   back to "due now" (the protocol's ack timers start only after a successful session).
 * Budget: billed bytes per UTC day (1 credit = 50 bytes, at least one credit per session,
@@ -37,6 +40,19 @@ NO_SIGNAL_WAIT_S = 30.0
 FATAL_WAIT_S = 3600.0
 HARDWARE_WAIT_S = 600.0
 MAX_RETRY_S = 1800.0
+#: Seconds to wait after the n-th failed session in a row (beyond: :data:`RETRY_PACING_CAP_S`).
+#: The pacing Iridium terminal drivers follow as Iridium's best practice: the first retry at
+#: once, two within 5 s, two within 30 s, then 30 s longer each time up to 5 minutes. Radio
+#: trouble — a fade, a dropped call, no satellite in view — clears within seconds to minutes as
+#: the satellites move, and while it lasts each session is a fresh draw, so an early wait buys
+#: no success and only delays the grievance; a long run of failures is an outage (provider
+#: down, antenna blocked) and is then polled every 5 minutes (FIELD-FACTS §4).
+RETRY_PACING_S = (0.0, 5.0, 5.0, 30.0, 30.0, 60.0, 90.0, 120.0, 150.0, 180.0, 210.0, 240.0)
+RETRY_PACING_CAP_S = 300.0
+#: ``+SBDIX`` codes that are the network telling the modem to wait (queue full, access denied,
+#: "wait 3 minutes since last registration", service disabled, traffic management, band
+#: violation): never retried sooner than the code's ``retry_after_s``.
+TOLD_TO_WAIT = frozenset({11, 15, 36, 37, 38, 64})
 MODEM_RETRY_MAX_S = 300.0
 SIGNAL_FRESH_S = 60.0
 
@@ -50,6 +66,15 @@ class Link(enum.Enum):
     NO_SIGNAL = "no-signal"
     FAULT = "fault"  # fatal or hardware outcome: needs a person
     MODEM_DOWN = "modem-down"  # the serial port or modem does not answer
+
+
+def retry_wait(failures: int, code: int, retry_after_s: float | None) -> float:
+    """Seconds to wait after the ``failures``-th retryable failed session in a row."""
+    n = max(1, failures)
+    pace = RETRY_PACING_S[n - 1] if n <= len(RETRY_PACING_S) else RETRY_PACING_CAP_S
+    if code in TOLD_TO_WAIT:
+        return min(MAX_RETRY_S, max(pace, retry_after_s or 0.0))
+    return pace
 
 
 def billed(size: int) -> int:
@@ -247,9 +272,9 @@ class Scheduler:
             self._revert(now)
             self.failures += 1
             if report.kind is OutcomeKind.RETRYABLE:
-                wait = (report.retry_after_s or 30.0) * min(2 ** (self.failures - 1), 8)
                 self.link = Link.NO_SIGNAL if report.code == 32 else Link.RETRYING
-                self.not_before = now + min(wait, MAX_RETRY_S)
+                self.not_before = now + retry_wait(self.failures, report.code,
+                                                   report.retry_after_s)
             elif report.kind is OutcomeKind.FATAL:
                 self.link = Link.FAULT
                 self.not_before = now + FATAL_WAIT_S

@@ -14,10 +14,14 @@ from tests.helpers import VesselShorePair
 from vessel_agent.scheduler import (
     CREDIT,
     DAY,
+    RETRY_PACING_CAP_S,
+    RETRY_PACING_S,
+    TOLD_TO_WAIT,
     Link,
     Scheduler,
     SessionReport,
     billed,
+    retry_wait,
 )
 
 T0 = 1_750_000_000.0
@@ -141,12 +145,57 @@ def test_failed_session_is_not_billed_and_messages_stay_due() -> None:
     sched = Scheduler(pair.vessel, now=T0, budget_per_day=1000)
     plan = sched.plan(T0)
     assert plan is not None and plan.frame is not None
-    sched.finished(T0, _report(18))
+    sched.finished(T0 + 12, _report(18))
     assert sched.budget.spent == 0
-    assert sched.link is Link.RETRYING and sched.not_before == T0 + 10
+    assert sched.link is Link.RETRYING and sched.not_before == T0 + 12  # first retry at once
     assert [m.attempts for m in pair.vessel.outbox.values()] == [0]
-    assert sched.plan(T0 + 5) is None  # backing off
-    assert sched.plan(T0 + 10) is not None
+    plan = sched.plan(T0 + 12)
+    assert plan is not None and plan.frame is not None
+    sched.finished(T0 + 20, _report(18))
+    assert sched.plan(T0 + 24) is None  # backing off
+    assert sched.plan(T0 + 25) is not None
+
+
+def _fail_until_success(sched: Scheduler, codes: list[int], now: float) -> list[float]:
+    """Run a session at each earliest allowed time, failing with ``codes``; the waits."""
+    waits = []
+    for code in codes:
+        assert sched.plan(now) is not None
+        now += 7.0  # the session's own duration
+        sched.finished(now, _report(code))
+        waits.append(sched.not_before - now)
+        assert sched.plan(sched.not_before - 0.5) is None
+        now = sched.not_before
+    return waits
+
+
+def test_radio_failures_retry_at_once_then_space_out_to_five_minutes() -> None:
+    pair = VesselShorePair()
+    pair.vessel.queue_crew(Grievance(category=0x17, lang=Lang.EN, text="x"), int(T0))
+    sched = Scheduler(pair.vessel, now=T0, budget_per_day=100_000)
+    codes = [18, 32, 10, 13, 17, 19, 35, 18, 32, 10, 13, 17, 19, 35, 18]
+    waits = _fail_until_success(sched, codes, T0)
+    assert waits == [*RETRY_PACING_S, RETRY_PACING_CAP_S, RETRY_PACING_CAP_S, RETRY_PACING_CAP_S]
+    assert waits[:5] == [0.0, 5.0, 5.0, 30.0, 30.0]
+    assert max(waits) == 300.0
+    # A success ends the run: the next failure is retried at once again.
+    now = sched.not_before
+    assert sched.plan(now) is not None
+    sched.finished(now + 7, _report(0))
+    pair.vessel.queue_crew(Grievance(category=0x17, lang=Lang.EN, text="y"), int(now + 8))
+    assert _fail_until_success(sched, [32], now + 8) == [0.0]
+
+
+def test_codes_that_say_wait_are_honoured() -> None:
+    pair = VesselShorePair()
+    pair.vessel.queue_crew(Grievance(category=0x17, lang=Lang.EN, text="x"), int(T0))
+    sched = Scheduler(pair.vessel, now=T0, budget_per_day=100_000)
+    assert {11, 36, 37, 38} <= TOLD_TO_WAIT
+    # "wait 3 minutes since last registration", "gateway MO queue full", then radio trouble
+    waits = _fail_until_success(sched, [36, 11, 18, 37], T0)
+    assert waits == [180.0, 60.0, 5.0, 300.0]
+    assert retry_wait(1, 15, classify(15).retry_after_s) == 600.0
+    assert retry_wait(40, 36, 180.0) == RETRY_PACING_CAP_S
 
 
 def test_fatal_and_hardware_codes_wait_long_ring_cuts_retry_short() -> None:
