@@ -31,9 +31,18 @@ from protocol import chain
 from shore_gateway.models import Alert, ChainClaim, DeviceState, FragmentPart, Message, utcnow
 
 MAX_GAP_RANGES = 64
+#: Declared ranges kept per vessel (the lowest: nearest the prefix, where gaps are alerted).
+MAX_DECLARED_RANGES = 1024
+#: How a gap inside a range the vessel declared is labelled (heartbeat element 6 reasons).
+DECLARED_LABELS = {
+    1: "evicted on board (storage full)",
+    2: "lost to outbox damage",
+    3: "skipped after recovery",
+}
 
 _TABLE: Any = DeviceState.__table__  # type: ignore[attr-defined]
 _COLUMNS = ("prefix", "highest", "chain_seq", "chain_value", "queue_depth", "last_contact")
+_STORED = (*_COLUMNS, "missing", "declared")
 
 
 @dataclass(slots=True)
@@ -47,7 +56,8 @@ class State:
     chain_value: bytes = bytes(8)
     queue_depth: int | None = None
     last_contact: dt.datetime | None = None
-    missing: str = "[]"  # JSON [[first, last], ...] last alerted
+    missing: str = "[]"  # JSON [[first, last(, reason)], ...] last alerted
+    declared: str = "[]"  # JSON [[first, last, reason], ...] the vessel's own claims
 
     @property
     def settled(self) -> bool:
@@ -72,12 +82,12 @@ def lock(session: Session, vessel_ids: Iterable[int]) -> dict[int, State]:
 
 def _defaults() -> dict[str, Any]:
     blank = State(vessel_id=0)
-    return {c: getattr(blank, c) for c in (*_COLUMNS, "missing")} | {"ack_due": False}
+    return {c: getattr(blank, c) for c in _STORED} | {"ack_due": False}
 
 
 def _select(session: Session, ids: list[int]) -> dict[int, State]:
     rows = session.connection().execute(
-        core_select(_TABLE.c.vessel_id, *(_TABLE.c[c] for c in (*_COLUMNS, "missing")))
+        core_select(_TABLE.c.vessel_id, *(_TABLE.c[c] for c in _STORED))
         .where(_TABLE.c.vessel_id.in_(ids))
         .order_by(_TABLE.c.vessel_id)
         .with_for_update()
@@ -88,15 +98,14 @@ def _select(session: Session, ids: list[int]) -> dict[int, State]:
 _SAVE = (
     update(_TABLE)
     .where(_TABLE.c.vessel_id == bindparam("b_vessel_id"))
-    .values({c: bindparam(c) for c in (*_COLUMNS, "missing")} | {"ack_due": bindparam("ack_due")})
+    .values({c: bindparam(c) for c in _STORED} | {"ack_due": bindparam("ack_due")})
 )
 
 
 def save(session: Session, states: Iterable[State]) -> None:
     """Write the states back (one executemany) and mark each vessel as owed an ack."""
     rows = [
-        {"b_vessel_id": s.vessel_id, "ack_due": True}
-        | {c: getattr(s, c) for c in (*_COLUMNS, "missing")}
+        {"b_vessel_id": s.vessel_id, "ack_due": True} | {c: getattr(s, c) for c in _STORED}
         for s in states
     ]
     if rows:
@@ -110,13 +119,17 @@ def advance(
     state: State,
     claims: list[ChainClaim],
     added: Mapping[int, bytes | None] | None,
+    declared: Iterable[tuple[int, int, int]] = (),
 ) -> None:
     """Move prefix, highest, missing ranges and the chain over what arrived.
 
     ``added`` is every message stored above the prefix in this transaction (seq → digest) when
     the caller knows that is all there is — a settled vessel with no fragments in flight; then
     nothing is read back. ``None`` reads the messages and pending fragments above the prefix.
+    ``declared`` are ranges this batch's heartbeats declared lost (element 6): they label gaps
+    but never move the prefix or the chain — nothing arrived for them.
     """
+    state.declared = declare(state.declared, declared)
     if added is not None:
         digests = dict(sorted(added.items()))
         pending: set[int] = set()
@@ -138,6 +151,8 @@ def advance(
     state.highest = max([state.highest, *digests, *pending])
     _gaps(session, vessel_id, name, state, set(digests) | pending)
     _chain(session, vessel_id, name, state, digests, claims)
+    if state.declared != "[]":
+        state.declared = declare(state.declared, (), below=state.prefix)
 
 
 def gap_ranges(prefix: int, have: Iterable[int], limit: int = MAX_GAP_RANGES) -> list[list[int]]:
@@ -153,14 +168,84 @@ def gap_ranges(prefix: int, have: Iterable[int], limit: int = MAX_GAP_RANGES) ->
     return ranges
 
 
+def _ranges(raw: str) -> list[tuple[int, int, int]]:
+    return [(int(a), int(b), int(r)) for a, b, r in json.loads(raw)]
+
+
+def declare(current: str, new: Iterable[tuple[int, int, int]], *, below: int = 0) -> str:
+    """``current`` (JSON) with the ``new`` declared ranges added — seqs declared already keep
+    their first reason — without ranges wholly at or below ``below`` (the prefix: those seqs
+    arrived after all), at most :data:`MAX_DECLARED_RANGES`, the lowest kept."""
+    new = list(new)
+    if not new and not below:
+        return current
+    held = _ranges(current)
+    for first, last, reason in new:
+        pieces = [(first, last)]
+        for a, b, _ in held:
+            pieces = [
+                p
+                for lo, hi in pieces
+                for p in ((lo, min(hi, a - 1)), (max(lo, b + 1), hi))
+                if p[0] <= p[1]
+            ]
+        held.extend((lo, hi, reason) for lo, hi in pieces)
+    out: list[tuple[int, int, int]] = []
+    for a, b, r in sorted(held):
+        if b <= below:
+            continue
+        if out and out[-1][2] == r and a == out[-1][1] + 1:
+            out[-1] = (out[-1][0], b, r)
+        else:
+            out.append((a, b, r))
+    return json.dumps([list(r) for r in out[:MAX_DECLARED_RANGES]])
+
+
+def label_ranges(ranges: list[list[int]], declared: str) -> list[list[int]]:
+    """Missing ranges split where the vessel declared seqs lost: ``[first, last]`` where
+    nothing is declared, ``[first, last, reason]`` inside a declared range."""
+    if declared == "[]":
+        return ranges
+    claims = _ranges(declared)
+    out: list[list[int]] = []
+    for first, last in ranges:
+        seq = first
+        for a, b, r in claims:
+            if b < seq or a > last:
+                continue
+            if a > seq:
+                out.append([seq, a - 1])
+            out.append([max(a, seq), min(b, last), r])
+            seq = min(b, last) + 1
+        if seq <= last:
+            out.append([seq, last])
+    return out
+
+
+def _label(r: list[int]) -> int:
+    return r[2] if len(r) > 2 else 0
+
+
 def _gaps(session: Session, vessel_id: int, name: str, state: State, have: set[int]) -> None:
     ranges = gap_ranges(state.prefix, have)
     before = json.loads(state.missing)
-    state.missing = json.dumps(ranges)
     if not ranges and not before:
         return  # the common case: nothing was missing, nothing is
-    new = [r for r in ranges if not any(b[0] <= r[0] and r[1] <= b[1] for b in before)]
-    if not ranges:
+    ranges = label_ranges(ranges, state.declared)
+    state.missing = json.dumps(ranges)
+    new = [
+        r
+        for r in ranges
+        if not any(b[0] <= r[0] and r[1] <= b[1] and _label(b) == _label(r) for b in before)
+    ]
+    # Seqs alerted as missing that the vessel now declares lost: the earlier alert said less
+    # than the new one will, so it is closed and the new one lists every range.
+    relabelled = any(
+        _label(r) and not _label(b) and b[0] <= r[1] and r[0] <= b[1]
+        for r in ranges
+        for b in before
+    )
+    if not ranges or relabelled:
         session.execute(
             orm_update(Alert)
             .where(
@@ -170,18 +255,34 @@ def _gaps(session: Session, vessel_id: int, name: str, state: State, have: set[i
             )
             .values(resolved_at=utcnow())
         )
-        return
-    if new:
-        since = state.last_contact.isoformat() if state.last_contact else "?"
-        text = ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in ranges)
-        session.add(
-            Alert(
-                vessel_id=vessel_id,
-                kind="gap",
-                detail=f"messages missing from vessel {name} "
-                f"(seq {text}; highest received {state.highest}, last contact {since})",
-            )
-        )
+    if ranges and new:
+        session.add(Alert(vessel_id=vessel_id, kind="gap", detail=gap_text(name, state, ranges)))
+
+
+def _seqs(ranges: Iterable[list[int]]) -> str:
+    return ", ".join(f"{r[0]}" if r[0] == r[1] else f"{r[0]}–{r[1]}" for r in ranges)
+
+
+def gap_text(name: str, state: State, ranges: list[list[int]]) -> str:
+    """The alert staff read: plain gaps as "missing"; gaps inside ranges the vessel declared
+    with its reason — as the device's claim, which nothing ashore can check (a doctored agent
+    could call a suppressed grievance "evicted")."""
+    since = state.last_contact.isoformat() if state.last_contact else "?"
+    tail = f"highest received {state.highest}, last contact {since}"
+    plain = [r for r in ranges if not _label(r)]
+    reasons = sorted({_label(r) for r in ranges} - {0})
+    if not reasons:
+        return f"messages missing from vessel {name} (seq {_seqs(plain)}; {tail})"
+    claims = "; ".join(
+        f"seq {_seqs(r for r in ranges if _label(r) == reason)} "
+        + DECLARED_LABELS.get(reason, f"declared not sent (reason {reason})")
+        for reason in reasons
+    )
+    head = f"messages missing from vessel {name} (seq {_seqs(plain)}); " if plain else ""
+    return (
+        f"{head}vessel {name} says it never sent {claims} — the device's own claim, "
+        f"not verifiable ashore ({tail})"
+    )
 
 
 def _chain(

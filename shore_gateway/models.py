@@ -330,7 +330,11 @@ class DeviceState(GatewayModel, table=True):
     queue_depth: int | None = None
     last_contact: dt.datetime | None = _time(nullable=True)
     ack_due: bool = False
-    missing: str = Field(default="[]", sa_type=Text)  # JSON [[first, last], ...] last alerted
+    # JSON [[first, last], ...] last alerted; [first, last, reason] where the vessel declared it
+    missing: str = Field(default="[]", sa_type=Text)
+    # JSON [[first, last, reason], ...]: seqs the vessel's heartbeats declared it will never send
+    # (evicted, lost to outbox damage, skipped) — its claim, used to label gaps.
+    declared: str = Field(default="[]", sa_type=Text)
 
 
 class ChainClaim(GatewayModel, table=True):

@@ -156,6 +156,7 @@ class _Batch:
     vessels: dict[int, str] = field(default_factory=dict)  # id → name
     states: dict[int, device_state.State] = field(default_factory=dict)
     depths: dict[int, int] = field(default_factory=dict)  # from heartbeats
+    declared: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)  # lost seqs
     added: dict[int, dict[int, bytes | None]] = field(default_factory=dict)  # vessel→seq→digest
     unsettled: set[int] = field(default_factory=set)  # fragments moved: read state back
     fixes: dict[int, list[dt.datetime]] = field(default_factory=dict)  # new fixes to re-enrich
@@ -403,6 +404,10 @@ class Pipeline:
                     batch.fixes.setdefault(vid, []).append(fix.time)
                 case Heartbeat() as hb:
                     batch.depths[vid] = hb.queue_depth
+                    if hb.lost:  # element 6: labels gaps; no statement of its own
+                        batch.declared.setdefault(vid, []).extend(
+                            (r.first, r.last, r.reason) for r in hb.lost
+                        )
                     claim = {"vessel_id": vid, "last_seq": hb.last_seq, "chain": hb.chain}
                     _insert_ignore(session, ChainClaim, [claim], ("vessel_id", "last_seq"))
                 case CrewMessage():
@@ -501,7 +506,9 @@ class Pipeline:
             # what this batch stored, so nothing has to be read back.
             settled = state.settled and vid not in batch.unsettled
             known = batch.added.get(vid, {}) if settled else None
-            device_state.advance(session, vid, name, state, claims.get(vid, []), known)
+            device_state.advance(
+                session, vid, name, state, claims.get(vid, []), known, batch.declared.get(vid, ())
+            )
         device_state.save(session, batch.states.values())
 
     def _record(

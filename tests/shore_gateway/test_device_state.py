@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shore_gateway.device_state import State, gap_ranges
+from shore_gateway.device_state import (
+    MAX_DECLARED_RANGES,
+    State,
+    declare,
+    gap_ranges,
+    label_ranges,
+)
 
 
 def test_gap_ranges_examples() -> None:
@@ -34,3 +41,40 @@ def test_settled_means_nothing_outstanding() -> None:
     assert not State(vessel_id=1, prefix=4, highest=6, chain_seq=4).settled
     assert not State(vessel_id=1, prefix=4, highest=4, chain_seq=3).settled
     assert not State(vessel_id=1, prefix=4, highest=4, chain_seq=4, missing="[[5, 5]]").settled
+
+
+def test_declare_merges_keeps_first_reason_prunes_and_bounds() -> None:
+    assert declare("[]", []) == "[]"
+    got = declare("[]", [(5, 7, 1), (8, 8, 1), (20, 22, 2)])
+    assert json.loads(got) == [[5, 8, 1], [20, 22, 2]]
+    # seqs declared already keep their first reason; the rest is added
+    assert json.loads(declare(got, [(6, 10, 3)])) == [[5, 8, 1], [9, 10, 3], [20, 22, 2]]
+    assert json.loads(declare(got, [], below=8)) == [[20, 22, 2]]  # at or below the prefix
+    many = declare("[]", [(i, i, 1) for i in range(1, 2 * MAX_DECLARED_RANGES + 4, 2)])
+    kept = json.loads(many)
+    assert len(kept) == MAX_DECLARED_RANGES and kept[0] == [1, 1, 1]  # the lowest are kept
+
+
+def test_label_ranges_splits_gaps_at_declared_ranges() -> None:
+    declared = json.dumps([[3, 4, 1], [8, 12, 2], [20, 20, 3]])
+    assert label_ranges([[1, 2]], declared) == [[1, 2]]
+    assert label_ranges([[1, 10]], declared) == [[1, 2], [3, 4, 1], [5, 7], [8, 10, 2]]
+    assert label_ranges([[11, 25]], declared) == [[11, 12, 2], [13, 19], [20, 20, 3], [21, 25]]
+    assert label_ranges([[3, 3], [9, 9]], declared) == [[3, 3, 1], [9, 9, 2]]
+    assert label_ranges([[1, 5]], "[]") == [[1, 5]]
+
+
+@given(
+    gaps=st.sets(st.integers(1, 80), max_size=40),
+    claims=st.lists(st.tuples(st.integers(1, 80), st.integers(0, 8), st.integers(1, 4))),
+)
+def test_labels_cover_every_missing_seq_once_with_the_declared_reason(
+    gaps: set[int], claims: list[tuple[int, int, int]]
+) -> None:
+    declared = declare("[]", [(a, a + n, r) for a, n, r in claims])
+    reason = {s: r for a, b, r in json.loads(declared) for s in range(a, b + 1)}
+    ranges = gap_ranges(0, set(range(1, 82)) - gaps, limit=1000)
+    labelled = label_ranges(ranges, declared)
+    seen = [(s, x[2] if len(x) > 2 else 0) for x in labelled for s in range(x[0], x[1] + 1)]
+    assert [s for s, _ in seen] == sorted(gaps)
+    assert all(r == reason.get(s, 0) for s, r in seen)

@@ -4,18 +4,19 @@ chain, fragments, forged and malformed input."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from protocol import keys
 from protocol.lang import Lang
 from protocol.messages import Grievance as GrievanceContent
-from protocol.messages import StatusRequest, Withdraw
+from protocol.messages import LossReason, LostRange, StatusRequest, Withdraw
 from protocol.vessel import VesselSession
 from shore_gateway.db import Database
 from shore_gateway.metrics import Metrics
@@ -171,6 +172,83 @@ def test_gap_alert_then_resolved_and_chain_checked(fleet: Fleet) -> None:
         assert alerts[0].resolved_at is not None
 
 
+def _open_gap_alerts(fleet: Fleet) -> list[Alert]:
+    with fleet.db.session() as s:
+        return list(
+            s.exec(select(Alert).where(Alert.kind == "gap", col(Alert.resolved_at).is_(None))).all()
+        )
+
+
+def test_declared_evictions_are_labelled_as_the_vessels_claim_not_missing(fleet: Fleet) -> None:
+    """Heartbeats 5–7 were evicted on board (storage full); heartbeat 9 declares it."""
+    for k in range(1, 8):
+        fleet.session.queue_heartbeat(T0 + k)
+    for seq in (5, 6, 7):
+        del fleet.session.outbox[seq]  # evicted unsent
+    for data in fleet.frames(T0 + 10):
+        fleet.send(data)
+    assert _open_gap_alerts(fleet) == []
+    fleet.session.queue_crew(GrievanceContent(category=0x17, lang=Lang.EN, text="wages"), T0 + 20)
+    (crew,) = fleet.frames(T0 + 20)
+    fleet.send(crew)  # seq 8 before the declaring heartbeat: for now, plain "missing"
+    (alert,) = _open_gap_alerts(fleet)
+    assert alert.detail.startswith("messages missing from vessel MV Sea Star (seq 5–7;")
+    evicted = LostRange(first=5, last=7, reason=LossReason.EVICTED)
+    fleet.session.queue_heartbeat(T0 + 30, lost=[evicted])
+    (hb,) = fleet.frames(T0 + 30)
+    fleet.send(hb)
+    (alert,) = _open_gap_alerts(fleet)  # the "missing" alert is superseded by the labelled one
+    assert "missing" not in alert.detail
+    assert "seq 5–7 evicted on board (storage full)" in alert.detail
+    assert "the device's own claim, not verifiable ashore" in alert.detail
+    with fleet.db.session() as s:
+        state = s.get(DeviceState, fleet.vessel_id)
+        assert state is not None
+        assert (state.prefix, state.highest, state.chain_seq) == (4, 9, 4)  # nothing claimed
+        assert json.loads(state.declared) == [[5, 7, 1]]
+        assert json.loads(state.missing) == [[5, 7, 1]]
+        (ack,) = acks_for(s, fleet.vessel_id)
+    assert ack.cum_seq == 4 and ack.seqs() == [8, 9]  # an ack never claims 5–7
+    # A gap outside the declared ranges is still "missing".
+    fleet.session.queue_crew(GrievanceContent(category=0x17, lang=Lang.EN, text="held"), T0 + 40)
+    fleet.session.outbox.pop(10)  # seq 10 never reaches shore, and nobody declares it
+    fleet.session.queue_position(time=T0 + 50, lat=-4.6, lon=55.4, now=T0 + 50)
+    for data in fleet.frames(T0 + 50):
+        fleet.send(data)
+    alerts = _open_gap_alerts(fleet)
+    assert len(alerts) == 2  # the new one lists every range
+    newest = max(alerts, key=lambda a: a.id or 0)
+    assert newest.detail.startswith("messages missing from vessel MV Sea Star (seq 10); ")
+    assert "says it never sent seq 5–7 evicted on board (storage full)" in newest.detail
+    # Repeated declarations (until the vessel sees its heartbeat acked) change nothing.
+    fleet.session.queue_heartbeat(T0 + 60, lost=[evicted])
+    for data in fleet.frames(T0 + 60):
+        fleet.send(data)
+    assert len(_open_gap_alerts(fleet)) == 2
+
+
+def test_every_reason_is_labelled_and_unknown_reasons_shown_by_number(fleet: Fleet) -> None:
+    fleet.session.next_seq = 40
+    fleet.session.queue_heartbeat(
+        T0,
+        lost=[
+            LostRange(first=1, last=9, reason=LossReason.SKIPPED),
+            LostRange(first=12, last=12, reason=LossReason.DAMAGED),
+            LostRange(first=20, last=21, reason=LossReason.EVICTED),
+            LostRange(first=30, last=30, reason=77),
+        ],
+    )
+    (hb,) = fleet.frames()
+    fleet.send(hb)
+    (alert,) = _open_gap_alerts(fleet)
+    assert alert.detail.startswith(
+        "messages missing from vessel MV Sea Star (seq 10–11, 13–19, 22–29, 31–39); "
+        "vessel MV Sea Star says it never sent seq 20–21 evicted on board (storage full); "
+        "seq 12 lost to outbox damage; seq 1–9 skipped after recovery; "
+        "seq 30 declared not sent (reason 77) — the device's own claim"
+    )
+
+
 def test_withdraw_and_status_request_reach_the_case_desk(fleet: Fleet) -> None:
     fleet.session.queue_crew(GrievanceContent(category=0x18, lang=Lang.ID, text="hutang"), T0)
     fleet.session.queue_crew(StatusRequest(ref_seq=1), T0 + 1)
@@ -235,6 +313,7 @@ def _snapshot(db: Database) -> dict[str, object]:
         return {
             "state": (state.prefix, state.highest, state.chain_seq, state.chain_value),
             "missing": state.missing,
+            "declared": state.declared,
             "depth": state.queue_depth,
             "messages": sorted(s.exec(select(Message.seq, Message.kind, Message.digest)).all()),
             "grievances": sorted(
@@ -249,7 +328,9 @@ def _snapshot(db: Database) -> dict[str, object]:
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    plan=st.lists(st.sampled_from(["short", "long", "heartbeat", "position"]), max_size=10),
+    plan=st.lists(
+        st.sampled_from(["short", "long", "heartbeat", "position", "evicted"]), max_size=10
+    ),
     data=st.data(),
 )
 def test_batches_leave_the_same_state_as_one_at_a_time(
@@ -263,10 +344,15 @@ def test_batches_leave_the_same_state_as_one_at_a_time(
         db.migrate()
     serial, batched = (Fleet(db) for db in dbs)
     frames: list[bytes] = []
+    evicted: list[int] = []
     for k, kind in enumerate(plan):
         now = T0 + 60 * k
-        if kind == "heartbeat":
-            serial.session.queue_heartbeat(now)
+        if kind == "evicted":  # a routine report dropped on board; later heartbeats declare it
+            evicted.append(serial.session.queue_position(time=now, lat=0.0, lon=0.0, now=now).seq)
+            del serial.session.outbox[evicted[-1]]
+        elif kind == "heartbeat":
+            lost = [LostRange(first=s, last=s, reason=LossReason.EVICTED) for s in evicted[-8:]]
+            serial.session.queue_heartbeat(now, lost=lost)
         elif kind == "position":
             serial.session.queue_position(time=now, lat=-4.5, lon=55.0 + k / 10, now=now)
         else:
