@@ -138,7 +138,7 @@ def describe(msg: Any) -> dict[str, Any]:
                 "sealed_bytes": len(msg.sealed),
             }
         case Heartbeat():
-            return {
+            out = {
                 "kind": "heartbeat",
                 "seq": msg.seq,
                 "time": _iso(msg.time),
@@ -146,6 +146,10 @@ def describe(msg: Any) -> dict[str, Any]:
                 "last_seq": msg.last_seq,
                 "chain": msg.chain.hex(),
             }
+            if msg.lost_count:  # element 6: seqs the vessel declares it will never send
+                out["lost_count"] = msg.lost_count
+                out["lost"] = [[r.first, r.last, r.reason] for r in msg.lost]
+            return out
         case Position():
             return {
                 "kind": "position",

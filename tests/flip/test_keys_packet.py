@@ -181,3 +181,22 @@ def test_installed_command_runs(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["kid"]
+
+
+def test_describe_shows_declared_lost_seqs_only_when_present() -> None:
+    from flip.packet import describe
+    from protocol.messages import Heartbeat, LostRange
+
+    hb = Heartbeat(seq=9, time=0, queue_depth=1, last_seq=8, chain=bytes(8))
+    assert "lost" not in describe(hb)
+    declared = Heartbeat(
+        seq=9,
+        time=0,
+        queue_depth=1,
+        last_seq=8,
+        chain=bytes(8),
+        lost_count=3,
+        lost=(LostRange(first=5, last=7, reason=1),),
+    )
+    got = describe(declared)
+    assert got["lost_count"] == 3 and got["lost"] == [[5, 7, 1]]
