@@ -14,6 +14,7 @@ arithmetic on this hot path.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
@@ -58,11 +59,6 @@ class State:
     last_contact: dt.datetime | None = None
     missing: str = "[]"  # JSON [[first, last(, reason)], ...] last alerted
     declared: str = "[]"  # JSON [[first, last, reason], ...] the vessel's own claims
-
-    @property
-    def settled(self) -> bool:
-        """Nothing above the prefix: every stored seq is acked, chained and not missing."""
-        return self.prefix == self.highest == self.chain_seq and self.missing == "[]"
 
 
 def lock(session: Session, vessel_ids: Iterable[int]) -> dict[int, State]:
@@ -118,21 +114,36 @@ def advance(
     name: str,
     state: State,
     claims: list[ChainClaim],
-    added: Mapping[int, bytes | None] | None,
+    added: Mapping[int, bytes | None],
+    *,
+    complete: bool,
     declared: Iterable[tuple[int, int, int]] = (),
 ) -> None:
     """Move prefix, highest, missing ranges and the chain over what arrived.
 
-    ``added`` is every message stored above the prefix in this transaction (seq → digest) when
-    the caller knows that is all there is — a settled vessel with no fragments in flight; then
-    nothing is read back. ``None`` reads the messages and pending fragments above the prefix.
+    ``added`` is what this transaction stored for the vessel (seq → digest); ``complete`` says
+    it is all that changed (no fragments moved). Then nothing is read back unless the prefix
+    could move over messages stored earlier (the oldest gap was filled): the missing ranges are
+    updated from the stored ones, so a vessel with a permanent gap costs the same per arrival
+    as one without. Otherwise the messages and pending fragments above the prefix are read.
     ``declared`` are ranges this batch's heartbeats declared lost (element 6): they label gaps
     but never move the prefix or the chain — nothing arrived for them.
     """
     state.declared = declare(state.declared, declared)
-    if added is not None:
-        digests = dict(sorted(added.items()))
-        pending: set[int] = set()
+    before = merge_ranges(json.loads(state.missing))
+    digests = dict(sorted(added.items()))
+    nothing_stored_above = state.highest == state.prefix
+    if (
+        complete
+        and state.chain_seq == state.prefix
+        and len(before) < MAX_GAP_RANGES  # the stored list is the whole truth
+        and (nothing_stored_above or state.prefix + 1 not in digests)
+    ):
+        highest = state.highest
+        while state.prefix + 1 in digests:
+            state.prefix += 1
+        state.highest = max([highest, *digests])
+        ranges = update_gaps(before, highest, digests)
     else:
         above = session.exec(
             select(Message.seq, Message.digest)
@@ -146,13 +157,49 @@ def advance(
         pending = set(
             session.exec(select(FragmentPart.seq).where(FragmentPart.vessel_id == vessel_id)).all()
         )
-    while state.prefix + 1 in digests:
-        state.prefix += 1
-    state.highest = max([state.highest, *digests, *pending])
-    _gaps(session, vessel_id, name, state, set(digests) | pending)
+        while state.prefix + 1 in digests:
+            state.prefix += 1
+        state.highest = max([state.highest, *digests, *pending])
+        ranges = gap_ranges(state.prefix, set(digests) | pending)
+    _gaps(session, vessel_id, name, state, ranges)
     _chain(session, vessel_id, name, state, digests, claims)
     if state.declared != "[]":
         state.declared = declare(state.declared, (), below=state.prefix)
+
+
+def merge_ranges(ranges: Iterable[list[int]]) -> list[list[int]]:
+    """Stored missing ranges without their labels: touching pieces joined again (two real
+    gaps never touch — a seq that arrived lies between them)."""
+    out: list[list[int]] = []
+    for r in ranges:
+        if out and r[0] == out[-1][1] + 1:
+            out[-1][1] = r[1]
+        else:
+            out.append([r[0], r[1]])
+    return out
+
+
+def update_gaps(
+    ranges: list[list[int]], highest: int, added: Iterable[int], limit: int = MAX_GAP_RANGES
+) -> list[list[int]]:
+    """:func:`gap_ranges` after ``added`` arrived, from the complete ranges before and the
+    highest seq before — without knowing the seqs in between."""
+    points = sorted(added)
+    out: list[list[int]] = []
+    for first, last in ranges:
+        start = first
+        for s in points[bisect.bisect_left(points, first) : bisect.bisect_right(points, last)]:
+            if s > start:
+                out.append([start, s - 1])
+            start = s + 1
+        if start <= last:
+            out.append([start, last])
+    top = highest
+    for s in points:
+        if s > top + 1:
+            out.append([top + 1, s - 1])
+        top = max(top, s)
+    return out[:limit]
 
 
 def gap_ranges(prefix: int, have: Iterable[int], limit: int = MAX_GAP_RANGES) -> list[list[int]]:
@@ -226,8 +273,9 @@ def _label(r: list[int]) -> int:
     return r[2] if len(r) > 2 else 0
 
 
-def _gaps(session: Session, vessel_id: int, name: str, state: State, have: set[int]) -> None:
-    ranges = gap_ranges(state.prefix, have)
+def _gaps(
+    session: Session, vessel_id: int, name: str, state: State, ranges: list[list[int]]
+) -> None:
     before = json.loads(state.missing)
     if not ranges and not before:
         return  # the common case: nothing was missing, nothing is

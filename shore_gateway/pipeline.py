@@ -158,7 +158,7 @@ class _Batch:
     depths: dict[int, int] = field(default_factory=dict)  # from heartbeats
     declared: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)  # lost seqs
     added: dict[int, dict[int, bytes | None]] = field(default_factory=dict)  # vessel→seq→digest
-    unsettled: set[int] = field(default_factory=set)  # fragments moved: read state back
+    unsettled: set[int] = field(default_factory=set)  # fragments moved: read the state back
     fixes: dict[int, list[dt.datetime]] = field(default_factory=dict)  # new fixes to re-enrich
 
 
@@ -502,12 +502,15 @@ class Pipeline:
             state = batch.states[vid]
             if vid in batch.depths:
                 state.queue_depth = batch.depths[vid]
-            # A settled vessel with no fragments moving: what is above its prefix is exactly
-            # what this batch stored, so nothing has to be read back.
-            settled = state.settled and vid not in batch.unsettled
-            known = batch.added.get(vid, {}) if settled else None
             device_state.advance(
-                session, vid, name, state, claims.get(vid, []), known, batch.declared.get(vid, ())
+                session,
+                vid,
+                name,
+                state,
+                claims.get(vid, []),
+                batch.added.get(vid, {}),
+                complete=vid not in batch.unsettled,  # fragments moved: read the state back
+                declared=batch.declared.get(vid, ()),
             )
         device_state.save(session, batch.states.values())
 

@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 
 from shore_gateway.device_state import (
     MAX_DECLARED_RANGES,
-    State,
+    MAX_GAP_RANGES,
     declare,
     gap_ranges,
     label_ranges,
+    merge_ranges,
+    update_gaps,
 )
 
 
@@ -35,12 +37,28 @@ def test_gap_ranges_cover_exactly_what_is_missing(prefix: int, have: set[int]) -
     assert all(r1[1] + 1 < r2[0] for r1, r2 in itertools.pairwise(ranges))  # sorted, apart
 
 
-def test_settled_means_nothing_outstanding() -> None:
-    assert State(vessel_id=1).settled
-    assert State(vessel_id=1, prefix=4, highest=4, chain_seq=4).settled
-    assert not State(vessel_id=1, prefix=4, highest=6, chain_seq=4).settled
-    assert not State(vessel_id=1, prefix=4, highest=4, chain_seq=3).settled
-    assert not State(vessel_id=1, prefix=4, highest=4, chain_seq=4, missing="[[5, 5]]").settled
+@given(
+    prefix=st.integers(0, 30),
+    present=st.sets(st.integers(1, 90), max_size=40),
+    added=st.sets(st.integers(1, 120), max_size=20),
+    limit=st.sampled_from([3, MAX_GAP_RANGES]),
+)
+def test_update_gaps_equals_recounting_every_seq(
+    prefix: int, present: set[int], added: set[int], limit: int
+) -> None:
+    """What the pipeline computes without reading back equals the count over everything."""
+    present = {s for s in present if s > prefix} | set(range(1, prefix + 1))
+    added = {s for s in added if s not in present}
+    before = gap_ranges(prefix, present, limit=10_000)
+    if len(before) >= limit:
+        return  # a truncated list is not the whole truth: the pipeline reads back instead
+    highest = max(present, default=0)
+    assert update_gaps(before, highest, added, limit) == gap_ranges(prefix, present | added, limit)
+
+
+def test_merge_ranges_undoes_labelling() -> None:
+    assert merge_ranges([[3, 4], [5, 7, 1], [8, 8], [12, 13, 2]]) == [[3, 8], [12, 13]]
+    assert merge_ranges([]) == []
 
 
 def test_declare_merges_keeps_first_reason_prunes_and_bounds() -> None:

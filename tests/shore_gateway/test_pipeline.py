@@ -19,6 +19,7 @@ from protocol.messages import Grievance as GrievanceContent
 from protocol.messages import LossReason, LostRange, StatusRequest, Withdraw
 from protocol.vessel import VesselSession
 from shore_gateway.db import Database
+from shore_gateway.device_state import gap_ranges, merge_ranges
 from shore_gateway.metrics import Metrics
 from shore_gateway.models import (
     Alert,
@@ -326,6 +327,19 @@ def _snapshot(db: Database) -> dict[str, object]:
         }
 
 
+def _assert_state_recounts(db: Database) -> None:
+    """The state kept without reading back equals a recount over every stored seq."""
+    with db.session() as s:
+        state = s.exec(select(DeviceState)).one()
+        have = set(s.exec(select(Message.seq)).all()) | set(s.exec(select(FragmentPart.seq)).all())
+    prefix = 0
+    while prefix + 1 in have:
+        prefix += 1
+    assert state.prefix == prefix
+    assert state.highest == max(have, default=0)
+    assert merge_ranges(json.loads(state.missing)) == gap_ranges(prefix, have)
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     plan=st.lists(
@@ -375,6 +389,7 @@ def test_batches_leave_the_same_state_as_one_at_a_time(
     try:
         if order:
             assert _snapshot(dbs[1]) == _snapshot(dbs[0])
+            _assert_state_recounts(dbs[1])
     finally:
         for db in dbs:
             db.dispose()

@@ -90,7 +90,7 @@ def test_several_messages_on_one_connection_each_confirmed(
 ) -> None:
     boat = Boat(db)
     frames = boat.grievance_frames(3)
-    with socket.create_connection(running.address, timeout=5) as sock:
+    with socket.create_connection(running.address, timeout=30) as sock:
         sock.sendall(b"".join(mo_bytes(f, imei=boat.imei, momsn=i) for i, f in enumerate(frames)))
         assert [read_confirmation(sock) for _ in frames] == [True, True, True]
     assert count(db, Grievance) == 3
