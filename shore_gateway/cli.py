@@ -200,15 +200,17 @@ def cmd_vessel_add(args: argparse.Namespace) -> int:
 
 
 def cmd_vessel_rotate_key(args: argparse.Namespace) -> int:
-    from shore_gateway.registry import RegistryError, revoke_vessel_keys, rotate_key
+    from shore_gateway.registry import RegistryError, get_vessel, live_keys, rotate_key
 
     pem = _read_pub(args.sign_pub)
     db = _open_db(args.db)
     try:
         with db.session() as session:
-            # One transaction: a refused key rolls the revocation back with it.
-            revoked = revoke_vessel_keys(session, args.name) if args.revoke_old else []
-            key = rotate_key(session, args.name, pem)
+            # One transaction: a refused key revokes nothing.
+            vessel = get_vessel(session, args.name)
+            assert vessel.id is not None
+            revoked = live_keys(session, vessel.id) if args.revoke_old else []
+            key = rotate_key(session, args.name, pem, revoke_old=args.revoke_old)
             result = {
                 "vessel": args.name,
                 "kid": key.kid.hex(),

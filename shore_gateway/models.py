@@ -30,6 +30,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -122,11 +123,21 @@ class DeviceKey(GatewayModel, table=True):
     """An Ed25519 public key of a vessel's device; several per vessel over time (rotation)."""
 
     __tablename__: ClassVar[str] = "device_keys"
+    # Unique among live keys: a revoked key may be registered again (migration 0005).
+    __table_args__ = (
+        Index(
+            "uq_device_keys_live_public_key",
+            "public_key",
+            unique=True,
+            sqlite_where=sql_text("revoked_at IS NULL"),
+            postgresql_where=sql_text("revoked_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     vessel_id: int = Field(foreign_key="vessels.id", index=True)
     kid: bytes = _blob(length=4, index=True)
-    public_key: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    public_key: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     created_at: dt.datetime = _now_column()
     revoked_at: dt.datetime | None = _time(nullable=True)
 

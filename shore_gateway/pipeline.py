@@ -39,7 +39,7 @@ from sqlmodel import Session, col, delete, func, select, update
 
 from protocol import chain, frame
 from protocol.errors import BadSignature, RemoteProtocolError, UnknownDevice
-from protocol.keys import verify_key_from_raw
+from protocol.keys import key_id, verify_key_from_raw
 from protocol.messages import (
     Ack,
     CrewContent,
@@ -131,6 +131,7 @@ class _Arrival:
     kid: bytes
     messages: list[tuple[UplinkMessage, bytes]]
     new_ids: list[int] = field(default_factory=list)  # messages this arrival stored first
+    clashed: bool = False  # carried a seq already stored with other content
 
 
 @dataclass(slots=True)
@@ -365,11 +366,13 @@ class Pipeline:
                 batch.session, Message, rows, ("vessel_id", "seq"), ("id", "vessel_id", "seq")
             )
         }
+        _clashes(batch.session, [e for k, e in fresh.items() if k not in ids])
         new: list[tuple[_Entry, int]] = []
         for k, e in fresh.items():
             row_id = ids.get(k)
             if row_id is None:
-                self.metrics.dedupe_hit(e.arrival.meta.channel, "message")
+                if not e.arrival.clashed:
+                    self.metrics.dedupe_hit(e.arrival.meta.channel, "message")
                 continue
             e.arrival.new_ids.append(row_id)
             batch.added.setdefault(k[0], {})[k[1]] = e.digest
@@ -579,6 +582,61 @@ def _verify(batch: _Batch, sign1: frame.Sign1) -> Candidate:
     raise BadSignature(f"signature does not verify for kid {sign1.kid.hex()}")
 
 
+def _clashes(session: Session, conflicts: list[_Entry]) -> None:
+    """Messages whose (vessel, seq) is taken: a duplicate when the stored digest is the same;
+    otherwise a *collision* — the same seq with other content, e.g. a replacement box that
+    restarted its seqs under a rotated key. It cannot be stored (the seq is taken), and acks
+    would claim it (acks name seqs), so the box would delete what never arrived. Staff get one
+    alert per vessel and :func:`acks_for` holds the vessel's acks while it is open: the box keeps
+    everything until someone registers it properly (docs/operations.md)."""
+    if not conflicts:
+        return
+    vids = {e.key[0] for e in conflicts}
+    stored = {
+        (vid, seq): digest
+        for vid, seq, digest in session.exec(
+            select(Message.vessel_id, Message.seq, Message.digest).where(
+                col(Message.vessel_id).in_(vids),
+                col(Message.seq).in_({e.key[1] for e in conflicts}),
+            )
+        ).all()
+    }
+    clashes: dict[int, list[_Entry]] = {}
+    for e in conflicts:
+        if e.key in stored and stored[e.key] != e.digest:
+            e.arrival.clashed = True
+            clashes.setdefault(e.key[0], []).append(e)
+    if not clashes:
+        return
+    open_ = set(
+        session.exec(
+            select(Alert.vessel_id).where(
+                col(Alert.vessel_id).in_(list(clashes)),
+                Alert.kind == "collision",
+                col(Alert.resolved_at).is_(None),
+            )
+        ).all()
+    )
+    for vid, entries in clashes.items():
+        log.warning("seq collision", extra={"vessel_id": vid, "seqs": len(entries)})
+        if vid in open_:
+            continue
+        name, kid = entries[0].arrival.device.vessel_name, entries[0].arrival.kid.hex()
+        seqs = ", ".join(str(e.key[1]) for e in entries[:8]) + (", …" if len(entries) > 8 else "")
+        session.add(
+            Alert(
+                vessel_id=vid,
+                kind="collision",
+                detail=f"vessel {name} sent seq {seqs} with content other than the messages "
+                f"already stored under those seqs (signed by key {kid}). "
+                "They are not duplicates and cannot be stored; acks to this vessel are held "
+                "while this alert is open, so the box deletes nothing. A replacement box that "
+                "restarted its seqs must be registered as a new vessel, and this key revoked "
+                "here (docs/operations.md).",
+            )
+        )
+
+
 def _provider_fixes(batch: _Batch, arrivals: list[_Arrival]) -> None:
     """The provider's fix of each session (DirectIP location IE, RockBLOCK iridium_*) as track
     context. It names no one: it is attached to the vessel whose signature verified."""
@@ -639,7 +697,7 @@ def _raw_values(a: _Arrival) -> dict[str, Any]:
         "received_at": meta.received_at,
         "payload": a.data,
         "sha256": hashlib.sha256(a.data).digest(),
-        "status": "accepted" if a.new_ids else "duplicate",
+        "status": "conflict" if a.clashed else "accepted" if a.new_ids else "duplicate",
         "message_id": a.new_ids[0] if a.new_ids else None,
     }
 
@@ -812,8 +870,6 @@ def open_pending(
     A message that does not open is alerted once and marked tried (``opened_at`` set, no
     grievance, ``sealed`` kept), so it is not retried on every pass.
     """
-    from protocol.keys import key_id, verify_key_from_raw
-
     hooks = hooks if hooks is not None else default_hooks()
     opened = 0
     with db.session() as session:
@@ -847,8 +903,19 @@ def open_pending(
 def acks_for(session: Session, vessel_id: int, *, max_bitmaps: int = 4) -> list[Ack]:
     """Acks telling the vessel what arrived: the cumulative prefix and the newest seqs above it.
 
+    None while a seq collision alert is open for the vessel (see :func:`_clashes`).
+
     Only seqs present in ``messages`` are claimed — an ack lets the vessel delete a message.
     """
+    held = session.exec(
+        select(Alert.id).where(
+            Alert.vessel_id == vessel_id,
+            Alert.kind == "collision",
+            col(Alert.resolved_at).is_(None),
+        )
+    ).first()
+    if held is not None:
+        return []  # seqs collide (see _clashes): an ack could make the box delete unstored ones
     state = session.get(DeviceState, vessel_id)
     prefix = state.prefix if state else 0
     above = sorted(

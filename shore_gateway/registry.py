@@ -22,11 +22,11 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from protocol.errors import LocalProtocolError
 from protocol.keys import key_id, load_verify_key, raw_public
-from shore_gateway.models import ROLES, DeviceKey, User, Vessel, utcnow
+from shore_gateway.models import ROLES, Alert, DeviceKey, User, Vessel, utcnow
 
 
 class RegistryError(Exception):
@@ -62,7 +62,7 @@ def add_vessel(session: Session, name: str, sign_pub_pem: bytes, ids: VesselIds)
     raw = _raw_key(sign_pub_pem)
     if session.exec(select(Vessel).where(Vessel.name == name)).first() is not None:
         raise RegistryError(f"vessel {name!r} is already registered")
-    if session.exec(select(DeviceKey).where(DeviceKey.public_key == raw)).first() is not None:
+    if _live_key(session, raw) is not None:
         raise RegistryError("that public key is already registered to a vessel")
     if ids.flag is not None and not (len(ids.flag) == 3 and ids.flag.isalpha()):
         raise RegistryError(f"flag must be an ISO 3166 alpha-3 code, got {ids.flag!r}")
@@ -101,7 +101,7 @@ def rotate_key(
     """
     vessel = get_vessel(session, vessel_name)
     raw = _raw_key(sign_pub_pem)
-    taken = session.exec(select(DeviceKey).where(DeviceKey.public_key == raw)).first()
+    taken = _live_key(session, raw)
     if taken is not None:
         owner = session.get(Vessel, taken.vessel_id)
         raise RegistryError(
@@ -175,6 +175,18 @@ def _revoke(
         key.revoked_at = stamp
         session.add(key)
         done.append(key)
+    # An operator acted on the vessel's keys: a seq collision alert (which holds its acks) is
+    # closed; if the colliding box still sends under a live key, the next frame opens a new one.
+    if done:
+        session.execute(
+            update(Alert)
+            .where(
+                col(Alert.vessel_id).in_({k.vessel_id for k in done}),
+                col(Alert.kind) == "collision",
+                col(Alert.resolved_at).is_(None),
+            )
+            .values(resolved_at=stamp)
+        )
     session.flush()
     return done
 
@@ -350,6 +362,13 @@ def require(*roles: str) -> Callable[..., User]:
 
 Staff = Annotated[User, Depends(require("staff", "admin"))]
 AnyUser = Annotated[User, Depends(require(*ROLES))]
+
+
+def _live_key(session: Session, raw: bytes) -> DeviceKey | None:
+    """The live registration of a public key (a revoked one may be registered again)."""
+    return session.exec(
+        select(DeviceKey).where(DeviceKey.public_key == raw, col(DeviceKey.revoked_at).is_(None))
+    ).first()
 
 
 def _raw_key(pem: bytes) -> bytes:

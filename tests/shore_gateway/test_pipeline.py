@@ -32,7 +32,7 @@ from shore_gateway.models import (
 )
 from shore_gateway.pipeline import CaseHooks, Pipeline, acks_for, open_pending
 from shore_gateway.pipeline_api import ArrivalMeta, Outcome
-from shore_gateway.registry import VesselIds, add_vessel
+from shore_gateway.registry import VesselIds, add_vessel, revoke_key, rotate_key
 from tests.helpers import det_rng, shore_keys
 
 T0 = 1_763_640_000
@@ -416,3 +416,46 @@ def test_a_cancelled_caller_spoils_no_other_arrival(fleet: Fleet) -> None:
 
     assert asyncio.run(burst()) == [Outcome.STORED] * (len(frames) - 1)
     assert fleet.count(Grievance) == 6  # the cancelled caller's frame was taken all the same
+
+
+def test_a_replacement_box_reusing_seqs_is_flagged_and_loses_nothing(fleet: Fleet) -> None:
+    """A fresh box rotated onto a vessel restarts at seq 1: its messages are not duplicates.
+    They cannot be stored under taken seqs, so staff are alerted and no ack claims them (the
+    box would delete them); moved to a vessel entry of its own, the box's resends are stored."""
+    for i in range(3):
+        fleet.session.queue_crew(GrievanceContent(category=0x17, lang=Lang.EN, text=f"o{i}"), T0)
+    for data in fleet.frames():
+        assert fleet.send(data) is Outcome.STORED
+    box_key = keys.new_signing_key(det_rng("replacement box"))
+    box_pem = keys.public_pem(box_key.public_key())
+    with fleet.db.session() as s:
+        rotate_key(s, "MV Sea Star", box_pem, revoke_old=True)  # the mistake
+    box = VesselSession(
+        sign_key=box_key,
+        shore_sign_pub=SHORE.sign.public_key(),
+        shore_seal_pub=SHORE.seal.public_key(),
+    )
+    box.queue_crew(GrievanceContent(category=0x18, lang=Lang.EN, text="new box"), T0 + 60)
+    box.queue_crew(GrievanceContent(category=0x19, lang=Lang.EN, text="new box 2"), T0 + 60)
+    box_frames = [f.data for f in box.frames_to_send(T0 + 60, max_frames=4)]
+    for _ in range(2):  # the box resends: still one alert
+        for data in box_frames:
+            fleet.send(data)
+    with fleet.db.session() as s:
+        texts = sorted(g.text for g in s.exec(select(Grievance)).all())
+        assert texts == ["o0", "o1", "o2"]  # nothing overwritten, nothing taken as the box's
+        (alert,) = s.exec(select(Alert).where(Alert.kind == "collision")).all()
+        assert "seq 1, 2" in alert.detail and "new vessel" in alert.detail
+        assert acks_for(s, fleet.vessel_id) == []  # held: the box keeps its messages
+        statuses = s.exec(select(RawFrame.status)).all()
+        assert statuses.count("conflict") == 2 * len(box_frames)
+    # The fix: revoke the box's key on this vessel (closes the alert), register it on its own.
+    with fleet.db.session() as s:
+        assert revoke_key(s, keys.key_id(box_key.public_key())) == 1
+        add_vessel(s, "MV Sea Star box 2", box_pem, VesselIds(imei="300234010000002"))
+        assert acks_for(s, fleet.vessel_id)[0].cum_seq == 3
+    for data in box_frames:
+        assert fleet.send(data) is Outcome.STORED
+    with fleet.db.session() as s:
+        assert len(s.exec(select(Grievance)).all()) == 5
+        assert s.exec(select(Alert).where(col(Alert.resolved_at).is_(None))).all() == []
