@@ -14,7 +14,7 @@ Measured in one run, so the ratios hold on a noisy machine:
 * **backlog** — a burst of frames from 1,000 vessels handed to the sink all at once (as after an
   outage), drained with bounded concurrency; checks that every message is stored exactly once.
   Size: ``FLIP_BENCH_BACKLOG`` (default 5,000 frames so that ``make bench`` stays short:
-  at the measured drain rate 100,000 — the issue's figure — takes about half an hour).
+  the issue's 100,000 frames run in ``make soak``, tests/shore_gateway/test_soak_backlog.py).
 """
 
 from __future__ import annotations
