@@ -343,9 +343,10 @@ class Pipeline:
     def _store(self, batch: _Batch, entries: list[_Entry]) -> None:
         """Store messages (one statement for all) and apply the new ones' effects."""
         fresh: dict[tuple[int, int], _Entry] = {}
+        again: list[_Entry] = []  # a seq twice in this batch: a duplicate, or a collision
         for e in entries:
-            if e.key in fresh:  # the same message twice in this batch
-                self.metrics.dedupe_hit(e.arrival.meta.channel, "message")
+            if e.key in fresh:
+                again.append(e)
             else:
                 fresh[e.key] = e
         opened: dict[tuple[int, int], CrewContent | RemoteProtocolError] = {}
@@ -366,7 +367,10 @@ class Pipeline:
                 batch.session, Message, rows, ("vessel_id", "seq"), ("id", "vessel_id", "seq")
             )
         }
-        _clashes(batch.session, [e for k, e in fresh.items() if k not in ids])
+        _clashes(batch.session, [e for k, e in fresh.items() if k not in ids] + again)
+        for e in again:
+            if not e.arrival.clashed:
+                self.metrics.dedupe_hit(e.arrival.meta.channel, "message")
         new: list[tuple[_Entry, int]] = []
         for k, e in fresh.items():
             row_id = ids.get(k)

@@ -459,3 +459,24 @@ def test_a_replacement_box_reusing_seqs_is_flagged_and_loses_nothing(fleet: Flee
     with fleet.db.session() as s:
         assert len(s.exec(select(Grievance)).all()) == 5
         assert s.exec(select(Alert).where(col(Alert.resolved_at).is_(None))).all() == []
+
+
+def test_two_boxes_sending_one_seq_in_one_batch_collide(fleet: Fleet) -> None:
+    box_key = keys.new_signing_key(det_rng("second box"))
+    with fleet.db.session() as s:
+        rotate_key(s, "MV Sea Star", keys.public_pem(box_key.public_key()))  # both live
+    box = VesselSession(
+        sign_key=box_key,
+        shore_sign_pub=SHORE.sign.public_key(),
+        shore_seal_pub=SHORE.seal.public_key(),
+    )
+    fleet.session.queue_crew(GrievanceContent(category=0x17, lang=Lang.EN, text="a"), T0)
+    box.queue_crew(GrievanceContent(category=0x17, lang=Lang.EN, text="b"), T0)
+    (a,) = fleet.frames()
+    (b,) = [f.data for f in box.frames_to_send(T0)]
+    meta = [ArrivalMeta(channel="mqtt", imei="300234010000001", momsn=n) for n in (1, 2)]
+    fleet.pipeline.ingest_many([(a, meta[0]), (b, meta[1])])
+    with fleet.db.session() as s:
+        assert [g.text for g in s.exec(select(Grievance)).all()] == ["a"]
+        assert [a.kind for a in s.exec(select(Alert)).all()] == ["collision"]
+        assert acks_for(s, fleet.vessel_id) == []  # neither box deletes seq 1 on an ack
