@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 from sqlmodel import update as orm_update
 
 from protocol import chain
+from protocol.seqranges import minus
 from shore_gateway.models import Alert, ChainClaim, DeviceState, FragmentPart, Message, utcnow
 
 MAX_GAP_RANGES = 64
@@ -228,15 +229,7 @@ def declare(current: str, new: Iterable[tuple[int, int, int]], *, below: int = 0
         return current
     held = _ranges(current)
     for first, last, reason in new:
-        pieces = [(first, last)]
-        for a, b, _ in held:
-            pieces = [
-                p
-                for lo, hi in pieces
-                for p in ((lo, min(hi, a - 1)), (max(lo, b + 1), hi))
-                if p[0] <= p[1]
-            ]
-        held.extend((lo, hi, reason) for lo, hi in pieces)
+        held.extend((lo, hi, reason) for lo, hi in minus(first, last, held))
     out: list[tuple[int, int, int]] = []
     for a, b, r in sorted(held):
         if b <= below:

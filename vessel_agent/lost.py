@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from protocol.messages import MAX_LOST_RANGES, U32, LossReason, LostRange
+from protocol.seqranges import minus, runs
 
 #: Ranges kept itemised in ``meta`` (a few KB of JSON); beyond, seqs are only counted.
 MAX_HELD = 256
@@ -40,29 +41,6 @@ Range = tuple[int, int, int]  # first, last, reason
 
 
 # --- range arithmetic (pure) -------------------------------------------------------------------
-
-
-def runs(seqs: Iterable[int]) -> list[tuple[int, int]]:
-    """Consecutive runs ``(first, last)`` of a set of seqs."""
-    out: list[list[int]] = []
-    for s in sorted(set(seqs)):
-        if out and s == out[-1][1] + 1:
-            out[-1][1] = s
-        else:
-            out.append([s, s])
-    return [(a, b) for a, b in out]
-
-
-def _minus(first: int, last: int, held: Iterable[Range]) -> list[tuple[int, int]]:
-    pieces = [(first, last)]
-    for a, b, _ in held:
-        pieces = [
-            p
-            for lo, hi in pieces
-            for p in ((lo, min(hi, a - 1)), (max(lo, b + 1), hi))
-            if p[0] <= p[1]
-        ]
-    return pieces
 
 
 def _normal(ranges: Iterable[Range]) -> list[Range]:
@@ -79,7 +57,7 @@ def add(held: list[Range], new: Iterable[tuple[int, int]], reason: int) -> list[
     """``held`` with the seqs of ``new`` declared for ``reason`` (seqs held already keep theirs)."""
     out = list(held)
     for a, b in new:
-        out.extend((lo, hi, reason) for lo, hi in _minus(a, b, out))
+        out.extend((lo, hi, reason) for lo, hi in minus(a, b, out))
     return _normal(out)
 
 
@@ -89,7 +67,7 @@ def remove(held: list[Range], gone: Iterable[Range]) -> list[Range]:
     gone = list(gone)
     for a, b, r in held:
         same = [g for g in gone if g[2] == r]
-        out.extend((lo, hi, r) for lo, hi in _minus(a, b, same))
+        out.extend((lo, hi, r) for lo, hi in minus(a, b, same))
     return _normal(out)
 
 

@@ -41,6 +41,7 @@ from typing import Any
 from protocol import chain
 from protocol.errors import ProtocolError
 from protocol.messages import CHAIN_LEN, U32, LossReason, decode_message, seq_of
+from protocol.seqranges import runs
 from vessel_agent import lost
 from vessel_agent.errors import OutboxCorrupt
 from vessel_agent.outbox import _SCHEMA, Kind, Outbox, State
@@ -502,13 +503,7 @@ def _valid_message(row: tuple[Any, ...]) -> bool:
 
 
 def _ranges(seqs: Iterable[int]) -> list[list[int]]:
-    out: list[list[int]] = []
-    for s in sorted(set(seqs)):
-        if out and s == out[-1][1] + 1:
-            out[-1][1] = s
-        else:
-            out.append([s, s])
-    return out[:MAX_RANGES]
+    return [[a, b] for a, b in runs(seqs)[:MAX_RANGES]]
 
 
 def _declared(
@@ -519,7 +514,7 @@ def _declared(
     air most likely arrived ashore, so they are not declared."""
     declared, unlisted = lost.from_meta(meta)
     unsent = [s for s, (st, _) in pending_lost.items() if st == State.QUEUED]
-    declared = lost.add(declared, lost.runs(unsent), LossReason.DAMAGED)
+    declared = lost.add(declared, runs(unsent), LossReason.DAMAGED)
     if skipped is not None and skipped[0] <= U32:
         declared = lost.add(declared, [(skipped[0], min(skipped[1], U32))], LossReason.SKIPPED)
     return lost.meta_values(declared, unlisted)
