@@ -1,4 +1,4 @@
-"""`flip vessel init|run|submit|status|terminal` (CONTRACTS.md, "vessel").
+"""`flip vessel init|run|submit|withdraw|ask|status|terminal` (CONTRACTS.md, "vessel").
 
 Top-level imports stay light: ``flip --help`` imports every package's cli module, so the heavy
 parts (cryptography, sqlite, Textual) load inside the handlers.
@@ -49,6 +49,22 @@ def register(sub: Any) -> None:
     s.add_argument("--text", default="", help="free text (optional)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=run_submit)
+
+    w = vsub.add_parser(
+        "withdraw", help="queue a sealed withdrawal of the grievance a receipt names"
+    )
+    w.add_argument("--dir", required=True)
+    w.add_argument("--receipt", required=True, metavar="CODE", help="the grievance's receipt code")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=run_follow_up, withdraw=True)
+
+    a = vsub.add_parser(
+        "ask", help="queue a sealed request for news of the grievance a receipt names"
+    )
+    a.add_argument("--dir", required=True)
+    a.add_argument("--receipt", required=True, metavar="CODE", help="the grievance's receipt code")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=run_follow_up, withdraw=False)
 
     st = vsub.add_parser("status", help="queue depth, message states, link state")
     st.add_argument("--dir", required=True)
@@ -162,6 +178,37 @@ def run_submit(args: argparse.Namespace) -> int:
         "fragments": done.fragments,
     }
     emit(args, result, lambda r: f"queued as seq {r['seq']}; receipt code {r['receipt']}")
+    return 0
+
+
+def run_follow_up(args: argparse.Namespace) -> int:
+    """Queue a sealed Withdraw or StatusRequest for the grievance the receipt code names."""
+    from protocol.errors import LocalProtocolError
+    from vessel_agent.errors import AgentError
+
+    device = _device(args.dir)
+    try:
+        done = (device.withdraw if args.withdraw else device.request_status)(args.receipt)
+        kid = device.session.kid.hex()
+    except (AgentError, LocalProtocolError) as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        device.close()
+    result = {
+        "id": f"{kid}-{done.seq}",
+        "seq": done.seq,
+        "ref_seq": done.ref_seq,
+        "kind": "withdraw" if args.withdraw else "status_request",
+        "state": "queued",
+    }
+    what = "withdrawal" if args.withdraw else "request for news"
+    emit(
+        args,
+        result,
+        lambda r: (
+            f"{what} of seq {r['ref_seq']} queued as seq {r['seq']}; sent when the link allows"
+        ),
+    )
     return 0
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from protocol import keys
 from protocol.errors import LocalProtocolError
 from protocol.lang import Lang
-from protocol.messages import Config, Grievance, KeyRotation
+from protocol.messages import Config, CrewContent, Grievance, KeyRotation, StatusRequest, Withdraw
 from protocol.vessel import Outgoing, VesselSession
 from vessel_agent import lost, receipt
 from vessel_agent.config import (
@@ -25,7 +25,7 @@ from vessel_agent.config import (
     AgentConfig,
     AgentDir,
 )
-from vessel_agent.errors import ConfigError
+from vessel_agent.errors import ConfigError, ReceiptError
 from vessel_agent.logs import Log
 from vessel_agent.outbox import Kind, ReceiptView
 from vessel_agent.salvage import open_outbox
@@ -41,6 +41,14 @@ class Submitted:
     receipt: str
     fragments: int
     urgent: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Queued:
+    """A withdrawal or status request queued for the grievance ``ref_seq``."""
+
+    seq: int
+    ref_seq: int
 
 
 class Device:
@@ -175,6 +183,35 @@ class Device:
             fragments=len(items),
             urgent=first.priority == 0,
         )
+
+    def withdraw(self, code: str, *, now: float | None = None) -> Queued:
+        """Queue a sealed :class:`Withdraw` of the grievance this receipt code names.
+
+        Holding the code is the proof (it is all that links a crew member to a message).
+
+        Raises:
+            ReceiptError: the code is malformed or names no message here.
+            OutboxFull, OutboxError: not stored.
+        """
+        return self._follow_up(code, Withdraw, now)
+
+    def request_status(self, code: str, *, now: float | None = None) -> Queued:
+        """Queue a sealed :class:`StatusRequest` for the grievance this receipt code names.
+
+        Raises:
+            ReceiptError: the code is malformed or names no message here.
+            OutboxFull, OutboxError: not stored.
+        """
+        return self._follow_up(code, StatusRequest, now)
+
+    def _follow_up(self, code: str, make: Callable[..., CrewContent], now: float | None) -> Queued:
+        view = self.lookup(code)
+        if view is None:
+            raise ReceiptError("no message with this receipt code on this device")
+        moment = int(time.time() if now is None else now)
+        content = make(ref_seq=view.seq)
+        items = self.outbox.queue(self.session, lambda s: s.queue_crew(content, moment), Kind.CREW)
+        return Queued(seq=items[0].seq, ref_seq=view.seq)
 
     def queue_heartbeat(self, now: float) -> Outgoing:
         """Queue a heartbeat: queue depth, the chain checkpoint over every earlier seq, and the

@@ -8,6 +8,10 @@ Flows (each tested headlessly with Textual's pilot):
   sealed and queued by :meth:`vessel_agent.device.Device.submit` → receipt code screen.
 * **Check a receipt** — the code (and only the code) shows that one message's state and the
   shore's status notes, in the crew member's language. There is no list of messages anywhere.
+* **Withdraw / ask for news** — after a successful lookup (the code is the proof), that one
+  message can be withdrawn (a confirmation first: it cannot be undone) or the shore asked for
+  news; each queues a sealed crew message (:class:`protocol.messages.Withdraw` /
+  :class:`~protocol.messages.StatusRequest`) through :class:`~vessel_agent.device.Device`.
 * **Idle** — after ``idle_timeout_s`` without a key or click the app returns to the start page
   in the default language and forgets what was typed, so the next person sees nothing.
 
@@ -219,7 +223,15 @@ class ReceiptScreen(_CrewScreen):
 
 
 class LookupScreen(_CrewScreen):
-    """Receipt code → that message's state and notes; nothing else is ever listed."""
+    """Receipt code → that message's state and notes; nothing else is ever listed.
+
+    After a successful lookup (the code is the proof) two follow-ups are offered for that one
+    message: withdraw it (after a confirmation) or ask the shore for news.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: str | None = None  # the code just looked up, while its actions are shown
 
     def compose(self) -> ComposeResult:
         t = self.t
@@ -231,22 +243,83 @@ class LookupScreen(_CrewScreen):
             yield Button(t("ui.back"), id="back")
         with VerticalScroll():
             yield Static("", id="result")
+            with Horizontal(id="actions"):
+                yield Button(t("ui.ask_news"), id="ask")
+                yield Button(t("ui.withdraw"), id="withdraw", variant="warning")
 
     def on_mount(self) -> None:
+        self.query_one("#actions").display = False
         self.query_one("#code", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.show(event.value)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "lookup":
+        bid = event.button.id
+        if bid == "lookup":
             self.show(self.query_one("#code", Input).value)
-        elif event.button.id == "back":
+        elif bid == "back":
             self.action_back()
+        elif bid == "ask" and self.found is not None:
+            self.terminal.follow_up(self.found, withdraw=False)
+        elif bid == "withdraw" and self.found is not None:
+            self.app.push_screen(WithdrawScreen(self.found))
 
     def show(self, code: str) -> None:
-        self.query_one("#result", Static).update(self.terminal.lookup_text(code))
+        text, self.found = self.terminal.lookup(code)
+        self.query_one("#result", Static).update(text)
+        self.query_one("#actions").display = self.found is not None
         self.query_one("#code", Input).value = ""
+
+
+class WithdrawScreen(_CrewScreen):
+    """Confirm a withdrawal: it cannot be undone. Back or escape withdraws nothing."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+
+    def compose(self) -> ComposeResult:
+        t = self.t
+        yield Static(t("ui.withdraw_title"), id="title")
+        yield Static(t("ui.withdraw_warning"), classes="urgent")
+        yield Static("", id="error")
+        with Horizontal():
+            yield Button(t("ui.withdraw_cancel"), id="cancel", variant="primary")
+            yield Button(t("ui.withdraw_confirm"), id="confirm", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "confirm":
+            error = self.terminal.follow_up(self.code, withdraw=True)
+            if error is not None:
+                self.query_one("#error", Static).update(self.t(error))
+        elif event.button.id == "cancel":
+            self.action_back()
+
+
+class QueuedScreen(_CrewScreen):
+    """A withdrawal or news request is saved; it goes when the link allows."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "done", show=False)]
+
+    def __init__(self, withdraw: bool) -> None:
+        super().__init__()
+        self.withdraw = withdraw
+
+    def compose(self) -> ComposeResult:
+        t = self.t
+        yield Static(t("ui.withdraw_sent" if self.withdraw else "ui.ask_sent"), id="title")
+        yield Static(t("ui.followup_help"))
+        yield Button(t("ui.done"), id="done", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_done()
+
+    def action_done(self) -> None:
+        self.terminal.reset()
 
 
 class CrewTerminal(App[None]):
@@ -331,27 +404,51 @@ class CrewTerminal(App[None]):
         self.push_screen(ReceiptScreen(done.receipt, done.urgent))
         return None
 
+    def follow_up(self, code: str, *, withdraw: bool) -> str | None:
+        """Queue a sealed withdrawal or status request for the message ``code`` names and show
+        that it is saved. Returns a catalog key on failure."""
+        try:
+            if withdraw:
+                self.device.withdraw(code)
+            else:
+                self.device.request_status(code)
+        except ReceiptError:
+            return "ui.not_found"
+        except OutboxFull:
+            return "ui.full"
+        except (OutboxError, LocalProtocolError):
+            return "ui.failed"
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.push_screen(QueuedScreen(withdraw))
+        return None
+
     def lookup_text(self, code: str) -> str:
         """What the lookup screen shows for ``code``, in the current language."""
+        return self.lookup(code)[0]
+
+    def lookup(self, code: str) -> tuple[str, str | None]:
+        """What the lookup screen shows for ``code``, and the code if it names a message here
+        (the proof that lets the holder withdraw it or ask for news)."""
         t, now = self.t, self.clock()
         try:
             self.throttle.check(now)
             view = self.device.lookup(code)
         except LookupLocked:
-            return t("ui.locked")
+            return t("ui.locked"), None
         except ReceiptError:
             self.throttle.record(False, now)
-            return t("ui.bad_code")
+            return t("ui.bad_code"), None
         self.throttle.record(view is not None, now)
         if view is None:
-            return t("ui.not_found")
+            return t("ui.not_found"), None
         lines = [f"{t('ui.state_label')} {t.delivery(view.state)}"]
         if view.statuses:
             lines.append(f"{t('ui.state_label')} {t.case_state(view.statuses[-1].status)}")
             notes = [t.note(n.note) for n in view.statuses if n.note]
             if notes:
                 lines += ["", t("ui.notes_label"), *(f"• {n}" for n in notes)]
-        return "\n".join(lines)
+        return "\n".join(lines), code
 
 
 def run(device: Device, **kwargs: Any) -> None:
