@@ -37,7 +37,14 @@ from sqlmodel import Session, col, select
 from protocol.messages import CaseStatus, encode_message
 from shore_gateway.cases import views
 from shore_gateway.cases.config import CaseSettings, default_settings
-from shore_gateway.cases.models import AuditEntry, Case, CaseAction, CaseGrievance, OutboxEntry
+from shore_gateway.cases.models import (
+    AuditEntry,
+    Case,
+    CaseAction,
+    CaseGrievance,
+    EarlyWithdrawal,
+    OutboxEntry,
+)
 from shore_gateway.cases.workflow import (
     ACTION_KINDS,
     CREW_STATE,
@@ -123,6 +130,15 @@ def on_grievance(
             queue_outbox(session, connector, "case_update", case, f"{case.ref}:{entry.id}", payload)
         else:
             queue_outbox(session, connector, "case_new", case, f"{case.external_id}:new", payload)
+    early = session.exec(
+        select(EarlyWithdrawal).where(
+            EarlyWithdrawal.vessel_id == vid, EarlyWithdrawal.ref_seq == message.seq
+        )
+    ).first()
+    if early is not None:  # the crew member's withdrawal overtook the grievance on the way
+        session.delete(early)
+        session.flush()
+        return on_withdraw(session, vessel, message.seq, settings=settings, now=now) or case
     return case
 
 
@@ -137,6 +153,17 @@ def on_withdraw(
     """The crew member withdrew the grievance sent as ``ref_seq`` (see the module docstring)."""
     link = _link_for_seq(session, vessel, ref_seq)
     if link is None:
+        # Frames may overtake each other: keep the withdrawal until its grievance arrives
+        # (on_grievance applies it). A seq that never carried a grievance just stays here.
+        vid = _id(vessel)
+        held = select(EarlyWithdrawal).where(
+            EarlyWithdrawal.vessel_id == vid, EarlyWithdrawal.ref_seq == ref_seq
+        )
+        if session.exec(held).first() is None:
+            session.add(
+                EarlyWithdrawal(vessel_id=vid, ref_seq=ref_seq, received_at=now or utcnow())
+            )
+            session.flush()
         return None
     case = _case_by_id(session, link.case_id)
     if link.withdrawn_at is not None:
@@ -214,8 +241,14 @@ def transition(
     session.add(case)
     session.flush()
     entry = audit(
-        session, actor, "transition", case=case, before=current.value, after=target.value,
-        note=note, source=source,
+        session,
+        actor,
+        "transition",
+        case=case,
+        before=current.value,
+        after=target.value,
+        note=note,
+        source=source,
     )
     links = _active_links(session, _id(case)) + list(extra_links)
     _queue_downlink(session, case, links, note=note)

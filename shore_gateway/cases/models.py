@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field
 
 from shore_gateway.models import GatewayModel, UtcDateTime, utcnow
@@ -152,3 +152,16 @@ class UserPassword(GatewayModel, table=True):
     user_id: int = Field(foreign_key="users.id", primary_key=True)
     argon2: str = Field(max_length=200)
     updated_at: dt.datetime = _now()
+
+
+class EarlyWithdrawal(GatewayModel, table=True):
+    """A crew withdrawal that reached shore before the grievance it names (frames may overtake
+    each other): applied when that grievance arrives (migration 0006)."""
+
+    __tablename__: ClassVar[str] = "early_withdrawals"
+    __table_args__ = (UniqueConstraint("vessel_id", "ref_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    vessel_id: int = Field(foreign_key="vessels.id", index=True)
+    ref_seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    received_at: dt.datetime = _now()

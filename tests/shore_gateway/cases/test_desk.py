@@ -12,7 +12,7 @@ from sqlmodel import select
 from protocol.messages import CaseState, CaseStatus, decode_message
 from shore_gateway.cases import desk
 from shore_gateway.cases.config import CaseSettings
-from shore_gateway.cases.models import AuditEntry, Case, OutboxEntry
+from shore_gateway.cases.models import AuditEntry, Case, EarlyWithdrawal, OutboxEntry
 from shore_gateway.cases.workflow import (
     TRANSITIONS,
     BadRequest,
@@ -178,6 +178,23 @@ def test_withdraw_and_status_request(fleet: Database) -> None:
         desk.on_status_request(s, v, 1)
     tail = downlinks(fleet)[-1]
     assert tail.ref_seq == 1 and tail.status == CaseState.WITHDRAWN
+
+
+def test_a_withdrawal_that_overtakes_its_grievance_is_applied_when_it_arrives(
+    fleet: Database,
+) -> None:
+    with fleet.session() as s:
+        v = s.exec(select(Vessel).where(Vessel.name == "Sea One")).one()
+        assert desk.on_withdraw(s, v, 5) is None  # grievance 5 is not ashore yet
+        assert desk.on_withdraw(s, v, 5) is None  # sent twice: held once
+    _, ref = add_grievance(fleet, "Sea One", 5)
+    assert case(fleet, ref).status == "withdrawn"
+    _, other = add_grievance(fleet, "Sea One", 6, category=0x20)
+    assert case(fleet, other).status == "new"  # only the named grievance
+    with fleet.session() as s:
+        assert s.exec(select(EarlyWithdrawal)).all() == []
+        actions = [e.action for e in s.exec(select(AuditEntry).order_by(AuditEntry.id)).all()]  # type: ignore[arg-type]
+    assert actions[:3] == ["opened", "withdrawn", "transition"]
 
 
 def test_actions_assign_and_audit(fleet: Database) -> None:
