@@ -23,7 +23,6 @@ import asyncio
 import os
 import secrets
 import socket
-import statistics
 import tempfile
 import threading
 import time
@@ -278,7 +277,16 @@ def run() -> dict[str, Any]:
     backlog = int(os.environ.get("FLIP_BENCH_BACKLOG", "5000"))
     fleet = Fleet(50)
     frames = fleet.frames(max(1, n // 50))
-    crypto = statistics.median(crypto_rate(fleet, frames) for _ in range(3))
+    # Side by side: each ingest run right after a crypto run, the ratio per pair, the median
+    # pair reported (these machines' speed drifts by 2x within a minute; a lone bound measured
+    # earlier would skew the ratio either way).
+    pairs = []
+    for _ in range(5):
+        bound = crypto_rate(fleet, frames)
+        with _Sqlite() as db:
+            pairs.append((ingest_rate(fleet, db, frames) / bound, bound))
+    ratio, crypto = sorted(pairs)[len(pairs) // 2]
+    sqlite_rate = ratio * crypto
     results: list[dict[str, Any]] = [
         {
             "metric": "crypto bound (parse+verify+open), frames/s",
@@ -288,10 +296,7 @@ def run() -> dict[str, Any]:
         },
     ]
     with _Sqlite() as db:
-        sqlite_rate = ingest_rate(fleet, db, frames)
-    with _Sqlite() as db:
         serial_rate = ingest_rate(fleet, db, frames, concurrency=1)
-    ratio = sqlite_rate / crypto
     results += [
         {
             "metric": "in-process ingest one at a time (a commit each), SQLite, frames/s",
@@ -306,10 +311,12 @@ def run() -> dict[str, Any]:
             "met": None,
         },
         {
-            "metric": "in-process ingest (64 in flight) / crypto bound, SQLite",
+            "metric": "in-process ingest (64 in flight) / crypto bound, SQLite "
+            "(median of 5 side-by-side pairs)",
             "value": round(ratio, 2),
             "target": "≥ 0.5",
             "met": ratio >= 0.5,
+            "pairs": [round(r, 2) for r, _ in sorted(pairs)],
         },
     ]
     try:
