@@ -4,7 +4,9 @@
   buyers only their vessels' cases, in the owner view.
 - ``POST /api/cases/{ref}/transition``, ``/assign``, ``/actions``, ``/actions/{id}/done``,
   ``GET /api/cases/{ref}/audit``: staff.
-- ``GET /api/grievances``, ``GET /api/grievances/{id}``: staff; every text shown is audited.
+- ``GET /api/grievances``, ``GET /api/grievances/{id}``: staff. The list carries no crew text
+  unless asked for (``?include=text``); every text returned is one ``view_text`` audit entry,
+  so polling the list (the demo, monitors) opens nothing and logs nothing.
 
 A case an owner may not see answers 404, exactly like a case that does not exist.
 """
@@ -319,10 +321,13 @@ def list_grievances(
     category: Annotated[int | None, Query(ge=0, le=255)] = None,
     since: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    include: Annotated[str | None, Query(pattern="^text$")] = None,
 ) -> list[dict[str, Any]]:
-    """Grievances with decrypted text (staff; each text shown is an audit entry)."""
+    """Grievances, urgent first (staff). No crew text unless ``include=text``; then each text
+    returned is one ``view_text`` audit entry (a list without text logs nothing)."""
     if since is not None and since.tzinfo is None:
         raise HTTPException(422, "since: give a time zone")
+    with_text = include == "text"
     with _session(request) as session:
         rows = grievance_rows(
             session, vessel=vessel, urgent=urgent, lang=lang, category=category, since=since,
@@ -330,8 +335,9 @@ def list_grievances(
         )
         out = []
         for g, v, c in rows:
-            out.append(views.staff_grievance(session, g, v, include_text=True, case=c))
-            desk.record_text_view(session, user.name, g, via="api")
+            out.append(views.staff_grievance(session, g, v, include_text=with_text, case=c))
+            if with_text:
+                desk.record_text_view(session, user.name, g, via="api")
         return out
 
 

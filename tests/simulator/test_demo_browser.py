@@ -83,7 +83,10 @@ def test_from_the_demo_staff_remediate_and_owner_and_crew_see_it(
         return next((r for r in rows if r["vessel"] == "MV Demo 1" and r["seq"] == mine["seq"]),
                     None)
 
-    grievance = _until(ashore, 120, "the grievance ashore")
+    found = _until(ashore, 120, "the grievance ashore")
+    # The list carries no text; this one API view of it is audited.
+    grievance = httpx.get(f"{base}/api/grievances/{found['id']}", headers=staff,
+                          timeout=10).json()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         context, page = _login(browser, base, "staff", demo["staff_login"]["token"])

@@ -197,10 +197,26 @@ def test_owner_csv_columns(gateway: Gateway, cases: dict[str, str]) -> None:
     assert "category_label" in staff.text.splitlines()[0]
 
 
+def test_grievance_list_without_text_opens_and_logs_nothing(
+    gateway: Gateway, cases: dict[str, str]
+) -> None:
+    for _ in range(3):  # a poller (the demo, a monitor) asks again and again
+        r = gateway.client.get("/api/grievances", headers=gateway.auth())
+        assert r.status_code == 200
+    items = r.json()
+    assert items and all("text" not in g for g in items)
+    assert SECRET_TEXT not in r.text
+    with gateway.db.session() as s:
+        views = s.exec(select(AuditEntry).where(AuditEntry.action == "view_text")).all()
+    assert views == []
+    bad = gateway.client.get("/api/grievances?include=pseudonym", headers=gateway.auth())
+    assert bad.status_code == 422
+
+
 def test_grievances_for_staff_with_text_each_view_audited(
     gateway: Gateway, cases: dict[str, str]
 ) -> None:
-    r = gateway.client.get("/api/grievances", headers=gateway.auth())
+    r = gateway.client.get("/api/grievances?include=text", headers=gateway.auth())
     assert r.status_code == 200
     items = r.json()
     assert items[0]["category"] == 0xF3  # urgent first
