@@ -1,4 +1,4 @@
-"""Typed errors of the simulator (STYLE.md §5): one small hierarchy, one clear line each."""
+"""Typed errors of the simulator (docs/style.md §5): one small hierarchy, one clear line each."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typed errors of the vessel agent (STYLE.md §5): one small hierarchy, caught at the edges."""
+"""Typed errors of the vessel agent (docs/style.md §5): one small hierarchy, caught at the edges."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ class Event(IntEnum):
     EVICT = 3  # storage full: routine report dropped unsent (never crew messages)
 
 
-#: The one table of message transitions (STYLE.md §4). ``None`` = the row is deleted.
+#: The one table of message transitions (docs/style.md §4). ``None`` = the row is deleted.
 TRANSITIONS: dict[tuple[State, Event], State | None] = {
     (State.QUEUED, Event.SESSION_OK): State.SENT,
     (State.SENT, Event.SESSION_OK): State.SENT,  # retransmission
