@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from simulator.report import GRIEVANCE_COLUMNS
 DAY = 86_400.0
 
 
-def write_plots(report: dict[str, Any], out: Path) -> list[str]:  # noqa: PLR0915 - one figure after another
+def write_plots(report: dict[str, Any], out: Path) -> list[str]:
     """Write the PNGs next to report.json; returns their file names."""
     import matplotlib
 
@@ -68,45 +69,93 @@ def write_plots(report: dict[str, Any], out: Path) -> list[str]:  # noqa: PLR091
     names.append(_save(fig, out, "queue_depth.png"))
 
     # 3. Bytes and credits per day.
-    pd = report["per_day"]
-    fig, ax = plt.subplots(figsize=(8, 4))
-    days = list(range(len(pd["mo_bytes"])))
-    ax.bar(days, [x / 1000 for x in pd["mo_bytes"]], label="MO bytes on air (kB)", alpha=0.7)
-    ax.bar(days, [x / 1000 for x in pd["needed"]], label="MO bytes needed (kB)", alpha=0.7)
-    ax.set_xlabel("day")
-    ax.set_ylabel("kB")
-    ax2 = ax.twinx()
-    ax2.plot(days, pd["credits"], color="tab:red", marker=".", label="credits")
-    ax2.set_ylabel("credits")
-    ax.legend(loc="upper left")
-    ax2.legend(loc="upper right")
-    ax.set_title("Bytes and credits per day (whole fleet)")
+    fig = bytes_credits_figure(report, plt)
     names.append(_save(fig, out, "bytes_credits.png"))
 
     # 4. Per-vessel link availability strip.
-    strips = report["strips"]
-    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.22 * len(strips) + 1)))
-    colours = {"storm": "#9ecae1", "bad": "#fdae6b", "down": "#d62728", "closed": "#bbbbbb"}
-    for i, st in enumerate(strips):
-        ax.broken_barh([(s / DAY, (e - s) / DAY) for s, e in st["storms"]], (i - 0.4, 0.8),
-                       color=colours["storm"])
-        ax.broken_barh([(s / DAY, (e - s) / DAY) for s, e in st["bad"]], (i - 0.3, 0.6),
-                       color=colours["bad"])
-        for kind, key in (("closed", "closed"), ("down", None)):
-            spans = [(s / DAY, (e - s) / DAY) for s, e, k in st["down"]
-                     if (k == "closed") == (key == "closed")]
-            ax.broken_barh(spans, (i - 0.3, 0.6), color=colours[kind])
-    ax.set_yticks(range(len(strips)), [f"{st['vessel']} {st['link']}" for st in strips],
-                  fontsize=6)
-    ax.set_xlabel("day")
-    ax.set_title("Link per vessel: red hard-down, orange bad state, grey window closed, "
-                 "blue storm", fontsize=9)
+    fig = link_strips_figure(report, plt)
     names.append(_save(fig, out, "link_strips.png"))
     return names
 
 
+def _spans(run: dict[str, Any]) -> tuple[float, float]:
+    """(last day with new traffic, end of the run) in days: the plots show exactly the run."""
+    end = float(run["end_s"]) / DAY
+    return min(float(run["days"]), end), end
+
+
+def _shade_drain(ax: Any, run: dict[str, Any]) -> None:
+    quiet, end = _spans(run)
+    if end > quiet:
+        ax.axvspan(quiet, end, color="#eeeeee", zorder=0,
+                   label="drain: no new grievances, in-flight ones finish")
+
+
+def bytes_credits_figure(report: dict[str, Any], plt: Any) -> Any:
+    """MO bytes on air vs needed, side by side per day, and credits (the provider's billing
+    units: 50 bytes on Iridium SBD, at least one per session) on a second axis. Drain days are
+    shaded: little traffic there is the scenario ending, not an outage."""
+    pd, run = report["per_day"], report["run"]
+    _, end = _spans(run)
+    n = min(len(pd["mo_bytes"]), math.ceil(end))
+    days = [d + 0.5 for d in range(n)]
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    _shade_drain(ax, run)
+    w = 0.4
+    ax.bar([d - w / 2 for d in days], [x / 1000 for x in pd["mo_bytes"][:n]], width=w,
+           label="MO bytes on air (kB)", color="tab:blue")
+    ax.bar([d + w / 2 for d in days], [x / 1000 for x in pd["needed"][:n]], width=w,
+           label="MO bytes needed (kB)", color="tab:orange")
+    ax.set_xlim(0, end)
+    ax.set_xlabel("day of the run")
+    ax.set_ylabel("kB per day")
+    ax2 = ax.twinx()
+    ax2.plot(days, pd["credits"][:n], color="tab:red", marker=".",
+             label="credits per day (billing units)")
+    ax2.set_ylabel("credits")
+    ax2.set_ylim(bottom=0)
+    handles = ax.get_legend_handles_labels()
+    handles2 = ax2.get_legend_handles_labels()
+    fig.legend(handles[0] + handles2[0], handles[1] + handles2[1], loc="lower center",
+               bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
+    ax.set_title(f"Bytes and credits per day, whole fleet ({run['vessels']} vessels)")
+    return fig
+
+
+def link_strips_figure(report: dict[str, Any], plt: Any) -> Any:
+    """Link state of the sampled vessels over exactly the run (spans clipped to its end)."""
+    strips, run = report["strips"], report["run"]
+    _, end = _spans(run)
+    end_s = end * DAY
+
+    def clip(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        return [(s / DAY, (min(e, end_s) - s) / DAY) for s, e in spans if s < end_s]
+
+    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.22 * len(strips) + 1.4)))
+    _shade_drain(ax, run)
+    colours = {"storm": "#9ecae1", "bad": "#fdae6b", "down": "#d62728", "closed": "#bbbbbb"}
+    for i, st in enumerate(strips):
+        ax.broken_barh(clip(st["storms"]), (i - 0.4, 0.8), color=colours["storm"])
+        ax.broken_barh(clip(st["bad"]), (i - 0.3, 0.6), color=colours["bad"])
+        for kind in ("closed", "down"):
+            spans = [(s, e) for s, e, k in st["down"] if (k == "closed") == (kind == "closed")]
+            ax.broken_barh(clip(spans), (i - 0.3, 0.6), color=colours[kind])
+    ax.set_yticks(range(len(strips)), [f"{st['vessel']} {st['link']}" for st in strips],
+                  fontsize=6)
+    ax.set_xlim(0, end)
+    ax.set_ylim(-0.6, len(strips) - 0.4)
+    ax.set_xlabel("day of the run")
+    shown = (f"all {len(strips)} vessels" if len(strips) >= run["vessels"]
+             else f"{len(strips)} of {run['vessels']} vessels (an even sample)")
+    ax.set_title(f"Link per vessel, {shown}: red hard-down, orange bad state, "
+                 "grey window closed, blue storm", fontsize=9)
+    return fig
+
+
 def _save(fig: Any, out: Path, name: str) -> str:
     fig.tight_layout()
+    if fig.legends:  # a figure legend sits under the axes: keep room for it
+        fig.subplots_adjust(bottom=0.25)
     fig.savefig(out / name, dpi=110)
     import matplotlib.pyplot as plt
 
