@@ -36,8 +36,13 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, width=100)  # independent of the terminal
 
 
+def _raw_formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, width=100)  # a laid-out epilog kept
+
+
 def _walk(parser: argparse.ArgumentParser, path: list[str], out: list[str]) -> None:
-    parser.formatter_class = _formatter
+    raw = parser.formatter_class in (argparse.RawDescriptionHelpFormatter, _raw_formatter)
+    parser.formatter_class = _raw_formatter if raw else _formatter
     subs = _subparsers(parser)
     if path:
         level = "#" * min(len(path) + 1, 4)

@@ -24,12 +24,23 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("gateway", help="shore gateway: serve, vessels, users")
     gsub = parser.add_subparsers(dest="gateway_command", metavar="SUBCOMMAND", required=True)
 
-    serve = gsub.add_parser("serve", help="run the gateway (HTTP API, ingest)")
+    from shore_gateway.cases.help import HELP as CASES_HELP
+
+    serve = gsub.add_parser(
+        "serve",
+        help="run the gateway (HTTP API, ingest)",
+        epilog=CASES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _db(serve)
     serve.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT (port 0: any free)")
     serve.add_argument("--directip", default="127.0.0.1:10800", help="DirectIP MO HOST:PORT")
     serve.add_argument("--keys", type=Path, help="directory from `flip keys new --role shore`")
-    serve.add_argument("--mqtt", help="MQTT broker URL (mqtt://host:1883)")
+    serve.add_argument(
+        "--mqtt",
+        help="MQTT broker URL (mqtt://host:1883): ingest from {prefix}/mo/+ and publish new "
+        "cases on {prefix}/cases/new (FLIP_CASES_CONNECTORS can narrow that)",
+    )
     serve.add_argument(
         "--mt", help="default DirectIP MT endpoint HOST:PORT for downlink (vessels may override)"
     )
@@ -385,11 +396,14 @@ async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, po
 
     from flip.keyfiles import KeyFileError
     from shore_gateway.app import create_app
+    from shore_gateway.cases.config import for_gateway
     from shore_gateway.cases.service import lifespan as cases_lifespan
     from shore_gateway.ingest.service import ServiceError, Services, load_sign_key
 
     try:
+        case_settings = for_gateway(settings.mqtt_url)  # --mqtt publishes cases (CONTRACTS.md)
         app = create_app(settings, db=db, migrate=False)
+        app.state.case_settings = case_settings
         has_keys = settings.keys_dir is not None and any(settings.keys_dir.glob("*.pem"))
         sign_key = load_sign_key(settings.keys_dir) if has_keys else None
     except KeyFileError as exc:

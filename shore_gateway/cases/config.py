@@ -1,4 +1,9 @@
-"""Case desk and connector settings (environment prefix ``FLIP_CASES_``; see docs/cases.md)."""
+"""Case desk and connector settings (environment prefix ``FLIP_CASES_``; see docs/cases.md).
+
+Which connectors run: ``FLIP_CASES_CONNECTORS`` when it is set (``""`` = the built-in desk
+only), otherwise ``mqtt`` when the gateway has an MQTT broker (``serve --mqtt URL``, as
+CONTRACTS.md says) and none without one.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,10 @@ class CaseSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FLIP_CASES_", extra="ignore")
 
-    #: Comma-separated connector names that receive case changes ("" = built-in desk only).
-    connectors: str = ""
-    mqtt_url: str | None = None  # default: FLIP_MQTT_URL
+    #: Comma-separated connector names that receive case changes ("" = built-in desk only;
+    #: None = unset: see :func:`for_gateway`).
+    connectors: str | None = None
+    mqtt_url: str | None = None  # default: the gateway's --mqtt
     mqtt_prefix: str = "flip/v1"
     mqtt_share_text: bool = False  # grievance text in MQTT messages (off: brokers fan out)
     primero_url: str | None = None
@@ -31,14 +37,36 @@ class CaseSettings(BaseSettings):
     join_window_days: int = Field(default=30, ge=0)
 
     def enabled(self) -> tuple[str, ...]:
-        names = tuple(n.strip() for n in self.connectors.split(",") if n.strip())
+        names = tuple(n.strip() for n in (self.connectors or "").split(",") if n.strip())
         for name in names:
             if name not in CONNECTORS:
                 raise ValueError(f"unknown case connector {name!r} (known: {CONNECTORS})")
         return names
 
 
+#: The settings :func:`for_gateway` made this process's default (a gateway process has one).
+_gateway: list[CaseSettings] = []
+
+
 @lru_cache(maxsize=1)
-def default_settings() -> CaseSettings:
-    """Settings from the environment, read once per process."""
+def _from_environment() -> CaseSettings:
     return CaseSettings()
+
+
+def default_settings() -> CaseSettings:
+    """This process's settings: :func:`for_gateway`'s when a gateway set them, else the
+    environment's (read once per process)."""
+    return _gateway[-1] if _gateway else _from_environment()
+
+
+def for_gateway(mqtt_url: str | None) -> CaseSettings:
+    """The settings of the gateway process whose broker is ``mqtt_url``, made this process's
+    default: an MQTT broker turns the ``mqtt`` connector on unless ``FLIP_CASES_CONNECTORS``
+    is set (which can narrow it, to ``""`` or ``primero``)."""
+    settings = CaseSettings()
+    if settings.connectors is None and mqtt_url:
+        settings = settings.model_copy(update={"connectors": "mqtt"})
+    if mqtt_url and settings.mqtt_url is None:
+        settings = settings.model_copy(update={"mqtt_url": mqtt_url})
+    _gateway[:] = [settings]
+    return settings

@@ -71,3 +71,37 @@ def test_serve_refuses_a_misconfigured_case_connector(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert "primero connector needs FLIP_CASES_PRIMERO_URL" in r.stdout + r.stderr
     assert '"ready"' not in r.stdout  # never claimed to be ready
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("narrowed", [False, True])
+def test_serve_mqtt_publishes_new_cases_unless_narrowed(tmp_path: Path, narrowed: bool) -> None:
+    """CONTRACTS.md: `serve --mqtt URL` publishes new cases on flip/v1/cases/new — no variable
+    needed; ``FLIP_CASES_CONNECTORS=""`` narrows it to the desk alone."""
+    from tests.shore_gateway.private_services import PrivateMosquitto
+    from tests.shore_gateway.test_faults import CaseListener
+
+    url = f"sqlite:///{tmp_path / 'gw.sqlite3'}"
+    db = Database(url)
+    db.migrate()
+    boat = Boat(db, "MV Contract")
+    broker = PrivateMosquitto()
+    listener = CaseListener(broker.port, "flip/v1/cases/new", "contract-listener")
+    env = {"FLIP_CASES_DISPATCH_INTERVAL_S": "0.2"}
+    if narrowed:
+        env["FLIP_CASES_CONNECTORS"] = ""
+    gw = gateway(url, _shore_dir(tmp_path), "--no-downlink", "--mqtt", broker.url, env=env)
+    try:
+        assert gw.ready["cases"] == ([] if narrowed else ["mqtt"])
+        address = hostport(gw.ready["directip"])
+        (frame,) = boat.grievance_frames(1)
+        _until_confirmed(address, mo_bytes(frame, imei=boat.imei, momsn=1), time.monotonic() + 20)
+        deadline = time.monotonic() + (3 if narrowed else 20)
+        while not listener.keys and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        assert gw.stop() == 0
+        listener.close()
+        broker.close()
+        db.dispose()
+    assert len(listener.keys) == (0 if narrowed else 1)
