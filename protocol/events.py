@@ -9,6 +9,7 @@ from protocol.messages import (
     CaseStatus,
     Config,
     KeyRotation,
+    ShoreMessage,
     UplinkMessage,
 )
 
@@ -114,4 +115,14 @@ class ShoreKeyRotated:
     rotation: KeyRotation
 
 
-VesselEvent = MessagesAcked | CaseStatusReceived | ConfigReceived | ShoreKeyRotated
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShorePartReceived:
+    """One part of a sealed shore message (protocol.conversation): store it, join when whole."""
+
+    part: ShoreMessage
+    shore_time: int
+
+
+VesselEvent = (
+    MessagesAcked | CaseStatusReceived | ConfigReceived | ShoreKeyRotated | ShorePartReceived
+)

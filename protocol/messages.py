@@ -26,6 +26,10 @@ CHAIN_LEN = 8
 MAX_SEALED = 8192
 MAX_FRAGMENTS = 32
 MAX_LOST_RANGES = 8
+REPLY_KEY_LEN = 32
+MAX_SHORE_PARTS = 16
+MAX_SHORE_CHUNK = 256
+MAX_DELIVERED = 16
 
 
 class MsgType(IntEnum):
@@ -34,11 +38,13 @@ class MsgType(IntEnum):
     CREW = 1
     HEARTBEAT = 2
     POSITION = 3
+    DELIVERED = 4
     FRAGMENT = 15
     ACK = 16
     CASE_STATUS = 17
     CONFIG = 18
     KEY_ROTATION = 19
+    SHORE_MESSAGE = 20
 
 
 class LossReason(IntEnum):
@@ -56,6 +62,7 @@ class CrewKind(IntEnum):
     GRIEVANCE = 1
     STATUS_REQUEST = 2
     WITHDRAW = 3
+    REPLY = 4
 
 
 class CaseState(IntEnum):
@@ -77,10 +84,15 @@ class CaseState(IntEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Grievance:
+    """``reply_pub`` (element 5, optional): the raw X25519 key the shore seals its questions
+    about this grievance to (:mod:`protocol.conversation`); absent, the grievance encodes as
+    before."""
+
     category: int
     lang: Lang
     text: str = ""
     pseudonym: str | None = None
+    reply_pub: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,7 +105,16 @@ class Withdraw:
     ref_seq: int
 
 
-CrewContent: TypeAlias = Grievance | StatusRequest | Withdraw
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply:
+    """The crew member's answer in the conversation about the grievance ``ref_seq``."""
+
+    ref_seq: int
+    lang: Lang
+    text: str
+
+
+CrewContent: TypeAlias = Grievance | StatusRequest | Withdraw | Reply
 
 
 def encode_crew(content: CrewContent) -> bytes:
@@ -113,11 +134,27 @@ def encode_crew(content: CrewContent) -> bytes:
             int(content.lang),
             encode_text(content.text, content.lang),
         ]
-        if content.pseudonym is not None:
-            if len(content.pseudonym) > MAX_PSEUDONYM:
-                raise LocalProtocolError(f"pseudonym longer than {MAX_PSEUDONYM} characters")
+        if content.pseudonym is not None and len(content.pseudonym) > MAX_PSEUDONYM:
+            raise LocalProtocolError(f"pseudonym longer than {MAX_PSEUDONYM} characters")
+        if content.pseudonym is not None or content.reply_pub is not None:
             item.append(content.pseudonym)
+        if content.reply_pub is not None:
+            if len(content.reply_pub) != REPLY_KEY_LEN:
+                raise LocalProtocolError(f"reply key must be {REPLY_KEY_LEN} bytes")
+            item.append(content.reply_pub)
         return cbor.dumps(item)
+    if isinstance(content, Reply):
+        _check_seq(content.ref_seq)
+        if len(content.text) > MAX_TEXT_CHARS:
+            raise LocalProtocolError(f"text longer than {MAX_TEXT_CHARS} characters")
+        return cbor.dumps(
+            [
+                CrewKind.REPLY,
+                content.ref_seq,
+                int(content.lang),
+                encode_text(content.text, content.lang),
+            ]
+        )
     kind = CrewKind.STATUS_REQUEST if isinstance(content, StatusRequest) else CrewKind.WITHDRAW
     _check_seq(content.ref_seq)
     return cbor.dumps([kind, content.ref_seq])
@@ -136,13 +173,24 @@ def decode_crew(data: bytes) -> CrewContent:
         pseudonym = None
         if len(item) > 4 and item[4] is not None:
             pseudonym = cbor.expect_text(item[4], "pseudonym", MAX_PSEUDONYM)
+        reply_pub = None
+        if len(item) > 5 and item[5] is not None:
+            reply_pub = cbor.expect_bytes(item[5], "reply key", REPLY_KEY_LEN, REPLY_KEY_LEN)
         return Grievance(
             category=cbor.expect_int(item[1], "category", 0, 0xFF),
             lang=lang,
             text=text,
             pseudonym=pseudonym,
+            reply_pub=reply_pub,
         )
     ref = cbor.expect_int(item[1], "ref seq", 1, U32)
+    if kind == CrewKind.REPLY:
+        cbor.expect_list(item, "reply", 4)
+        lang = lang_from_code(cbor.expect_int(item[2], "language", 0, 0xFF))
+        text = decode_text(
+            cbor.expect_bytes(item[3], "text", MAX_SEALED, 1), lang, max_chars=MAX_TEXT_CHARS
+        )
+        return Reply(ref_seq=ref, lang=lang, text=text)
     if kind == CrewKind.STATUS_REQUEST:
         return StatusRequest(ref_seq=ref)
     if kind == CrewKind.WITHDRAW:
@@ -160,6 +208,16 @@ class CrewMessage:
     seq: int
     time: int
     sealed: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivered:
+    """The shore messages ``ids`` (:class:`ShoreMessage` ``msg_id``) are on board, whole —
+    stored sealed, not yet necessarily read. Carries no crew content, so it is not sealed."""
+
+    seq: int
+    time: int
+    ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,7 +291,10 @@ class UnknownMessage:
     seq: int | None = None
 
 
-UplinkMessage: TypeAlias = CrewMessage | Heartbeat | Position | Fragment | UnknownMessage
+UplinkMessage: TypeAlias = (
+    CrewMessage | Heartbeat | Position | Delivered | Fragment | UnknownMessage
+)
+
 
 # --- downlink messages ----------------------------------------------------------------------
 
@@ -308,7 +369,20 @@ class KeyRotation:
     seal_pub: bytes
 
 
-DownlinkMessage: TypeAlias = Ack | CaseStatus | Config | KeyRotation | UnknownMessage
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShoreMessage:
+    """Part ``part`` of ``parts`` of a text the shore sealed to the reply key of the grievance
+    ``ref_seq`` (:mod:`protocol.conversation`); the chunks concatenate to the sealed body.
+    ``msg_id`` is the shore's id of the text, bound into the seal."""
+
+    ref_seq: int
+    msg_id: int
+    part: int
+    parts: int
+    chunk: bytes
+
+
+DownlinkMessage: TypeAlias = Ack | CaseStatus | Config | KeyRotation | ShoreMessage | UnknownMessage
 Message: TypeAlias = UplinkMessage | DownlinkMessage
 
 
@@ -338,6 +412,8 @@ def encode_message(msg: Message) -> bytes:
                 round(msg.speed_kn * 10),
                 msg.course_deg,
             ]
+        case Delivered():
+            item = [MsgType.DELIVERED, msg.seq, msg.time, list(msg.ids)]
         case Fragment():
             item = [MsgType.FRAGMENT, msg.seq, msg.index, msg.count, msg.chunk]
         case Ack():
@@ -350,6 +426,8 @@ def encode_message(msg: Message) -> bytes:
             item = [MsgType.CONFIG, msg.version, msg.airtime_bytes_per_day, msg.report_interval_s]
         case KeyRotation():
             item = [MsgType.KEY_ROTATION, msg.epoch, msg.sign_pub, msg.seal_pub]
+        case ShoreMessage():
+            item = [MsgType.SHORE_MESSAGE, msg.ref_seq, msg.msg_id, msg.part, msg.parts, msg.chunk]
         case UnknownMessage():
             raise LocalProtocolError("an unknown message cannot be encoded")
     data = cbor.dumps(item)
@@ -401,6 +479,14 @@ def message_from_item(item: Any) -> Message:
             speed_kn=i(m[5], "speed", 0, 10_000) / 10,
             course_deg=i(m[6], "course", 0, 360),
         )
+    if t == MsgType.DELIVERED:
+        cbor.expect_list(m, "delivered", 4)
+        ids = cbor.expect_list(m[3], "delivered ids", 1, MAX_DELIVERED)
+        return Delivered(
+            seq=i(m[1], "seq", 1, U32),
+            time=i(m[2], "time", 0, U32),
+            ids=tuple(i(x, "shore message id", 1, U32) for x in ids),
+        )
     if t == MsgType.FRAGMENT:
         cbor.expect_list(m, "fragment", 5)
         count = i(m[3], "fragment count", 2, MAX_FRAGMENTS)
@@ -433,6 +519,16 @@ def message_from_item(item: Any) -> Message:
             epoch=i(m[1], "epoch", 0, U32),
             sign_pub=b(m[2], "sign key", 32, 32),
             seal_pub=b(m[3], "seal key", 32, 32),
+        )
+    if t == MsgType.SHORE_MESSAGE:
+        cbor.expect_list(m, "shore message", 6)
+        parts = i(m[4], "shore message parts", 1, MAX_SHORE_PARTS)
+        return ShoreMessage(
+            ref_seq=i(m[1], "ref seq", 1, U32),
+            msg_id=i(m[2], "shore message id", 1, U32),
+            part=i(m[3], "shore message part", 0, parts - 1),
+            parts=parts,
+            chunk=b(m[5], "shore message chunk", MAX_SHORE_CHUNK, 1),
         )
     unknown_seq: int | None = None
     if t < MsgType.ACK and len(m) > 1 and type(m[1]) is int and 1 <= m[1] <= U32:

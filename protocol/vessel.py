@@ -23,6 +23,7 @@ from protocol.events import (
     ConfigReceived,
     MessagesAcked,
     ShoreKeyRotated,
+    ShorePartReceived,
     VesselEvent,
 )
 from protocol.fragment import max_single, split
@@ -34,12 +35,14 @@ from protocol.messages import (
     Config,
     CrewContent,
     CrewMessage,
+    Delivered,
     Grievance,
     Heartbeat,
     KeyRotation,
     LostRange,
     Message,
     Position,
+    ShoreMessage,
     encode_crew,
     encode_message,
 )
@@ -167,6 +170,18 @@ class VesselSession:
         )
         return self._enqueue(msg, Priority.ROUTINE, now)[0]
 
+    def queue_delivered(self, ids: Sequence[int], now: int) -> Outgoing:
+        """Tell the shore that the shore messages ``ids`` are on board, whole (routine priority;
+        it carries no crew content).
+
+        Raises:
+            LocalProtocolError: no ids, or more than a receiver accepts.
+        """
+        msg = Delivered(seq=self.next_seq, time=now, ids=tuple(ids))
+        encode_message(msg)  # refused here, before a seq is used
+        self._assign(1)
+        return self._enqueue(msg, Priority.ROUTINE, now)[0]
+
     def queue_heartbeat(
         self,
         now: int,
@@ -284,6 +299,8 @@ class VesselSession:
                 case KeyRotation() if msg.epoch > self.key_epoch:
                     self._rotate(msg)
                     events.append(ShoreKeyRotated(rotation=msg))
+                case ShoreMessage():
+                    events.append(ShorePartReceived(part=msg, shore_time=shore_time))
         return events
 
     def _apply_ack(self, ack: Ack) -> list[VesselEvent]:

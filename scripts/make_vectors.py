@@ -3,7 +3,9 @@
 Run once when the wire format changes (and bump the protocol or dictionary version):
     .venv/bin/python scripts/make_vectors.py
 Keys are derived from fixed labels so another implementation can recreate them. Signatures are
-deterministic (Ed25519), HPKE seals are not: vectors with sealed bodies are decode-only.
+deterministic (Ed25519), HPKE seals are not: vectors with sealed bodies are decode-only, and a
+re-run keeps the published bytes of every sealed vector that already exists (they stay valid),
+so adding a vector does not churn the others.
 """
 
 from __future__ import annotations
@@ -15,9 +17,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from protocol import keys
+from protocol import conversation, keys
 from protocol.lang import Lang
-from protocol.messages import Ack, CaseStatus, Config, Grievance, StatusRequest
+from protocol.messages import (
+    Ack,
+    CaseStatus,
+    Config,
+    Grievance,
+    Reply,
+    StatusRequest,
+)
 from protocol.shore import pack_downlink
 from protocol.vessel import VesselSession
 
@@ -33,6 +42,8 @@ def main() -> None:
     vessel = Ed25519PrivateKey.from_private_bytes(seed("vessel sign"))
     shore_sign = Ed25519PrivateKey.from_private_bytes(seed("shore sign"))
     shore_seal = X25519PrivateKey.from_private_bytes(seed("shore seal"))
+    reply_key = X25519PrivateKey.from_private_bytes(seed("crew reply"))
+    reply_pub = keys.raw_public(reply_key.public_key())
     vkid = keys.key_id(vessel.public_key())
     skid = keys.key_id(shore_sign.public_key())
 
@@ -56,12 +67,16 @@ def main() -> None:
                                            text="Engineer badly burned, captain refuses port",
                                            pseudonym="K7")),
         ("status request", StatusRequest(ref_seq=3)),
+        ("grievance km with reply key", Grievance(category=0x21, lang=Lang.KM,
+                                                  text="ខ្ញុំធ្វើការ២០ម៉ោងក្នុងមួយថ្ងៃ",
+                                                  reply_pub=reply_pub)),
+        ("reply my", Reply(ref_seq=7, lang=Lang.MY, text="တနင်္လာနေ့ပါ။ အခု ဘေးကင်းပါတယ်။")),
     ]:
         s = session(7)
         s.queue_crew(content, T)
         f = s.frames_to_send(T)[0]
         expect = {"seqs": list(f.seqs), "content": {
-            k: (int(v) if isinstance(v, Lang) else v)
+            k: (int(v) if isinstance(v, Lang) else v.hex() if isinstance(v, bytes) else v)
             for k, v in ((a, getattr(content, a)) for a in content.__slots__)  # type: ignore[attr-defined]
         }}
         vectors.append({"name": name, "direction": "uplink", "deterministic": False,
@@ -75,6 +90,26 @@ def main() -> None:
     vectors.append({"name": "ack, status and config", "direction": "downlink",
                     "deterministic": True, "frame": ack.hex(),
                     "expect": {"to_kid": vkid.hex(), "time": T}})
+
+    s = session(9)
+    s.queue_delivered([5, 6], T)
+    f = s.frames_to_send(T)[0]
+    vectors.append({"name": "delivered", "direction": "uplink", "deterministic": True,
+                    "frame": f.data.hex(), "expect": {"seqs": list(f.seqs)}})
+
+    # A shore question sealed to the reply key of grievance 7 (protocol.conversation), in as
+    # many MT frames as it takes; open with reply_private_raw after joining the parts.
+    question = conversation.ShoreText(
+        lang=Lang.MY, text="ဒီအဖြစ်အပျက်က ဘယ်နေ့က ဖြစ်ခဲ့တာလဲ။ အခု လုံခြုံရဲ့လား။ "
+        "ဆိပ်ကမ်းမှာ ဖုန်းဆက်နိုင်မလား။")
+    sealed = conversation.seal_text(question, reply_pub, to_kid=vkid, ref_seq=7, msg_id=5)
+    parts = conversation.split(sealed, ref_seq=7, msg_id=5)
+    frames = [pack_downlink(shore_sign, skid, vkid, [p], T)[0] for p in parts]
+    vectors.append({"name": "shore message my", "direction": "downlink", "deterministic": False,
+                    "frame": frames[0].hex(), "frames": [fr.hex() for fr in frames],
+                    "expect": {"to_kid": vkid.hex(), "time": T, "ref_seq": 7, "msg_id": 5,
+                               "shore_text": {"lang": int(question.lang),
+                                              "text": question.text}}})
 
     good = bytes.fromhex(vectors[0]["frame"])
     bad = bytearray(good)
@@ -96,9 +131,17 @@ def main() -> None:
             "shore_kid": skid.hex(),
             "shore_seal_private_raw": seed("shore seal").hex(),
             "shore_seal_public_raw": keys.raw_public(shore_seal.public_key()).hex(),
+            "crew_reply_private_raw": seed("crew reply").hex(),
+            "crew_reply_public_raw": reply_pub.hex(),
         },
         "vectors": vectors,
     }
+    if OUT.exists():
+        published = {v["name"]: v for v in json.loads(OUT.read_text(encoding="utf-8"))["vectors"]}
+        vectors[:] = [
+            published[v["name"]] if not v["deterministic"] and v["name"] in published else v
+            for v in vectors
+        ]
     OUT.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {len(vectors)} vectors to {OUT.name}")
 
