@@ -177,7 +177,14 @@ def run_submit(args: argparse.Namespace) -> int:
         "receipt": done.receipt,
         "fragments": done.fragments,
     }
-    emit(args, result, lambda r: f"queued as seq {r['seq']}; receipt code {r['receipt']}")
+    said = ""
+    if done.zawgyi is not None:  # Burmese typed in Zawgyi (vessel_agent.zawgyi)
+        result["zawgyi"] = done.zawgyi.name.lower()
+        said = {
+            "converted": " (typed in Zawgyi: converted to Unicode, the words as typed sent too)",
+            "unsure": " (may be Zawgyi: sent as typed, with a converted reading for staff)",
+        }[result["zawgyi"]]
+    emit(args, result, lambda r: f"queued as seq {r['seq']}; receipt code {r['receipt']}{said}")
     return 0
 
 

@@ -15,9 +15,17 @@ from dataclasses import dataclass
 from protocol import keys
 from protocol.errors import LocalProtocolError
 from protocol.lang import Lang
-from protocol.messages import Config, CrewContent, Grievance, KeyRotation, StatusRequest, Withdraw
+from protocol.messages import (
+    Config,
+    CrewContent,
+    Grievance,
+    KeyRotation,
+    StatusRequest,
+    Withdraw,
+    ZawgyiMode,
+)
 from protocol.vessel import Outgoing, VesselSession
-from vessel_agent import lost, receipt
+from vessel_agent import lost, receipt, zawgyi
 from vessel_agent.config import (
     SHORE_SEAL_PUB,
     SHORE_SIGN_PUB,
@@ -41,6 +49,9 @@ class Submitted:
     receipt: str
     fragments: int
     urgent: bool
+    #: set when the text was typed in Zawgyi (converted) or may have been (unsure):
+    #: staff ashore see the words as typed and the converted reading (vessel_agent.zawgyi)
+    zawgyi: ZawgyiMode | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,14 +174,17 @@ class Device:
         """Seal a grievance and persist it with a fresh receipt code; one transaction.
 
         The plaintext lives only in this call's frames: it is sealed by the protocol session
-        before the outbox sees it.
+        before the outbox sees it. Burmese typed in Zawgyi is converted to Unicode here — the
+        one place every entry path shares — with the words as typed sealed beside it
+        (:func:`vessel_agent.zawgyi.read`).
 
         Raises:
             LocalProtocolError: category or text out of range.
             OutboxFull, OutboxError: not stored (the crew member must be told).
         """
         moment = int(time.time() if now is None else now)
-        content = Grievance(category=category, lang=lang, text=text)
+        reading = zawgyi.read(text)
+        content = Grievance(category=category, lang=lang, text=reading.text, zawgyi=reading.note)
         code = receipt.new_code(rng)
         digest = receipt.code_hash(code, self.outbox.salt(rng))
         items = self.outbox.queue(
@@ -182,6 +196,7 @@ class Device:
             receipt=code,
             fragments=len(items),
             urgent=first.priority == 0,
+            zawgyi=reading.note.mode if reading.note else None,
         )
 
     def withdraw(self, code: str, *, now: float | None = None) -> Queued:
