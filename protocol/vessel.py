@@ -43,6 +43,7 @@ from protocol.messages import (
     Message,
     Position,
     ShoreMessage,
+    VoiceNote,
     encode_crew,
     encode_message,
 )
@@ -146,7 +147,7 @@ class VesselSession:
         """
         seq = self._assign(1)
         sealed = seal(encode_crew(content), self.shore_seal_pub, crew_info(self.kid, seq, now))
-        urgent = isinstance(content, Grievance) and is_urgent(content.category)
+        urgent = isinstance(content, Grievance | VoiceNote) and is_urgent(content.category)
         msg = CrewMessage(seq=seq, time=now, sealed=sealed)
         return self._enqueue(msg, Priority.URGENT if urgent else Priority.CREW, now)
 

@@ -1,7 +1,8 @@
 """Write the golden test vectors in tests/protocol/vectors/frames.json.
 
 Run once when the wire format changes (and bump the protocol or dictionary version):
-    .venv/bin/python scripts/make_vectors.py
+    .venv/bin/python scripts/make_vectors.py          # frames.json and voice.json
+    .venv/bin/python scripts/make_vectors.py voice    # voice.json only
 Keys are derived from fixed labels so another implementation can recreate them. Signatures are
 deterministic (Ed25519), HPKE seals are not: vectors with sealed bodies are decode-only, and a
 re-run keeps the published bytes of every sealed vector that already exists (they stay valid),
@@ -31,6 +32,7 @@ from protocol.shore import pack_downlink
 from protocol.vessel import VesselSession
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "protocol" / "vectors" / "frames.json"
+VOICE_OUT = OUT.with_name("voice.json")
 T = 1_763_640_000  # 2025-11-20T12:00:00Z
 
 
@@ -146,5 +148,75 @@ def main() -> None:
     print(f"wrote {len(vectors)} vectors to {OUT.name}")
 
 
+def tone_frames(mode_name: str, ms: int) -> tuple[int, tuple[bytes, ...]]:
+    """Codec2 frames of a 440 Hz tone (the agent's encoder), for vectors another implementation
+    can decode and listen to."""
+    import numpy as np
+
+    from protocol import voice
+    from vessel_agent.voice import encode_pcm
+
+    pcm = (8000 * np.sin(2 * np.pi * 440 * np.arange(ms * 8) / 8000)).astype(np.int16)
+    mode = voice.mode_by_name(mode_name)
+    return mode.code, encode_pcm(pcm, mode)
+
+
+def voice_vectors() -> None:
+    """tests/protocol/vectors/voice.json: exact plaintexts of voice notes (CrewKind 5), refused
+    bodies, and one sealed frame (decode-only) under the keys of frames.json."""
+    from protocol import cbor
+    from protocol.messages import VoiceNote, encode_crew
+
+    vectors: list[dict[str, object]] = []
+    for name, mode_name, ms, lang, pseudonym in [
+        ("700C 0.2 s my pseudonym", "700C", 200, Lang.MY, "K7"),
+        ("700C 0.13 s th (last frame padded)", "700C", 130, Lang.TH, None),
+        ("1200 0.12 s km", "1200", 120, Lang.KM, None),
+        ("1600 0.08 s en", "1600", 80, Lang.EN, None),
+    ]:
+        code, frames = tone_frames(mode_name, ms)
+        note = VoiceNote(category=0x17, lang=lang, mode=code, duration_ms=ms, frames=frames,
+                         pseudonym=pseudonym)
+        content: dict[str, object] = {"category": 0x17, "lang": int(lang), "codec": 1,
+                                      "mode": code, "duration_ms": ms,
+                                      "frames": [f.hex() for f in frames]}
+        if pseudonym is not None:
+            content["pseudonym"] = pseudonym
+        vectors.append({"name": name, "plaintext": encode_crew(note).hex(), "content": content})
+    for name, item, error in [
+        ("frames truncated", [5, 0x17, 2, 1, 8, 200, bytes(17)], "Malformed"),
+        ("padding bits set", [5, 0x17, 2, 1, 8, 40, b"\0\0\0\x01"], "Malformed"),
+        ("longer than 60 s", [5, 0x17, 2, 1, 8, 60_040, bytes(5254)], "Oversize"),
+        ("unknown Codec2 mode 6", [5, 0x17, 2, 1, 6, 40, bytes(4)], "Malformed"),
+        ("unknown codec 2", [5, 0x17, 2, 2, 8, 40, bytes(4)], "Malformed"),
+    ]:
+        vectors.append({"name": name, "plaintext": cbor.dumps(item).hex(), "error": error})
+
+    vessel = Ed25519PrivateKey.from_private_bytes(seed("vessel sign"))
+    shore_sign = Ed25519PrivateKey.from_private_bytes(seed("shore sign"))
+    shore_seal = X25519PrivateKey.from_private_bytes(seed("shore seal"))
+    s = VesselSession(sign_key=vessel, shore_sign_pub=shore_sign.public_key(),
+                      shore_seal_pub=shore_seal.public_key(), next_seq=9)
+    code, frames = tone_frames("700C", 1000)
+    s.queue_crew(VoiceNote(category=0x31, lang=Lang.ID, mode=code, duration_ms=1000,
+                           frames=frames), T)
+    f = s.frames_to_send(T)[0]
+    doc = {
+        "about": "flip-sync voice notes (crew content kind 5), see docs/wire-format.md; "
+                 "plaintexts are exact, the sealed frame (keys of frames.json) is decode-only",
+        "vectors": vectors,
+        "sealed_frame": {"frame": f.data.hex(), "seqs": list(f.seqs), "duration_ms": 1000,
+                         "frames": [x.hex() for x in frames]},
+    }
+    VOICE_OUT.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {len(vectors)} voice vectors and a sealed frame to {VOICE_OUT.name}")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:] == ["voice"]:  # only the voice vectors (frames.json keeps its sealed bytes)
+        voice_vectors()
+    else:
+        main()
+        voice_vectors()
