@@ -27,6 +27,7 @@ CHAIN_LEN = 8
 MAX_SEALED = 8192
 MAX_FRAGMENTS = 32
 MAX_LOST_RANGES = 8
+ZAWGYI_ELEMENT = 6  # grievance element of the Zawgyi note (after pseudonym and reply key)
 REPLY_KEY_LEN = 32
 MAX_SHORE_PARTS = 16
 MAX_SHORE_CHUNK = 256
@@ -84,6 +85,27 @@ class CaseState(IntEnum):
 # --- crew content (plaintext, exists only in memory on board and at the decrypting host) ----
 
 
+class ZawgyiMode(IntEnum):
+    """How a grievance's ``text`` relates to what the crew member typed (element 6)."""
+
+    CONVERTED = 1  # ``text`` is the Unicode conversion; ``other`` is exactly what was typed
+    UNSURE = 2  # ``text`` is exactly what was typed; ``other`` is a converted reading of it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Zawgyi:
+    """Grievance element 6: the text was — or may have been — typed in the Zawgyi encoding.
+
+    ``probability`` is the detector's P(Zawgyi) in thousandths (0..1000). ``other`` is the
+    other reading (see :class:`ZawgyiMode`): non-empty and different from ``text``, so the
+    words the crew member typed always reach the shore exactly (docs/wire-format.md §3).
+    """
+
+    mode: ZawgyiMode
+    probability: int
+    other: str
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Grievance:
     """``reply_pub`` (element 5, optional): the raw X25519 key the shore seals its questions
@@ -95,6 +117,7 @@ class Grievance:
     text: str = ""
     pseudonym: str | None = None
     reply_pub: bytes | None = None
+    zawgyi: Zawgyi | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,6 +183,9 @@ def encode_crew(content: CrewContent) -> bytes:
             if len(content.reply_pub) != REPLY_KEY_LEN:
                 raise LocalProtocolError(f"reply key must be {REPLY_KEY_LEN} bytes")
             item.append(content.reply_pub)
+        if content.zawgyi is not None:
+            item += [None] * (ZAWGYI_ELEMENT - len(item))
+            item.append(_zawgyi_item(content.zawgyi, content.text, content.lang))
         return cbor.dumps(item)
     if isinstance(content, Reply):
         _check_seq(content.ref_seq)
@@ -196,12 +222,16 @@ def decode_crew(data: bytes) -> CrewContent:
         reply_pub = None
         if len(item) > 5 and item[5] is not None:
             reply_pub = cbor.expect_bytes(item[5], "reply key", REPLY_KEY_LEN, REPLY_KEY_LEN)
+        zawgyi = None
+        if len(item) > ZAWGYI_ELEMENT and item[ZAWGYI_ELEMENT] is not None:
+            zawgyi = _zawgyi(item[ZAWGYI_ELEMENT], text, lang)
         return Grievance(
             category=cbor.expect_int(item[1], "category", 0, 0xFF),
             lang=lang,
             text=text,
             pseudonym=pseudonym,
             reply_pub=reply_pub,
+            zawgyi=zawgyi,
         )
     ref = cbor.expect_int(item[1], "ref seq", 1, U32)
     if kind == CrewKind.REPLY:
@@ -283,6 +313,32 @@ def _decode_voice(item: list[Any]) -> VoiceNote:
         frames=unpack(mode, data, mode.frame_count(duration)),
         pseudonym=pseudonym,
     )
+
+
+def _zawgyi_item(note: Zawgyi, text: str, lang: Lang) -> list[Any]:
+    """Element 6 of a grievance: ``[mode, probability, other]``, refused as a receiver would."""
+    if not isinstance(note.mode, int) or note.mode not in set(ZawgyiMode):
+        raise LocalProtocolError(f"unknown Zawgyi mode {note.mode!r}")
+    if not 0 <= note.probability <= 1000:
+        raise LocalProtocolError("Zawgyi probability must be in thousandths, 0..1000")
+    if not note.other or note.other == text:
+        raise LocalProtocolError("the other reading must be non-empty and differ from the text")
+    if len(note.other) > MAX_TEXT_CHARS:
+        raise LocalProtocolError(f"other reading longer than {MAX_TEXT_CHARS} characters")
+    return [int(note.mode), note.probability, encode_text(note.other, lang)]
+
+
+def _zawgyi(value: Any, text: str, lang: Lang) -> Zawgyi:
+    """Decode element 6. Raises :class:`Malformed` for any other shape or value."""
+    note = cbor.expect_list(value, "Zawgyi note", 3, 3)
+    mode = cbor.expect_int(note[0], "Zawgyi mode", ZawgyiMode.CONVERTED, ZawgyiMode.UNSURE)
+    probability = cbor.expect_int(note[1], "Zawgyi probability", 0, 1000)
+    other = decode_text(
+        cbor.expect_bytes(note[2], "other reading", MAX_SEALED, 2), lang, max_chars=MAX_TEXT_CHARS
+    )
+    if not other or other == text:
+        raise Malformed("a Zawgyi note's other reading is empty or equal to the text")
+    return Zawgyi(mode=ZawgyiMode(mode), probability=probability, other=other)
 
 
 # --- uplink messages ------------------------------------------------------------------------
@@ -381,7 +437,6 @@ class UnknownMessage:
 UplinkMessage: TypeAlias = (
     CrewMessage | Heartbeat | Position | Delivered | Fragment | UnknownMessage
 )
-
 
 # --- downlink messages ----------------------------------------------------------------------
 
