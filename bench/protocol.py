@@ -21,11 +21,10 @@ from typing import Any
 
 import brotli
 import jwt
-import scsu  # noqa: F401  (registers the codec)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from protocol import frame, keys
+from protocol import frame, keys, scsu
 from protocol.category import parse_category
 from protocol.lang import lang_from_tag
 from protocol.messages import CrewMessage, Grievance, encode_crew
@@ -49,7 +48,7 @@ def lower_bound(text: str) -> int:
         len(utf8),
         _raw_deflate(utf8),
         len(brotli.compress(utf8, quality=11)),
-        _raw_deflate(text.encode("scsu")),
+        _raw_deflate(scsu.encode(text)),
     )
     return best + 64 + 48
 

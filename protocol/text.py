@@ -32,8 +32,10 @@ freely: a different SCSU encoder would produce different dictionary bytes and si
 every stored message. Any change to a dictionary's bytes needs a new :data:`DICT_VERSION`; the old
 versions stay decodable for as long as messages made with them may be in flight.
 
-:func:`encode_text` tries every method and keeps the smallest body (ties go to the simpler
-method), so short texts are never inflated by more than the codec byte.
+:func:`encode_text` tries every method, decodes each result again and drops any that does not
+give back the exact input, then keeps the smallest body (ties go to the lower method number,
+the simpler method), so short texts are never inflated by more than the codec byte. SCSU is
+:mod:`protocol.scsu` (why not the PyPI ``scsu`` package: see there).
 
 The module is sans-IO: pure functions, no files, clock or randomness.
 """
@@ -41,15 +43,15 @@ The module is sans-IO: pure functions, no files, clock or randomness.
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Mapping
 
-import scsu  # noqa: F401  (registers the "scsu" codec with the codecs registry)
-
+from protocol import scsu
 from protocol._textdict_v1 import DICTIONARIES as _V1_DICTIONARIES
-from protocol.errors import BadText, LocalProtocolError, Oversize
+from protocol.errors import BadText, LocalProtocolError, Oversize, RemoteProtocolError
 from protocol.lang import Lang
 
-__all__ = ["DICT_VERSION", "decode_text", "encode_text"]
+__all__ = ["DICT_VERSION", "REJECTED_CANDIDATES", "decode_text", "encode_text"]
 
 DICT_VERSION = 1
 """Dictionary version written by :func:`encode_text` (high nibble of the codec byte)."""
@@ -65,6 +67,10 @@ _METHOD_NAMES = {
     DEFLATE_UTF8: "deflate UTF-8",
     DEFLATE_SCSU: "deflate SCSU",
 }
+
+REJECTED_CANDIDATES: Counter[str] = Counter()
+"""Per method name, how many candidate bodies :func:`encode_text` dropped because they did not
+decode back to the exact input (an encoder bug caught before sending). Counts only: no text."""
 
 # Dictionary version → language → (SCSU-form dictionary, UTF-8-form dictionary).
 # Version 0 is "no preset dictionary".
@@ -101,6 +107,11 @@ def encode_text(text: str, lang: Lang) -> bytes:
 
     *lang* selects the preset dictionary; the decoder must be given the same *lang*.
 
+    Every candidate is decoded again with :func:`decode_text` and compared with *text* before it
+    may win: a candidate that does not give back exactly *text* is dropped and counted in
+    :data:`REJECTED_CANDIDATES` (never the text itself). Stored UTF-8 always survives, so a
+    crew member's words are sent unchanged or not at all.
+
     Raises:
         LocalProtocolError: *text* is not encodable Unicode (e.g. contains a lone surrogate).
     """
@@ -108,10 +119,7 @@ def encode_text(text: str, lang: Lang) -> bytes:
         utf8 = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise LocalProtocolError(f"text is not valid Unicode: {exc.reason}") from exc
-    try:
-        scsu_bytes: bytes = text.encode("scsu")
-    except Exception as exc:  # the SCSU encoder has no narrower contract
-        raise LocalProtocolError(f"text cannot be encoded as SCSU: {exc}") from exc
+    scsu_bytes = scsu.encode(text)
     lang = Lang(lang)
     candidates = [
         (STORED_UTF8, utf8),
@@ -119,10 +127,22 @@ def encode_text(text: str, lang: Lang) -> bytes:
         (DEFLATE_UTF8, _deflate(utf8, _zdict(DICT_VERSION, lang, DEFLATE_UTF8))),
         (DEFLATE_SCSU, _deflate(scsu_bytes, _zdict(DICT_VERSION, lang, DEFLATE_SCSU))),
     ]
-    # min() keeps the first of equal sizes: the simpler method wins ties.
-    method, body = min(candidates, key=lambda c: len(c[1]))
-    version = DICT_VERSION if method in (DEFLATE_UTF8, DEFLATE_SCSU) else 0
-    return bytes([version << 4 | method]) + body
+    verified = []
+    for method, body in candidates:
+        version = DICT_VERSION if method in (DEFLATE_UTF8, DEFLATE_SCSU) else 0
+        encoded = bytes([version << 4 | method]) + body
+        try:
+            intact = decode_text(encoded, lang, max_chars=len(text)) == text
+        except RemoteProtocolError:
+            intact = False
+        if intact:
+            verified.append(encoded)
+        else:
+            REJECTED_CANDIDATES[_METHOD_NAMES[method]] += 1
+    if not verified:  # pragma: no cover - stored UTF-8 always decodes to the input
+        raise LocalProtocolError("no text encoding gives the text back unchanged")
+    # Smallest first; equal sizes go to the lower method number (the simpler method).
+    return min(verified, key=lambda encoded: (len(encoded), encoded[0] & 0x0F))
 
 
 def _inflate(body: bytes, zdict: bytes, limit: int) -> bytes:
@@ -146,15 +166,7 @@ def _inflate(body: bytes, zdict: bytes, limit: int) -> bytes:
 
 
 def _decode_scsu(raw: bytes) -> str:
-    try:
-        text: str = raw.decode("scsu")
-    except Exception as exc:  # the decoder raises ValueError, AssertionError… on garbage
-        raise BadText(f"invalid SCSU: {exc}") from exc
-    try:
-        text.encode("utf-8")  # TR #6 decoders may emit unpaired surrogates; we refuse them
-    except UnicodeEncodeError as exc:
-        raise BadText("SCSU decodes to an unpaired surrogate") from exc
-    return text
+    return scsu.decode(raw)  # BadText on invalid SCSU, unpaired surrogates included
 
 
 def decode_text(data: bytes, lang: Lang, *, max_chars: int = 4096) -> str:

@@ -33,12 +33,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-import scsu  # noqa: F401  (registers the "scsu" codec)
-
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # allow `python scripts/build_text_dictionary.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
+from protocol import scsu  # noqa: E402
 from protocol.lang import Lang  # noqa: E402
 
 CORPUS_DIR = ROOT / "data" / "text-corpus"
@@ -130,6 +129,10 @@ def assemble(segments: Iterable[bytes], budget: int) -> bytes:
     return b"".join(reversed(list(segments)))[-budget:]
 
 
+def _encode(line: str, form: str) -> bytes:
+    return scsu.encode(line) if form == "scsu" else line.encode(form)
+
+
 def build_dictionaries(
     corpus: Mapping[Lang, Sequence[str]],
     budgets: Mapping[Lang, tuple[int, int]] = BUDGETS,
@@ -141,7 +144,7 @@ def build_dictionaries(
     for lang in sorted(corpus):
         pair = []
         for form, budget in zip(forms, budgets[lang], strict=True):
-            samples = [line.encode(form) for line in corpus[lang]]
+            samples = [_encode(line, form) for line in corpus[lang]]
             everyone[form].append(samples)
             pair.append(assemble(cover_segments(samples, budget), budget))
         out[lang] = (pair[0], pair[1])

@@ -12,10 +12,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import scsu  # noqa: F401  (registers the "scsu" codec)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from protocol import scsu
 from protocol._textdict_v1 import DICTIONARIES
 from protocol.errors import BadText, LocalProtocolError, Oversize
 from protocol.lang import Lang, lang_from_tag
@@ -175,8 +175,8 @@ def test_unknown_language_code_is_bad_text() -> None:
 def test_version_zero_means_deflate_without_dictionary() -> None:
     text = "ကျွန်တော်တို့ အိမ်ပြန်ချင်တယ်။"
     assert decode_text(b"\x02" + _deflate(text.encode()), Lang.MY) == text
-    assert decode_text(b"\x03" + _deflate(text.encode("scsu")), Lang.MY) == text
-    assert decode_text(b"\x01" + text.encode("scsu"), Lang.MY) == text
+    assert decode_text(b"\x03" + _deflate(scsu.encode(text)), Lang.MY) == text
+    assert decode_text(b"\x01" + scsu.encode(text), Lang.MY) == text
 
 
 # --- codec choice -----------------------------------------------------------------------------
@@ -189,9 +189,9 @@ def test_encoder_picks_the_smallest_method(item: dict[str, str]) -> None:
     scsu_dict, utf8_dict = DICTIONARIES[lang]
     alternatives = {
         0x00: text.encode(),
-        0x01: text.encode("scsu"),
+        0x01: scsu.encode(text),
         0x12: _deflate(text.encode(), utf8_dict),
-        0x13: _deflate(text.encode("scsu"), scsu_dict),
+        0x13: _deflate(scsu.encode(text), scsu_dict),
     }
     encoded = encode_text(text, lang)
     assert len(encoded) == 1 + min(map(len, alternatives.values()))
