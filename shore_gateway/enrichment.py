@@ -101,6 +101,9 @@ class NewGrievance:
     lang: str
     text: str
     pseudonym: str | None
+    zawgyi: str | None = None  # "converted" / "unsure" (models.Grievance)
+    zawgyi_p: int | None = None
+    zawgyi_other: str | None = None
 
 
 _INSERT: Any = insert(Grievance.__table__).returning(  # type: ignore[attr-defined]
@@ -125,6 +128,9 @@ def store_grievances(session: Session, new: Sequence[NewGrievance]) -> list[int]
                 "lang": g.lang,
                 "text": g.text,
                 "pseudonym": g.pseudonym,
+                "zawgyi": g.zawgyi,
+                "zawgyi_p": g.zawgyi_p,
+                "zawgyi_other": g.zawgyi_other,
                 "time": g.time,
                 "pos_lat": est.lat if est else None,
                 "pos_lon": est.lon if est else None,

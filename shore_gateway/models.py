@@ -284,6 +284,12 @@ class Grievance(GatewayModel, table=True):
     lang: str = Field(max_length=8)
     text: str = Field(sa_type=Text)
     pseudonym: str | None = Field(default=None, max_length=64)
+    # Burmese typed in Zawgyi (grievance element 6, docs/wire-format.md §3): "converted" (text
+    # is the conversion, zawgyi_other the words as typed) or "unsure" (text as typed,
+    # zawgyi_other a converted reading); the detector's P(Zawgyi) in thousandths.
+    zawgyi: str | None = Field(default=None, max_length=16)
+    zawgyi_p: int | None = None
+    zawgyi_other: str | None = Field(default=None, sa_type=Text, nullable=True)
     time: dt.datetime = _time(index=True)
     pos_lat: float | None = None
     pos_lon: float | None = None

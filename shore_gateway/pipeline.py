@@ -787,6 +787,9 @@ def _new_grievance(
         lang=content.lang.tag,
         text=content.text,
         pseudonym=content.pseudonym,
+        zawgyi=content.zawgyi.mode.name.lower() if content.zawgyi else None,
+        zawgyi_p=content.zawgyi.probability if content.zawgyi else None,
+        zawgyi_other=content.zawgyi.other if content.zawgyi else None,
     )
 
 

@@ -96,6 +96,17 @@ def position(g: Grievance) -> dict[str, Any] | None:
     }
 
 
+def zawgyi_note(g: Grievance) -> dict[str, Any] | None:
+    """What the vessel did with Burmese typed in Zawgyi (docs/vessel-agent.md, "Zawgyi"), for
+    whoever may read the text: ``converted`` — ``text`` is the Unicode conversion and
+    ``typed`` the words exactly as typed; ``unsure`` — ``text`` is as typed and ``reading`` a
+    Zawgyi-to-Unicode reading of it. None when the text was sealed as typed, no note."""
+    if g.zawgyi is None:
+        return None
+    other = "typed" if g.zawgyi == "converted" else "reading"
+    return {"mode": g.zawgyi, "probability": (g.zawgyi_p or 0) / 1000, other: g.zawgyi_other}
+
+
 def staff_grievance(
     session: Session,
     g: Grievance,
@@ -127,6 +138,7 @@ def staff_grievance(
     }
     if include_text:
         out["text"] = g.text
+        out["zawgyi"] = zawgyi_note(g)
     return out
 
 
@@ -312,6 +324,7 @@ def connector_case(
         }
         if share_text:
             g["text"] = grievance.text
+            g["zawgyi"] = zawgyi_note(grievance)
             g["pseudonym"] = grievance.pseudonym
         out["grievance"] = g
         out["grievance_id"] = grievance.id
