@@ -43,3 +43,11 @@ if [ ! -x /usr/bin/chromium ]; then
   [ -x /usr/bin/chromium ] || { echo "chromium did not install" >&2; exit 1; }
 fi
 echo "browser: /usr/bin/chromium is installed"
+
+# --- Node.js for the crew app's bundle check (tests/vessel_agent/crewapp/test_bundle.py) -----
+# The box never needs Node: the built bundle ships in the Python package; the test rebuilds it
+# from vessel_agent/crewapp/web/package-lock.json (npm ci) and compares. Emoji font for the
+# crew app's category pictures in screenshots and on a kiosk screen.
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || apt_install fonts-noto-color-emoji
+echo "node: $(node --version), npm $(npm --version)"

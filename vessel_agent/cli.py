@@ -40,6 +40,13 @@ def register(sub: Any) -> None:
     r = vsub.add_parser("run", help="run the agent until SIGTERM/SIGINT")
     r.add_argument("--dir", required=True)
     r.add_argument("--json", action="store_true", help="print one JSON line when ready")
+    r.add_argument(
+        "--crew-http",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="serve the crew app here (default 127.0.0.1:8080, the box's own screen; a vessel "
+        "LAN address is an explicit choice; '' turns it off)",
+    )
     r.set_defaults(func=run_agent)
 
     s = vsub.add_parser("submit", help="seal and queue one grievance")
@@ -122,9 +129,15 @@ def run_agent(args: argparse.Namespace) -> int:
     import signal
 
     from vessel_agent.agent import Agent
+    from vessel_agent.crewapp.server import parse_address
 
+    try:
+        crew_address = parse_address(args.crew_http)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
     device = _device(args.dir)
     agent = Agent(device)
+    crew = _start_crew_app(args.dir, crew_address, agent) if crew_address else None
 
     def stop(*_: object) -> None:
         agent.stop.set()
@@ -133,19 +146,42 @@ def run_agent(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
 
     def ready(info: dict[str, Any]) -> None:
+        info["crew_http"] = crew.url if crew is not None else None
         if args.json:
             print(json.dumps(info, sort_keys=True), flush=True)
         else:
             print(
-                f"vessel agent ready: {info['pending']} pending, next seq {info['next_seq']}",
+                f"vessel agent ready: {info['pending']} pending, next seq {info['next_seq']}"
+                + (f"; crew app at {crew.url}" if crew is not None else ""),
                 flush=True,
             )
 
     try:
         agent.run(on_ready=ready)
     finally:
+        if crew is not None:
+            crew.close()
         device.close()
     return 0
+
+
+def _start_crew_app(path: str, address: tuple[str, int], agent: Any) -> Any:
+    """Serve the crew app; if it cannot (address in use, key unreadable) the agent runs on
+    without it — the uplink matters more — and says why in its log."""
+    from vessel_agent.crewapp.server import serve
+    from vessel_agent.errors import AgentError
+
+    cfg = agent.device.config
+    try:
+        return serve(path, address, default_lang=cfg.default_lang, idle_s=cfg.idle_timeout_s)
+    except (OSError, AgentError) as exc:
+        agent.log(
+            "crew_app_unavailable",
+            level="error",
+            address=f"{address[0]}:{address[1]}",
+            error=str(exc),
+        )
+        return None
 
 
 def run_submit(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ Layout of an agent directory::
     device_sign.pub.pem   its public key — register it ashore (``flip gateway vessel add``)
     shore_sign.pub.pem    shore key that signs acks, status and config (Ed25519)
     shore_seal.pub.pem    shore key grievances are sealed to (X25519)
+    crew_intake.pem       the crew app's intake key (X25519, mode 0600): pages seal crew input to it
     outbox.db             the durable outbox (SQLite, WAL) — ciphertext only
 
 A plain dataclass read with :mod:`tomllib` rather than pydantic-settings: the agent runs on a

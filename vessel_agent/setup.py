@@ -18,6 +18,7 @@ from vessel_agent.config import (
     AgentDir,
     write_atomic,
 )
+from vessel_agent.crewapp import intake
 from vessel_agent.errors import ConfigError
 from vessel_agent.outbox import Outbox
 
@@ -79,6 +80,7 @@ def init_dir(
         if Path(src).resolve() != d.file(dst).resolve():
             shutil.copyfile(src, d.file(dst))
     d.save(cfg)
+    intake.load_or_create(d.path, rng)  # the crew app's intake key (kept if it exists)
     Outbox(d.db_path, max_queue_bytes=cfg.max_queue_bytes).close()
     return {
         "dir": str(d.path),

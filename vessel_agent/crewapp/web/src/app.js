@@ -1,0 +1,495 @@
+// The crew app (docs/crew-app.md). One page, no framework, no external request: every string
+// comes from the agent's crew catalogs (/i18n/<lang>.json), every crew action goes to the agent
+// sealed to its intake key (./hpke.js), and nothing typed is kept once the screen is left.
+import { newKeyPair, open, seal } from "./hpke.js";
+
+const boot = JSON.parse(document.getElementById("boot").textContent);
+const te = new TextEncoder();
+const td = new TextDecoder();
+const INFO_REQUEST = te.encode("flip-sync/1 crew-app request");
+const INFO_REPLY = te.encode("flip-sync/1 crew-app reply");
+const PAD_TO = 1024;
+const MAX_TEXT = 2000;
+const intakePub = fromHex(boot.intake_pub);
+const onBox = ["127.0.0.1", "localhost", "[::1]"].includes(location.hostname);
+const STORE = "flip-crew-receipts";
+
+// One picture per category (FIELD-FACTS §8), beside its words: crew who read little find it.
+const ICONS = {
+  "00": "💬", "10": "🪝", "11": "🤥", "12": "⛓️", "13": "🚷", "14": "👊", "15": "😨",
+  "16": "🛂", "17": "💸", "18": "📉", "19": "🏚️", "1A": "⏰", "20": "😴", "21": "📄",
+  "22": "🏠", "23": "🧾", "24": "📅", "25": "🍚", "26": "🛏️", "27": "🩺", "28": "⚠️",
+  "29": "🤕", "2A": "🧒", "30": "🌊", "31": "🚢", "32": "📵", "33": "🕯️", "34": "✍️",
+  "35": "😠", "36": "🤐", "37": "➖", "38": "🎣", F0: "🆘", F1: "🚑", F2: "🛟", F3: "🔒",
+};
+
+const catalogs = {};
+let t = {};
+let lang = boot.default;
+let state = freshState();
+let lastActivity = Date.now();
+
+function freshState() {
+  return { cat: null, draft: "", meter: null, found: null, receipt: null, reply: null };
+}
+
+// --- helpers ------------------------------------------------------------------------------
+
+function fromHex(hex) {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
+  return out;
+}
+
+function toHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function tr(key, fmt) {
+  let text = t[key] ?? key;
+  if (fmt) for (const [k, v] of Object.entries(fmt)) text = text.replaceAll(`{${k}}`, String(v));
+  return text;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "on") for (const [ev, fn] of Object.entries(v)) node.addEventListener(ev, fn);
+    else if (k === "class") node.className = v;
+    else if (v !== false && v != null) node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c != null) node.append(c);
+  return node;
+}
+
+function button(label, onClick, cls = "", attrs = {}) {
+  return el("button", { type: "button", class: `btn ${cls}`, on: { click: onClick }, ...attrs }, label);
+}
+
+function catKey(code) {
+  return code.toString(16).toUpperCase().padStart(2, "0");
+}
+
+function tile(code, onClick, cls = "") {
+  const key = catKey(code);
+  return el(
+    "button",
+    { type: "button", class: `tile ${cls}`, "data-cat": key, on: { click: onClick } },
+    el("span", { class: "icon", "aria-hidden": "true" }, ICONS[key] ?? "•"),
+    el("span", { class: "word" }, tr(`cat.${key}`)),
+  );
+}
+
+function show(id, ...children) {
+  const main = document.getElementById("app");
+  main.replaceChildren(el("section", { id, class: "screen" }, ...children));
+  document.documentElement.lang = lang;
+  window.scrollTo(0, 0);
+  const heading = main.querySelector("h1");
+  if (heading) heading.setAttribute("tabindex", "-1");
+  return main.firstChild;
+}
+
+function header(title, cls = "") {
+  return el("h1", { class: cls }, title);
+}
+
+async function getJSON(url) {
+  const r = await fetch(url, { cache: "no-store", credentials: "omit" });
+  if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  return r.json();
+}
+
+async function loadLang(code) {
+  if (!catalogs[code]) catalogs[code] = await getJSON(`/i18n/${code}.json`);
+  lang = code;
+  t = catalogs[code];
+}
+
+// One sealed request: fetch a single-use token, seal {op, token, resp_pub, …fields} padded to a
+// 1 kB bucket to the intake key, post it, open the answer with this request's own key.
+async function call(op, fields) {
+  const hello = await getJSON("/api/v1/hello");
+  const resp = newKeyPair();
+  const json = JSON.stringify({ op, token: hello.token, resp_pub: toHex(resp.publicKey), ...fields });
+  const raw = te.encode(json);
+  const padded = new Uint8Array(Math.ceil(raw.length / PAD_TO) * PAD_TO).fill(0x20);
+  padded.set(raw);
+  const r = await fetch("/api/v1/crew", {
+    method: "POST",
+    headers: { "Content-Type": "application/octet-stream", "X-Flip-Crew": "1" },
+    body: seal(intakePub, INFO_REQUEST, padded),
+    cache: "no-store",
+    credentials: "omit",
+  });
+  if (r.status === 429) return { ok: false, error: "ui.locked" };
+  if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  const answer = new Uint8Array(await r.arrayBuffer());
+  return JSON.parse(td.decode(open(resp.secretKey, INFO_REPLY, answer)));
+}
+
+// --- idle: back to the start, nothing of the last person left --------------------------------
+
+function touch() {
+  lastActivity = Date.now();
+}
+
+function reset() {
+  state = freshState();
+  lang = boot.default;
+  t = catalogs[lang] ?? {};
+  startScreen();
+}
+
+for (const ev of ["pointerdown", "keydown", "input", "touchstart"]) {
+  document.addEventListener(ev, touch, { capture: true, passive: true });
+}
+setInterval(() => {
+  if (Date.now() - lastActivity >= boot.idle_s * 1000 && document.querySelector("#s-lang") == null) {
+    reset();
+  }
+}, 1000);
+
+// --- screens ------------------------------------------------------------------------------
+
+function startScreen() {
+  show(
+    "s-lang",
+    el("div", { class: "globe", "aria-hidden": "true" }, "🌐"),
+    el(
+      "div",
+      { class: "langs" },
+      boot.langs.map(([code, name]) =>
+        el(
+          "button",
+          {
+            type: "button",
+            class: "tile lang",
+            lang: code,
+            "data-lang": code,
+            on: { click: async () => { await loadLang(code); homeScreen(); } },
+          },
+          name,
+        ),
+      ),
+    ),
+  );
+}
+
+function homeScreen() {
+  state = freshState();
+  show(
+    "s-home",
+    header(tr("ui.title")),
+    el("p", { class: "lead" }, tr("ui.welcome")),
+    el(
+      "div",
+      { class: "grid two" },
+      el("button", { type: "button", class: "tile big", id: "go-report", on: { click: categoryScreen } },
+        el("span", { class: "icon", "aria-hidden": "true" }, "✏️"), el("span", { class: "word" }, tr("ui.report"))),
+      el("button", { type: "button", class: "tile big", id: "go-check", on: { click: checkScreen } },
+        el("span", { class: "icon", "aria-hidden": "true" }, "🔎"), el("span", { class: "word" }, tr("ui.check"))),
+    ),
+    el(
+      "div",
+      { class: "urgent-box" },
+      el("h2", {}, tr("app.urgent_title")),
+      el("div", { class: "grid two" }, boot.urgent.map((c) => tile(c, () => writeScreen(c), "urgent"))),
+    ),
+    el("p", { class: "small" }, tr("ui.idle_note")),
+    button(`🌐 ${tr("app.change_language")}`, startScreen, "plain", { id: "go-lang" }),
+  );
+}
+
+function categoryScreen() {
+  show(
+    "s-cats",
+    header(tr("ui.choose_category")),
+    boot.groups.map(([group, codes]) =>
+      el(
+        "div",
+        { class: "group" },
+        group === "0" ? null : el("h2", {}, tr(`group.${group}`)),
+        el("div", { class: "grid" }, codes.map((c) => tile(c, () => writeScreen(c)))),
+      ),
+    ),
+    button(tr("ui.back"), homeScreen, "plain", { id: "back" }),
+  );
+}
+
+function isUrgent(code) {
+  return boot.urgent.includes(code);
+}
+
+function writeScreen(code) {
+  if (state.cat !== code) state.draft = "";
+  state.cat = code;
+  const urgent = isUrgent(code);
+  const area = el("textarea", {
+    id: "text",
+    rows: "6",
+    maxlength: String(MAX_TEXT),
+    autocomplete: "off",
+    autocapitalize: "off",
+    spellcheck: "false",
+    "aria-label": tr("ui.details"),
+  });
+  area.value = state.draft;
+  const meter = el("p", { class: "meter", id: "meter" });
+  area.addEventListener("input", () => {
+    state.draft = area.value;
+    updateMeter(meter);
+  });
+  show(
+    "s-write",
+    header(`${ICONS[catKey(code)] ?? ""} ${tr(`cat.${catKey(code)}`)}`, urgent ? "urgent" : ""),
+    urgent ? el("p", { class: "warn" }, tr("ui.sending_urgent")) : null,
+    el("label", { for: "text" }, tr("ui.details")),
+    area,
+    meter,
+    el(
+      "div",
+      { class: "row" },
+      button(tr("ui.back"), () => (urgent ? homeScreen() : categoryScreen()), "plain", { id: "back" }),
+      button(tr("app.next"), reviewScreen, urgent ? "danger" : "primary", { id: "next" }),
+    ),
+  );
+  area.focus();
+  updateMeter(meter);
+  getJSON("/api/v1/hello")
+    .then((h) => { state.meter = h; updateMeter(meter); })
+    .catch(() => {});
+}
+
+let sizes = null;
+getJSON("/sizes.json").then((s) => { sizes = s; }).catch(() => {});
+
+function estimate(text) {
+  if (!sizes) return null;
+  const row = sizes.frames[lang] ?? sizes.frames.en;
+  const n = Array.from(text.trim()).length;
+  return row[Math.min(row.length - 1, Math.ceil(n / sizes.step))];
+}
+
+function waitText(frames) {
+  if (isUrgent(state.cat)) return tr("app.wait_urgent");
+  const m = state.meter;
+  if (!m || !sizes || !(m.budget_per_day > 0)) return "";
+  const days = (m.pending_bytes + frames * sizes.frame_bytes) / m.budget_per_day;
+  const hours = Math.ceil(days * 24);
+  if (hours <= 6) return tr("app.wait_soon");
+  if (hours < 48) return tr("app.wait_hours", { h: hours });
+  return tr("app.wait_days", { d: Math.ceil(days) });
+}
+
+function updateMeter(node) {
+  const frames = estimate(state.draft);
+  if (frames == null) return;
+  node.replaceChildren(
+    el("span", { class: "count", id: "meter-count" }, tr("app.meter", { n: frames })),
+    " ",
+    el("span", { class: "wait" }, waitText(frames)),
+  );
+}
+
+function reviewScreen() {
+  const code = state.cat;
+  const urgent = isUrgent(code);
+  const words = state.draft.trim();
+  const error = el("p", { class: "error", id: "error", role: "alert" });
+  const send = async () => {
+    sendBtn.disabled = true;
+    error.textContent = tr("app.sending");
+    try {
+      state.reply = newKeyPair();
+      const answer = await call("submit", {
+        category: code,
+        lang,
+        text: state.draft,
+        reply_pub: toHex(state.reply.publicKey),
+      });
+      if (!answer.ok) throw new Error(answer.error);
+      state.draft = "";
+      receiptScreen(answer);
+    } catch (e) {
+      error.textContent = tr(String(e.message).startsWith("ui.") ? e.message : "app.offline");
+      sendBtn.disabled = false;
+    }
+  };
+  const sendBtn = button(
+    urgent ? tr("app.send_urgent") : tr("ui.send"),
+    send,
+    urgent ? "danger big" : "primary big",
+    { id: "send" },
+  );
+  show(
+    "s-review",
+    header(tr("app.review_title"), urgent ? "urgent" : ""),
+    el("p", { class: "private" }, "🔒 ", tr("app.review_private")),
+    el("p", { class: "cat" }, `${ICONS[catKey(code)] ?? ""} ${tr(`cat.${catKey(code)}`)}`),
+    el("p", { class: "label" }, tr("app.your_words")),
+    el("div", { class: "words", id: "words" }, words || tr("app.no_words")),
+    urgent ? el("p", { class: "warn" }, tr("app.urgent_confirm")) : null,
+    error,
+    el("div", { class: "row" }, button(tr("app.change"), () => writeScreen(code), "plain", { id: "change" }), sendBtn),
+  );
+  // Focus the heading, not Send: a stray Enter here does nothing.
+  document.querySelector("h1").focus();
+}
+
+function receiptScreen(answer) {
+  state.receipt = answer.receipt;
+  const code = answer.receipt;
+  show(
+    "s-receipt",
+    header(tr("ui.receipt_title")),
+    answer.urgent ? el("p", { class: "warn" }, tr("ui.sending_urgent")) : null,
+    el("p", {}, tr("ui.receipt_code")),
+    el("p", { class: "receipt", id: "receipt" }, code),
+    el("p", {}, tr("ui.receipt_help")),
+    el("p", { class: "small" }, tr("app.frames_note", { n: answer.frames })),
+    el(
+      "div",
+      { class: "row" },
+      button(`🖼️ ${tr("app.save_picture")}`, () => savePicture(code), "plain", { id: "save-picture" }),
+      onBox ? null : button(`📱 ${tr("app.keep")}`, () => keep(code), "plain", { id: "keep" }),
+    ),
+    el("p", { class: "small", id: "kept" }, tr("app.picture_note")),
+    button(tr("ui.done"), reset, "primary big", { id: "done" }),
+  );
+}
+
+function savePicture(code) {
+  const canvas = el("canvas", { width: "640", height: "200" });
+  const g = canvas.getContext("2d");
+  g.fillStyle = "#fff";
+  g.fillRect(0, 0, 640, 200);
+  g.fillStyle = "#000";
+  g.font = "bold 88px monospace";
+  g.textAlign = "center";
+  g.textBaseline = "middle";
+  g.fillText(code, 320, 100);
+  canvas.toBlob((blob) => {
+    const url = URL.createObjectURL(blob);
+    const a = el("a", { href: url, download: `${code.replace("-", "")}.png` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }, "image/png");
+}
+
+function saved() {
+  try {
+    return JSON.parse(localStorage.getItem(STORE) ?? "[]");
+  } catch {
+    return [];
+  }
+}
+
+function keep(code) {
+  // Only on the crew member's own phone (never on the box's screen), and only if asked: the
+  // code and this grievance's reply key (for answers from shore, issue "two-way").
+  const list = saved().filter((r) => r.code !== code);
+  list.push({ code, reply_sk: state.reply ? toHex(state.reply.secretKey) : null });
+  localStorage.setItem(STORE, JSON.stringify(list.slice(-5)));
+  document.getElementById("kept").textContent = tr("app.kept");
+}
+
+function checkScreen() {
+  state.found = null;
+  const input = el("input", {
+    id: "code",
+    inputmode: "numeric",
+    autocomplete: "off",
+    maxlength: "20",
+    "aria-label": tr("ui.lookup_prompt"),
+  });
+  const result = el("div", { id: "result", class: "result", role: "status" });
+  const actions = el("div", { class: "row", id: "actions", hidden: true });
+  const lookup = async (code) => {
+    result.textContent = "…";
+    actions.hidden = true;
+    try {
+      const a = await call("lookup", { receipt: code });
+      input.value = "";
+      if (!a.ok) {
+        state.found = null;
+        result.textContent = tr(a.error);
+        return;
+      }
+      state.found = code;
+      const lines = [`${tr("ui.state_label")} ${tr(`delivery.${a.delivery}`)}`];
+      if (a.case != null) lines.push(`${tr("ui.state_label")} ${tr(`case.${a.case}`)}`);
+      result.replaceChildren(...lines.map((l) => el("p", { class: "state" }, l)));
+      if (a.notes.length) {
+        result.append(el("p", { class: "label" }, tr("ui.notes_label")), el("ul", {}, a.notes.map((n) => el("li", {}, tr(`note.${n}`)))));
+      }
+      actions.hidden = false;
+    } catch {
+      result.textContent = tr("app.offline");
+    }
+  };
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") lookup(input.value);
+  });
+  actions.append(
+    button(tr("ui.ask_news"), () => followUp(false), "primary", { id: "ask" }),
+    button(tr("ui.withdraw"), () => withdrawScreen(), "warning", { id: "withdraw" }),
+  );
+  const mine = onBox ? [] : saved();
+  show(
+    "s-check",
+    header(tr("ui.check")),
+    el("label", { for: "code" }, tr("ui.lookup_prompt")),
+    input,
+    el(
+      "div",
+      { class: "row" },
+      button(tr("ui.back"), homeScreen, "plain", { id: "back" }),
+      button(tr("ui.lookup_button"), () => lookup(input.value), "primary", { id: "lookup" }),
+    ),
+    mine.length ? button(`📱 ${tr("app.use_kept")}`, () => lookup(mine[mine.length - 1].code), "plain", { id: "use-kept" }) : null,
+    result,
+    actions,
+  );
+  input.focus();
+}
+
+function withdrawScreen() {
+  const code = state.found;
+  const error = el("p", { class: "error", role: "alert" });
+  show(
+    "s-withdraw",
+    header(tr("ui.withdraw_title")),
+    el("p", { class: "warn" }, tr("ui.withdraw_warning")),
+    error,
+    el(
+      "div",
+      { class: "row" },
+      button(tr("ui.withdraw_cancel"), checkScreen, "primary", { id: "cancel" }),
+      button(tr("ui.withdraw_confirm"), () => followUp(true, code, error), "danger", { id: "confirm" }),
+    ),
+  );
+  document.querySelector("h1").focus();
+}
+
+async function followUp(withdraw, code = state.found, error = null) {
+  try {
+    const a = await call(withdraw ? "withdraw" : "ask", { receipt: code });
+    if (!a.ok) throw new Error(a.error);
+    state.found = null;
+    show(
+      "s-queued",
+      header(tr(withdraw ? "ui.withdraw_sent" : "ui.ask_sent")),
+      el("p", {}, tr("ui.followup_help")),
+      button(tr("ui.done"), reset, "primary big", { id: "done" }),
+    );
+  } catch (e) {
+    const msg = tr(String(e.message).startsWith("ui.") ? e.message : "app.offline");
+    if (error) error.textContent = msg;
+    else document.getElementById("result").textContent = msg;
+  }
+}
+
+loadLang(boot.default).then(startScreen, startScreen);
