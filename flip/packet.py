@@ -20,6 +20,16 @@ def register(sub: Any) -> None:
     seal.add_argument("--category", required=True, help="e.g. 0x17 or withholding_of_wages")
     seal.add_argument("--lang", required=True, help="my, th, km, id, vi, tl or en")
     seal.add_argument("--text", default="", help="free text (optional)")
+    seal.add_argument(
+        "--voice",
+        type=Path,
+        default=None,
+        help="a recording (WAV, any common rate, mono or stereo) to send as a voice note "
+        "instead of text; it must fit one frame (about 2 s of 700C)",
+    )
+    seal.add_argument(
+        "--mode", default="700C", help="Codec2 mode of a voice note: 700C (default), 1200, 1600"
+    )
     seal.add_argument("--pseudonym", default=None, help="optional crew pseudonym")
     seal.add_argument("--seq", type=int, default=1, help="message sequence number (default 1)")
     seal.add_argument("--time", default=None, help="ISO 8601 time (default: now)")
@@ -31,6 +41,12 @@ def register(sub: Any) -> None:
     opn.add_argument("file", type=Path)
     opn.add_argument("--seal-key", required=True, type=Path, help="shore X25519 private PEM")
     opn.add_argument("--sign-pub", required=True, type=Path, help="vessel Ed25519 public PEM")
+    opn.add_argument(
+        "--audio-out",
+        type=Path,
+        default=None,
+        help="write the decoded audio of each voice note here as <seq>.wav (8 kHz mono)",
+    )
     opn.add_argument("--json", action="store_true")
     opn.set_defaults(func=run_open)
 
@@ -69,18 +85,21 @@ def run_seal(args: argparse.Namespace) -> int:
     from protocol.category import parse_category
     from protocol.errors import ProtocolError
     from protocol.lang import lang_from_tag
-    from protocol.messages import Grievance
+    from protocol.messages import Grievance, VoiceNote
     from protocol.vessel import VesselSession
+    from vessel_agent.voice import VoiceError
 
     try:
         sign_key = keyfiles.load_signing(args.sign_key)
         seal_pub = keyfiles.load(args.seal_pub, "seal_public")
-        content = Grievance(
+        content: Grievance | VoiceNote = Grievance(
             category=parse_category(args.category),
             lang=lang_from_tag(args.lang),
             text=args.text,
             pseudonym=args.pseudonym,
         )
+        if args.voice is not None:
+            content = _voice_note(args, content)
         if args.seq < 1:
             raise CommandError("--seq must be ≥ 1")
         # The shore's signing key is not needed to seal; the session only verifies downlink.
@@ -95,10 +114,11 @@ def run_seal(args: argparse.Namespace) -> int:
         if len(items) > 1:
             raise CommandError(
                 f"the grievance needs {len(items)} fragments; one frame holds at most "
-                f"{frame.UPLINK_MAX} bytes — shorten the text (the vessel agent fragments)"
+                f"{frame.UPLINK_MAX} bytes — shorten the "
+                f"{'recording' if args.voice else 'text'} (the vessel agent fragments)"
             )
         out = session.frames_to_send(when)[0]
-    except (keyfiles.KeyFileError, ProtocolError) as exc:
+    except (keyfiles.KeyFileError, ProtocolError, VoiceError) as exc:
         raise CommandError(str(exc)) from exc
     try:
         args.out.write_bytes(out.data)
@@ -114,6 +134,17 @@ def run_seal(args: argparse.Namespace) -> int:
     }
     emit(args, result, lambda r: f"wrote {r['out']}: {r['bytes']} bytes (limit {r['limit']})")
     return 0
+
+
+def _voice_note(args: argparse.Namespace, written: Any) -> Any:
+    """The recording ``--voice`` names, encoded in memory into a voice note."""
+    from protocol import voice as wire
+    from vessel_agent import voice
+
+    if args.text:
+        raise CommandError("give --text or --voice, not both")
+    encoded = voice.encode(_read(args.voice), wire.mode_by_name(args.mode))
+    return encoded.note(category=written.category, lang=written.lang, pseudonym=args.pseudonym)
 
 
 def describe(msg: Any) -> dict[str, Any]:
@@ -192,10 +223,10 @@ def describe(msg: Any) -> dict[str, Any]:
 
 def run_open(args: argparse.Namespace) -> int:
     from flip import keyfiles
-    from protocol import frame
+    from protocol import frame, voice
     from protocol.category import Category
     from protocol.errors import ProtocolError
-    from protocol.messages import CrewMessage, Grievance
+    from protocol.messages import CrewMessage, Grievance, VoiceNote
     from protocol.shore import open_crew, verify_frame
 
     data = _read(args.file)
@@ -222,6 +253,18 @@ def run_open(args: argparse.Namespace) -> int:
                         text=content.text,
                         pseudonym=content.pseudonym,
                     )
+                elif isinstance(content, VoiceNote):
+                    item.update(
+                        kind="voice",
+                        category=f"0x{content.category:02x}",
+                        category_label=_label(content.category),
+                        lang=content.lang.tag,
+                        mode=voice.MODES[content.mode].name,
+                        duration_s=content.duration_ms / 1000,
+                        pseudonym=content.pseudonym,
+                    )
+                    if args.audio_out is not None:
+                        item["audio"] = _write_audio(args.audio_out, msg.seq, content)
                 else:
                     item.update(kind=type(content).__name__.lower(), ref_seq=content.ref_seq)
             messages.append(item)
@@ -236,6 +279,28 @@ def run_open(args: argparse.Namespace) -> int:
     }
     emit(args, result, _human_messages)
     return 0
+
+
+def _label(code: int) -> str:
+    from protocol.category import Category
+
+    try:
+        return Category(code).label
+    except ValueError:
+        return "unknown"
+
+
+def _write_audio(directory: Path, seq: int, note: Any) -> str:
+    """Decode a voice note and write it as ``<seq>.wav`` in ``directory``."""
+    from shore_gateway.voice import note_wav
+
+    path = directory / f"{seq}.wav"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(note_wav(note))
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror}") from exc
+    return str(path)
 
 
 def run_inspect(args: argparse.Namespace) -> int:
