@@ -150,6 +150,7 @@ class VoiceNote:
     duration_ms: int
     frames: tuple[bytes, ...]
     pseudonym: str | None = None
+    reply_pub: bytes | None = None  # element 8, as grievance element 5 (protocol.conversation)
     codec: int = CODEC2
 
 
@@ -249,7 +250,7 @@ def decode_crew(data: bytes) -> CrewContent:
 
 
 def _encode_voice(note: VoiceNote) -> bytes:
-    """``[5, category, lang, codec, mode, duration_ms, frames, ? pseudonym]``."""
+    """``[5, category, lang, codec, mode, duration_ms, frames, ? pseudonym, ? reply_pub]``."""
     if not 0 <= note.category <= 0xFF:
         raise LocalProtocolError("category must fit one byte")
     if note.codec != CODEC2:
@@ -277,10 +278,14 @@ def _encode_voice(note: VoiceNote) -> bytes:
         note.duration_ms,
         pack(mode, note.frames),
     ]
-    if note.pseudonym is not None:
-        if len(note.pseudonym) > MAX_PSEUDONYM:
-            raise LocalProtocolError(f"pseudonym longer than {MAX_PSEUDONYM} characters")
+    if note.pseudonym is not None and len(note.pseudonym) > MAX_PSEUDONYM:
+        raise LocalProtocolError(f"pseudonym longer than {MAX_PSEUDONYM} characters")
+    if note.pseudonym is not None or note.reply_pub is not None:
         item.append(note.pseudonym)
+    if note.reply_pub is not None:
+        if len(note.reply_pub) != REPLY_KEY_LEN:
+            raise LocalProtocolError(f"reply key must be {REPLY_KEY_LEN} bytes")
+        item.append(note.reply_pub)
     return cbor.dumps(item)
 
 
@@ -304,6 +309,9 @@ def _decode_voice(item: list[Any]) -> VoiceNote:
     pseudonym = None
     if len(item) > 7 and item[7] is not None:
         pseudonym = cbor.expect_text(item[7], "pseudonym", MAX_PSEUDONYM)
+    reply_pub = None
+    if len(item) > 8 and item[8] is not None:
+        reply_pub = cbor.expect_bytes(item[8], "reply key", REPLY_KEY_LEN, REPLY_KEY_LEN)
     return VoiceNote(
         category=cbor.expect_int(item[1], "category", 0, 0xFF),
         lang=lang_from_code(cbor.expect_int(item[2], "language", 0, 0xFF)),
@@ -312,6 +320,7 @@ def _decode_voice(item: list[Any]) -> VoiceNote:
         duration_ms=duration,
         frames=unpack(mode, data, mode.frame_count(duration)),
         pseudonym=pseudonym,
+        reply_pub=reply_pub,
     )
 
 

@@ -53,6 +53,7 @@ def voice_notes(draw: st.DrawFn, max_ms: int | None = None) -> VoiceNote:
         duration_ms=duration,
         frames=tuple(frames),
         pseudonym=draw(st.none() | st.text(max_size=32)),
+        reply_pub=draw(st.none() | st.binary(min_size=32, max_size=32)),
     )
 
 
@@ -109,6 +110,8 @@ def test_encoder_refuses_too_long_and_inconsistent_notes() -> None:
         encode_crew(replace(note(), mode=6))
     with pytest.raises(LocalProtocolError):
         encode_crew(note(pseudonym="x" * 33))
+    with pytest.raises(LocalProtocolError, match="reply key"):
+        encode_crew(note(reply_pub=bytes(31)))
 
 
 def body(*, frames: object = None, extra: tuple[object, ...] = (), **kw: object) -> bytes:
@@ -136,6 +139,8 @@ def body(*, frames: object = None, extra: tuple[object, ...] = (), **kw: object)
         (body(frames="not bytes"), Malformed, "voice frames"),
         (cbor.dumps([CrewKind.VOICE, 0x17, 2, 1, 8, 1000]), Malformed, "voice note"),
         (body()[:-3], Malformed, "ends early"),
+        (body(extra=(None, bytes(31))), Malformed, "reply key"),
+        (body(extra=(7,)), Malformed, "pseudonym"),
     ],
 )
 def test_bad_voice_bodies_are_typed_errors(data: bytes, error: type, match: str) -> None:
@@ -171,7 +176,12 @@ def test_a_60_s_700c_note_seals_fragments_and_opens_with_its_size_per_second() -
     sign, seal_priv = keys.sign, keys.seal
     for name in voice.OFFERED:
         mode = voice.mode_by_name(name)
-        n = note(mode=mode.code, duration_ms=mode.max_duration_ms, pseudonym="x" * 32)
+        n = note(
+            mode=mode.code,
+            duration_ms=mode.max_duration_ms,
+            pseudonym="x" * 32,
+            reply_pub=bytes(32),
+        )
         session = VesselSession(
             sign_key=sign, shore_sign_pub=sign.public_key(), shore_seal_pub=seal_priv.public_key()
         )
