@@ -54,6 +54,15 @@ def register(sub: Any) -> None:
     s.add_argument("--category", required=True, help="0x17, 23 or withholding_of_wages")
     s.add_argument("--lang", required=True, help="my, th, km, id, vi, tl or en")
     s.add_argument("--text", default="", help="free text (optional)")
+    s.add_argument(
+        "--voice",
+        metavar="FILE",
+        help="a recording (WAV of any common rate, mono or stereo) sent as a voice note instead "
+        "of text: encoded with Codec2 and sealed in memory, never stored unsealed",
+    )
+    s.add_argument(
+        "--mode", default="700C", help="Codec2 mode of a voice note: 700C (default), 1200, 1600"
+    )
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=run_submit)
 
@@ -198,9 +207,10 @@ def run_submit(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     if category in (0x01, 0x02):
         raise CommandError("categories 0x01 and 0x02 are not grievances")
+    recording = _voice(args) if args.voice else None
     device = _device(args.dir)
     try:
-        done = device.submit(category=category, lang=lang, text=args.text)
+        done = device.submit(category=category, lang=lang, text=args.text, voice=recording)
         kid = device.session.kid.hex()
     except (AgentError, LocalProtocolError) as exc:
         raise CommandError(str(exc)) from exc
@@ -213,6 +223,10 @@ def run_submit(args: argparse.Namespace) -> int:
         "receipt": done.receipt,
         "fragments": done.fragments,
     }
+    if recording is not None:
+        result["kind"] = "voice"
+        result["mode"] = recording.mode.name
+        result["duration_s"] = recording.duration_ms / 1000
     said = ""
     if done.zawgyi is not None:  # Burmese typed in Zawgyi (vessel_agent.zawgyi)
         result["zawgyi"] = done.zawgyi.name.lower()
@@ -222,6 +236,25 @@ def run_submit(args: argparse.Namespace) -> int:
         }[result["zawgyi"]]
     emit(args, result, lambda r: f"queued as seq {r['seq']}; receipt code {r['receipt']}{said}")
     return 0
+
+
+def _voice(args: argparse.Namespace) -> Any:
+    """The recording ``--voice`` names, checked and encoded in memory (vessel_agent.voice)."""
+    from protocol import voice as wire
+    from protocol.errors import LocalProtocolError
+    from vessel_agent import voice
+
+    if args.text:
+        raise CommandError("give --text or --voice, not both")
+    try:
+        with open(args.voice, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.voice}: {exc.strerror}") from exc
+    try:
+        return voice.encode(data, wire.mode_by_name(args.mode))
+    except (voice.VoiceError, LocalProtocolError) as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def run_follow_up(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from protocol import keys
 from protocol.errors import LocalProtocolError
@@ -21,6 +22,7 @@ from protocol.messages import (
     Grievance,
     KeyRotation,
     StatusRequest,
+    VoiceNote,
     Withdraw,
     ZawgyiMode,
 )
@@ -37,6 +39,9 @@ from vessel_agent.errors import ConfigError, ReceiptError
 from vessel_agent.logs import Log
 from vessel_agent.outbox import Kind, ReceiptView
 from vessel_agent.salvage import open_outbox
+
+if TYPE_CHECKING:
+    from vessel_agent.voice import Encoded
 
 Rng = Callable[[int], bytes]
 
@@ -167,7 +172,8 @@ class Device:
         *,
         category: int,
         lang: Lang,
-        text: str,
+        text: str = "",
+        voice: Encoded | None = None,
         now: float | None = None,
         rng: Rng = secrets.token_bytes,
     ) -> Submitted:
@@ -176,15 +182,23 @@ class Device:
         The plaintext lives only in this call's frames: it is sealed by the protocol session
         before the outbox sees it. Burmese typed in Zawgyi is converted to Unicode here — the
         one place every entry path shares — with the words as typed sealed beside it
-        (:func:`vessel_agent.zawgyi.read`).
+        (:func:`vessel_agent.zawgyi.read`). ``voice``: a recording encoded in memory
+        (:func:`vessel_agent.voice.encode`) — the grievance is then that voice note, sealed the
+        same way, instead of text.
 
         Raises:
-            LocalProtocolError: category or text out of range.
+            LocalProtocolError: category or text out of range, both text and voice given.
             OutboxFull, OutboxError: not stored (the crew member must be told).
         """
         moment = int(time.time() if now is None else now)
         reading = zawgyi.read(text)
-        content = Grievance(category=category, lang=lang, text=reading.text, zawgyi=reading.note)
+        content: Grievance | VoiceNote = Grievance(
+            category=category, lang=lang, text=reading.text, zawgyi=reading.note
+        )
+        if voice is not None:
+            if text:
+                raise LocalProtocolError("a grievance is written or spoken, not both")
+            content = voice.note(category=category, lang=lang)
         code = receipt.new_code(rng)
         digest = receipt.code_hash(code, self.outbox.salt(rng))
         items = self.outbox.queue(
