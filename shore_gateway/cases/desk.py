@@ -5,9 +5,13 @@ grievance rows), so a case, its audit entry, its connector outbox rows and its c
 committed together with the grievance or not at all::
 
     on_grievance(session: Session, grievance: Grievance, vessel: Vessel) -> Case
-        A new grievance (``grievance.id`` set, i.e. flushed) opens a case, or joins the open case
-        of the same vessel and category opened within ``join_window_days``. Idempotent: calling
-        it again for the same grievance returns its case and changes nothing.
+        A new grievance (``grievance.id`` set, i.e. flushed) opens a case, or joins the case of
+        the same vessel and category opened within ``join_window_days`` — and when that case
+        was *remediated* or *closed* (within the window), **reopens** it: back to remediation
+        in progress / investigating, with a fresh response clock and a ``reopened`` audit entry
+        (docs/cases.md, "Cases follow the people"). A withdrawn or merged-away case is never
+        reopened: the grievance opens a new case linked to it. Idempotent: calling it again for
+        the same grievance returns its case and changes nothing.
     on_withdraw(session: Session, vessel: Vessel, ref_seq: int) -> Case | None
         The crew member withdrew the grievance sent as message ``ref_seq``. The grievance leaves
         its case; the case becomes *withdrawn* when no grievance is left in it. None when no
@@ -32,6 +36,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from protocol.messages import CaseStatus, encode_message
@@ -51,6 +56,7 @@ from shore_gateway.cases.workflow import (
     NOTES,
     TERMINAL,
     BadRequest,
+    BadTransition,
     Status,
     UnknownCase,
     check_transition,
@@ -63,8 +69,14 @@ from shore_gateway.models import Downlink, Grievance, Message, Vessel, utcnow
 SYSTEM = "system"
 #: Audit actions that are case events (streamed live to the dashboard); the rest are views.
 EVENT_ACTIONS = frozenset(
-    {"opened", "joined", "transition", "assign", "action_add", "action_done", "withdrawn"}
+    {"opened", "joined", "reopened", "transition", "acknowledged", "assign", "action_add",
+     "action_done", "withdrawn", "merged", "split"}
 )
+#: What a new grievance moves a remediated or closed case back to (the table allows both).
+REOPEN_TO: dict[Status, Status] = {
+    Status.REMEDIATED: Status.REMEDIATION_IN_PROGRESS,
+    Status.CLOSED: Status.INVESTIGATING,
+}
 
 
 # --- the pipeline's hooks ---------------------------------------------------------------
@@ -90,6 +102,7 @@ def on_grievance(
         raise UnknownCase(f"grievance {gid} has no message")
     case = _joinable(session, vid, grievance.category, now, settings)
     joined = case is not None
+    previous = None if joined else _previous(session, vid, grievance.category)
     if case is None:
         case = Case(
             ref=uuid.uuid4().hex[:16],  # placeholder until the id is known
@@ -117,7 +130,11 @@ def on_grievance(
         grievance_id=gid,
         category=grievance.category,
         urgent=case.urgent,
+        follows=previous.ref if previous is not None else None,
     )
+    reopen_to = REOPEN_TO.get(Status(case.status)) if joined else None
+    if reopen_to is not None:
+        _reopen(session, case, reopen_to, grievance, now, settings)
     _queue_downlink(session, case, [link], note=1)
     for connector in settings.enabled():
         share = _share_text(settings, connector)
@@ -139,6 +156,57 @@ def on_grievance(
         session.delete(early)
         session.flush()
         return on_withdraw(session, vessel, message.seq, settings=settings, now=now) or case
+    return case
+
+
+def _reopen(
+    session: Session,
+    case: Case,
+    target: Status,
+    grievance: Grievance,
+    now: dt.datetime,
+    settings: CaseSettings,
+) -> None:
+    """A new grievance on a remediated or closed case: the remediation did not hold. Back to
+    ``target``, a fresh response clock (someone must acknowledge the new grievance), and a
+    ``reopened`` entry the pages flag."""
+    before = case.status
+    transition(session, case, target, actor=SYSTEM, settings=settings, now=now)
+    case.acknowledged_at = None
+    case.due_at = due_at(grievance.category, now)
+    case.closed_at = None
+    session.add(case)
+    session.flush()
+    audit(session, SYSTEM, "reopened", case=case, grievance_id=grievance.id, before=before,
+          after=target.value)
+
+
+def acknowledge(
+    session: Session,
+    case: Case,
+    *,
+    actor: str,
+    note: int = 1,
+    settings: CaseSettings | None = None,
+    now: dt.datetime | None = None,
+) -> Case:
+    """Stop the response clock. A *new* case becomes *acknowledged*; a reopened case keeps its
+    state and records that its new grievance was acknowledged (the crew get ``note``)."""
+    if Status(case.status) == Status.NEW:
+        return transition(session, case, Status.ACKNOWLEDGED, actor=actor, note=note,
+                          settings=settings, now=now)
+    if case.acknowledged_at is not None:
+        return case  # already acknowledged: a second click changes nothing
+    if note not in NOTES:
+        raise BadRequest(f"unknown note code {note}")
+    if Status(case.status) in TERMINAL:
+        raise BadTransition(f"a {Status(case.status).label} case has no clock to stop")
+    case.acknowledged_at = now or utcnow()
+    case.updated_at = case.acknowledged_at
+    session.add(case)
+    session.flush()
+    audit(session, actor, "acknowledged", case=case, note=note)
+    _queue_downlink(session, case, _active_links(session, _id(case)), note=note)
     return case
 
 
@@ -370,15 +438,33 @@ def case_grievances(session: Session, case_id: int) -> list[tuple[CaseGrievance,
 def _joinable(
     session: Session, vessel_id: int, category: int, now: dt.datetime, settings: CaseSettings
 ) -> Case | None:
+    """The case a new grievance joins: the newest of its vessel and category opened within
+    the join window that is open, remediated or closed — never withdrawn or merged away.
+    A closed one counts only if it was closed within the window too."""
     since = now - dt.timedelta(days=settings.join_window_days)
+    merged_away = select(AuditEntry.case_id).where(
+        AuditEntry.action == "merged_into", col(AuditEntry.case_id).is_not(None)
+    )
     return session.exec(
         select(Case)
         .where(
             Case.vessel_id == vessel_id,
             Case.category == category,
-            col(Case.status).not_in([s.value for s in TERMINAL]),
+            Case.status != Status.WITHDRAWN.value,
             col(Case.opened_at) >= since,
+            or_(col(Case.closed_at).is_(None), col(Case.closed_at) >= since),
+            col(Case.id).not_in(merged_away),
         )
+        .order_by(col(Case.id).desc())
+        .limit(1)
+    ).first()
+
+
+def _previous(session: Session, vessel_id: int, category: int) -> Case | None:
+    """The newest earlier case of the vessel and category (a new case is linked to it)."""
+    return session.exec(
+        select(Case)
+        .where(Case.vessel_id == vessel_id, Case.category == category)
         .order_by(col(Case.id).desc())
         .limit(1)
     ).first()

@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from shore_gateway.cases.models import Case, CaseAction, CaseGrievance
+from shore_gateway.cases.models import AuditEntry, Case, CaseAction, CaseGrievance
 from shore_gateway.cases.workflow import (
     ACTION_KINDS,
+    TERMINAL,
     Status,
     category_label,
     group_label,
@@ -39,8 +40,9 @@ from shore_gateway.models import (
 #: Keys an owner-facing case may carry (tests assert nothing else appears).
 OWNER_CASE_KEYS = frozenset(
     {
-        "ref", "vessel", "group", "urgent", "status", "status_label", "opened_at", "updated_at",
-        "due_at", "overdue", "closed_at", "actions", "trips", "lots",
+        "ref", "vessel", "group", "group_code", "urgent", "status", "status_label", "opened_at",
+        "updated_at", "due_at", "overdue", "deadline", "reopened_at", "closed_at", "actions",
+        "trips", "lots",
     }
 )
 OWNER_ACTION_KEYS = frozenset({"kind", "label", "due_at", "done_at", "overdue"})
@@ -50,13 +52,47 @@ def iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _overdue(case: Case, now: dt.datetime) -> bool:
+def _awaiting_response(case: Case) -> bool:
+    """The response clock runs: no one has acknowledged the case (or its newest grievance,
+    after a reopening) and it is not closed or withdrawn."""
     return (
         case.due_at is not None
         and case.acknowledged_at is None
-        and Status(case.status) == Status.NEW
-        and case.due_at < now
+        and Status(case.status) not in TERMINAL
     )
+
+
+def _overdue(case: Case, now: dt.datetime) -> bool:
+    return _awaiting_response(case) and case.due_at is not None and case.due_at < now
+
+
+def deadline(case: Case, actions: list[CaseAction], now: dt.datetime) -> dict[str, Any] | None:
+    """The case's next clock: the response deadline while unacknowledged, else the earliest
+    open remediation action's deadline; None when nothing is due (or the case is closed).
+
+    ``{"due_at", "what": "respond" | "action", "overdue", "urgent"}``.
+    """
+    if Status(case.status) in TERMINAL:
+        return None
+    if _awaiting_response(case) and case.due_at is not None:
+        due, what = case.due_at, "respond"
+    else:
+        open_dues = [a.due_at for a in actions if a.done_at is None and a.due_at is not None]
+        if not open_dues:
+            return None
+        due, what = min(open_dues), "action"
+    return {"due_at": iso(due), "what": what, "overdue": due < now, "urgent": case.urgent}
+
+
+def deadline_order(item: dict[str, Any]) -> tuple[int, str]:
+    """Sort key for case lists: urgent cases with a clock first, then every other case with a
+    clock, each by its deadline (most overdue first); cases without a clock keep their order
+    after them (the sort is stable)."""
+    d = item.get("deadline")
+    if not d:
+        return (2, "")
+    moment = dt.datetime.fromisoformat(d["due_at"]).astimezone(dt.UTC).isoformat()
+    return (0 if item.get("urgent") else 1, moment)
 
 
 def _actions(session: Session, case_id: int) -> list[CaseAction]:
@@ -75,6 +111,16 @@ def _grievances(session: Session, case_id: int) -> list[tuple[CaseGrievance, Gri
         .order_by(col(CaseGrievance.id))
     ).all()
     return [(link, g) for link, g in rows]
+
+
+def reopened_at(session: Session, case: Case) -> dt.datetime | None:
+    """When a new grievance last reopened the case (its ``reopened`` audit entry), or None."""
+    return session.exec(
+        select(AuditEntry.time)
+        .where(AuditEntry.case_id == case.id, AuditEntry.action == "reopened")
+        .order_by(col(AuditEntry.id).desc())
+        .limit(1)
+    ).first()
 
 
 def grievance_trip(session: Session, g: Grievance, vessel_id: int) -> Trip | None:
@@ -135,6 +181,7 @@ def staff_grievance(
         "lots": trip_lots(session, trip.id) if trip and trip.id else [],
         "case": case.ref if case else None,
         "case_status": case.status if case else None,
+        "deadline": deadline(case, _actions(session, case.id or 0), utcnow()) if case else None,
     }
     if include_text:
         out["text"] = g.text
@@ -145,6 +192,7 @@ def staff_grievance(
 def staff_case(session: Session, case: Case, vessel: Vessel) -> dict[str, Any]:
     """Everything about a case except grievance text (fetch that per grievance, audited)."""
     now = utcnow()
+    actions = _actions(session, case.id or 0)
     return {
         "ref": case.ref,
         "external_id": case.external_id,
@@ -161,7 +209,9 @@ def staff_case(session: Session, case: Case, vessel: Vessel) -> dict[str, Any]:
         "updated_at": iso(case.updated_at),
         "due_at": iso(case.due_at),
         "overdue": _overdue(case, now),
+        "deadline": deadline(case, actions, now),
         "acknowledged_at": iso(case.acknowledged_at),
+        "reopened_at": iso(reopened_at(session, case)),
         "closed_at": iso(case.closed_at),
         "actions": [
             {
@@ -174,7 +224,7 @@ def staff_case(session: Session, case: Case, vessel: Vessel) -> dict[str, Any]:
                 "evidence": a.evidence,
                 "created_by": a.created_by,
             }
-            for a in _actions(session, case.id or 0)
+            for a in actions
         ],
         "grievances": [
             {
@@ -184,6 +234,7 @@ def staff_case(session: Session, case: Case, vessel: Vessel) -> dict[str, Any]:
                 "category_label": category_label(g.category),
                 "lang": g.lang,
                 "time": iso(g.time),
+                "joined_at": iso(link.joined_at),
                 "position": position(g),
                 "withdrawn": link.withdrawn_at is not None,
             }
@@ -203,10 +254,12 @@ def owner_case(session: Session, case: Case, vessel: Vessel) -> dict[str, Any]:
     lots = sorted(
         {lot["epc_class"] for tid in trips for lot in trip_lots(session, tid)}
     )
+    actions = _actions(session, case.id or 0)
     out = {
         "ref": case.ref,
         "vessel": vessel.name,
         "group": group_label(case.category),
+        "group_code": f"{case.category >> 4:X}",
         "urgent": case.urgent,
         "status": case.status,
         "status_label": Status(case.status).label,
@@ -214,6 +267,8 @@ def owner_case(session: Session, case: Case, vessel: Vessel) -> dict[str, Any]:
         "updated_at": iso(case.updated_at),
         "due_at": iso(case.due_at),
         "overdue": _overdue(case, now),
+        "deadline": deadline(case, actions, now),
+        "reopened_at": iso(reopened_at(session, case)),
         "closed_at": iso(case.closed_at),
         "actions": [
             {
@@ -223,7 +278,7 @@ def owner_case(session: Session, case: Case, vessel: Vessel) -> dict[str, Any]:
                 "done_at": iso(a.done_at),
                 "overdue": a.done_at is None and a.due_at is not None and a.due_at < now,
             }
-            for a in _actions(session, case.id or 0)
+            for a in actions
         ],
         "trips": sorted(iso(t.trip_date) or "" for t in trips.values()),
         "lots": lots,
@@ -279,6 +334,8 @@ def terminal_health(
         "silent_since": iso(last) if health == "silent" else None,
         "queue_depth": state.queue_depth if state else None,
         "health": health,
+        "missing_since": iso(min((a.created_at for a in alerts if a.kind == "gap"),
+                                 default=None)),
         "alerts": [
             {"kind": a.kind, "since": iso(a.created_at)} for a in alerts
         ],
@@ -329,3 +386,30 @@ def connector_case(
         out["grievance"] = g
         out["grievance_id"] = grievance.id
     return out
+
+
+def overdue_cases(session: Session, now: dt.datetime | None = None) -> list[tuple[Case, Vessel]]:
+    """Open cases whose response clock has run out (unacknowledged past ``due_at``), the
+    most overdue first — what ``/metrics`` counts and every staff page flags when urgent."""
+    now = now or utcnow()
+    rows = session.exec(
+        select(Case, Vessel)
+        .join(Vessel, col(Vessel.id) == col(Case.vessel_id))
+        .where(
+            col(Case.acknowledged_at).is_(None),
+            col(Case.due_at) < now,
+            col(Case.status).not_in([s.value for s in TERMINAL]),
+        )
+        .order_by(col(Case.due_at))
+    ).all()
+    return [(c, v) for c, v in rows]
+
+
+def alarm(session: Session, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The overdue urgent cases every staff page shows above everything else."""
+    return [
+        {"ref": c.ref, "vessel": v.name, "category_label": category_label(c.category),
+         "due_at": iso(c.due_at)}
+        for c, v in overdue_cases(session, now)
+        if c.urgent
+    ][:5]

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from shore_gateway.cases.api import router as cases_router
 from shore_gateway.cases.primero import webhook_router
 from shore_gateway.cases.service import lifespan
+from shore_gateway.web.casepage import router as case_router
 from shore_gateway.web.pages import router as pages_router
 from shore_gateway.web.portal import router as portal_router
 
@@ -18,4 +19,5 @@ router = APIRouter(lifespan=lifespan)
 router.include_router(cases_router)
 router.include_router(webhook_router)
 router.include_router(pages_router)
+router.include_router(case_router)
 router.include_router(portal_router)

@@ -212,6 +212,10 @@ def _web_staff(request: Request) -> WebUser:
     user = _web_user(request)
     if not user.staff:
         raise HTTPException(403, "staff only")
+    from shore_gateway.cases.views import alarm
+
+    with request.app.state.db.session() as session:  # every staff page flags these
+        request.state.alarm = alarm(session)
     return user
 
 

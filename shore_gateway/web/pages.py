@@ -8,7 +8,6 @@ only (CSP ``default-src 'self'``): no CDN, no tiles, no fonts from elsewhere.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import secrets
 import tomllib
@@ -25,22 +24,21 @@ from shore_gateway.cases import desk, views
 from shore_gateway.cases.api import cases_csv, grievance_rows, visible_cases
 from shore_gateway.cases.models import AuditEntry, Case
 from shore_gateway.cases.workflow import (
-    ACTION_KINDS,
-    NOTES,
-    TRANSITIONS,
     CaseError,
     Status,
-    parse_status,
 )
 from shore_gateway.models import Vessel
 from shore_gateway.params import RowId
 from shore_gateway.registry import vessels_for
-from shore_gateway.web import auth
-from shore_gateway.web.auth import StaffPost, UserPost, WebAny, WebStaff
+from shore_gateway.web import auth, catalog
+from shore_gateway.web.auth import UserPost, WebAny, WebStaff
 from shore_gateway.web.fleet import fleet, tracks
-from shore_gateway.web.render import STATIC, STATIC_TYPES, page
+from shore_gateway.web.portal import LANG_PATTERN
+from shore_gateway.web.render import STATIC, STATIC_TYPES, TZ_COOKIE, page
+from shore_gateway.web.timefmt import BadTimeZone, time_zones, zone
 
 router = APIRouter(include_in_schema=False)
+ACCOUNT_MSGS = {"password": "Password saved.", "tz": "Time zone saved."}
 LOCALES = Path(__file__).resolve().parent.parent.parent / "vessel_agent" / "locale"
 LANG_NAMES = {"my": "Burmese", "th": "Thai", "km": "Khmer", "id": "Indonesian",
               "vi": "Vietnamese", "tl": "Tagalog", "en": "English", "und": "unknown"}
@@ -101,8 +99,32 @@ def logout(request: Request, _user: UserPost) -> Response:
 
 
 @router.get("/account")
-def account(request: Request, user: WebAny, msg: str | None = None) -> Response:
-    return page(request, "account.html", me=user, msg=msg)
+def account(
+    request: Request,
+    user: WebAny,
+    msg: Annotated[str | None, Query(max_length=40)] = None,
+    lang: Annotated[str, Query(pattern=LANG_PATTERN)] = "en",
+) -> Response:
+    return page(request, "account.html", lang=lang, me=user, msg=ACCOUNT_MSGS.get(msg or ""),
+                zones=sorted(time_zones()), t=catalog.strings(lang) if lang != "en" else None)
+
+
+@router.post("/account/timezone")
+def account_timezone(
+    request: Request,
+    _user: UserPost,
+    tz: Annotated[str, Form(max_length=64)],
+    lang: Annotated[str, Form(pattern=LANG_PATTERN)] = "en",
+) -> Response:
+    """Keep the reader's time zone in a cookie (a year); every page then shows times in it."""
+    try:
+        zone(tz.strip())
+    except BadTimeZone as exc:
+        raise HTTPException(400, str(exc)) from None
+    resp = RedirectResponse(f"/account?lang={lang}&msg=tz", 303)
+    resp.set_cookie(TZ_COOKIE, tz.strip(), max_age=365 * 86400, path="/", httponly=True,
+                    samesite="strict", secure=request.url.scheme == "https")
+    return resp
 
 
 @router.post("/account/password")
@@ -121,7 +143,7 @@ def account_password(
         except ValueError as exc:
             return page(request, "account.html", status_code=400, me=user, msg=str(exc))
         desk.audit(session, user.user.name, "password_set")
-    return RedirectResponse("/account?msg=password+saved", 303)
+    return RedirectResponse("/account?msg=password", 303)
 
 
 # --- fleet ---------------------------------------------------------------------------------
@@ -135,7 +157,8 @@ def dashboard(request: Request, user: WebStaff) -> Response:
             session, vessels, silence_after_s=request.app.state.settings.silence_after_s
         )
         urgent = visible_cases(session, user.user, urgent=True, open_only=True, limit=20)
-        urgent_rows = [views.staff_case(session, c, v) for c, v in urgent]
+        urgent_rows = sorted((views.staff_case(session, c, v) for c, v in urgent),
+                             key=views.deadline_order)
     return page(request, "dashboard.html", me=user, fleet=rows, urgent=urgent_rows)
 
 
@@ -158,12 +181,14 @@ def inbox(
     lang: Annotated[str | None, Query(max_length=8)] = None,
     urgent: Annotated[str | None, Query(max_length=5)] = None,
 ) -> Response:
-    """Grievances, urgent first; no text here (opening one shows it, audited)."""
+    """Grievances, the most pressing case clock first; no text here (opening one shows it,
+    audited)."""
     flag = {"yes": True, "no": False}.get(urgent or "")
     with _db(request).session() as session:
         rows = grievance_rows(session, vessel=vessel or None, lang=lang or None, urgent=flag)
         items = [views.staff_grievance(session, g, v, include_text=False, case=c)
                  for g, v, c in rows]
+        items.sort(key=views.deadline_order)  # the most pressing clock first
         names = [v.name for v in vessels_for(session, user.user)]
     return page(request, "inbox.html", me=user, items=items, vessels=names,
                 langs=LANG_NAMES, filters={"vessel": vessel, "lang": lang, "urgent": urgent})
@@ -215,7 +240,8 @@ def cases_page(
                                  vessel=vessel or None, q=q or None)
         except CaseError as exc:
             raise HTTPException(400, str(exc)) from None
-        items = [views.staff_case(session, c, v) for c, v in rows]
+        items = sorted((views.staff_case(session, c, v) for c, v in rows),
+                       key=views.deadline_order)
     return page(request, "cases.html", me=user, items=items, statuses=list(Status),
                 filters={"status": status, "vessel": vessel, "q": q})
 
@@ -233,77 +259,6 @@ def cases_export(request: Request, user: WebAny) -> Response:
     return Response(cases_csv(data, user.staff), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="cases.csv"',
                              "Cache-Control": "no-store"})
-
-
-@router.get("/cases/{ref}")
-def case_page(request: Request, ref: str, user: WebStaff) -> Response:
-    with _db(request).session() as session:
-        try:
-            case = desk.get_case(session, ref)
-        except CaseError:
-            raise HTTPException(404, "no such case") from None
-        vessel = session.get(Vessel, case.vessel_id)
-        assert vessel is not None
-        item = views.staff_case(session, case, vessel)
-        trail = session.exec(
-            select(AuditEntry).where(AuditEntry.case_id == case.id).order_by(col(AuditEntry.id))
-        ).all()
-        audit = [{"time": views.iso(e.time), "actor": e.actor, "action": e.action,
-                  "detail": e.detail} for e in trail]
-    nexts = sorted(TRANSITIONS[Status(item["status"])], key=list(Status).index)
-    return page(request, "case.html", me=user, c=item, audit=audit, nexts=nexts,
-                notes=NOTES, action_kinds=ACTION_KINDS)
-
-
-def _change(request: Request, ref: str, fn: Any) -> Response:
-    with _db(request).session() as session:
-        try:
-            fn(session, desk.get_case(session, ref))
-        except CaseError as exc:
-            raise HTTPException(409, str(exc)) from None
-    return RedirectResponse(f"/cases/{ref}", 303)
-
-
-@router.post("/cases/{ref}/transition")
-def case_transition(
-    request: Request, ref: str, user: StaffPost,
-    status: Annotated[str, Form(max_length=32)],
-    note: Annotated[int, Form(ge=0, le=0xFFFF)] = 0,
-) -> Response:
-    return _change(request, ref, lambda s, c: desk.transition(
-        s, c, parse_status(status), actor=user.user.name, note=note))
-
-
-@router.post("/cases/{ref}/assign")
-def case_assign(
-    request: Request, ref: str, user: StaffPost,
-    assignee: Annotated[str, Form(max_length=120)] = "",
-) -> Response:
-    return _change(request, ref, lambda s, c: desk.assign(s, c, assignee, actor=user.user.name))
-
-
-@router.post("/cases/{ref}/actions")
-def case_action(
-    request: Request, ref: str, user: StaffPost,
-    kind: Annotated[str, Form(max_length=32)],
-    description: Annotated[str, Form(max_length=4000)] = "",
-    due: Annotated[str, Form(max_length=20)] = "",
-) -> Response:
-    try:
-        due_at = dt.datetime.fromisoformat(due).replace(tzinfo=dt.UTC) if due else None
-    except ValueError:
-        raise HTTPException(400, "due: use YYYY-MM-DD") from None
-    return _change(request, ref, lambda s, c: desk.add_action(
-        s, c, kind, actor=user.user.name, description=description, due=due_at))
-
-
-@router.post("/cases/{ref}/actions/{action_id}/done")
-def case_action_done(
-    request: Request, ref: str, action_id: RowId, user: StaffPost,
-    evidence: Annotated[str, Form(max_length=4000)] = "",
-) -> Response:
-    return _change(request, ref, lambda s, c: desk.complete_action(
-        s, c, action_id, actor=user.user.name, evidence=evidence))
 
 
 # --- live events ---------------------------------------------------------------------------

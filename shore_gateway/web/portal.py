@@ -3,7 +3,8 @@
 Everything here is built from :func:`shore_gateway.cases.views.owner_case` and
 :func:`~shore_gateway.cases.views.terminal_health` — allow-listed fields — so crew identity,
 receipt codes, message seqs, free text and language cannot reach these pages. Strings come in
-English and Thai (``?lang=th``).
+the seven crew languages (``?lang=my|th|km|id|vi|tl|en``, catalogs in ``locale/``); times in
+the reader's zone (``/account``).
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ from fastapi.responses import Response
 from shore_gateway.cases import views
 from shore_gateway.cases.api import visible_cases
 from shore_gateway.registry import vessels_for
+from shore_gateway.web import catalog
 from shore_gateway.web.auth import WebAny
-from shore_gateway.web.render import STATUS_TH, page, strings
+from shore_gateway.web.render import page
 
 router = APIRouter(include_in_schema=False)
+LANG_PATTERN = "^(" + "|".join(catalog.LANGS) + ")$"
 
 
 @router.get("/portal")
 def portal(
     request: Request,
     user: WebAny,
-    lang: Annotated[str, Query(pattern="^(en|th)$")] = "en",
+    lang: Annotated[str, Query(pattern=LANG_PATTERN)] = "en",
 ) -> Response:
     """The owner's (or buyer's) vessels with terminal health, and their cases."""
     with request.app.state.db.session() as session:
@@ -36,20 +39,22 @@ def portal(
             views.terminal_health(session, v, silence_after_s=after) for v in vessels
         ]
         cases = [views.owner_case(session, c, v) for c, v in visible_cases(session, user.user)]
+    cases.sort(key=views.deadline_order)
     by_lot: dict[str, list[str]] = {}
     for c in cases:
         for lot in c["lots"]:
             by_lot.setdefault(lot, []).append(c["ref"])
-    status_names: dict[str, Any] = STATUS_TH if lang == "th" else {}
+    labels: dict[str, Any] = {s: catalog.labels(lang, s) for s in ("group", "status", "action")}
     return page(
         request,
         "portal.html",
-        me=user,
-        t=strings(lang),
         lang=lang,
+        me=user,
+        t=catalog.strings(lang),
+        labels=labels,
+        languages=catalog.language_names(),
         health=health,
         cases=cases,
         by_lot=by_lot,
         buyer=user.user.role == "buyer",
-        status_names=status_names,
     )
