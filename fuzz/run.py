@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-INSTRUMENT = ["protocol", "firmware_bridge", "shore_gateway", "fuzz", "cbor2", "scsu", "pyais"]
+INSTRUMENT = ["protocol", "firmware_bridge", "shore_gateway", "fuzz", "cbor2", "pyais"]
 
 
 def fuzz_one(name: str, argv: list[str]) -> None:

@@ -63,6 +63,11 @@ def seeds(name: str) -> list[bytes]:
                 (1, "no pay for 3 months"),
             )
         ]
+    if name == "text_round_trip":  # language byte, then three bytes per code point
+        samples = ((6, "Lương 😡 chưa trả"), (0, "陳船長🙏 화나😡 ok"), (2, "လစာ 👍🏽 ၃ လ"))
+        return [
+            bytes([lang]) + b"".join(ord(c).to_bytes(3, "big") for c in t) for lang, t in samples
+        ]
     if name == "directip":
         mo = directip.MOMessage(
             header=directip.MOHeader(

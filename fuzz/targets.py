@@ -124,14 +124,48 @@ def vessel_downlink(data: bytes) -> None:
 
 
 def text(data: bytes) -> None:
-    """The text codec (SCSU / deflate with preset dictionaries): bombs are Oversize."""
+    """The text codec (SCSU / deflate with preset dictionaries): bombs are Oversize, and a text
+    that decodes is encoded back to a body that decodes to exactly that text."""
     from protocol.lang import Lang
     from protocol.text import decode_text
 
     if not data:
         return
-    with contextlib.suppress(ProtocolError):
-        decode_text(data[1:], Lang(data[0] % 8))
+    lang = Lang(data[0] % 8)
+    try:
+        decoded = decode_text(data[1:], lang)
+    except ProtocolError:
+        return
+    _round_trip(decoded, lang)
+
+
+def text_round_trip(data: bytes) -> None:
+    """Any text (every plane; three bytes per code point, surrogates skipped) in any language:
+    ``decode_text(encode_text(t, lang), lang) == t`` — the codec never alters crew words."""
+    from protocol.errors import LocalProtocolError
+    from protocol.lang import Lang
+    from protocol.text import encode_text
+
+    if not data:
+        return
+    points = (int.from_bytes(data[i : i + 3], "big") % 0x110000 for i in range(1, len(data), 3))
+    words = "".join(chr(p) for p in points if not 0xD800 <= p <= 0xDFFF)
+    if "\x00" in words:  # the one code point a text field may not hold: refused, typed
+        try:
+            encode_text(words, Lang(data[0] % 8))
+        except LocalProtocolError:
+            return
+        raise AssertionError("a text with U+0000 was encoded")
+    _round_trip(words, Lang(data[0] % 8))
+
+
+def _round_trip(words: str, lang: Any) -> None:
+    from protocol.text import decode_text, encode_text
+
+    encoded = encode_text(words, lang)
+    back = decode_text(encoded, lang, max_chars=max(len(words), 1))
+    if back != words:  # an AssertionError is a crash for both fuzzers
+        raise AssertionError(f"text altered: codec byte 0x{encoded[0]:02x}, {len(words)} chars")
 
 
 # --- serial side ---------------------------------------------------------------------------
@@ -276,6 +310,7 @@ TARGETS: dict[str, Target] = {
     "shore": shore_session,
     "downlink": vessel_downlink,
     "text": text,
+    "text_round_trip": text_round_trip,
     "directip": directip_codec,
     "modem": modem,
     "nmea": nmea,

@@ -68,6 +68,10 @@ _METHOD_NAMES = {
     DEFLATE_SCSU: "deflate SCSU",
 }
 
+NUL_REFUSED = "text contains U+0000 (NUL), which no text field may hold"
+"""A text field is Unicode scalar values other than U+0000: nobody types NUL, and PostgreSQL
+(the gateway's store) cannot hold it in text. Refused on both sides, never stripped."""
+
 REJECTED_CANDIDATES: Counter[str] = Counter()
 """Per method name, how many candidate bodies :func:`encode_text` dropped because they did not
 decode back to the exact input (an encoder bug caught before sending). Counts only: no text."""
@@ -113,12 +117,15 @@ def encode_text(text: str, lang: Lang) -> bytes:
     crew member's words are sent unchanged or not at all.
 
     Raises:
-        LocalProtocolError: *text* is not encodable Unicode (e.g. contains a lone surrogate).
+        LocalProtocolError: *text* is not encodable Unicode (e.g. contains a lone surrogate) or
+            contains U+0000 (see :data:`NUL_REFUSED`).
     """
     try:
         utf8 = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise LocalProtocolError(f"text is not valid Unicode: {exc.reason}") from exc
+    if "\x00" in text:
+        raise LocalProtocolError(NUL_REFUSED)
     scsu_bytes = scsu.encode(text)
     lang = Lang(lang)
     candidates = [
@@ -176,7 +183,7 @@ def decode_text(data: bytes, lang: Lang, *, max_chars: int = 4096) -> str:
 
     Raises:
         BadText: empty input, unknown method, unknown dictionary version, corrupt or truncated
-            deflate stream, trailing bytes, invalid UTF-8 or SCSU.
+            deflate stream, trailing bytes, invalid UTF-8 or SCSU, a U+0000 in the text.
         Oversize: the text would exceed *max_chars* characters, or the body (stored or inflated)
             exceeds ``4 * max_chars + 16`` bytes.
     """
@@ -210,4 +217,6 @@ def decode_text(data: bytes, lang: Lang, *, max_chars: int = 4096) -> str:
         text = _decode_scsu(raw)
     if len(text) > max_chars:
         raise Oversize(f"text of {len(text)} characters exceeds {max_chars}")
+    if "\x00" in text:
+        raise BadText(NUL_REFUSED)
     return text

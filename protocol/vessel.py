@@ -145,8 +145,9 @@ class VesselSession:
         The returned items are what the agent must persist before sending; the first item's seq
         is the crew message's own seq (the crew member's receipt refers to it).
         """
+        body = encode_crew(content)  # refuses content it cannot carry before a seq is spent
         seq = self._assign(1)
-        sealed = seal(encode_crew(content), self.shore_seal_pub, crew_info(self.kid, seq, now))
+        sealed = seal(body, self.shore_seal_pub, crew_info(self.kid, seq, now))
         urgent = isinstance(content, Grievance | VoiceNote) and is_urgent(content.category)
         msg = CrewMessage(seq=seq, time=now, sealed=sealed)
         return self._enqueue(msg, Priority.URGENT if urgent else Priority.CREW, now)

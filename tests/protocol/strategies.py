@@ -140,3 +140,60 @@ downlink_messages = st.one_of(
         seal_pub=st.binary(min_size=32, max_size=32),
     ),
 )
+
+
+# --- unrestricted text: what the codec must give back byte for byte --------------------------
+
+# Grapheme clusters and code points that break text codecs: ZWJ emoji sequences, skin tones,
+# flags, text/emoji presentation (VS15/VS16), ideographic variation selectors (plane 14),
+# combining marks and stacked scripts, BOM, NUL, controls, private use, CR LF.
+_CLUSTERS = st.sampled_from(
+    [
+        "👨\u200d👩\u200d👧\u200d👦",
+        "🏳\ufe0f\u200d🌈",
+        "👍🏽",
+        "❤\ufe0f",
+        "☺\ufe0e",
+        "🇲🇲",
+        "葛\U000e0100",
+        "e\u0301\u0323",
+        "ก\u0e31\u0e49",
+        "က\u103a\u1039",
+        "ក\u17d2\u179a",
+        "\u200b",
+        "\ufeff",
+        "\x00",
+        "\r\n",
+        "\x0c",
+        "\uf8ff",
+        "\U0010fffd",
+    ]
+)
+_HARD_BLOCKS = [
+    (0x0300, 0x036F),  # combining diacritics
+    (0x3040, 0x30FF),  # Kana
+    (0x4E00, 0x9FFF),  # CJK
+    (0xAC00, 0xD7A3),  # Hangul
+    (0xE000, 0xF8FF),  # private use (SCSU's U+E000 windows; UQU in Unicode mode)
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFF00, 0xFFFF),  # half/full width, specials
+    (0x1F300, 0x1FAFF),  # emoji
+    (0x20000, 0x2A6DF),  # CJK extension B (plane 2)
+    (0xE0000, 0xE01EF),  # tags and variation selectors supplement (plane 14)
+]
+_PIECE = st.one_of(
+    st.characters(exclude_categories=("Cs",)),  # any plane
+    *[st.characters(min_codepoint=lo, max_codepoint=hi) for lo, hi in _HARD_BLOCKS + SCRIPTS],
+    _CLUSTERS,
+)
+
+
+@st.composite
+def any_text(draw: st.DrawFn, max_size: int = 2000) -> str:
+    """Any Unicode text of 0–*max_size* characters: plain ``st.text()`` (all planes) or a mix of
+    scripts, emoji sequences, combining marks and selectors, short or up to *max_size* long."""
+    if draw(st.booleans()):
+        return draw(st.text(max_size=max_size))
+    size = draw(st.sampled_from([0, 1, 3, 20, 200, max_size]) | st.integers(0, max_size))
+    pieces = draw(st.lists(_PIECE, min_size=min(size, 1), max_size=size))
+    return "".join(pieces)[:max_size]
