@@ -104,6 +104,9 @@ class NewGrievance:
     zawgyi: str | None = None  # "converted" / "unsure" (models.Grievance)
     zawgyi_p: int | None = None
     zawgyi_other: str | None = None
+    voice: bytes | None = None  # a voice note's Codec2 frames as on the wire (models.Grievance)
+    voice_mode: int | None = None
+    voice_ms: int | None = None
 
 
 _INSERT: Any = insert(Grievance.__table__).returning(  # type: ignore[attr-defined]
@@ -131,6 +134,9 @@ def store_grievances(session: Session, new: Sequence[NewGrievance]) -> list[int]
                 "zawgyi": g.zawgyi,
                 "zawgyi_p": g.zawgyi_p,
                 "zawgyi_other": g.zawgyi_other,
+                "voice": g.voice,
+                "voice_mode": g.voice_mode,
+                "voice_ms": g.voice_ms,
                 "time": g.time,
                 "pos_lat": est.lat if est else None,
                 "pos_lon": est.lon if est else None,

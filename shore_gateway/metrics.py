@@ -61,6 +61,13 @@ class Metrics:
             ["vessel"],
             registry=self.registry,
         )
+        self.frame_bytes = Counter(
+            "flip_frame_bytes",
+            "Bytes of frames received, by ingest channel (what the link carried; voice notes "
+            "make this grow by ~130 B per second of speech).",
+            ["channel"],
+            registry=self.registry,
+        )
         self.http_rejected = Counter(
             "flip_gateway_http_rejected",
             "HTTP requests answered with a 4xx, by status code.",
@@ -68,8 +75,9 @@ class Metrics:
             registry=self.registry,
         )
 
-    def frame_received(self, channel: str) -> None:
+    def frame_received(self, channel: str, size: int = 0) -> None:
         self.frames_in.labels(channel=channel).inc()
+        self.frame_bytes.labels(channel=channel).inc(size)
 
     def frame_rejected(self, channel: str, reason: str) -> None:
         self.frames_rejected.labels(channel=channel, reason=reason).inc()

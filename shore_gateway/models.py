@@ -290,6 +290,12 @@ class Grievance(GatewayModel, table=True):
     zawgyi: str | None = Field(default=None, max_length=16)
     zawgyi_p: int | None = None
     zawgyi_other: str | None = Field(default=None, sa_type=Text, nullable=True)
+    # A voice note (crew kind 5): its Codec2 frames exactly as on the wire (protocol.voice bit
+    # stream), the libcodec2 mode and the true length; ``text`` is then empty. Decoded to audio
+    # only when staff listen, never stored decoded.
+    voice: bytes | None = _blob(nullable=True)
+    voice_mode: int | None = None
+    voice_ms: int | None = None
     time: dt.datetime = _time(index=True)
     pos_lat: float | None = None
     pos_lon: float | None = None

@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, delete, func, select, update
 
-from protocol import chain, frame
+from protocol import chain, frame, voice
 from protocol.errors import BadSignature, RemoteProtocolError, UnknownDevice
 from protocol.keys import key_id, verify_key_from_raw
 from protocol.messages import (
@@ -49,6 +49,7 @@ from protocol.messages import (
     StatusRequest,
     UnknownMessage,
     UplinkMessage,
+    VoiceNote,
     Withdraw,
     decode_message,
 )
@@ -199,7 +200,7 @@ class Pipeline:
 
     async def accept(self, data: bytes, meta: ArrivalMeta) -> AcceptResult:
         """Take one arrival; the result is durable when it says STORED or DUPLICATE."""
-        self.metrics.frame_received(meta.channel)
+        self.metrics.frame_received(meta.channel, len(data))
         start = time.perf_counter()
         loop = asyncio.get_running_loop()
         waiting = _Waiting(data=data, meta=meta, future=loop.create_future())
@@ -430,7 +431,7 @@ class Pipeline:
             assert isinstance(e.msg, CrewMessage)
             if isinstance(content, RemoteProtocolError):
                 _seal_alert(session, vid, e.arrival.device.vessel_name, seq, content)
-            elif isinstance(content, GrievanceContent):
+            elif isinstance(content, GrievanceContent | VoiceNote):
                 grievances.append(_new_grievance(vid, row_id, e.msg, content))
             elif content is not None:  # withdraw / status request: after the grievances so far
                 hand_grievances(session, grievances, self.hooks)
@@ -777,8 +778,22 @@ _STATEMENTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
 def _new_grievance(
-    vessel_id: int, message_id: int, msg: CrewMessage, content: GrievanceContent
+    vessel_id: int, message_id: int, msg: CrewMessage, content: GrievanceContent | VoiceNote
 ) -> NewGrievance:
+    if isinstance(content, VoiceNote):  # stored as Codec2 frames; decoded only when heard
+        mode = voice.MODES[content.mode]
+        return NewGrievance(
+            vessel_id=vessel_id,
+            message_id=message_id,
+            time=_ts(msg.time),
+            category=content.category,
+            lang=content.lang.tag,
+            text="",
+            pseudonym=content.pseudonym,
+            voice=voice.pack(mode, content.frames),
+            voice_mode=mode.code,
+            voice_ms=content.duration_ms,
+        )
     return NewGrievance(
         vessel_id=vessel_id,
         message_id=message_id,
@@ -859,7 +874,7 @@ def apply_content(
         if hooks.on_status_request:
             hooks.on_status_request(session, vessel, content.ref_seq)
         return None
-    assert isinstance(content, GrievanceContent)
+    assert isinstance(content, GrievanceContent | VoiceNote)
     new = _new_grievance(_vid(vessel), message_id, msg, content)
     (gid,) = hand_grievances(session, [new], hooks)
     return session.get(Grievance, gid)

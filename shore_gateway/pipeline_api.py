@@ -123,7 +123,7 @@ class StoreRawSink:
         self.max_frame_bytes = max_frame_bytes
 
     async def accept(self, frame: bytes, meta: ArrivalMeta) -> AcceptResult:
-        self.metrics.frame_received(meta.channel)
+        self.metrics.frame_received(meta.channel, len(frame))
         if not frame:
             self.metrics.frame_rejected(meta.channel, "empty")
             return AcceptResult(outcome=Outcome.REJECTED, reason="empty frame")

@@ -4,6 +4,7 @@
   buyers only their vessels' cases, in the owner view.
 - ``POST /api/cases/{ref}/transition``, ``/assign``, ``/actions``, ``/actions/{id}/done``,
   ``GET /api/cases/{ref}/audit``: staff.
+- ``GET /api/grievances/{id}/audio``: staff; a voice note as ``audio/wav``, audited like text.
 - ``GET /api/grievances``, ``GET /api/grievances/{id}``: staff. The list carries no crew text
   unless asked for (``?include=text``); every text returned is one ``view_text`` audit entry,
   so polling the list (the demo, monitors) opens nothing and logs nothing.
@@ -26,6 +27,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
+from protocol.errors import Malformed
 from shore_gateway.cases import desk, views
 from shore_gateway.cases.models import AuditEntry, Case, CaseGrievance
 from shore_gateway.cases.workflow import (
@@ -38,6 +40,7 @@ from shore_gateway.cases.workflow import (
 from shore_gateway.models import Grievance, User, Vessel
 from shore_gateway.params import RowId
 from shore_gateway.registry import AnyUser, Staff, vessels_for
+from shore_gateway.voice import stored_wav
 
 router = APIRouter(tags=["cases"])
 T = TypeVar("T")
@@ -336,7 +339,7 @@ def list_grievances(
         out = []
         for g, v, c in rows:
             out.append(views.staff_grievance(session, g, v, include_text=with_text, case=c))
-            if with_text:
+            if with_text and g.voice_mode is None:
                 desk.record_text_view(session, user.name, g, via="api")
         return out
 
@@ -348,5 +351,34 @@ def get_grievance(request: Request, grievance_id: RowId, user: Staff) -> dict[st
         if not rows:
             raise HTTPException(404, f"no grievance {grievance_id}")
         g, v, c = rows[0]
-        desk.record_text_view(session, user.name, g, via="api")
+        if g.voice_mode is None:  # a voice note's words are in its audio, audited there
+            desk.record_text_view(session, user.name, g, via="api")
         return views.staff_grievance(session, g, v, include_text=True, case=c)
+
+
+@router.get("/api/grievances/{grievance_id}/audio", response_class=Response)
+def get_grievance_audio(request: Request, grievance_id: RowId, user: Staff) -> Response:
+    """A voice note's audio as ``audio/wav`` (staff), decoded now and never stored decoded;
+    each listening is one ``view_text`` audit entry, like reading a text."""
+    with _session(request) as session:
+        return voice_audio(session, request, user.name, grievance_id, via="api")
+
+
+def voice_audio(
+    session: Session, request: Request, actor: str, grievance_id: int, *, via: str
+) -> Response:
+    """The WAV of a voice grievance, audited once per listening: a browser that asks for the
+    rest of a file it is already playing (``Range: bytes=N-``, N > 0) is not a new listening."""
+    g = session.get(Grievance, grievance_id)
+    if g is None:
+        raise HTTPException(404, f"no grievance {grievance_id}")
+    if g.voice is None or g.voice_mode is None or g.voice_ms is None:
+        raise HTTPException(404, f"grievance {grievance_id} is written, not spoken: no audio")
+    try:
+        data = stored_wav(g.voice, g.voice_mode, g.voice_ms)
+    except Malformed as exc:
+        raise HTTPException(500, f"the stored voice note is damaged ({exc})") from None
+    ranged = request.headers.get("range", "").replace(" ", "")
+    if not ranged or ranged.startswith("bytes=0-"):
+        desk.record_text_view(session, actor, g, via=f"{via}-audio")
+    return Response(data, media_type="audio/wav", headers={"Cache-Control": "no-store"})

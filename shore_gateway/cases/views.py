@@ -173,6 +173,7 @@ def staff_grievance(
         "group": group_label(g.category),
         "urgent": g.category >> 4 == 0xF,
         "lang": g.lang,
+        "kind": "voice" if g.voice_mode is not None else "text",
         "pseudonym": g.pseudonym,
         "time": iso(g.time),
         "received_at": iso(message.received_at) if message else None,
@@ -183,6 +184,9 @@ def staff_grievance(
         "case_status": case.status if case else None,
         "deadline": deadline(case, _actions(session, case.id or 0), utcnow()) if case else None,
     }
+    if g.voice_mode is not None:  # a voice note: its audio is fetched on its own, audited
+        out["duration_s"] = (g.voice_ms or 0) / 1000
+        out["audio"] = f"/api/grievances/{g.id}/audio"
     if include_text:
         out["text"] = g.text
         out["zawgyi"] = zawgyi_note(g)

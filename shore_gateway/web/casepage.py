@@ -106,6 +106,8 @@ def timeline(entries: list[AuditEntry]) -> list[dict[str, Any]]:
         fields.update(actor=e.actor, grievance=str(e.grievance_id or "?"))
         if e.action == "assign" and not detail.get("after"):
             text = f"{e.actor} removed the assignee"
+        elif e.action == "view_text" and str(detail.get("via", "")).endswith("audio"):
+            text = f"{e.actor} listened to the crew's voice note (grievance #{fields['grievance']})"
         else:
             try:
                 text = TIMELINE.get(e.action, "{actor}: " + e.action).format(**fields)
@@ -167,7 +169,7 @@ def _words(session: Session, actor: str, item: dict[str, Any]) -> list[dict[str,
         grievance, vessel, case = rows[0]
         show = not g["withdrawn"]
         full = views.staff_grievance(session, grievance, vessel, include_text=show, case=case)
-        if show:
+        if show and grievance.voice_mode is None:  # a voice note is audited when played
             desk.record_text_view(session, actor, grievance, via="web case")
         out.append({**full, "withdrawn": g["withdrawn"], "joined_at": g["joined_at"]})
     return out

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from sqlmodel import col, select
 
 from shore_gateway.cases import desk, views
-from shore_gateway.cases.api import cases_csv, grievance_rows, visible_cases
+from shore_gateway.cases.api import cases_csv, grievance_rows, visible_cases, voice_audio
 from shore_gateway.cases.models import AuditEntry, Case
 from shore_gateway.cases.workflow import (
     CaseError,
@@ -214,13 +214,21 @@ def grievance_page(request: Request, grievance_id: RowId, user: WebStaff) -> Res
         if not rows:
             raise HTTPException(404, "no such grievance")
         g, v, c = rows[0]
-        desk.record_text_view(session, user.user.name, g, via="web")
+        if g.voice_mode is None:  # a voice note is heard, not shown: its audio route audits
+            desk.record_text_view(session, user.user.name, g, via="web")
         item = views.staff_grievance(session, g, v, include_text=True, case=c)
     hints = {
         "language": LANG_NAMES.get(item["lang"], item["lang"]),
         "crew_label": _crew_label(item["lang"], item["category"]),
     }
     return page(request, "grievance.html", me=user, g=item, hints=hints)
+
+
+@router.get("/grievances/{grievance_id}/audio")
+def grievance_audio(request: Request, grievance_id: RowId, user: WebStaff) -> Response:
+    """The voice note the grievance page plays (audited per listening: ``voice_audio``)."""
+    with _db(request).session() as session:
+        return voice_audio(session, request, user.user.name, grievance_id, via="web")
 
 
 # --- cases ---------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ from tests.flip.test_keys_packet import _run, keydir  # noqa: F401 (fixture)
 from tests.vessel_agent.audio import dominant_hz, tone, wav
 
 
-def _seal(capsys: pytest.CaptureFixture[str], keys: Path, out: Path, *extra: str) -> tuple:
+def _seal(
+    capsys: pytest.CaptureFixture[str], keys: Path, out: Path, *extra: str
+) -> tuple[int, dict]:
     return _run(
         capsys,
         "packet",

@@ -83,7 +83,6 @@ def _asset(body: bytes, ctype: str) -> Asset:
 def build_assets(*, default_lang: str, idle_s: int, intake_pub: bytes) -> dict[str, Asset]:
     """Every GET route's bytes, built once at start (a few hundred kB)."""
     from flip.assets import FONTS_DIR
-    from vessel_agent.crewapp import sizes
 
     static = resources.files("vessel_agent.crewapp").joinpath("static")
     out: dict[str, Asset] = {}
@@ -92,7 +91,6 @@ def build_assets(*, default_lang: str, idle_s: int, intake_pub: bytes) -> dict[s
     for path in sorted(Path(FONTS_DIR).iterdir()):
         if path.suffix in TYPES:
             out[f"/fonts/{path.name}"] = _asset(path.read_bytes(), TYPES[path.suffix])
-    out["/sizes.json"] = _asset(json.dumps(sizes.table()).encode(), TYPES[".json"])
     for lang in LANGS:
         body = json.dumps(load(lang), ensure_ascii=False, sort_keys=True).encode("utf-8")
         out[f"/i18n/{lang}.json"] = _asset(body, TYPES[".json"])
@@ -119,10 +117,19 @@ class CrewServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], service: CrewService, assets: dict[str, Asset]):
         self.service = service
         self.assets = assets
+        threading.Thread(target=self._sizes, name="crew-sizes", daemon=True).start()
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
+
+    def _sizes(self) -> None:
+        """The meter's table takes a second or two of CPU (real sealing and framing): made
+        after start so the agent is ready at once; ``/sizes.json`` answers 503 until then."""
+        from vessel_agent.crewapp import sizes
+
+        body = json.dumps(sizes.table()).encode()
+        self.assets["/sizes.json"] = _asset(body, TYPES[".json"])
 
     @property
     def url(self) -> str:
@@ -196,6 +203,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         asset = self.server.assets.get(path)
         if asset is None:
+            if path == "/sizes.json":
+                self._error(503, "the meter's table is being made; try again in a moment")
+                return
             self._error(404, "not found")
             return
         headers = {"ETag": asset.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}

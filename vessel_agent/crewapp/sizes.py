@@ -18,6 +18,7 @@ the codec and catalogs it runs with.
 from __future__ import annotations
 
 import random
+from functools import cache
 
 from protocol import keys
 from protocol.lang import lang_from_tag
@@ -38,6 +39,7 @@ def _sample(lang: str, length: int) -> str:
     return text[:length]
 
 
+@cache
 def table(step: int = STEP) -> dict[str, object]:
     """``{"step": 100, "frame_bytes": 340, "frames": {lang: [n0, n50, n100, …]}}``."""
     det = iter(range(1, 10**9))

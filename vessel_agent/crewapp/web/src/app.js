@@ -256,13 +256,18 @@ function writeScreen(code) {
   );
   area.focus();
   updateMeter(meter);
+  loadSizes(() => updateMeter(meter));
   getJSON("/api/v1/hello")
     .then((h) => { state.meter = h; updateMeter(meter); })
     .catch(() => {});
 }
 
 let sizes = null;
-getJSON("/sizes.json").then((s) => { sizes = s; }).catch(() => {});
+function loadSizes(then) {
+  if (sizes) return;
+  getJSON("/sizes.json").then((s) => { sizes = s; then?.(); }).catch(() => {});
+}
+loadSizes();
 
 function estimate(text) {
   if (!sizes) return null;
