@@ -20,24 +20,29 @@ codec byte  method     body
 other       —          :class:`~protocol.errors.BadText`
 ==========  =========  ==========================================================================
 
+The low nibble is two flags and two reserved bits: bit 0 is the byte form (0 UTF-8, 1 SCSU),
+bit 1 is deflate (0 stored, 1 raw deflate); bits 2–3 must be 0 (methods 4–15 are reserved).
 Stored methods never use a dictionary, so their high nibble must be 0; a stored text therefore
-stays readable whatever dictionaries come later. Method values 4–15 are reserved.
+stays readable whatever dictionaries come later.
 
 The preset dictionary (RFC 1951 §3.2.5 lets a match reach back into it; zlib calls it ``zdict``)
 is chosen by the :class:`~protocol.lang.Lang` carried beside the text on the wire, so it costs no
-bytes. Dictionaries live in generated modules (``protocol/_textdict_v1.py``) as frozen byte
-strings, produced by ``scripts/build_text_dictionary.py`` from a training corpus. The SCSU form is
-frozen as bytes rather than re-encoded at import because TR #6 lets encoders choose windows
-freely: a different SCSU encoder would produce different dictionary bytes and silently corrupt
-every stored message. Any change to a dictionary's bytes needs a new :data:`DICT_VERSION`; the old
-versions stay decodable for as long as messages made with them may be in flight.
+bytes. Each language has two: one of SCSU bytes for method 3, one of UTF-8 bytes for method 2.
+They are the published data files of :mod:`protocol.dictionaries` (``v1-my-scsu.bin`` …),
+produced by ``scripts/build_text_dictionary.py`` from a training corpus and checked at import
+against their published SHA-256. The SCSU form is frozen as bytes rather than re-encoded because
+UTS #6 lets encoders choose windows freely: a different SCSU encoder would produce different
+dictionary bytes and silently corrupt every stored message. Any change to a dictionary's bytes
+needs a new :data:`DICT_VERSION`; the old versions stay decodable for as long as messages made
+with them may be in flight.
 
 :func:`encode_text` tries every method, decodes each result again and drops any that does not
 give back the exact input, then keeps the smallest body (ties go to the lower method number,
 the simpler method), so short texts are never inflated by more than the codec byte. SCSU is
 :mod:`protocol.scsu` (why not the PyPI ``scsu`` package: see there).
 
-The module is sans-IO: pure functions, no files, clock or randomness.
+The module is sans-IO: pure functions, no clock or randomness; the dictionary files are read once
+at import, like code.
 """
 
 from __future__ import annotations
@@ -46,8 +51,7 @@ import zlib
 from collections import Counter
 from collections.abc import Mapping
 
-from protocol import scsu
-from protocol._textdict_v1 import DICTIONARIES as _V1_DICTIONARIES
+from protocol import dictionaries, scsu
 from protocol.errors import BadText, LocalProtocolError, Oversize, RemoteProtocolError
 from protocol.lang import Lang
 
@@ -81,7 +85,7 @@ decode back to the exact input (an encoder bug caught before sending). Counts on
 _EMPTY: Mapping[Lang, tuple[bytes, bytes]] = dict.fromkeys(Lang, (b"", b""))
 _DICTIONARIES: Mapping[int, Mapping[Lang, tuple[bytes, bytes]]] = {
     0: _EMPTY,
-    1: _V1_DICTIONARIES,
+    1: dictionaries.load(1),
 }
 assert DICT_VERSION in _DICTIONARIES  # import-time consistency check
 
