@@ -137,7 +137,10 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
                      "--directip", f"127.0.0.1:{dip}", "--keys", str(root / "keys"), "--json"],
                     env)
         for v in vessels:
-            procs.start(["vessel", "run", "--dir", str(v["dir"]), "--json"], env)
+            # Each vessel's crew app (docs/crew-app.md), as its box's own screen would open it.
+            v["crew_app"] = f"http://127.0.0.1:{_free_port()}/"
+            procs.start(["vessel", "run", "--dir", str(v["dir"]), "--json",
+                         "--crew-http", v["crew_app"][len("http://"):-1]], env)
         for emu in emulators:
             if isinstance(emu.machine.link, CompressedLink):
                 emu.machine.link.start = time.time()
@@ -152,6 +155,7 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
             "staff_login": {"user": "staff", "token": staff},
             "owner_login": {"user": "owner", "token": owner, "owner": OWNERS[0]},
             "crew_terminal": f"flip vessel terminal --dir {vessels[0]['dir']}",
+            "crew_apps": [{"vessel": v["name"], "url": v["crew_app"]} for v in vessels],
             "data_dir": str(root),
             "vessels": [v["name"] for v in vessels],
             "submitted": len(submitted),
@@ -265,6 +269,7 @@ def human(info: dict[str, Any]) -> str:
         f"  owner portal:  {info['portal']} — user {info['owner_login']['user']!r}, "
         f"token {info['owner_login']['token']} ({info['owner_login']['owner']})",
         f"  crew terminal: {info['crew_terminal']}",
+        *(f"  crew app:      {c['url']} ({c['vessel']})" for c in info["crew_apps"]),
         f"  a receipt:     {info['receipts'][0]['receipt']} ({info['receipts'][0]['vessel']}); "
         f"look it up in the crew terminal or: {info['receipt_lookup']}",
         f"  vessels:       {', '.join(info['vessels'])}",
