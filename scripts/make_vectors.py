@@ -3,6 +3,7 @@
 Run once when the wire format changes (and bump the protocol or dictionary version):
     .venv/bin/python scripts/make_vectors.py          # frames.json and voice.json
     .venv/bin/python scripts/make_vectors.py voice    # voice.json only
+    .venv/bin/python scripts/make_vectors.py text     # text.json only
 Keys are derived from fixed labels so another implementation can recreate them. Signatures are
 deterministic (Ed25519), HPKE seals are not: vectors with sealed bodies are decode-only, and a
 re-run keeps the published bytes of every sealed vector that already exists (they stay valid),
@@ -25,14 +26,17 @@ from protocol.messages import (
     CaseStatus,
     Config,
     Grievance,
+    KeyRotation,
     Reply,
     StatusRequest,
+    encode_message,
 )
 from protocol.shore import pack_downlink
 from protocol.vessel import VesselSession
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "protocol" / "vectors" / "frames.json"
 VOICE_OUT = OUT.with_name("voice.json")
+TEXT_OUT = OUT.with_name("text.json")
 T = 1_763_640_000  # 2025-11-20T12:00:00Z
 
 
@@ -84,14 +88,34 @@ def main() -> None:
         vectors.append({"name": name, "direction": "uplink", "deterministic": False,
                         "frame": f.data.hex(), "expect": expect})
 
+    acks = [Ack.of(40, [42, 43])]
     ack = pack_downlink(shore_sign, skid, vkid, [
-        Ack.of(40, [42, 43]),
+        *acks,
         CaseStatus(ref_seq=7, case_ref="C-0042", status=2, note=1),
         Config(version=3, airtime_bytes_per_day=3000, report_interval_s=3600),
     ], T)[0]
     vectors.append({"name": "ack, status and config", "direction": "downlink",
                     "deterministic": True, "frame": ack.hex(),
-                    "expect": {"to_kid": vkid.hex(), "time": T}})
+                    "expect": {"to_kid": vkid.hex(), "time": T, "acks": _acks(acks),
+                               "types": [16, 17, 18]}})
+    # Bit order and an explicit base: LSB of byte 0 is base + 0; a reader that takes the MSB
+    # first, or counts from cum_seq instead of base, gets other seqs.
+    acks = [Ack.of(100, [102, 109, 117]), Ack.of(5, [300, 301, 315], base=300)]
+    ack = pack_downlink(shore_sign, skid, vkid, acks, T)[0]
+    vectors.append({"name": "acks: bit order and base", "direction": "downlink",
+                    "deterministic": True, "frame": ack.hex(),
+                    "expect": {"to_kid": vkid.hex(), "time": T, "acks": _acks(acks),
+                               "types": [16, 16]}})
+    new_sign = Ed25519PrivateKey.from_private_bytes(seed("shore sign 2"))
+    new_seal = X25519PrivateKey.from_private_bytes(seed("shore seal 2"))
+    rotation = KeyRotation(epoch=1, sign_pub=keys.raw_public(new_sign.public_key()),
+                           seal_pub=keys.raw_public(new_seal.public_key()))
+    vectors.append({"name": "key rotation", "direction": "downlink", "deterministic": True,
+                    "frame": pack_downlink(shore_sign, skid, vkid, [rotation], T)[0].hex(),
+                    "expect": {"to_kid": vkid.hex(), "time": T, "types": [19],
+                               "key_rotation": {"epoch": 1,
+                                                "sign_pub": rotation.sign_pub.hex(),
+                                                "seal_pub": rotation.seal_pub.hex()}}})
 
     s = session(9)
     s.queue_delivered([5, 6], T)
@@ -121,6 +145,7 @@ def main() -> None:
     vectors.append({"name": "oversize", "direction": "uplink", "deterministic": True,
                     "frame": (good + bytes(341 - len(good))).hex(),
                     "expect": {"error": "Oversize"}})
+    vectors += _refusals(vessel, vkid, shore_sign, skid, good)
 
     doc = {
         "about": "flip-sync wire format v1 golden vectors; see docs/wire-format.md",
@@ -146,6 +171,129 @@ def main() -> None:
         ]
     OUT.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {len(vectors)} vectors to {OUT.name}")
+
+
+def _acks(acks: list[Ack]) -> list[dict[str, object]]:
+    """Each ack with the seqs it acknowledges written out: every seq ≤ cum_seq, and these."""
+    return [{"cum_seq": a.cum_seq, "bitmap": a.bitmap.hex(), "base": a.bitmap_base,
+             "acknowledged_above_cum_seq": a.seqs()} for a in acks]
+
+
+def _refusals(vessel: Ed25519PrivateKey, vkid: bytes, shore: Ed25519PrivateKey, skid: bytes,
+              good: bytes) -> list[dict[str, object]]:
+    """Frames every receiver must refuse, each with the typed error the decoders raise."""
+    from protocol import cbor, frame
+
+    heartbeat = [2, 42, T, 0, 41, bytes(8)]
+    stranger = Ed25519PrivateKey.from_private_bytes(seed("stranger sign"))
+    other_kid = keys.key_id(stranger.public_key())
+
+    def up(payload: object, key: Ed25519PrivateKey = vessel, kid: bytes = vkid) -> str:
+        return frame.sign(cbor.dumps(payload), key, kid).hex()
+
+    def down(payload: object, key: Ed25519PrivateKey = shore, kid: bytes = skid) -> str:
+        return frame.sign(cbor.dumps(payload), key, kid).hex()
+
+    untagged = cbor.loads(good, what="vector")
+    alg_es256 = cbor.dumps([cbor.dumps({1: -7}), *untagged[1:]])
+    big_note = CaseStatus(ref_seq=7, case_ref="C-0042", status=2, note=1)
+    cases = [
+        ("uplink", "unknown payload version", up([2, [heartbeat]]), "UnknownVersion"),
+        ("uplink", "unknown device", up([1, [heartbeat]], stranger, other_kid), "UnknownDevice"),
+        ("uplink", "truncated", good[:-10].hex(), "Truncated"),
+        ("uplink", "trailing byte", (good + b"\x00").hex(), "Malformed"),
+        ("uplink", "protected header not EdDSA", alg_es256.hex(), "Malformed"),
+        ("uplink", "heartbeat chain of 7 bytes", up([1, [[2, 42, T, 0, 41, bytes(7)]]]),
+         "Malformed"),
+        ("downlink", "downlink oversize (271 bytes)",
+         _padded_downlink(shore, skid, vkid, big_note, 271), "Oversize"),
+        ("downlink", "downlink unknown payload version", down([2, vkid, T, []]),
+         "UnknownVersion"),
+        ("downlink", "downlink for another device",
+         down([1, other_kid, T, [cbor.loads(encode_message(Ack.of(3, [])), what="ack")]]),
+         "WrongRecipient"),
+        ("downlink", "downlink signed by the vessel key",
+         down([1, vkid, T, [cbor.loads(encode_message(Ack.of(3, [])), what="ack")]], vessel, vkid),
+         "BadSignature"),
+    ]
+    return [{"name": name, "direction": direction, "deterministic": True, "frame": hexed,
+             "expect": {"error": error}} for direction, name, hexed, error in cases]
+
+
+def _padded_downlink(shore: Ed25519PrivateKey, skid: bytes, vkid: bytes, msg: CaseStatus,
+                     size: int) -> str:
+    """A well-formed, shore-signed downlink frame of exactly *size* bytes (above the MT limit)."""
+    from protocol import cbor, frame
+
+    for pad in range(size):
+        filler = [99, "x" * pad]  # a message of an unknown type: well-formed, ignored
+        payload = cbor.dumps([1, vkid, T, [cbor.loads(encode_message(msg), what="msg"), filler]])
+        data = frame.sign(payload, shore, skid)
+        if len(data) == size:
+            return data.hex()
+    raise AssertionError(f"no padding gives {size} bytes")
+
+
+def text_vectors() -> None:
+    """tests/protocol/vectors/text.json: every codec (0x00–0x03, 0x12, 0x13) and every refusal."""
+    import zlib
+
+    from protocol import scsu
+    from protocol.dictionaries import SHA256, digest, load
+    from protocol.lang import lang_from_tag
+    from protocol.text import DICT_VERSION, encode_text
+
+    def deflate(data: bytes) -> bytes:
+        comp = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
+        return comp.compress(data) + comp.flush()
+
+    # The published texts stay (their bytes must not churn); new ones are appended.
+    published = json.loads(TEXT_OUT.read_text("utf-8"))["vectors"] if TEXT_OUT.exists() else []
+    texts = [(lang_from_tag(v["lang"]), v["text"]) for v in published if not v.get("decode_only")]
+    for extra in [
+        (Lang.UND, "Москва"),  # stored SCSU (0x01)
+        (Lang.UND, "陳船長🙏 화나😡 ok"),  # broke the SCSU encoder the codec used before
+    ]:
+        if extra not in texts:
+            texts.append(extra)
+    vectors: list[dict[str, object]] = []
+    for lang, text in texts:
+        vectors.append({"lang": lang.tag, "text": text, "hex": encode_text(text, lang).hex()})
+    # encode_text never writes version 0 (deflate without a dictionary): decode-only vectors.
+    for lang, text, method, body in [
+        (Lang.MY, "ကျွန်တော်တို့ အိမ်ပြန်ချင်တယ်။", 0x02, lambda t: deflate(t.encode())),
+        (Lang.MY, "ကျွန်တော်တို့ အိမ်ပြန်ချင်တယ်။", 0x03, lambda t: deflate(scsu.encode(t))),
+    ]:
+        vectors.append({"lang": lang.tag, "text": text, "hex": (bytes([method]) + body(text)).hex(),
+                        "decode_only": True})
+    hello = deflate(b"hello")
+    bomb = deflate(b"A" * 20_000)
+    refusals = [
+        ("empty: no codec byte", "", "BadText"),
+        ("method 4 (reserved bits set)", "04616263", "BadText"),
+        ("stored with a dictionary version", "10616263", "BadText"),
+        ("unknown dictionary version 2", "22" + hello.hex(), "BadText"),
+        ("deflate stream cut short", "02" + hello[:-1].hex(), "BadText"),
+        ("bytes after the deflate stream", "02" + hello.hex() + "00", "BadText"),
+        ("invalid UTF-8 (a surrogate)", "00eda080", "BadText"),
+        ("SCSU: lone high surrogate (SQU D800)", "010ed800", "BadText"),
+        ("SCSU: reserved tag 0x0C", "010c", "BadText"),
+        ("U+0000 in the text", "006100", "BadText"),
+        ("inflates to 20,000 bytes (> 4 × 4,096 + 16)", "02" + bomb.hex(), "Oversize"),
+    ]
+    doc = {
+        "about": "Golden vectors of protocol.text (docs/wire-format.md §5): (lang, text) -> hex "
+                 "of codec byte + body; decode_only vectors are not what encode_text writes; "
+                 "refusals must raise the named error. Regenerate only with a DICT_VERSION bump.",
+        "dict_version": DICT_VERSION,
+        "dictionaries_sha256": digest(load(DICT_VERSION)),
+        "zlib_version": zlib.ZLIB_RUNTIME_VERSION,
+        "vectors": vectors,
+        "refusals": [{"name": n, "lang": "en", "hex": h, "error": e} for n, h, e in refusals],
+    }
+    assert doc["dictionaries_sha256"] == SHA256[DICT_VERSION]
+    TEXT_OUT.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {len(vectors)} text vectors and {len(refusals)} refusals to {TEXT_OUT.name}")
 
 
 def tone_frames(mode_name: str, ms: int) -> tuple[int, tuple[bytes, ...]]:
@@ -217,6 +365,9 @@ if __name__ == "__main__":
 
     if sys.argv[1:] == ["voice"]:  # only the voice vectors (frames.json keeps its sealed bytes)
         voice_vectors()
+    elif sys.argv[1:] == ["text"]:  # only the text codec vectors
+        text_vectors()
     else:
         main()
         voice_vectors()
+        text_vectors()

@@ -256,12 +256,28 @@ def test_golden_vectors(vector: dict[str, str]) -> None:
     lang = lang_from_tag(vector["lang"])
     expected = bytes.fromhex(vector["hex"])
     assert decode_text(expected, lang) == vector["text"]
+    if vector.get("decode_only"):
+        assert expected[0] in (0x02, 0x03)  # version 0: never written by this encoder
+        return
     actual = encode_text(vector["text"], lang)
     if VECTORS["zlib_version"] == zlib.ZLIB_RUNTIME_VERSION:
         assert actual == expected
     else:  # another zlib may pick other (equally valid) matches; sizes stay close
         assert actual[0] == expected[0] or len(actual) <= len(expected)
         assert abs(len(actual) - len(expected)) <= 2
+
+
+def test_golden_vectors_cover_every_codec() -> None:
+    codecs = {bytes.fromhex(v["hex"])[0] for v in VECTORS["vectors"]}
+    assert codecs == {0x00, 0x01, 0x02, 0x03, 0x12, 0x13}
+
+
+@pytest.mark.parametrize("refusal", VECTORS["refusals"], ids=lambda v: v["name"])
+def test_golden_refusals(refusal: dict[str, str]) -> None:
+    error = {"BadText": BadText, "Oversize": Oversize}[refusal["error"]]
+    with pytest.raises(error) as caught:
+        decode_text(bytes.fromhex(refusal["hex"]), lang_from_tag(refusal["lang"]))
+    assert type(caught.value) is error
 
 
 def _build_script() -> ModuleType:

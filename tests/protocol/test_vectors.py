@@ -11,9 +11,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from protocol import conversation, errors, frame, keys
-from protocol.messages import CrewMessage, ShoreMessage
+from protocol import cbor, conversation, errors, frame, keys
+from protocol.messages import Ack, CrewMessage, KeyRotation, ShoreMessage
 from protocol.shore import open_crew, verify_frame
+from protocol.vessel import VesselSession
 
 DOC = json.loads((Path(__file__).parent / "vectors" / "frames.json").read_text(encoding="utf-8"))
 K = DOC["keys"]
@@ -35,15 +36,36 @@ def test_vector(vector: dict[str, Any]) -> None:
     data = bytes.fromhex(vector["frame"])
     expect = vector["expect"]
     if "error" in expect:
-        with pytest.raises(getattr(errors, expect["error"])):
-            verify_frame(data, lambda kid: [("v", VESSEL.public_key())])
+        error = getattr(errors, expect["error"])
+        with pytest.raises(error) as caught:
+            if vector["direction"] == "downlink":
+                _vessel().handle_downlink(data, 0)
+            else:
+                _, sign1 = verify_frame(data, _lookup)
+                frame.parse_uplink(sign1.payload)
+        assert type(caught.value) is error  # the named error itself, not a relative
         return
     if vector["direction"] == "downlink":
         sign1 = frame.parse(data, max_size=frame.DOWNLINK_MAX)
         frame.verify(sign1, SHORE.public_key())
-        to_kid, time, _ = frame.parse_downlink(sign1.payload)
+        to_kid, time, msgs = frame.parse_downlink(sign1.payload)
         assert (to_kid.hex(), time) == (expect["to_kid"], expect["time"])
         assert frame.sign(sign1.payload, SHORE, sign1.kid) == data  # deterministic
+        if "types" in expect:
+            payload = cbor.loads(sign1.payload, what="payload")
+            assert [m[0] for m in payload[3]] == expect["types"]
+        if "acks" in expect:
+            assert [_written_out(m) for m in msgs if isinstance(m, Ack)] == expect["acks"]
+            for m, written in zip([m for m in msgs if isinstance(m, Ack)], expect["acks"]):
+                _check_ack_reading(m, written)
+        if "key_rotation" in expect:
+            (rotation,) = msgs
+            assert isinstance(rotation, KeyRotation)
+            assert {
+                "epoch": rotation.epoch,
+                "sign_pub": rotation.sign_pub.hex(),
+                "seal_pub": rotation.seal_pub.hex(),
+            } == expect["key_rotation"]
         if "shore_text" in expect:
             _open_shore_text(vector)
         return
@@ -64,6 +86,56 @@ def test_vector(vector: dict[str, Any]) -> None:
         # Fields added after a vector was published are absent from it, and default there.
         assert all(got[k] is None for k in got.keys() - expect["content"].keys())
         assert {k: got[k] for k in expect["content"]} == expect["content"]
+
+
+def _lookup(kid: bytes) -> list[tuple[str, Any]]:
+    return [("v", VESSEL.public_key())] if kid.hex() == K["vessel_kid"] else []
+
+
+def _vessel() -> VesselSession:
+    return VesselSession(
+        sign_key=VESSEL, shore_sign_pub=SHORE.public_key(), shore_seal_pub=SEAL.public_key()
+    )
+
+
+def _written_out(ack: Ack) -> dict[str, Any]:
+    return {
+        "cum_seq": ack.cum_seq,
+        "bitmap": ack.bitmap.hex(),
+        "base": ack.bitmap_base,
+        "acknowledged_above_cum_seq": ack.seqs(),
+    }
+
+
+def _check_ack_reading(ack: Ack, written: dict[str, Any]) -> None:
+    """The documented reading (§3): seq base + i for each bit i set, LSB of byte 0 first."""
+    bitmap = bytes.fromhex(written["bitmap"])
+    bits = [i for i in range(8 * len(bitmap)) if bitmap[i // 8] & (1 << (i % 8))]
+    assert [written["base"] + i for i in bits] == written["acknowledged_above_cum_seq"]
+    for seq in range(1, written["cum_seq"] + 1):
+        assert ack.covers(seq)
+    above = set(written["acknowledged_above_cum_seq"])
+    for seq in range(written["cum_seq"] + 1, written["cum_seq"] + 8 * len(bitmap) + 300):
+        assert ack.covers(seq) == (seq in above)
+
+
+def test_vectors_cover_every_downlink_type_and_refusal() -> None:
+    downlink = [
+        v for v in DOC["vectors"] if v["direction"] == "downlink" and "error" not in v["expect"]
+    ]
+    types = {t for v in downlink for t in v["expect"].get("types", [])}
+    assert types >= {16, 17, 18, 19}
+    assert any("shore_text" in v["expect"] for v in downlink)  # type 20, sealed shore message
+    errors_named = {v["expect"]["error"] for v in DOC["vectors"] if "error" in v["expect"]}
+    assert errors_named >= {
+        "Oversize",
+        "Malformed",
+        "Truncated",
+        "UnknownVersion",
+        "UnknownDevice",
+        "BadSignature",
+        "WrongRecipient",
+    }
 
 
 def _open_shore_text(vector: dict[str, Any]) -> None:
