@@ -7,15 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from shore_gateway.cases.views import terminal_health
 from shore_gateway.context.ais import ingest_ais
 from shore_gateway.context.epcis import EpcisError, ingest_epcis
 from shore_gateway.context.positions import ingest_naf, position_at, track
-from shore_gateway.models import Position, Vessel
+from shore_gateway.models import Alert, Position, Vessel
 from shore_gateway.registry import AnyUser, RegistryError, Staff, get_vessel, vessels_for
 
 router = APIRouter()
+STAFF_ROLES = frozenset({"staff", "admin"})
+#: Alert kinds an owner may see (as kind and time only): about the link, not about a person.
+OWNER_ALERT_KINDS = frozenset({"silence", "gap"})
 
 _TEXT_TYPES = ("text/plain", "application/octet-stream", "")
 
@@ -62,9 +66,78 @@ def _session(request: Request) -> Any:
 
 @router.get("/api/vessels", tags=["vessels"])
 def list_vessels(request: Request, user: AnyUser) -> list[dict[str, Any]]:
-    """Staff and admins see every vessel; owners (and buyers) only their owner's."""
+    """Staff and admins see every vessel; owners (and buyers) only their owner's. Each with
+    ``link``: its terminal's health (last contact, silence, messages missing since, queue)."""
+    after = request.app.state.settings.silence_after_s
+    staff = user.role in STAFF_ROLES
     with _session(request) as session:
-        return [_vessel_json(v) for v in vessels_for(session, user)]
+        return [
+            {**_vessel_json(v), "link": link_health(session, v, after, staff=staff)}
+            for v in vessels_for(session, user)
+        ]
+
+
+def link_health(session: Session, v: Vessel, after_s: float, *, staff: bool) -> dict[str, Any]:
+    """A vessel's link health for the API: staff see every open alert kind, owners only the
+    kinds that say nothing about a person (silence, gaps)."""
+    health = terminal_health(session, v, silence_after_s=after_s)
+    kinds = sorted({a["kind"] for a in health["alerts"]
+                    if staff or a["kind"] in OWNER_ALERT_KINDS})
+    return {
+        "health": health["health"],
+        "last_contact": health["last_contact"],
+        "silent_since": health["silent_since"],
+        "missing_since": health["missing_since"],
+        "queue_depth": health["queue_depth"],
+        "alerts": kinds,
+    }
+
+
+@router.get("/api/alerts", tags=["vessels"])
+def list_alerts(
+    request: Request,
+    user: AnyUser,
+    vessel: Annotated[str | None, Query(max_length=120)] = None,
+    kind: Annotated[str | None, Query(max_length=16)] = None,
+    state: Annotated[str, Query(pattern="^(open|resolved|all)$")] = "open",
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[dict[str, Any]]:
+    """Alerts (gaps, chain mismatches, silence, seq collisions, seals that do not open…),
+    newest first; open ones unless ``state=resolved|all``.
+
+    Staff: every alert with its detail (``vessel`` null for one about the gateway itself).
+    Owners and buyers: only their vessels' ``silence`` and ``gap`` alerts, with no detail —
+    details name message seqs, which could point at a person.
+    """
+    staff = user.role in STAFF_ROLES
+    with _session(request) as session:
+        allowed = {v.id: v.name for v in vessels_for(session, user)}  # staff: every vessel
+        stmt = select(Alert).order_by(col(Alert.created_at).desc(), col(Alert.id).desc())
+        if not staff:
+            stmt = stmt.where(col(Alert.vessel_id).in_(list(allowed)),
+                              col(Alert.kind).in_(sorted(OWNER_ALERT_KINDS)))
+        if vessel:
+            ids = [i for i, n in allowed.items() if n == vessel]
+            stmt = stmt.where(col(Alert.vessel_id).in_(ids))
+        if kind:
+            stmt = stmt.where(Alert.kind == kind)
+        if state == "open":
+            stmt = stmt.where(col(Alert.resolved_at).is_(None))
+        elif state == "resolved":
+            stmt = stmt.where(col(Alert.resolved_at).is_not(None))
+        out = []
+        for a in session.exec(stmt.limit(limit)).all():
+            item: dict[str, Any] = {
+                "kind": a.kind,
+                "vessel": allowed.get(a.vessel_id) if a.vessel_id is not None else None,
+                "since": a.created_at.isoformat(),
+                "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
+                "open": a.resolved_at is None,
+            }
+            if staff:
+                item = {"id": a.id, **item, "detail": a.detail}
+            out.append(item)
+        return out
 
 
 def _vessel_or_404(session: Session, name: str) -> Vessel:
