@@ -408,6 +408,7 @@ async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, po
         sign_key = load_sign_key(settings.keys_dir) if has_keys else None
     except KeyFileError as exc:
         raise CommandError(str(exc)) from None
+    http_socket = _listen(host, port)  # a port in use is one clear line, before anything starts
     if not has_keys:
         print(
             "warning: no shore keys: frames are stored raw (pending), nothing is verified "
@@ -423,17 +424,18 @@ async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, po
         listening = await services.start()
         await cases.enter_async_context(cases_lifespan(app))
     except (ServiceError, ValueError) as exc:  # ValueError: a case connector misconfigured
+        http_socket.close()
         await cases.aclose()
         await services.stop()
         raise CommandError(str(exc)) from None
-    _QuietServer = _quiet_server_class()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    server = _QuietServer(config)
+    server = _quiet_server_class()(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[http_socket]))
     try:
         while not server.started:
             if task.done():
@@ -464,6 +466,28 @@ async def _serve(args: argparse.Namespace, settings: Any, db: Any, host: str, po
         await task
         await cases.aclose()  # the dispatcher delivers nothing more once ingest has stopped
     return 0
+
+
+def _listen(host: str, port: int) -> Any:
+    """A bound TCP socket for the HTTP server, or :class:`CommandError` (port in use, address
+    not on this host) — uvicorn would log two tracebacks and exit with status 3."""
+    import socket
+
+    try:
+        family, kind, proto, _name, addr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: {exc}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise CommandError(f"cannot listen on {host}:{port}: {reason.lower()}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def cmd_decrypt_worker(args: argparse.Namespace) -> int:
