@@ -55,8 +55,9 @@ def test_vector(vector: dict[str, Any]) -> None:
             payload = cbor.loads(sign1.payload, what="payload")
             assert [m[0] for m in payload[3]] == expect["types"]
         if "acks" in expect:
-            assert [_written_out(m) for m in msgs if isinstance(m, Ack)] == expect["acks"]
-            for m, written in zip([m for m in msgs if isinstance(m, Ack)], expect["acks"]):
+            acks = [m for m in msgs if isinstance(m, Ack)]
+            assert [_written_out(m) for m in acks] == expect["acks"]
+            for m, written in zip(acks, expect["acks"], strict=True):
                 _check_ack_reading(m, written)
         if "key_rotation" in expect:
             (rotation,) = msgs
