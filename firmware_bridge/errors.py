@@ -19,9 +19,20 @@ another exception. Transports raise :class:`LinkClosed` (we closed it) or :class
     │   └── LinkClosed                we closed it
     ├── ModemError                    the modem answered, and said no (ERROR, result code ≠ 0)
     │   └── WriteRejected             AT+SBDWB / +SBDWT result 1, 2 or 3
-    └── NMEAError                     a sentence we cannot use
-        ├── NMEAChecksumError
-        └── NMEASentenceError
+    ├── NMEAError                     a sentence we cannot use
+    │   ├── NMEAChecksumError
+    │   └── NMEASentenceError
+    ├── JSPRError                     a JSPR line (RockBLOCK 9704 serial protocol) we cannot use
+    │   ├── JSPRMalformed             not ``<code|method> <target> <json>``
+    │   │   ├── JSPRBadJSON           the JSON part is not one JSON object
+    │   │   └── JSPRBadField          a field missing, of the wrong type or out of range
+    │   ├── JSPRLineTooLong           no CR within the line limit (the rest up to CR is dropped)
+    │   ├── JSPRTruncated             the stream ended inside a line
+    │   └── LocalJSPRError            caller asked to encode something JSPR cannot carry
+    ├── IMTError                      an IMT message transfer failed
+    │   ├── CRCMismatch               the CRC-16/XMODEM trailer does not match
+    │   └── TransferFailed            final MO/MT status other than success (``status`` says which)
+    └── JSPRRefused (ModemError)      the 9704 answered a request with a 4xx code
 """
 
 from __future__ import annotations
@@ -103,3 +114,54 @@ class NMEAChecksumError(NMEAError):
 
 class NMEASentenceError(NMEAError):
     """A sentence with the right checksum but unusable fields (wrong count, bad numbers)."""
+
+
+# --- JSPR / IMT (RockBLOCK 9704) ---------------------------------------------------------------
+
+
+class JSPRError(BridgeError):
+    """A JSPR line that is not a request or response we accept."""
+
+
+class JSPRMalformed(JSPRError):
+    """Not ``<3-digit code> <target> <json>`` (responses) or ``GET|PUT <target> <json>``."""
+
+
+class JSPRBadJSON(JSPRMalformed):
+    """The JSON part is not valid UTF-8 JSON holding one object."""
+
+
+class JSPRBadField(JSPRMalformed):
+    """A body field is missing, of the wrong type or out of its documented range."""
+
+
+class JSPRLineTooLong(JSPRError):
+    """A line exceeded the limit before its CR; the bytes up to the next CR are discarded."""
+
+
+class JSPRTruncated(JSPRError):
+    """The stream ended (EOF) inside a line."""
+
+
+class LocalJSPRError(JSPRError, ValueError):
+    """The caller asked to encode a value JSPR cannot carry (bad target, oversize payload)."""
+
+
+class IMTError(BridgeError):
+    """An IMT message transfer did not complete."""
+
+
+class CRCMismatch(IMTError):
+    """The CRC-16/XMODEM trailer of an IMT message does not match its payload."""
+
+
+class TransferFailed(IMTError):
+    """The modem reported a final MO/MT status other than success."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class JSPRRefused(ModemError):
+    """The 9704 answered a request with an error code (400-418, see ``jspr.Code``)."""
