@@ -83,9 +83,10 @@ def test_api_says_it_was_converted_and_gives_the_typed_words(site: Site) -> None
     assert g["zawgyi"] == {"mode": "converted", "probability": 0.999, "typed": TYPED}
     g = api.get(f"/api/grievances/{site.grievances['unsure']}", headers=auth).json()
     assert g["zawgyi"] == {"mode": "unsure", "probability": 0.262, "reading": "လူခပျသိမျး၏"}
-    assert api.get(f"/api/grievances/{site.grievances['plain']}", headers=auth).json()[
-        "zawgyi"
-    ] is None
+    assert (
+        api.get(f"/api/grievances/{site.grievances['plain']}", headers=auth).json()["zawgyi"]
+        is None
+    )
     # a list without text carries no note either (the typed words are crew words)
     listed = api.get("/api/grievances", headers=auth).json()
     assert all("zawgyi" not in item and "text" not in item for item in listed)
