@@ -113,3 +113,46 @@ class FakeModem:
         self._thread.join(2)
         os.close(self.master)
         os.close(self.slave)
+
+
+class WebhookReceiver:
+    """An HTTP endpoint on a free port that records POST bodies; the first ``fail`` get 503."""
+
+    def __init__(self, fail: int = 0) -> None:
+        import http.server
+
+        self.bodies: list[bytes] = []
+        self.fail = fail
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if outer.fail > 0:
+                    outer.fail -= 1
+                    self.send_response(503)
+                else:
+                    outer.bodies.append(body)
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        host, port = self.server.server_address[:2]
+        self.url = f"http://{host!s}:{port}/ingest/cloudloop"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    w = WebhookReceiver()
+    yield w
+    w.close()
