@@ -102,7 +102,7 @@ def test_from_the_demo_staff_remediate_and_owner_and_crew_see_it(
         ref = page.url.rsplit("/", 1)[1]
         for status in ("acknowledged", "investigating", "remediation_in_progress", "remediated"):
             page.locator(f"button[data-to='{status}']").click()
-            page.wait_for_url(f"**/cases/{ref}")
+            page.wait_for_url(f"**/cases/{ref}?done=*")
             assert page.locator("#case-status").inner_text() == status.replace("_", " ")
         context.close()
 

@@ -7,6 +7,7 @@ missing); Playwright's own browser download is never used. Screenshots go to
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -80,9 +81,9 @@ def test_staff_triages_urgent_case_end_to_end(browser: Any, site: Site, artifact
         for status in ("acknowledged", "investigating", "remediation_in_progress",
                        "remediated"):
             page.locator(f"button[data-to='{status}']").click()
-            page.wait_for_url(f"**/cases/{ref}")
+            page.wait_for_url(f"**/cases/{ref}?done=*")
             assert page.locator("#case-status").inner_text() == status.replace("_", " ")
-        page.get_by_label("Action").select_option("repatriate")
+        page.get_by_label("Action", exact=True).select_option("repatriate")
         page.get_by_role("button", name="Add action").click()
         page.wait_for_selector("text=repatriate")
         page.screenshot(path=str(artifacts / "staff-case.png"), full_page=True)
@@ -91,7 +92,10 @@ def test_staff_triages_urgent_case_end_to_end(browser: Any, site: Site, artifact
     assert case(site.gateway.db, ref).status == "remediated"
     with site.gateway.db.session() as s:
         views = s.exec(select(AuditEntry).where(AuditEntry.action == "view_text")).all()
-    assert [(v.actor, v.grievance_id) for v in views] == [("ann", site.grievances["urgent"])]
+    # The grievance page once, then the case page (which shows the words too) six times:
+    # opened, four moves, one action added — one entry per page that showed the text.
+    assert [(v.actor, v.grievance_id) for v in views] == [("ann", site.grievances["urgent"])] * 7
+    assert [json.loads(v.detail)["via"] for v in views] == ["web"] + ["web case"] * 6
 
 
 def test_owner_sees_only_their_case_and_no_text(browser: Any, site: Site, artifacts: Path) -> None:
