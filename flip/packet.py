@@ -154,10 +154,12 @@ def describe(msg: Any) -> dict[str, Any]:
         CaseStatus,
         Config,
         CrewMessage,
+        Delivered,
         Fragment,
         Heartbeat,
         KeyRotation,
         Position,
+        ShoreMessage,
     )
 
     match msg:
@@ -218,6 +220,22 @@ def describe(msg: Any) -> dict[str, Any]:
             }
         case KeyRotation():
             return {"kind": "key_rotation", "epoch": msg.epoch}
+        case Delivered():
+            return {
+                "kind": "delivered",
+                "seq": msg.seq,
+                "time": _iso(msg.time),
+                "ids": list(msg.ids),
+            }
+        case ShoreMessage():
+            return {
+                "kind": "shore_message",
+                "ref_seq": msg.ref_seq,
+                "msg_id": msg.msg_id,
+                "part": msg.part,
+                "parts": msg.parts,
+                "chunk_bytes": len(msg.chunk),
+            }
     return {"kind": "unknown", "type": msg.type, "seq": msg.seq}
 
 
@@ -304,19 +322,35 @@ def _write_audio(directory: Path, seq: int, note: Any) -> str:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from protocol import frame
-    from protocol.errors import ProtocolError
+    """An uplink or a downlink frame (told apart by its payload), refused as the decoders do."""
+    from protocol import cbor, frame
+    from protocol.errors import Oversize, ProtocolError
 
     data = _read(args.file)
     try:
-        sign1 = frame.parse(data, max_size=max(len(data), frame.UPLINK_MAX))
-        messages = [describe(m) for m, _ in frame.parse_uplink(sign1.payload)]
+        # The largest frame of either direction; a downlink frame is held to its own limit below.
+        sign1 = frame.parse(data, max_size=frame.UPLINK_MAX)
+        body = cbor.loads(sign1.payload, what="payload")
+        downlink = isinstance(body, list) and len(body) == 4
+        if downlink:
+            if len(data) > frame.DOWNLINK_MAX:
+                raise Oversize(f"downlink frame of {len(data)} bytes exceeds {frame.DOWNLINK_MAX}")
+            to_kid, shore_time, downlink_msgs = frame.parse_downlink(sign1.payload)
+            messages = [describe(m) for m in downlink_msgs]
+        else:
+            messages = [describe(m) for m, _ in frame.parse_uplink(sign1.payload)]
     except ProtocolError as exc:
         raise CommandError(f"{type(exc).__name__}: {exc}") from exc
-    result = {
+    result: dict[str, Any] = {
         "file": str(args.file),
         "bytes": len(data),
-        "fits_sbd_mo": len(data) <= frame.UPLINK_MAX,
+        "direction": "downlink" if downlink else "uplink",
+    }
+    if downlink:
+        result |= {"fits_sbd_mt": True, "to_kid": to_kid.hex(), "time": _iso(shore_time)}
+    else:
+        result["fits_sbd_mo"] = True
+    result |= {
         "alg": "EdDSA",
         "kid": sign1.kid.hex(),
         "payload_bytes": len(sign1.payload),
