@@ -47,7 +47,11 @@ class Settings(BaseSettings):
     mqtt_prefix: str = "flip/v1"
     mqtt_group: str = "flip-gateway"
     mqtt_client_id: str | None = None
-    mqtt_session_expiry_s: int = Field(default=86_400, ge=0)
+    # A week: every gateway may be down that long and find its share of the stream waiting
+    # (a session that expires takes its queued messages with it).
+    mqtt_session_expiry_s: int = Field(default=7 * 86_400, ge=0)
+    # Unacknowledged messages the broker may send at once (MQTT 5 receive maximum).
+    mqtt_receive_maximum: int = Field(default=128, ge=1, le=65_535)
 
     # Downlink: default DirectIP MT endpoint (HOST:PORT) for vessels without their own mt_url.
     mt: str | None = None

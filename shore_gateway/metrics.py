@@ -74,6 +74,14 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.broker_dropped = Counter(
+            "flip_gateway_mqtt_broker_dropped",
+            "Messages the MQTT broker says it dropped ($SYS/broker/publish/messages/dropped "
+            "rising), seen by this gateway; any increase means acknowledged messages may be "
+            "lost (docs/operations.md).",
+            ["broker"],
+            registry=self.registry,
+        )
 
     def frame_received(self, channel: str, size: int = 0) -> None:
         self.frames_in.labels(channel=channel).inc()
@@ -94,6 +102,9 @@ class Metrics:
 
     def http_reject(self, status: int) -> None:
         self.http_rejected.labels(status=str(status)).inc()
+
+    def mqtt_broker_dropped(self, broker: str, count: int) -> None:
+        self.broker_dropped.labels(broker=broker).inc(count)
 
     def render(self) -> bytes:
         """The exposition text format."""

@@ -311,7 +311,8 @@ class Alert(GatewayModel, table=True):
     __tablename__: ClassVar[str] = "alerts"
 
     id: int | None = Field(default=None, primary_key=True)
-    vessel_id: int = Field(foreign_key="vessels.id", index=True)
+    #: None for an alert about the gateway itself (e.g. ``broker_drop``), not one vessel.
+    vessel_id: int | None = Field(default=None, foreign_key="vessels.id", index=True)
     kind: str = Field(max_length=16)
     detail: str = Field(sa_type=Text)
     created_at: dt.datetime = _now_column()

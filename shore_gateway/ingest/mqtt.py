@@ -21,6 +21,12 @@ forever) and counted. When the sink fails (database down) the message is retried
 back-off and never acknowledged meanwhile; if the process dies, the broker redelivers every
 unacknowledged message when a client with the same id reconnects (persistent session:
 ``clean_start=False`` and a session expiry), so use a stable client id per gateway instance.
+The CONNECT's *receive maximum* bounds how many unacknowledged messages the broker sends at
+once: two pipeline batches, so one batch fills while the other is written (more only queues
+in this process, where a crash would lose the place in line for nothing).
+
+The broker's dropped-message counter (``$SYS/broker/publish/messages/dropped``, Mosquitto) is
+watched too: every value goes to ``on_dropped`` (see shore_gateway/ingest/broker_drops.py).
 
 Downlink publishes frames on ``{prefix}/mt/{imei}`` at QoS 1 (:meth:`MqttLink.publish` returns
 True once the broker's PUBACK arrived).
@@ -36,6 +42,7 @@ import datetime as dt
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -43,6 +50,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from shore_gateway.ingest.broker_drops import DROPPED_TOPIC, parse_counter
 from shore_gateway.metrics import Metrics
 from shore_gateway.pipeline_api import ArrivalMeta, FrameSink
 
@@ -141,9 +149,11 @@ class MqttLink:
         client_id: str,
         prefix: str = "flip/v1",
         group: str = "flip-gateway",
-        session_expiry_s: int = 86_400,
+        session_expiry_s: int = 7 * 86_400,
+        receive_maximum: int = 128,
         metrics: Metrics | None = None,
         retry_max_s: float = 30.0,
+        on_dropped: Callable[[int], object] | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.sink = sink
@@ -151,6 +161,8 @@ class MqttLink:
         self.group = group
         self.metrics = metrics
         self.retry_max_s = retry_max_s
+        self.receive_maximum = receive_maximum
+        self.on_dropped = on_dropped
         # An empty group: a plain subscription (one gateway; it survives a broker restart).
         mo = f"{self.prefix}/mo/+"
         self.subscription = f"$share/{group}/{mo}" if group else mo
@@ -180,6 +192,7 @@ class MqttLink:
         self._loop = asyncio.get_running_loop()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._session_expiry_s
+        props.ReceiveMaximum = self.receive_maximum
         self.client.connect_async(
             self.host, self.port, keepalive=30, clean_start=False, properties=props
         )
@@ -203,7 +216,10 @@ class MqttLink:
             return
         self._connected.set()
         if self.sink is not None:
-            client.subscribe(self.subscription, qos=1)
+            topics = [(self.subscription, 1)]
+            if self.on_dropped is not None:
+                topics.append((DROPPED_TOPIC, 0))
+            client.subscribe(topics)
 
     def _on_subscribe(self, *_args: Any) -> None:
         self._subscribed.set()
@@ -214,11 +230,23 @@ class MqttLink:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if self._loop is None or self._loop.is_closed():
             return
+        if msg.topic.startswith("$SYS/"):
+            counter = parse_counter(bytes(msg.payload))
+            if msg.topic == DROPPED_TOPIC and counter is not None and self.on_dropped is not None:
+                self._loop.call_soon_threadsafe(self._dropped, counter)
+            return
         fut = asyncio.run_coroutine_threadsafe(
             self._handle(msg.topic, bytes(msg.payload), msg.mid), self._loop
         )
         self._tasks.add(fut)
         fut.add_done_callback(self._tasks.discard)
+
+    def _dropped(self, counter: int) -> None:
+        """On the event loop: hand the counter to ``on_dropped`` off the loop (it may write)."""
+        assert self.on_dropped is not None
+        assert self._loop is not None
+        fut = self._loop.run_in_executor(None, self.on_dropped, counter)
+        fut.add_done_callback(_log_failure)
 
     # --- ingest -------------------------------------------------------------------------------
 
@@ -275,3 +303,9 @@ class MqttLink:
             return info.is_published()
 
         return await asyncio.to_thread(wait)
+
+
+def _log_failure(fut: asyncio.Future[object]) -> None:
+    exc = fut.exception() if not fut.cancelled() else None
+    if exc is not None:
+        log.error("MQTT broker drop watch failed", extra={"error": type(exc).__name__})

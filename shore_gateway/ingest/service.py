@@ -23,6 +23,7 @@ from sqlmodel import col, select
 from shore_gateway.config import Settings, parse_hostport
 from shore_gateway.db import Database
 from shore_gateway.downlink import DownlinkSender, Route, parse_route
+from shore_gateway.ingest.broker_drops import BrokerDrops
 from shore_gateway.ingest.directip import DirectIPLimits, DirectIPServer
 from shore_gateway.ingest.mqtt import MqttLink
 from shore_gateway.metrics import Metrics
@@ -128,6 +129,7 @@ class Services:
         s = self.settings
         host, port = mqtt_address(url)
         client_id = s.mqtt_client_id or default_client_id(s)
+        drops = BrokerDrops(self.db, self.metrics, f"{host}:{port}")
         self.mqtt = MqttLink(
             host,
             port,
@@ -136,7 +138,9 @@ class Services:
             prefix=s.mqtt_prefix,
             group=s.mqtt_group,
             session_expiry_s=s.mqtt_session_expiry_s,
+            receive_maximum=s.mqtt_receive_maximum,
             metrics=self.metrics,
+            on_dropped=drops.observe,
         )
         if not await self.mqtt.start():
             await self.mqtt.stop()

@@ -101,10 +101,18 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class PrivateMosquitto:
-    """``mosquitto -c`` on a free port with persistence, so sessions survive a restart."""
+#: The broker configuration the project ships (docs/deployment.md).
+SHIPPED_MOSQUITTO = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "flip.conf"
 
-    def __init__(self) -> None:
+
+class PrivateMosquitto:
+    """``mosquitto -c`` on a free port with persistence, so sessions survive a restart.
+
+    ``settings``: a configuration to add (e.g. :data:`SHIPPED_MOSQUITTO`, the production one);
+    without it, ``max_queued_messages 10000``; ``defaults=True``: Mosquitto's own limits.
+    """
+
+    def __init__(self, settings: Path | None = None, *, defaults: bool = False) -> None:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             raise RuntimeError("no mosquitto binary on this machine")
@@ -118,8 +126,10 @@ class PrivateMosquitto:
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
-            "max_queued_messages 10000\n"
             "log_dest stderr\n"
+            + ("" if settings or defaults else "max_queued_messages 10000\n")
+            + (settings.read_text() if settings else "")
+            + ("sys_interval 1\n" if defaults else "")
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
@@ -152,6 +162,16 @@ class PrivateMosquitto:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash; what arrived since the last snapshot is lost."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def log(self) -> str:
+        return (self.dir / "broker.log").read_text(errors="replace")
 
     def close(self) -> None:
         self.stop()
