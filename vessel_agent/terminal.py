@@ -2,10 +2,14 @@
 
 Flows (each tested headlessly with Textual's pilot):
 
-* **Start page** — neutral: language buttons, the four urgent categories on keys ``1``–``4``
-  (one keystroke from here), ``r`` report a problem, ``c`` check a receipt.
-* **Report** — categories grouped as FIELD-FACTS §8 with plain labels → optional free text →
-  sealed and queued by :meth:`vessel_agent.device.Device.submit` → receipt code screen.
+* **Start page** — neutral: language buttons (and ``l``, a list of languages each in its own
+  script), the four urgent categories as buttons, ``r`` report a problem, ``c`` check a
+  receipt. Digits typed here open the receipt check with them, never a report.
+* **Report** — categories grouped as FIELD-FACTS §8 with plain labels → free text (the text box
+  has focus; Enter is a new line; a routine report needs words) → a confirmation screen whose
+  focused button is "Change it" (sending — for urgent reports "Yes — send this urgent report
+  now" — is a second, deliberate choice) → sealed and queued by
+  :meth:`vessel_agent.device.Device.submit` → receipt code screen. No single key sends anything.
 * **Check a receipt** — the code (and only the code) shows that one message's state and the
   shore's status notes, in the crew member's language. There is no list of messages anywhere.
 * **Withdraw / ask for news** — after a successful lookup (the code is the proof), that one
@@ -15,8 +19,12 @@ Flows (each tested headlessly with Textual's pilot):
 * **Idle** — after ``idle_timeout_s`` without a key or click the app returns to the start page
   in the default language and forgets what was typed, so the next person sees nothing.
 
-All words come from :mod:`vessel_agent.i18n` catalogs. Plaintext lives only in the widgets
-until submit, which seals it; the text area is cleared right after.
+Every screen shows its keys on the bottom line, in the crew member's language. All words come
+from :mod:`vessel_agent.i18n` catalogs. Plaintext lives only in the widgets until submit, which
+seals it; the report screens are dropped right after.
+
+A terminal emulator does not shape Burmese, Khmer or Thai (docs/vessel-agent.md, "Crew
+terminal"): those crew are better served by the browser crew app.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from textual.widgets.option_list import Option
 from protocol.category import is_urgent
 from protocol.errors import LocalProtocolError
 from protocol.lang import lang_from_tag
+from protocol.messages import ZawgyiMode
 from vessel_agent.device import Device
 from vessel_agent.errors import LookupLocked, OutboxError, OutboxFull, ReceiptError
 from vessel_agent.i18n import GROUPS, LANGS, URGENT, Catalog, load
@@ -46,48 +55,76 @@ CSS = """
 Screen { padding: 0 1; }
 #title { text-style: bold; padding: 0 0 1 0; }
 .urgent { color: $error; text-style: bold; }
-#langs Button { min-width: 10; margin: 0 1 0 0; }
-#urgent Button { width: 100%; margin: 0; }
+#langs { height: 1; }
+#langs Button { width: auto; min-width: 4; margin: 0 1 0 0; }
+#urgent Button { width: 100%; margin: 0 0 1 0; }
+#urgent { height: auto; }
+#start-actions Button { margin: 0 1 0 0; }
 #code { text-style: bold; padding: 1 2; }
-#text { height: 8; }
+#text { height: 6; }
+#words { height: auto; max-height: 6; padding: 0 0 1 0; }
+#keys { dock: bottom; width: 100%; background: $boost; color: $text-muted; }
 Horizontal { height: auto; }
 """
 
+#: Digits typed on the start page open the receipt check with them (a code is 10 digits).
+DIGITS = "0123456789"
 
-class StartScreen(Screen[None]):
-    """The neutral start page."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(str(i + 1), f"urgent({i})", show=False) for i in range(len(URGENT))),
-        Binding("r", "report", show=False),
-        Binding("c", "check", show=False),
-    ]
+class _Base(Screen[None]):
+    """A crew screen: its keys on the bottom line (catalog key ``KEYS``), in the crew's
+    language."""
 
-    def compose(self) -> ComposeResult:
-        t = self.app_t
-        yield Static(t("ui.title"), id="title")
-        yield Static(t("ui.welcome"), id="welcome")
-        with Horizontal(id="langs"):
-            for lang in LANGS:
-                yield Button(load(lang)["language_name"], id=f"lang-{lang}", compact=True)
-        yield Static(t("ui.urgent_title"), classes="urgent")
-        with Vertical(id="urgent"):
-            for i, code in enumerate(URGENT):
-                yield Button(f"{i + 1} · {t.category(code)}", id=f"urgent-{i}", variant="error")
-        with Horizontal():
-            yield Button(f"r · {t('ui.report')}", id="report", variant="primary")
-            yield Button(f"c · {t('ui.check')}", id="check")
-        yield Static(t("ui.idle_note"), id="idle-note")
-
-    @property
-    def app_t(self) -> Catalog:
-        return self.terminal.t
+    KEYS = "ui.keys_list"
 
     @property
     def terminal(self) -> CrewTerminal:
         app = self.app
         assert isinstance(app, CrewTerminal)
         return app
+
+    @property
+    def t(self) -> Catalog:
+        return self.terminal.t
+
+    def keys(self) -> Static:
+        return Static(self.t(self.KEYS), id="keys")
+
+
+class StartScreen(_Base):
+    """The neutral start page. No key here sends anything: letters open screens, digits open
+    the receipt check (crew typing a receipt code here once opened an urgent report)."""
+
+    KEYS = "ui.keys_start"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "report", show=False),
+        Binding("c", "check", show=False),
+        Binding("l", "language", show=False),
+        *(Binding(d, f"digit('{d}')", show=False) for d in DIGITS),
+    ]
+
+    def compose(self) -> ComposeResult:
+        t = self.t
+        yield Static(t("ui.title"), id="title")
+        yield Static(t("ui.welcome"), id="welcome")
+        label = t("ui.choose_language")
+        english = Catalog("en")("ui.choose_language")
+        yield Static(f"l · {label}" + ("" if label == english else f" · {english}"), id="lang-key")
+        with Horizontal(id="langs"):
+            for lang in LANGS:
+                yield Button(load(lang)["language_name"], id=f"lang-{lang}", compact=True)
+        yield Static(t("ui.urgent_heading"), classes="urgent")
+        with Vertical(id="urgent"):
+            for i, code in enumerate(URGENT):
+                yield Button(t.category(code), id=f"urgent-{i}", variant="error", compact=True)
+        with Horizontal(id="start-actions"):
+            yield Button(f"r · {t('ui.report')}", id="report", variant="primary")
+            yield Button(f"c · {t('ui.check')}", id="check")
+        yield Static(t("ui.idle_note"), id="idle-note")
+        yield self.keys()
+
+    def on_mount(self) -> None:
+        self.query_one("#report", Button).focus()
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         bid = event.button.id or ""
@@ -109,26 +146,41 @@ class StartScreen(Screen[None]):
     def action_check(self) -> None:
         self.app.push_screen(LookupScreen())
 
+    def action_digit(self, digit: str) -> None:
+        self.app.push_screen(LookupScreen(prefill=digit))
 
-class _CrewScreen(Screen[None]):
+    def action_language(self) -> None:
+        self.app.push_screen(LanguageScreen())
+
+
+class _CrewScreen(_Base):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", show=False)]
-
-    @property
-    def terminal(self) -> CrewTerminal:
-        app = self.app
-        assert isinstance(app, CrewTerminal)
-        return app
-
-    @property
-    def t(self) -> Catalog:
-        return self.terminal.t
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
 
+class LanguageScreen(_CrewScreen):
+    """Every language named in its own script; choosing one returns to the start page in it."""
+
+    KEYS = "ui.keys_list"
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.t("ui.choose_language"), id="title")
+        names = [Option(load(lang)["language_name"], id=f"lang-{lang}") for lang in LANGS]
+        yield OptionList(*names, id="languages")
+        yield self.keys()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        lang = (event.option.id or "").removeprefix("lang-")
+        self.app.pop_screen()  # awaiting it here, in this screen's own handler, would deadlock
+        self.app.call_later(self.terminal.set_language, lang)
+
+
 class CategoryScreen(_CrewScreen):
     """Categories grouped with plain labels; urgent ones first."""
+
+    KEYS = "ui.keys_list"
 
     def compose(self) -> ComposeResult:
         t = self.t
@@ -142,6 +194,7 @@ class CategoryScreen(_CrewScreen):
             options += [Option(f"  {t.category(c)}", id=f"cat-{c:02X}") for c in codes]
         yield OptionList(*options, id="categories")
         yield Button(t("ui.back"), id="back")
+        yield self.keys()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         oid = event.option.id or ""
@@ -154,8 +207,12 @@ class CategoryScreen(_CrewScreen):
 
 
 class DetailsScreen(_CrewScreen):
-    """Optional free text for one category, then send."""
+    """Free text for one category (the text box has focus; Enter is a new line), then Ctrl+S
+    or the Send button opens the confirmation — nothing is sent from here. A routine report
+    needs words; an urgent one may go with none (its category is the message), but only
+    through the confirmation, which says so."""
 
+    KEYS = "ui.keys_details"
     BINDINGS: ClassVar[list[BindingType]] = [
         *_CrewScreen.BINDINGS,
         Binding("ctrl+s", "send", show=False),
@@ -171,15 +228,16 @@ class DetailsScreen(_CrewScreen):
         yield Static(t.category(self.category), id="title", classes="urgent" if urgent else "")
         if urgent:
             yield Static(t("ui.sending_urgent"), classes="urgent")
-        yield Static(t("ui.details"))
-        yield TextArea(id="text")
+        yield Static(t("ui.details" if urgent else "ui.details_required"))
+        yield TextArea(id="text", soft_wrap=True, show_line_numbers=False)
         yield Static("", id="error")
         with Horizontal():
             yield Button(t("ui.send"), id="send", variant="error" if urgent else "primary")
             yield Button(t("ui.back"), id="back")
+        yield self.keys()
 
     def on_mount(self) -> None:
-        self.query_one("#send", Button).focus()
+        self.query_one("#text", TextArea).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "send":
@@ -189,21 +247,66 @@ class DetailsScreen(_CrewScreen):
 
     def action_send(self) -> None:
         area = self.query_one("#text", TextArea)
-        error = self.terminal.submit(self.category, area.text)
-        area.clear()
-        if error is not None:
-            self.query_one("#error", Static).update(self.t(error))
+        if not area.text.strip() and not is_urgent(self.category):
+            self.query_one("#error", Static).update(self.t("ui.empty"))
+            area.focus()
+            return
+        self.query_one("#error", Static).update("")
+        self.app.push_screen(ConfirmScreen(self.category, area.text))
+
+
+class ConfirmScreen(_CrewScreen):
+    """The deliberate second step: the report as it will go, and "Change it" focused, so a
+    stray Enter returns to the words (kept) and sends nothing."""
+
+    KEYS = "ui.keys_confirm"
+
+    def __init__(self, category: int, text: str) -> None:
+        super().__init__()
+        self.category = category
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        t = self.t  # the review strings are the crew app's (one source of words)
+        urgent = is_urgent(self.category)
+        yield Static(t("app.review_title"), id="title")
+        yield Static(t.category(self.category), classes="urgent" if urgent else "")
+        if urgent:
+            yield Static(t("app.urgent_confirm"), classes="urgent")
+        yield Static(t("app.your_words"))
+        with VerticalScroll(id="words"):
+            yield Static(self.text.strip() or t("app.no_words"))
+        yield Static(t("app.review_private"))
+        yield Static("", id="error")
+        with Horizontal():
+            yield Button(t("app.change"), id="no", variant="primary")
+            yes = t("app.send_urgent" if urgent else "ui.confirm_yes")
+            yield Button(yes, id="yes", variant="error" if urgent else "success")
+        yield self.keys()
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "yes":
+            error = self.terminal.submit(self.category, self.text)
+            if error is not None:
+                self.query_one("#error", Static).update(self.t(error))
+        elif event.button.id == "no":
+            self.action_back()
 
 
 class ReceiptScreen(_CrewScreen):
     """The receipt code, once. Done (or idle) returns to the start page."""
 
+    KEYS = "ui.keys_done"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "done", show=False)]
 
-    def __init__(self, code: str, urgent: bool) -> None:
+    def __init__(self, code: str, urgent: bool, zawgyi: ZawgyiMode | None = None) -> None:
         super().__init__()
         self.code = code
         self.urgent = urgent
+        self.zawgyi = zawgyi
 
     def compose(self) -> ComposeResult:
         t = self.t
@@ -213,7 +316,10 @@ class ReceiptScreen(_CrewScreen):
         yield Static(t("ui.receipt_code"))
         yield Static(self.code, id="code")
         yield Static(t("ui.receipt_help"))
+        if self.zawgyi is ZawgyiMode.CONVERTED:
+            yield Static(t("ui.zawgyi_converted"), id="zawgyi")
         yield Button(t("ui.done"), id="done", variant="primary")
+        yield self.keys()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_done()
@@ -229,8 +335,11 @@ class LookupScreen(_CrewScreen):
     message: withdraw it (after a confirmation) or ask the shore for news.
     """
 
-    def __init__(self) -> None:
+    KEYS = "ui.keys_lookup"
+
+    def __init__(self, prefill: str = "") -> None:
         super().__init__()
+        self.prefill = prefill
         self.found: str | None = None  # the code just looked up, while its actions are shown
 
     def compose(self) -> ComposeResult:
@@ -246,10 +355,14 @@ class LookupScreen(_CrewScreen):
             with Horizontal(id="actions"):
                 yield Button(t("ui.ask_news"), id="ask")
                 yield Button(t("ui.withdraw"), id="withdraw", variant="warning")
+        yield self.keys()
 
     def on_mount(self) -> None:
         self.query_one("#actions").display = False
-        self.query_one("#code", Input).focus()
+        box = self.query_one("#code", Input)
+        box.value = self.prefill
+        box.cursor_position = len(self.prefill)
+        box.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.show(event.value)
@@ -275,6 +388,8 @@ class LookupScreen(_CrewScreen):
 class WithdrawScreen(_CrewScreen):
     """Confirm a withdrawal: it cannot be undone. Back or escape withdraws nothing."""
 
+    KEYS = "ui.keys_confirm"
+
     def __init__(self, code: str) -> None:
         super().__init__()
         self.code = code
@@ -287,6 +402,7 @@ class WithdrawScreen(_CrewScreen):
         with Horizontal():
             yield Button(t("ui.withdraw_cancel"), id="cancel", variant="primary")
             yield Button(t("ui.withdraw_confirm"), id="confirm", variant="error")
+        yield self.keys()
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
@@ -303,6 +419,7 @@ class WithdrawScreen(_CrewScreen):
 class QueuedScreen(_CrewScreen):
     """A withdrawal or news request is saved; it goes when the link allows."""
 
+    KEYS = "ui.keys_done"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "done", show=False)]
 
     def __init__(self, withdraw: bool) -> None:
@@ -314,6 +431,7 @@ class QueuedScreen(_CrewScreen):
         yield Static(t("ui.withdraw_sent" if self.withdraw else "ui.ask_sent"), id="title")
         yield Static(t("ui.followup_help"))
         yield Button(t("ui.done"), id="done", variant="primary")
+        yield self.keys()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_done()
@@ -387,7 +505,10 @@ class CrewTerminal(App[None]):
     # --- actions -------------------------------------------------------------------------------
 
     def submit(self, category: int, text: str) -> str | None:
-        """Seal and queue; on success show the receipt. Returns a catalog key on failure."""
+        """Seal and queue; on success show the receipt. Returns a catalog key on failure —
+        ``ui.empty`` for a routine report without words (an urgent one may go without)."""
+        if not text.strip() and not is_urgent(category):
+            return "ui.empty"
         try:
             done = self.device.submit(
                 category=category,
@@ -401,7 +522,7 @@ class CrewTerminal(App[None]):
             return "ui.failed"
         while len(self.screen_stack) > 2:
             self.pop_screen()
-        self.push_screen(ReceiptScreen(done.receipt, done.urgent))
+        self.push_screen(ReceiptScreen(done.receipt, done.urgent, done.zawgyi))
         return None
 
     def follow_up(self, code: str, *, withdraw: bool) -> str | None:
