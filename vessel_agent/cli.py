@@ -146,7 +146,7 @@ def run_agent(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     device = _device(args.dir)
     agent = Agent(device)
-    crew = _start_crew_app(args.dir, crew_address, agent) if crew_address else None
+    crew: Any = None
 
     def stop(*_: object) -> None:
         agent.stop.set()
@@ -155,6 +155,9 @@ def run_agent(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
 
     def ready(info: dict[str, Any]) -> None:
+        nonlocal crew
+        if crew_address:  # after "agent_started": the crew app is an addition to the agent
+            crew = _start_crew_app(args.dir, crew_address, agent)
         info["crew_http"] = crew.url if crew is not None else None
         if args.json:
             print(json.dumps(info, sort_keys=True), flush=True)

@@ -117,19 +117,26 @@ class CrewServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], service: CrewService, assets: dict[str, Asset]):
         self.service = service
         self.assets = assets
-        threading.Thread(target=self._sizes, name="crew-sizes", daemon=True).start()
+        self._sizing = threading.Lock()
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
 
-    def _sizes(self) -> None:
-        """The meter's table takes a second or two of CPU (real sealing and framing): made
-        after start so the agent is ready at once; ``/sizes.json`` answers 503 until then."""
-        from vessel_agent.crewapp import sizes
+    def make_sizes(self) -> None:
+        """The meter's table costs a second or two of CPU (real sealing and framing): made on a
+        thread when a page first asks for it — an agent nobody opens the app on never pays —
+        and ``/sizes.json`` answers 503 until then."""
+        if not self._sizing.acquire(blocking=False):
+            return
 
-        body = json.dumps(sizes.table()).encode()
-        self.assets["/sizes.json"] = _asset(body, TYPES[".json"])
+        def make() -> None:
+            from vessel_agent.crewapp import sizes
+
+            body = json.dumps(sizes.table()).encode()
+            self.assets["/sizes.json"] = _asset(body, TYPES[".json"])
+
+        threading.Thread(target=make, name="crew-sizes", daemon=True).start()
 
     @property
     def url(self) -> str:
@@ -204,6 +211,7 @@ class Handler(BaseHTTPRequestHandler):
         asset = self.server.assets.get(path)
         if asset is None:
             if path == "/sizes.json":
+                self.server.make_sizes()
                 self._error(503, "the meter's table is being made; try again in a moment")
                 return
             self._error(404, "not found")

@@ -263,9 +263,12 @@ function writeScreen(code) {
 }
 
 let sizes = null;
-function loadSizes(then) {
+// The agent makes the meter's table when first asked (503 meanwhile): ask again a few times.
+function loadSizes(then, tries = 10) {
   if (sizes) return;
-  getJSON("/sizes.json").then((s) => { sizes = s; then?.(); }).catch(() => {});
+  getJSON("/sizes.json")
+    .then((s) => { sizes = s; then?.(); })
+    .catch(() => { if (tries > 1) setTimeout(() => loadSizes(then, tries - 1), 1500); });
 }
 loadSizes();
 
