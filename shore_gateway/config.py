@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     # RockBLOCK: PEM of the provider's RS256 public key; when set, every webhook needs a good JWT.
     rockblock_jwt_public_key: str | None = None
 
+    # Cloudloop (RockBLOCK 9704 / IMT): no request signature exists, so the webhook may demand a
+    # secret URL token (`?token=`) and/or come from listed networks (comma-separated CIDRs).
+    cloudloop_token: str | None = None
+    cloudloop_allow: str | None = None
+    # Cloudloop Data API for MT (IMT downlink): base URL (…/Data/ is appended) and account token.
+    cloudloop_api: str | None = None
+    cloudloop_api_token: str | None = None
+
     @property
     def silence_after_s(self) -> float:
         """Seconds without any frame after which a vessel's terminal counts as silent."""

@@ -46,7 +46,7 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 ROLES = ("staff", "owner", "admin", "buyer")
-CHANNELS = ("directip", "rockblock", "mqtt", "cli")
+CHANNELS = ("directip", "rockblock", "mqtt", "cli", "cloudloop", "frames")
 EVENT_TYPES = ("fishing", "transshipment", "landing", "processing")
 ALERT_KINDS = ("gap", "chain", "silence", "seal")
 
