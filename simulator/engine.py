@@ -30,7 +30,7 @@ from protocol import frame
 from protocol.events import CaseStatusReceived, MessagesAcked
 from protocol.keys import key_id
 from protocol.lang import lang_from_tag
-from protocol.messages import CaseState, CaseStatus, Grievance
+from protocol.messages import CaseState, CaseStatus, Grievance, VoiceNote
 from protocol.vessel import OutFrame, Priority, VesselSession
 from simulator.fleet import (
     EPOCH,
@@ -269,7 +269,9 @@ class Shard:
         v.next_arrival += 1
         if v.next_arrival < len(v.plan.arrivals):
             self._push(v.plan.arrivals[v.next_arrival].time, ARRIVAL, v.plan.idx)
-        content = Grievance(category=a.category, lang=lang_from_tag(a.lang), text=a.text)
+        content: Grievance | VoiceNote = a.voice or Grievance(
+            category=a.category, lang=lang_from_tag(a.lang), text=a.text
+        )
         items = v.session.queue_crew(content, EPOCH + int(t))
         self.c["grievances_sealed"] += 1
         sizes = [frame.frame_size(frame.uplink_payload_size([len(i.encoded)])) for i in items]
@@ -465,7 +467,7 @@ class Shard:
             tl = self.timelines[gi]
             if tl.delivered is None:
                 tl.delivered = t
-            if not isinstance(content, Grievance) or content.category != tl.category:
+            if not isinstance(content, Grievance | VoiceNote) or content.category != tl.category:
                 self.c["content_mismatches"] += 1
             ref, updates = self.shore.desk.open_case(v.plan.name, seq, content, t)
             tl.case_opened = t

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
+from protocol.messages import VoiceNote
 from simulator.link import DAY, HOUR, Trace, draw_outages, window_closed
 from simulator.scenario import DarkVessel, LinkProfile, ProviderOutage, Scenario, Storm, VesselGroup
 
@@ -26,12 +27,13 @@ KM_PER_DEG = 111.2
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Arrival:
-    """One grievance a crew member will submit."""
+    """One grievance a crew member will submit (``voice``: spoken instead, bench/voice.py)."""
 
     time: float
     category: int
     lang: str
     text: str
+    voice: VoiceNote | None = None
 
 
 @dataclass(slots=True, kw_only=True)
