@@ -34,7 +34,7 @@ from shore_gateway.web import auth, catalog
 from shore_gateway.web.auth import UserPost, WebAny, WebStaff
 from shore_gateway.web.fleet import fleet, tracks
 from shore_gateway.web.portal import LANG_PATTERN
-from shore_gateway.web.render import STATIC, STATIC_TYPES, TZ_COOKIE, page
+from shore_gateway.web.render import STATIC, STATIC_TYPES, TZ_COOKIE, humane, page
 from shore_gateway.web.timefmt import BadTimeZone, time_zones, zone
 
 router = APIRouter(include_in_schema=False)
@@ -269,6 +269,28 @@ def cases_export(request: Request, user: WebAny) -> Response:
                              "Cache-Control": "no-store"})
 
 
+@router.get("/clocks")
+def clocks(
+    request: Request,
+    _user: WebAny,
+    due: Annotated[list[str], Query(max_length=200)],
+    lang: Annotated[str, Query(pattern=LANG_PATTERN)] = "en",
+) -> Response:
+    """The clocks on a page, written again for now (``static/app.js`` asks every 30 s), so
+    they tick without a reload — and without re-reading a page that shows crew words, which
+    would be an audited view. ``due``: the ``data-due`` times of the page."""
+    fmt = humane(request, lang)
+    out = []
+    for value in due:
+        try:
+            clock = fmt.clock(value[:40])
+        except ValueError:
+            raise HTTPException(422, f"due: not a time: {value[:40]!r}") from None
+        out.append(clock)
+    return Response(json.dumps(out), media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
 # --- live events ---------------------------------------------------------------------------
 
 
@@ -330,6 +352,24 @@ async def events(
 
 
 # --- static --------------------------------------------------------------------------------
+
+
+FONT_TYPES = {".woff2": "font/woff2", ".css": "text/css; charset=utf-8",
+              ".txt": "text/plain; charset=utf-8"}
+
+
+@router.get("/fonts/{name}")
+def fonts(name: str) -> Response:
+    """The shipped Noto Sans Myanmar / Khmer / Thai subsets and their fonts.css and OFL licence
+    (``flip.assets.FONTS_DIR``, shared with the crew app): Burmese, Khmer and Thai read
+    right on a machine without those system fonts."""
+    from flip.assets import FONTS_DIR
+
+    path = FONTS_DIR / name
+    if "/" in name or name.startswith(".") or path.suffix not in FONT_TYPES or not path.is_file():
+        raise HTTPException(404, "not found")
+    return FileResponse(path, media_type=FONT_TYPES[path.suffix],
+                        headers={"Cache-Control": "max-age=86400"})
 
 
 @router.get("/static/{name}")

@@ -14,36 +14,101 @@ function filterTables() {
   });
 }
 
+// The map fits the fleet: the box around every track (with a margin, never less than 6°
+// across), drawn equirectangular with the longitude squeezed by cos(latitude) so shapes keep
+// their proportions; vessels whose last fixes fall within LABEL_PX of each other share one
+// marker and one label ("MV A +2"), so labels never pile up on one spot.
+var LABEL_PX = 26;
+
+function fitBox(tracks) {
+  var lons = [], lats = [];
+  tracks.forEach(function (t) { t.points.forEach(function (p) { lons.push(p[0]); lats.push(p[1]); }); });
+  if (!lons.length) return {w: -180, e: 180, s: -70, n: 80};
+  var w = Math.min.apply(null, lons), e = Math.max.apply(null, lons);
+  var s = Math.min.apply(null, lats), n = Math.max.apply(null, lats);
+  var span = Math.max(e - w, n - s, 6) * 1.25, cx = (w + e) / 2, cy = (s + n) / 2;
+  return {w: cx - span / 2, e: cx + span / 2, s: Math.max(-85, cy - span / 2), n: Math.min(85, cy + span / 2)};
+}
+
+function clusters(markers) {
+  var groups = [];
+  markers.forEach(function (m) {
+    var g = groups.find(function (c) { return Math.hypot(c.x - m.x, c.y - m.y) < LABEL_PX; });
+    if (g) { g.names.push(m.name); } else { groups.push({x: m.x, y: m.y, names: [m.name], colour: m.colour}); }
+  });
+  return groups;
+}
+
 function drawMap(canvas) {
   var ctx = canvas.getContext("2d");
   var W = canvas.width, H = canvas.height;
-  function xy(lon, lat) { return [(lon + 180) / 360 * W, (90 - lat) / 180 * H]; }
-  function poly(points, close) {
-    ctx.beginPath();
-    points.forEach(function (p, i) {
-      var q = xy(p[0], p[1]);
-      if (i === 0) ctx.moveTo(q[0], q[1]); else ctx.lineTo(q[0], q[1]);
-    });
-    if (close) ctx.closePath();
-  }
   ctx.fillStyle = "#dbe9f4"; ctx.fillRect(0, 0, W, H);
   Promise.all([
     fetch("/static/coastline.json").then(function (r) { return r.json(); }),
     fetch("/dashboard/tracks.json", {credentials: "same-origin"}).then(function (r) { return r.json(); })
   ]).then(function (res) {
-    ctx.fillStyle = "#f3f1ea"; ctx.strokeStyle = "#8a8a80"; ctx.lineWidth = 0.5;
+    var box = fitBox(res[1]);
+    var k = Math.cos((box.s + box.n) / 2 * Math.PI / 180);
+    var sx = W / ((box.e - box.w) * k), sy = H / (box.n - box.s), scale = Math.min(sx, sy);
+    var ox = (W - (box.e - box.w) * k * scale) / 2, oy = (H - (box.n - box.s) * scale) / 2;
+    function xy(lon, lat) { return [ox + (lon - box.w) * k * scale, oy + (box.n - lat) * scale]; }
+    function poly(points, close) {
+      ctx.beginPath();
+      points.forEach(function (p, i) {
+        var q = xy(p[0], p[1]);
+        if (i === 0) ctx.moveTo(q[0], q[1]); else ctx.lineTo(q[0], q[1]);
+      });
+      if (close) ctx.closePath();
+    }
+    ctx.fillStyle = "#f3f1ea"; ctx.strokeStyle = "#8a8a80"; ctx.lineWidth = 0.7;
     res[0].rings.forEach(function (ring) { poly(ring, true); ctx.fill(); ctx.stroke(); });
     var colours = ["#c0392b", "#1f618d", "#117a65", "#7d3c98", "#b9770e", "#2e4053"];
+    var markers = [];
     res[1].forEach(function (t, i) {
-      ctx.strokeStyle = colours[i % colours.length]; ctx.lineWidth = 1.5;
+      var colour = colours[i % colours.length];
+      ctx.strokeStyle = colour; ctx.lineWidth = 2;
       poly(t.points, false); ctx.stroke();
-      var last = xy(t.points[t.points.length - 1][0], t.points[t.points.length - 1][1]);
-      ctx.fillStyle = ctx.strokeStyle;
-      ctx.beginPath(); ctx.arc(last[0], last[1], 3, 0, 2 * Math.PI); ctx.fill();
-      ctx.font = "11px sans-serif"; ctx.fillText(t.vessel, last[0] + 5, last[1] - 4);
+      var p = t.points[t.points.length - 1], q = xy(p[0], p[1]);
+      markers.push({x: q[0], y: q[1], name: t.vessel, colour: colour});
     });
+    var groups = clusters(markers);
+    ctx.font = "bold 15px system-ui, sans-serif"; ctx.textBaseline = "middle";
+    groups.forEach(function (g) {
+      var label = g.names.length > 1 ? g.names[0] + " +" + (g.names.length - 1) : g.names[0];
+      ctx.fillStyle = g.names.length > 1 ? "#0b2e4f" : g.colour;
+      ctx.beginPath(); ctx.arc(g.x, g.y, g.names.length > 1 ? 7 : 5, 0, 2 * Math.PI); ctx.fill();
+      var tw = ctx.measureText(label).width, lx = g.x + 10 + tw > W ? g.x - 10 - tw : g.x + 10;
+      ctx.fillStyle = "rgba(255,255,255,.85)"; ctx.fillRect(lx - 3, g.y - 10, tw + 6, 20);
+      ctx.fillStyle = "#111"; ctx.fillText(label, lx, g.y);
+    });
+    canvas.title = groups.map(function (g) { return g.names.join(", "); }).join(" · ");
+    canvas.dataset.clusters = String(groups.length);
+    canvas.dataset.box = [box.w, box.s, box.e, box.n].map(function (v) { return v.toFixed(1); }).join(",");
     canvas.dataset.tracks = String(res[1].length);
   }).catch(function () { canvas.dataset.error = "1"; });
+}
+
+// Clocks tick: every 30 s the page's deadlines are written again by the server (/clocks, the
+// same formatter as the page) — no reload, so a page showing crew words is not viewed again.
+function tickClocks() {
+  var nodes = Array.prototype.slice.call(document.querySelectorAll(".clock[data-due]"));
+  if (!nodes.length) return;
+  var lang = document.documentElement.lang || "en";
+  var query = nodes.map(function (n) { return "due=" + encodeURIComponent(n.dataset.due); }).join("&");
+  setInterval(function () {
+    if (document.hidden) return;
+    fetch("/clocks?lang=" + encodeURIComponent(lang) + "&" + query, {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (clocks) {
+        if (!clocks) return;
+        nodes.forEach(function (n, i) {
+          if (!clocks[i]) return;
+          n.textContent = clocks[i].text;
+          n.classList.toggle("bad", clocks[i].overdue);
+        });
+        document.body.dataset.ticked = String(Date.now());
+      }).catch(function () {});
+  }, Number(document.body.dataset.tickMs || 30000));
 }
 
 function live(url) {
@@ -55,7 +120,7 @@ function live(url) {
     box.hidden = false;
     var line = document.createElement("div");
     line.className = ev.urgent ? "bad" : "";
-    line.textContent = ev.time.slice(11, 19) + " " + ev.case + " (" + ev.vessel + "): " +
+    line.textContent = new Date(ev.time).toLocaleTimeString() + " " + ev.case + " (" + ev.vessel + "): " +
       ev.action + " → " + ev.status.replace(/_/g, " ");
     var link = document.createElement("a");
     link.href = "/cases/" + encodeURIComponent(ev.case); link.textContent = " open";
@@ -71,4 +136,5 @@ document.addEventListener("DOMContentLoaded", function () {
   if (map) drawMap(map);
   var url = document.body.dataset.live;
   if (url) live(url);
+  tickClocks();
 });

@@ -21,7 +21,7 @@ from sqlmodel import func, select
 from shore_gateway.cases import desk
 from shore_gateway.cases.models import AuditEntry
 from shore_gateway.cases.workflow import Status
-from shore_gateway.models import Alert, Vessel, utcnow
+from shore_gateway.models import Alert, Position, Vessel, utcnow
 from shore_gateway.web.catalog import LANGS
 from tests.shore_gateway.cases.helpers import SECRET_TEXT, add_grievance
 from tests.shore_gateway.cases.servers import ServerThread
@@ -63,6 +63,13 @@ def busy(gateway: Gateway) -> Iterator[Site]:
                                                text="ไม่ได้พัก", when=now - dt.timedelta(hours=5))
     with db.session() as s:
         vessel = s.exec(select(Vessel).where(Vessel.name == "Sea One")).one()
+        other = s.exec(select(Vessel).where(Vessel.name == "Other Boat")).one()
+        for i in range(12):  # two tracks in the Indian Ocean, ending a few km apart
+            t = now - dt.timedelta(hours=12 - i)
+            s.add(Position(vessel_id=vessel.id or 0, time=t, lat=-4.9 + i * 0.03,
+                           lon=55.1 + i * 0.03, source="naf"))
+            s.add(Position(vessel_id=other.id or 0, time=t, lat=-4.2 - i * 0.02,
+                           lon=55.9 - i * 0.04, source="naf"))
         s.add(Alert(vessel_id=vessel.id or 0, kind="gap", created_at=now - dt.timedelta(hours=7),
                     detail=f"messages missing from vessel Sea One (seq 5–6; highest received 7, "
                     f"last contact {(now - dt.timedelta(hours=7)).isoformat()})"))
@@ -77,6 +84,9 @@ def busy(gateway: Gateway) -> Iterator[Site]:
 def _login(chromium: Any, site: Site, name: str, secret: str, size: str) -> tuple[Any, Any]:
     w, h = SIZES[size]
     context = chromium.new_context(viewport={"width": w, "height": h})
+    # Clocks tick every 0.5 s here (30 s in use), so the test sees one tick.
+    context.add_init_script("document.addEventListener('DOMContentLoaded', () => "
+                            "{ document.body.dataset.tickMs = '500'; }, {capture: true});")
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.goto(site.url + "/login")
@@ -115,12 +125,20 @@ def test_every_staff_page_fits_and_reads(browser: Any, busy: Site, artifacts: Pa
         before = _views(site)
         dash = _check(page, site.url + "/dashboard", artifacts, f"staff-dashboard-{size}")
         page.wait_for_selector("#map[data-tracks]", state="attached")
+        canvas = page.locator("#map")
+        assert canvas.get_attribute("data-tracks") == "2"
+        west, south, east, north = map(float, canvas.get_attribute("data-box").split(","))
+        assert 50 < west < 55.1 and 55.9 < east < 61 and -12 < south < -4.9 and -4.2 < north < 3
+        assert canvas.get_attribute("data-clusters") == "1"  # two labels, one spot: one label
+        assert "Sea One" in canvas.get_attribute("title") and "Other Boat" in canvas.get_attribute(
+            "title")
         # The overdue urgent case is on every staff page, above everything.
         assert page.locator("#overdue-alarm").inner_text().startswith("URGENT " +
                                                                       site.refs["urgent"])
         assert "overdue by 1 hr 30 min" in dash
         assert "messages missing since" in dash
         cases = _check(page, site.url + "/cases", artifacts, f"staff-cases-{size}")
+        page.wait_for_selector("body[data-ticked]", state="attached")  # the clocks tick
         first = page.locator("#cases-table tbody tr").first
         assert first.get_attribute("data-case") == site.refs["urgent"]
         assert "respond overdue by 1 hr 30 min" in first.inner_text()
@@ -183,6 +201,12 @@ def test_owner_portal_in_every_language_fits_and_reads(
                           f"owner-portal-{lang}-{size}")
             assert page.locator("html").get_attribute("lang") == lang
             assert SECRET_TEXT not in text and "Other Boat" not in text
+            if lang in ("my", "km", "th"):  # the shipped font draws the script, not boxes
+                family = {"my": "Myanmar", "km": "Khmer", "th": "Thai"}[lang]
+                loaded = page.evaluate(
+                    """async (f) => (await document.fonts.load('16px "Noto Sans ' + f + '"',
+                         document.querySelector('h1').textContent)).length""", family)
+                assert loaded == 1, lang
             if lang != "en":  # no English left: statuses, groups, actions, headings
                 for word in ("remediation", "Category group", "restore rest hours", "overdue",
                              "Messages missing"):

@@ -143,6 +143,13 @@ def test_security_headers_and_static(site: Site) -> None:
     assert coast.status_code == 200 and len(coast.json()["rings"]) > 100
     for bad in ("/static/..%2Fpages.py", "/static/.hidden.js", "/static/pages.py"):
         assert c.get(bad).status_code == 404
+    css = c.get("/fonts/fonts.css")
+    assert css.status_code == 200 and "Noto Sans Myanmar" in css.text
+    font = c.get("/fonts/NotoSansMyanmar.woff2")
+    assert font.headers["content-type"] == "font/woff2" and font.content[:4] == b"wOF2"
+    assert "OFL" in c.get("/fonts/OFL.txt").text
+    for bad in ("/fonts/..%2F__init__.py", "/fonts/.x.css", "/fonts/__init__.py"):
+        assert c.get(bad).status_code == 404
 
 
 def test_sse_streams_case_changes(site: Site) -> None:
