@@ -62,6 +62,7 @@ Screen { padding: 0 1; }
 #start-actions Button { margin: 0 1 0 0; }
 #code { text-style: bold; padding: 1 2; }
 #text { height: 6; }
+#categories, #languages { height: 1fr; }
 #words { height: auto; max-height: 6; padding: 0 0 1 0; }
 #keys { dock: bottom; width: 100%; background: $boost; color: $text-muted; }
 Horizontal { height: auto; }
