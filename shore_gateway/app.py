@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -126,17 +127,24 @@ def create_app(
     app.state.services = None  # set by `flip gateway serve` (shore_gateway.ingest.service)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
+    from shore_gateway.web.errors import error_page, wants_html
+
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if 400 <= exc.status_code < 500:
             metrics.http_reject(exc.status_code)
+        if exc.status_code >= 400 and wants_html(request):  # a person's browser: a page
+            return await run_in_threadpool(
+                error_page, request, exc.status_code, str(exc.detail), exc.headers)
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         metrics.http_reject(422)
+        if wants_html(request):
+            return await run_in_threadpool(error_page, request, 422, _validation_message(exc))
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
     @app.exception_handler(Exception)
@@ -144,6 +152,8 @@ def create_app(
         log.error(
             "internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__
         )
+        if wants_html(request):
+            return await run_in_threadpool(error_page, request, 500, "internal error")
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
     @app.get("/healthz", tags=["ops"])

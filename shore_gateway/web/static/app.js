@@ -137,4 +137,8 @@ document.addEventListener("DOMContentLoaded", function () {
   var url = document.body.dataset.live;
   if (url) live(url);
   tickClocks();
+  document.querySelectorAll("a[data-back]").forEach(function (a) {
+    if (window.history.length < 2) { a.hidden = true; return; }
+    a.addEventListener("click", function (e) { e.preventDefault(); window.history.back(); });
+  });
 });

@@ -216,6 +216,13 @@ def test_owner_portal_in_every_language_fits_and_reads(
         assert "overdue by" in en
         _check(page, site.url + "/account", artifacts, f"owner-account-{size}")
         assert _views(site) == before
+        # A staff address: a page that says so and offers a way on, not raw JSON.
+        resp = page.goto(site.url + "/dashboard")
+        assert resp is not None and resp.status == 403
+        assert "This page is for shore staff." in page.inner_text("#error-page")
+        assert page.get_by_role("link", name="Open your portal").is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(artifacts / f"owner-error-{size}.png"), full_page=True)
     finally:
         context.close()
 

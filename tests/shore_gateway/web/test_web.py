@@ -181,3 +181,23 @@ def test_password_login(site: Site) -> None:
     assert ok.status_code == 303
     again = site.login("ann", "correct horse battery")
     assert again.get("/dashboard").status_code == 200
+
+
+def test_errors_are_pages_for_browsers_and_json_for_api_clients(site: Site) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    owner = site.login("olga", site.gateway.owner_token)
+    r = owner.get("/inbox", headers=html)
+    assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
+    assert "This page is for shore staff." in r.text and 'href="/portal"' in r.text
+    assert "data-back" in r.text  # a way back
+    assert owner.get("/inbox").json() == {"detail": "staff only"}  # not asking for HTML
+    staff = site.login("ann", site.gateway.staff_token)
+    missing = staff.get("/cases/C-999999", headers=html)
+    assert missing.status_code == 404 and "Not found" in missing.text
+    assert "C-999999" in missing.text and "Log out" in missing.text  # the menu is still there
+    bad = staff.get("/inbox?urgent=" + "x" * 50, headers=html)
+    assert bad.status_code == 422 and "not right" in bad.text
+    api = staff.get("/api/cases/C-999999", headers={**html, **site.gateway.auth()})
+    assert api.status_code == 404 and api.json()["detail"]  # APIs stay JSON
+    anon = site.client().get("/nowhere", headers=html)
+    assert anon.status_code == 404 and 'href="/login"' in anon.text
