@@ -84,7 +84,7 @@ def _first_load_and_submits(url: str) -> tuple[int, list[float]]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 390, "height": 844})
         seen: list[Any] = []
-        page.on("requestfinished", lambda r: seen.append(r))
+        page.on("requestfinished", seen.append)
         page.goto(url)
         page.click("[data-lang=my]")
         page.wait_for_selector("#s-home")
@@ -114,10 +114,9 @@ def _first_load_and_submits(url: str) -> tuple[int, list[float]]:
 def _phone(url: str, n: int, errors: list[str]) -> None:
     """One phone: the page's GETs, then submit + lookup, ROUNDS times (stdlib client)."""
     sys.path.insert(0, str(ROOT))
-    from tests.vessel_agent.crewapp.client import HEADERS, sealed_request
-
-    from vessel_agent.crewapp.intake import INFO_REPLY
     from protocol.seal import open_sealed
+    from tests.vessel_agent.crewapp.client import HEADERS, sealed_request
+    from vessel_agent.crewapp.intake import INFO_REPLY
 
     host, port = url.split("//", 1)[1].rstrip("/").rsplit(":", 1)
     source = (f"127.0.0.{n + 2}", 0)
@@ -157,7 +156,7 @@ def _phone(url: str, n: int, errors: list[str]) -> None:
                     errors.append(f"{op}: {answer}")
                 if op == "submit":
                     codes.append(answer["receipt"])
-    except Exception as exc:  # noqa: BLE001 (reported as a failed phone)
+    except Exception as exc:  # reported as a failed phone
         errors.append(repr(exc)[:200])
 
 
