@@ -142,7 +142,7 @@ def _phone(url: str, n: int, errors: list[str]) -> None:
             start = page.index('id="boot">') + len('id="boot">')
             intake_pub = bytes.fromhex(json.loads(page[start : page.index("</script>", start)])
                                        ["intake_pub"])  # fmt: skip
-            codes = []
+            codes: list[str] = []
             for op, fields in (("submit", {"category": 0x17, "lang": "my",
                                            "text": "လစာ မရသေးပါ " * 20,
                                            "reply_pub": secrets.token_bytes(32).hex()}),
