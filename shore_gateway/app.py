@@ -114,6 +114,9 @@ def create_app(
     if migrate:
         db.migrate()
     metrics = Metrics()
+    from shore_gateway.cases.overdue import OverdueCollector
+
+    metrics.registry.register(OverdueCollector(db))  # overdue cases, counted at each scrape
     app = FastAPI(
         title="flip-sync shore gateway",
         version="0.1.0",

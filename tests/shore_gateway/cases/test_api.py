@@ -254,3 +254,14 @@ def test_csv_cells_cannot_inject_formulas(gateway: Gateway, cases: dict[str, str
     )
     r = gateway.client.get("/api/cases.csv", headers=gateway.auth())
     assert "'=HYPERLINK" in r.text
+
+
+def test_metrics_export_the_overdue_cases(gateway: Gateway, cases: dict[str, str]) -> None:
+    """The fixture's cases were opened in 2024: every clock has run out."""
+    text = gateway.client.get("/metrics").text
+    assert 'flip_gateway_cases_overdue{urgent="true"} 1.0' in text
+    assert 'flip_gateway_cases_overdue{urgent="false"} 2.0' in text
+    gateway.client.post(f"/api/cases/{cases['urgent']}/transition", headers=gateway.auth(),
+                        json={"status": "acknowledged"})
+    text = gateway.client.get("/metrics").text
+    assert 'flip_gateway_cases_overdue{urgent="true"} 0.0' in text
