@@ -271,6 +271,8 @@ def run_open(args: argparse.Namespace) -> int:
                         text=content.text,
                         pseudonym=content.pseudonym,
                     )
+                    if content.zawgyi is not None:  # say how the vessel handled Zawgyi
+                        item["zawgyi"] = content.zawgyi.describe()
                 elif isinstance(content, VoiceNote):
                     item.update(
                         kind="voice",

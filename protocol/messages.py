@@ -105,6 +105,16 @@ class Zawgyi:
     probability: int
     other: str
 
+    def describe(self) -> dict[str, object]:
+        """The note for people and JSON (the gateway's API, ``flip packet open``): ``mode``,
+        ``probability`` (0..1) and ``typed`` (converted) or ``reading`` (unsure)."""
+        converted = self.mode == ZawgyiMode.CONVERTED
+        return {
+            "mode": "converted" if converted else "unsure",
+            "probability": self.probability / 1000,
+            "typed" if converted else "reading": self.other,
+        }
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Grievance:

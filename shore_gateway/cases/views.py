@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from protocol.messages import Zawgyi, ZawgyiMode
 from shore_gateway.cases.models import AuditEntry, Case, CaseAction, CaseGrievance
 from shore_gateway.cases.workflow import (
     ACTION_KINDS,
@@ -149,8 +150,9 @@ def zawgyi_note(g: Grievance) -> dict[str, Any] | None:
     Zawgyi-to-Unicode reading of it. None when the text was sealed as typed, no note."""
     if g.zawgyi is None:
         return None
-    other = "typed" if g.zawgyi == "converted" else "reading"
-    return {"mode": g.zawgyi, "probability": (g.zawgyi_p or 0) / 1000, other: g.zawgyi_other}
+    mode = ZawgyiMode.CONVERTED if g.zawgyi == "converted" else ZawgyiMode.UNSURE
+    note = Zawgyi(mode=mode, probability=g.zawgyi_p or 0, other=g.zawgyi_other or "")
+    return note.describe()
 
 
 def staff_grievance(
