@@ -122,7 +122,7 @@ async function call(op, fields) {
     cache: "no-store",
     credentials: "omit",
   });
-  if (r.status === 429) return { ok: false, error: "ui.locked" };
+  if (r.status === 429) return { ok: false, error: op === "submit" ? "app.too_many" : "ui.locked" };
   if (!r.ok) throw new Error(`HTTP ${r.status}`);
   const answer = new Uint8Array(await r.arrayBuffer());
   return JSON.parse(td.decode(open(resp.secretKey, INFO_REPLY, answer)));
