@@ -44,8 +44,10 @@ from protocol.messages import (
     Ack,
     CrewContent,
     CrewMessage,
+    Delivered,
     Fragment,
     Heartbeat,
+    Reply,
     StatusRequest,
     UnknownMessage,
     UplinkMessage,
@@ -418,6 +420,8 @@ class Pipeline:
                         )
                     claim = {"vessel_id": vid, "last_seq": hb.last_seq, "chain": hb.chain}
                     _insert_ignore(session, ChainClaim, [claim], ("vessel_id", "last_seq"))
+                case Delivered() as d:  # shore questions whole on board (conversation)
+                    _conversation().delivered(session, vid, d.ids)
                 case CrewMessage():
                     crew.append((e, row_id))
         store_fixes(session, fixes)
@@ -432,6 +436,7 @@ class Pipeline:
             if isinstance(content, RemoteProtocolError):
                 _seal_alert(session, vid, e.arrival.device.vessel_name, seq, content)
             elif isinstance(content, GrievanceContent | VoiceNote):
+                _remember_reply_key(session, vid, seq, content)
                 grievances.append(_new_grievance(vid, row_id, e.msg, content))
             elif content is not None:  # withdraw / status request: after the grievances so far
                 hand_grievances(session, grievances, self.hooks)
@@ -672,6 +677,7 @@ def _message_values(e: _Entry) -> dict[str, Any]:
         CrewMessage: "crew",
         Heartbeat: "heartbeat",
         PositionMessage: "position",
+        Delivered: "delivered",
         UnknownMessage: "unknown",
     }.get(type(msg), "unknown")
     time = getattr(msg, "time", None)
@@ -874,10 +880,28 @@ def apply_content(
         if hooks.on_status_request:
             hooks.on_status_request(session, vessel, content.ref_seq)
         return None
+    if isinstance(content, Reply):
+        _conversation().take_reply(session, vessel, message_id, content)
+        return None
     assert isinstance(content, GrievanceContent | VoiceNote)
+    _remember_reply_key(session, _vid(vessel), msg.seq, content)
     new = _new_grievance(_vid(vessel), message_id, msg, content)
     (gid,) = hand_grievances(session, [new], hooks)
     return session.get(Grievance, gid)
+
+
+def _conversation() -> Any:
+    from shore_gateway.cases import conversation  # the case desk's tables; imported late
+
+    return conversation
+
+
+def _remember_reply_key(
+    session: Session, vessel_id: int, seq: int, content: GrievanceContent | VoiceNote
+) -> None:
+    pub = getattr(content, "reply_pub", None)
+    if pub is not None:
+        _conversation().remember_key(session, vessel_id, seq, pub)
 
 
 def open_pending(
