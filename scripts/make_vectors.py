@@ -127,7 +127,9 @@ def main() -> None:
     # many MT frames as it takes; open with reply_private_raw after joining the parts.
     question = conversation.ShoreText(
         lang=Lang.MY, text="ဒီအဖြစ်အပျက်က ဘယ်နေ့က ဖြစ်ခဲ့တာလဲ။ အခု လုံခြုံရဲ့လား။ "
-        "ဆိပ်ကမ်းမှာ ဖုန်းဆက်နိုင်မလား။")
+        "ဆိပ်ကမ်းရောက်ရင် ဖုန်းဆက်လို့ ရနိုင်မလား။ နောက်ဆိပ်ကမ်းကို ဘယ်တော့ ဘယ်မှာ ဆိုက်မလဲ။ "
+        "ကပ္ပတိန်က သင့်ရဲ့ ပတ်စပို့ကို ဘယ်နေ့က ယူသွားတာလဲ၊ တခြားဘယ်သူတွေ မြင်ခဲ့လဲ။ "
+        "လစာကို နောက်ဆုံး ဘယ်လက ရခဲ့လဲ။ သင့်အတွက် လုံခြုံတာကိုပဲ ပြောပါ။")  # two MT frames
     sealed = conversation.seal_text(question, reply_pub, to_kid=vkid, ref_seq=7, msg_id=5)
     parts = conversation.split(sealed, ref_seq=7, msg_id=5)
     frames = [pack_downlink(shore_sign, skid, vkid, [p], T)[0] for p in parts]

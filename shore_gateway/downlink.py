@@ -41,7 +41,15 @@ from firmware_bridge.directip import (
 from firmware_bridge.errors import DirectIPError
 from protocol.errors import ProtocolError
 from protocol.keys import key_id
-from protocol.messages import Ack, CaseStatus, Config, DownlinkMessage, KeyRotation, decode_message
+from protocol.messages import (
+    Ack,
+    CaseStatus,
+    Config,
+    DownlinkMessage,
+    KeyRotation,
+    ShoreMessage,
+    decode_message,
+)
 from protocol.shore import pack_downlink
 from shore_gateway.db import Database
 from shore_gateway.models import DeviceKey, DeviceState, Downlink, Vessel, utcnow
@@ -153,7 +161,7 @@ def plan(
                 msg = decode_message(row.body)
             except ProtocolError:
                 msg = None
-            if not isinstance(msg, Ack | CaseStatus | Config | KeyRotation):
+            if not isinstance(msg, Ack | CaseStatus | Config | KeyRotation | ShoreMessage):
                 log.error("unusable downlink row dropped", extra={"downlink_id": row.id})
                 continue
             messages.append(msg)

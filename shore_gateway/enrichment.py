@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import TextClause, bindparam, insert, text
 from sqlmodel import Session, col, select
 
+from shore_gateway.bulk import insert_unnest
 from shore_gateway.context.positions import position_at
 from shore_gateway.context.track import Estimate, estimate
 from shore_gateway.models import Grievance, Message, Position, UtcDateTime
@@ -147,7 +148,13 @@ def store_grievances(session: Session, new: Sequence[NewGrievance]) -> list[int]
                 "trip_id": ctx.trip_id,
             }
         )
-    ids = {message_id: gid for gid, message_id in session.connection().execute(_INSERT, rows)}
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        table: Any = Grievance.__table__  # type: ignore[attr-defined]
+        inserted = insert_unnest(connection, table, rows, returning=("id", "message_id"))
+    else:
+        inserted = [tuple(r) for r in connection.execute(_INSERT, rows)]
+    ids = {message_id: gid for gid, message_id in inserted}
     return [ids[g.message_id] for g in new]
 
 

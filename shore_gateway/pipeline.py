@@ -63,6 +63,7 @@ from protocol.messages import (
 )
 from protocol.shore import open_crew
 from shore_gateway import device_state
+from shore_gateway.bulk import insert_unnest
 from shore_gateway.context.positions import Fix, store_fixes
 from shore_gateway.db import Database
 from shore_gateway.enrichment import NewGrievance, reenrich, store_grievances
@@ -766,6 +767,10 @@ def _insert_ignore(
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":  # one array per column: the text does not grow with the rows
+        return insert_unnest(
+            session.connection(), model.__table__, rows, conflict=unique, returning=returning
+        )
     cache_key = (dialect, model.__tablename__, unique, returning)
     stmt = _STATEMENTS.get(cache_key)
     if stmt is None:

@@ -26,7 +26,14 @@ from typing import Any, Protocol
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.status import OutcomeKind
 from protocol.errors import ProtocolError, RemoteProtocolError
-from protocol.events import CaseStatusReceived, ConfigReceived, MessagesAcked, ShoreKeyRotated
+from protocol.events import (
+    CaseStatusReceived,
+    ConfigReceived,
+    MessagesAcked,
+    ShoreKeyRotated,
+    ShorePartReceived,
+)
+from vessel_agent import inbox
 from vessel_agent.device import Device
 from vessel_agent.errors import OutboxCorrupt, OutboxError
 from vessel_agent.logs import Log
@@ -152,6 +159,7 @@ class Agent:
             if now >= self._next_purge:
                 self._next_purge = now + PURGE_EVERY_S
                 dropped = ob.purge(now, self.device.config.retention_days * 86_400.0)
+                inbox.purge(ob)  # shore texts and reply-key salts of purged grievances
                 if dropped:
                     self.log("purged", receipts=dropped)
         except (OutboxError, sqlite3.Error) as exc:
@@ -288,6 +296,25 @@ class Agent:
                 case ShoreKeyRotated():
                     dev.apply_rotation(ev.rotation)
                     self.log("shore_key_rotated", epoch=ev.rotation.epoch)
+                case ShorePartReceived():
+                    self._shore_part(ev, now)
+
+    def _shore_part(self, ev: ShorePartReceived, now: float) -> None:
+        """Keep a part of a sealed shore message; report the message on board once whole."""
+        p = ev.part
+        try:
+            whole = self.device.take_shore_part(p, now)
+        except ProtocolError as exc:
+            self.log("shore_part_refused", level="warning", error=type(exc).__name__)
+            return
+        self.log(
+            "shore_part",
+            ref_seq=p.ref_seq,
+            msg_id=p.msg_id,
+            part=p.part,
+            parts=p.parts,
+            whole=whole is not None,
+        )
 
     # --- routine reports -----------------------------------------------------------------------
 

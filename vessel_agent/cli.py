@@ -1,4 +1,4 @@
-"""`flip vessel init|run|submit|withdraw|ask|status|terminal` (CONTRACTS.md, "vessel").
+"""`flip vessel init|run|submit|withdraw|ask|reply|status|terminal` (CONTRACTS.md, "vessel").
 
 Top-level imports stay light: ``flip --help`` imports every package's cli module, so the heavy
 parts (cryptography, sqlite, Textual) load inside the handlers.
@@ -82,9 +82,15 @@ def register(sub: Any) -> None:
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=run_follow_up, withdraw=False)
 
+    _add_reply(vsub)
+
     st = vsub.add_parser("status", help="queue depth, message states, link state")
     st.add_argument("--dir", required=True)
-    st.add_argument("--receipt", metavar="CODE", help="only the message with this receipt")
+    st.add_argument(
+        "--receipt",
+        metavar="CODE",
+        help="only the message with this receipt, and the shore's messages to its holder",
+    )
     st.add_argument("--limit", type=int, default=200, help="at most this many messages listed")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=run_status)
@@ -93,6 +99,18 @@ def register(sub: Any) -> None:
     t.add_argument("--dir", required=True)
     t.add_argument("--lang", help="start in this language")
     t.set_defaults(func=run_terminal)
+
+
+def _add_reply(vsub: Any) -> None:
+    rp = vsub.add_parser(
+        "reply", help="queue a sealed answer to the shore about the grievance a receipt names"
+    )
+    rp.add_argument("--dir", required=True)
+    rp.add_argument("--receipt", required=True, metavar="CODE", help="the grievance's receipt code")
+    rp.add_argument("--text", required=True, help="the answer, in the crew member's words")
+    rp.add_argument("--lang", default="und", help="language of the answer (my, th, km, …)")
+    rp.add_argument("--json", action="store_true")
+    rp.set_defaults(func=run_reply)
 
 
 def _device(path: str) -> Any:
@@ -307,9 +325,55 @@ def run_status(args: argparse.Namespace) -> int:
     finally:
         device.close()
     if args.receipt:
-        emit(args, result, lambda r: f"message {r['seq']}: {r['state']}")
+        emit(args, result, _human_receipt)
     else:
         emit(args, result, _human_status)
+    return 0
+
+
+def _human_receipt(r: Any) -> str:
+    import time
+
+    line = f"message {r['seq']}: {r['state']}"
+    notes = r.get("messages", [])
+    if notes:
+        line += f"\nyou have {len(notes)} message{'s' if len(notes) > 1 else ''} from shore:"
+        for m in notes:
+            when = time.strftime("%d %b %H:%M", time.localtime(m["time"]))
+            line += f"\n  {when}  {m['text'] if m['text'] is not None else '(sealed to the app)'}"
+    return line
+
+
+def run_reply(args: argparse.Namespace) -> int:
+    """Queue the receipt holder's sealed answer (CrewKind reply) to the shore."""
+    from protocol.errors import LocalProtocolError
+    from protocol.lang import Lang, lang_from_tag
+    from vessel_agent.errors import AgentError
+
+    try:
+        lang = Lang.UND if args.lang == "und" else lang_from_tag(args.lang)
+    except LocalProtocolError as exc:
+        raise CommandError(str(exc)) from exc
+    device = _device(args.dir)
+    try:
+        done = device.reply(args.receipt, args.text, lang)
+        kid = device.session.kid.hex()
+    except (AgentError, LocalProtocolError) as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        device.close()
+    result = {
+        "id": f"{kid}-{done.seq}",
+        "seq": done.seq,
+        "ref_seq": done.ref_seq,
+        "kind": "reply",
+        "state": "queued",
+    }
+    emit(
+        args,
+        result,
+        lambda r: f"answer about seq {r['ref_seq']} queued as seq {r['seq']}; sealed to the shore",
+    )
     return 0
 
 

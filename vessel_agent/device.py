@@ -7,14 +7,15 @@ the outbox) and take seqs from the same committed counter.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from protocol import keys
-from protocol.errors import LocalProtocolError
+from protocol import conversation, keys, messages
+from protocol.errors import LocalProtocolError, ProtocolError
 from protocol.lang import Lang
 from protocol.messages import (
     Config,
@@ -27,7 +28,7 @@ from protocol.messages import (
     ZawgyiMode,
 )
 from protocol.vessel import Outgoing, VesselSession
-from vessel_agent import lost, receipt, zawgyi
+from vessel_agent import inbox, lost, receipt, replykey, zawgyi
 from vessel_agent.config import (
     SHORE_SEAL_PUB,
     SHORE_SIGN_PUB,
@@ -60,6 +61,17 @@ class Submitted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ShoreNote:
+    """A message from shore as its receipt holder sees it (``text`` None: still sealed)."""
+
+    msg_id: int
+    time: float
+    sealed: bytes
+    text: str | None = None
+    lang: Lang | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Queued:
     """A withdrawal or status request queued for the grievance ``ref_seq``."""
 
@@ -82,6 +94,7 @@ class Device:
         )
         try:
             self.session = self._session()
+            inbox.ensure(self.outbox)
         except BaseException:
             self.outbox.close()
             raise
@@ -176,6 +189,7 @@ class Device:
         voice: Encoded | None = None,
         now: float | None = None,
         rng: Rng = secrets.token_bytes,
+        reply_pub: bytes | None = None,
     ) -> Submitted:
         """Seal a grievance and persist it with a fresh receipt code; one transaction.
 
@@ -187,8 +201,14 @@ class Device:
         same way, instead of text.
 
         Raises:
-            LocalProtocolError: category or text out of range, both text and voice given.
+            LocalProtocolError: category or text out of range, both text and voice given, a
+                reply key not 32 bytes.
             OutboxFull, OutboxError: not stored (the crew member must be told).
+
+        ``reply_pub``: the public half of a reply key the crew member's own device made (the
+        crew app). Without it, the reply key is derived from the receipt code, from the
+        receipt's own scrypt run (:mod:`vessel_agent.replykey`), and only a salt is kept. Either
+        way the public key travels inside the sealed grievance; the shore seals questions to it.
         """
         moment = int(time.time() if now is None else now)
         reading = zawgyi.read(text)
@@ -200,10 +220,24 @@ class Device:
                 raise LocalProtocolError("a grievance is written or spoken, not both")
             content = voice.note(category=category, lang=lang)
         code = receipt.new_code(rng)
-        digest = receipt.code_hash(code, self.outbox.salt(rng))
-        items = self.outbox.queue(
-            self.session, lambda s: s.queue_crew(content, moment), Kind.CREW, receipt_hash=digest
-        )
+        # one scrypt run: the receipt hash and the material of a receipt-derived reply key
+        mat = replykey.material(code, self.outbox.salt(rng))
+        digest = mat[: receipt.HASH_LEN]
+        if reply_pub is None:
+            salt, pub = replykey.new(mat, rng)
+        elif len(reply_pub) == messages.REPLY_KEY_LEN:
+            salt, pub = None, reply_pub
+        else:
+            raise LocalProtocolError(f"a reply key has {messages.REPLY_KEY_LEN} bytes")
+        content = dataclasses.replace(content, reply_pub=pub)
+        db = self.outbox.db
+
+        def build(s: VesselSession) -> list[Outgoing]:
+            items = s.queue_crew(content, moment)
+            inbox.remember_key(db, items[0].seq, salt)
+            return items
+
+        items = self.outbox.queue(self.session, build, Kind.CREW, receipt_hash=digest)
         first = items[0]
         return Submitted(
             seq=first.seq,
@@ -212,6 +246,87 @@ class Device:
             urgent=first.priority == 0,
             zawgyi=reading.note.mode if reading.note else None,
         )
+
+    def holder(self, code: str, *, now: float | None = None) -> ReceiptView:
+        """The grievance a receipt code names, for its holder; wrong codes are throttled across
+        every process sharing this outbox (5 in a row pause look-ups for a minute).
+
+        Raises:
+            LookupLocked: too many wrong codes lately (nothing was looked up).
+            ReceiptError: malformed, or no message here with this code.
+        """
+        moment = time.time() if now is None else now
+        inbox.check_guess(self.outbox, moment)
+        view = self.lookup(code)
+        inbox.record_guess(self.outbox, view is not None, moment)
+        if view is None:
+            raise ReceiptError("no message with this receipt code on this device")
+        return view
+
+    def conversation(self, code: str, *, now: float | None = None) -> list[ShoreNote]:
+        """The shore's messages to the holder of ``code``, opened with the reply key derived
+        from it (in memory only). With a key held by the crew member's device, the texts stay
+        sealed (``sealed`` set, ``text`` None): that device opens them.
+
+        Raises:
+            LookupLocked, ReceiptError: as :meth:`holder`.
+        """
+        view = self.holder(code, now=now)
+        record = inbox.key_record(self.outbox, view.seq)
+        stored = inbox.sealed_for(self.outbox, view.seq)
+        if record is None or not stored:
+            return []
+        key = None
+        device_salt = self.outbox.meta("receipt_salt")
+        if record.salt is not None and record.n is not None and isinstance(device_salt, bytes):
+            key = replykey.from_material(
+                replykey.material(code, device_salt, record.n), record.salt
+            )
+        notes = []
+        for m in stored:
+            note = ShoreNote(msg_id=m.msg_id, time=m.received, sealed=m.sealed)
+            if key is not None:
+                try:
+                    opened = conversation.open_text(
+                        m.sealed, key, to_kid=self.session.kid, ref_seq=view.seq, msg_id=m.msg_id
+                    )
+                except ProtocolError:
+                    pass  # not for this key: listed, never shown as text
+                else:
+                    note = dataclasses.replace(note, text=opened.text, lang=opened.lang)
+            notes.append(note)
+        return notes
+
+    def reply(self, code: str, text: str, lang: Lang, *, now: float | None = None) -> Queued:
+        """Queue the holder's answer as a sealed :class:`~protocol.messages.Reply`.
+
+        Raises:
+            LookupLocked, ReceiptError: as :meth:`holder`.
+            LocalProtocolError: empty or too long.
+            OutboxFull, OutboxError: not stored.
+        """
+        if not text.strip():
+            raise LocalProtocolError("an answer needs words")
+        view = self.holder(code, now=now)
+        moment = int(time.time() if now is None else now)
+        content = messages.Reply(ref_seq=view.seq, lang=lang, text=text)
+        items = self.outbox.queue(self.session, lambda s: s.queue_crew(content, moment), Kind.CREW)
+        return Queued(seq=items[0].seq, ref_seq=view.seq)
+
+    def take_shore_part(self, part: messages.ShoreMessage, now: float) -> int | None:
+        """Store one part of a sealed shore message; when it completes the message, queue a
+        :class:`~protocol.messages.Delivered` report and return the message id.
+
+        Raises:
+            Malformed: parts that disagree (dropped).
+        """
+        whole = inbox.store_part(self.outbox, part, now)
+        if whole is None:
+            return None
+        self.outbox.queue(
+            self.session, lambda s: [s.queue_delivered([whole.msg_id], int(now))], Kind.HEARTBEAT
+        )
+        return whole.msg_id
 
     def withdraw(self, code: str, *, now: float | None = None) -> Queued:
         """Queue a sealed :class:`Withdraw` of the grievance this receipt code names.

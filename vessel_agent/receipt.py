@@ -47,10 +47,12 @@ def normalize(text: str) -> str:
     return f"{digits[:5]}-{digits[5:]}"
 
 
-def code_hash(code: str, salt: bytes, n: int = SCRYPT_N) -> bytes:
-    """The stored form of a receipt code (normalised first)."""
+def code_hash(code: str, salt: bytes, n: int = SCRYPT_N, dklen: int = HASH_LEN) -> bytes:
+    """The stored form of a receipt code (normalised first). A longer ``dklen`` gives the same
+    first bytes and more (scrypt ends in PBKDF2, whose output blocks are independent): the
+    receipt-derived reply key uses the rest (:mod:`vessel_agent.replykey`)."""
     canon = normalize(code).encode("ascii")
-    return hashlib.scrypt(canon, salt=salt, n=n, r=SCRYPT_R, p=1, dklen=HASH_LEN)
+    return hashlib.scrypt(canon, salt=salt, n=n, r=SCRYPT_R, p=1, dklen=dklen)
 
 
 class Throttle:

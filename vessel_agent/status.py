@@ -6,6 +6,7 @@ command is run by whoever operates the box, including the captain (docs/vessel-a
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
@@ -13,7 +14,6 @@ from typing import Any
 
 from vessel_agent import lost
 from vessel_agent.device import Device
-from vessel_agent.errors import ReceiptError
 from vessel_agent.outbox import Kind, State
 from vessel_agent.salvage import recovered
 
@@ -83,11 +83,14 @@ def declared_lost(db: Any) -> dict[str, Any]:
     }
 
 
-def receipt_status(device: Device, code: str) -> dict[str, Any]:
-    """The state a receipt holder may see (raises :class:`ReceiptError` if unknown)."""
-    view = device.lookup(code)
-    if view is None:
-        raise ReceiptError("no message with this receipt code on this device")
+def receipt_status(device: Device, code: str, *, now: float | None = None) -> dict[str, Any]:
+    """The state a receipt holder may see, with the shore's messages opened by the receipt.
+
+    Raises:
+        LookupLocked: too many wrong codes lately (throttled across processes).
+        ReceiptError: no message here with this code.
+    """
+    view = device.holder(code, now=now)
     return {
         "seq": view.seq,
         "state": _case_state(view.statuses[-1].status) if view.statuses else view.state,
@@ -101,6 +104,19 @@ def receipt_status(device: Device, code: str) -> dict[str, Any]:
                 "note": n.note,
             }
             for n in view.statuses
+        ],
+        # from shore, sealed to this grievance's reply key; opened here only in memory
+        "messages": [
+            {
+                "id": m.msg_id,
+                "from": "shore",
+                "time": m.time,
+                "text": m.text,
+                "lang": m.lang.tag if m.lang is not None else None,
+                # a key the crew member's own device holds: that device opens it
+                **({} if m.text is not None else {"sealed": base64.b64encode(m.sealed).decode()}),
+            }
+            for m in device.conversation(code, now=now)
         ],
     }
 

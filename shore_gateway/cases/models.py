@@ -165,3 +165,6 @@ class EarlyWithdrawal(GatewayModel, table=True):
     vessel_id: int = Field(foreign_key="vessels.id", index=True)
     ref_seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
     received_at: dt.datetime = _now()
+
+
+import shore_gateway.cases.conversation_models  # noqa: E402, F401  (conversation tables)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from shore_gateway.cases.api import router as cases_router
+from shore_gateway.cases.messages_api import router as messages_router
 from shore_gateway.cases.primero import webhook_router
 from shore_gateway.cases.service import lifespan
 from shore_gateway.web.casepage import router as case_router
@@ -17,6 +18,7 @@ from shore_gateway.web.portal import router as portal_router
 
 router = APIRouter(lifespan=lifespan)
 router.include_router(cases_router)
+router.include_router(messages_router)
 router.include_router(webhook_router)
 router.include_router(pages_router)
 router.include_router(case_router)

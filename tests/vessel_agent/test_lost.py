@@ -49,7 +49,9 @@ def _seqs(ranges: list[tuple[int, int, int]]) -> dict[int, int]:
 
 
 def test_evictions_are_declared_until_a_heartbeat_carrying_them_is_acked(tmp_path: Path) -> None:
-    fx = make_agent_dir(tmp_path, max_queue_bytes=300)
+    # 480 bytes: four grievances (each with its 32-byte reply key) and a heartbeat fit; the
+    # routine reports queued before them do not
+    fx = make_agent_dir(tmp_path, max_queue_bytes=480)
     with Device(str(fx.dir)) as dev:
         first = dev.queue_heartbeat(T0)
         assert _heartbeat(first).lost == ()  # nothing declared: the heartbeat of before
