@@ -294,3 +294,18 @@ def test_hex_dumps_are_the_vectors() -> None:
                     segments[-1] += token
         pattern = "(?:[0-9a-f]{2})*?".join(map(re.escape, segments))
         assert re.fullmatch(pattern, _vector(name).hex()), name
+
+
+def test_ack_readings_are_the_vectors() -> None:
+    """The doc's ack table: each ack is in its vector, and acknowledges the seqs written."""
+    rows = re.findall(
+        r"^\| `\[16, (\d+), h'([0-9a-f]*)'(?:, (\d+))?\]` \(\*(.+?)\*\) \| (.+?) \|$", DOC, re.M
+    )
+    assert len(rows) >= 3
+    for cum, bitmap, base, name, written in rows:
+        (vector,) = (v for v in VECTORS["vectors"] if v["name"] == name)
+        ack = {"cum_seq": int(cum), "bitmap": bitmap, "base": int(base) if base else int(cum) + 1}
+        (match,) = (a for a in vector["expect"]["acks"] if {k: a[k] for k in ack} == ack)
+        first, *above = [part.strip() for part in written.split(",")]
+        assert first == f"1–{cum}"
+        assert [int(s) for s in above] == match["acknowledged_above_cum_seq"]
