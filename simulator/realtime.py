@@ -171,8 +171,9 @@ def run_realtime(scenario: Scenario, *, vessels: int, days: float, seed: int, sp
                          "--directip", f"127.0.0.1:{dip}", "--keys", str(root / "keys"),
                          "--json"], env)
             for idx in range(vessels):
-                procs.start(["vessel", "run", "--dir", str(root / f"vessel-{idx}"), "--json"],
-                            env)
+                # No crew app: a fleet of agents on one host would all ask for 127.0.0.1:8080.
+                procs.start(["vessel", "run", "--dir", str(root / f"vessel-{idx}"), "--json",
+                             "--crew-http", ""], env)
             # Restart the compressed clock now that everything is up.
             start = time.time()
             for emu in emulators:
