@@ -39,7 +39,7 @@ PHRASES_EN: dict[str, str] = {
     "in": "in {0}",
     "ago": "{0} ago",
     "overdue_by": "overdue by {0}",
-    "now": "now",
+    "now": "just now",
     "fix": "fix {0} ago",
     "never": "never",
 }
