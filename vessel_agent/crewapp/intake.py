@@ -39,6 +39,9 @@ MAX_SEALED = 16_384
 #: Plaintexts are padded with spaces to a multiple of this (the page does; replies likewise).
 PAD_TO = 1024
 OPS = frozenset({"submit", "lookup", "withdraw", "ask"})
+#: A recorded voice note (``POST /api/v1/crew/voice``): 60 s of 16 kHz 16-bit mono, padded.
+MAX_VOICE_SEALED = 2_000_000
+VOICE_PAD_TO = 32_000  # one second of 16 kHz 16-bit audio: the note's length shows in seconds
 
 
 class BadRequest(ValueError):
@@ -90,10 +93,39 @@ def open_request(sealed: bytes, key: X25519PrivateKey) -> Request:
     """
     if not OVERHEAD < len(sealed) <= MAX_SEALED:
         raise BadRequest(f"a sealed request has {OVERHEAD + 1}..{MAX_SEALED} bytes")
+    return _request(_open(sealed, key), OPS)
+
+
+def open_voice_request(sealed: bytes, key: X25519PrivateKey) -> tuple[Request, bytes]:
+    """Open a sealed voice note: ``u32 n ‖ n bytes of request JSON (op "voice", padded) ‖ the
+    recording`` (16-bit little-endian mono PCM at ``fields["rate"]``, ``fields["samples"]``
+    samples, zero-padded). Returns the request and the recording's bytes — in memory only.
+
+    Raises:
+        BadRequest: as :func:`open_request`, or the lengths disagree.
+    """
+    if not OVERHEAD < len(sealed) <= MAX_VOICE_SEALED:
+        raise BadRequest(f"a sealed voice note has {OVERHEAD + 1}..{MAX_VOICE_SEALED} bytes")
+    plain = _open(sealed, key)
+    n = int.from_bytes(plain[:4], "big") if len(plain) >= 4 else 0
+    if not 0 < n <= min(MAX_SEALED, len(plain) - 4):
+        raise BadRequest("the voice note's header length is wrong")
+    req = _request(plain[4 : 4 + n], frozenset({"voice"}))
+    samples = req.fields.get("samples")
+    audio = plain[4 + n :]
+    if type(samples) is not int or not 0 < 2 * samples <= len(audio):
+        raise BadRequest("samples must be a count the recording holds")
+    return req, audio[: 2 * samples]
+
+
+def _open(sealed: bytes, key: X25519PrivateKey) -> bytes:
     try:
-        plain = open_sealed(sealed, [key], INFO_REQUEST)
+        return open_sealed(sealed, [key], INFO_REQUEST)
     except SealBroken:
         raise BadRequest("the request does not open with this box's intake key") from None
+
+
+def _request(plain: bytes, ops: frozenset[str]) -> Request:
     try:
         data = json.loads(plain.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -101,7 +133,7 @@ def open_request(sealed: bytes, key: X25519PrivateKey) -> Request:
     if not isinstance(data, dict):
         raise BadRequest("the opened request is not a JSON object")
     op, token, resp = data.pop("op", None), data.pop("token", None), data.pop("resp_pub", None)
-    if op not in OPS:
+    if op not in ops:
         raise BadRequest("unknown action")
     if not isinstance(token, str) or not 0 < len(token) <= 64:
         raise BadRequest("missing token")

@@ -12,6 +12,8 @@ Routes (everything else is 404; no route lists anything):
 * ``GET /api/v1/hello`` a single-use token and the figures of the meter (no-store).
 * ``POST /api/v1/crew`` one sealed request (``application/octet-stream``, at most
   :data:`~vessel_agent.crewapp.intake.MAX_SEALED` bytes) → its sealed answer.
+* ``POST /api/v1/crew/voice`` one sealed voice note (at most
+  :data:`~vessel_agent.crewapp.intake.MAX_VOICE_SEALED` bytes) → its sealed answer.
 
 Every answer carries a Content-Security-Policy that allows this origin only: the page can fetch,
 load fonts, scripts or styles from nowhere else, nor be framed. Posts must be same-origin (Origin
@@ -35,13 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from protocol import keys
-from vessel_agent.crewapp.intake import MAX_SEALED, BadRequest
+from vessel_agent.crewapp.intake import MAX_SEALED, MAX_VOICE_SEALED, BadRequest
 from vessel_agent.crewapp.service import CrewService, Limited
 from vessel_agent.i18n import GROUPS, LANGS, URGENT, load
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; "
-    "img-src 'self' blob: data:; connect-src 'self'; form-action 'none'; "
+    "img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; form-action 'none'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {
@@ -51,7 +53,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), geolocation=(), microphone=(), payment=(), usb=()",
+    # The microphone for voice notes, this origin only (browsers give it on localhost/https).
+    "Permissions-Policy": "camera=(), geolocation=(), microphone=(self), payment=(), usb=()",
 }
 TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -232,9 +235,11 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def do_POST(self) -> None:
-        if self.path != "/api/v1/crew":
+        if self.path not in ("/api/v1/crew", "/api/v1/crew/voice"):
             self._error(404, "not found")
             return
+        spoken = self.path.endswith("/voice")
+        limit = MAX_VOICE_SEALED if spoken else MAX_SEALED
         why = self._cross_site()
         if why:
             self.close_connection = True
@@ -246,9 +251,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._error(411, "Content-Length required")
             return
-        if not 0 < length <= MAX_SEALED:
+        if not 0 < length <= limit:
             self.close_connection = True
-            self._error(413, f"a sealed request has at most {MAX_SEALED} bytes")
+            self._error(413, f"a sealed request has at most {limit} bytes")
             return
         sealed = self.rfile.read(length)
         if len(sealed) != length:
@@ -256,7 +261,8 @@ class Handler(BaseHTTPRequestHandler):
             self._error(400, "body shorter than Content-Length")
             return
         try:
-            answer = self.server.service.handle(sealed, self.client)
+            handle = self.server.service.handle_voice if spoken else self.server.service.handle
+            answer = handle(sealed, self.client)
         except BadRequest as exc:
             self._error(400, str(exc))
             return

@@ -25,8 +25,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from protocol.errors import LocalProtocolError
-from protocol.lang import lang_from_tag
-from vessel_agent.crewapp.intake import BadRequest, Request, hex_field, open_request, seal_reply
+from protocol.lang import Lang, lang_from_tag
+from vessel_agent import voice
+from vessel_agent.crewapp.intake import (
+    BadRequest,
+    Request,
+    hex_field,
+    open_request,
+    open_voice_request,
+    seal_reply,
+)
 from vessel_agent.device import Device
 from vessel_agent.errors import LookupLocked, OutboxError, OutboxFull, ReceiptError
 from vessel_agent.i18n import GROUPS, LANGS, URGENT
@@ -37,6 +45,12 @@ MAX_TEXT = 2000
 TOKEN_TTL_S = 1800.0
 MAX_TOKENS = 1024
 MAX_CLIENTS = 512
+VOICE_ERRORS = {
+    voice.TooShort: "app.voice_short",
+    voice.TooLong: "app.voice_long",
+    voice.Silent: "app.voice_silent",
+    voice.Clipped: "app.voice_loud",
+}
 
 
 class Limited(Exception):
@@ -166,6 +180,62 @@ class CrewService:
             return seal_reply(reply, req.resp_pub)
         except ValueError:  # a low-order resp_pub: no shared secret
             raise BadRequest("resp_pub is not a usable X25519 key") from None
+
+    def handle_voice(self, sealed: bytes, client: str) -> bytes:
+        """A recorded voice note: open, encode to Codec2 and seal to the shore in memory
+        (:meth:`Device.submit`), answer sealed. Same limits, tokens and errors as :meth:`handle`."""
+        return self._worker.submit(self._handle_voice, sealed, client).result()
+
+    def _handle_voice(self, sealed: bytes, client: str) -> bytes:
+        now = self.clock()
+        if not self.requests.hit(client, now):
+            raise Limited("too many requests; wait a minute")
+        req, audio = open_voice_request(sealed, self.key)
+        if not self._spend(req.token, now):
+            raise BadRequest("unknown, used or expired token; reload the page")
+        if not self.submits.hit(client, now):
+            raise Limited("too many reports from this device; wait a few minutes")
+        reply = self._submit_voice(req.fields, audio)
+        try:
+            return seal_reply(reply, req.resp_pub)
+        except ValueError:
+            raise BadRequest("resp_pub is not a usable X25519 key") from None
+
+    def _submit_voice(self, f: dict[str, Any], audio: bytes) -> dict[str, Any]:
+        category, lang = self._category_lang(f)
+        rate = f.get("rate")
+        if type(rate) is not int:
+            raise BadRequest("rate must be a number")
+        extra: dict[str, Any] = {}
+        if f.get("reply_pub") is not None:
+            extra["reply_pub"] = hex_field(f["reply_pub"], "reply_pub")
+        try:
+            encoded = voice.encode(audio, rate=rate)
+        except voice.VoiceError as exc:  # the crew member is told why, in their language
+            return {"ok": False, "error": VOICE_ERRORS.get(type(exc), "app.voice_bad")}
+        try:
+            done = self.device.submit(category=category, lang=lang, voice=encoded, **extra)
+        except OutboxFull:
+            return {"ok": False, "error": "ui.full"}
+        except (OutboxError, LocalProtocolError):
+            return {"ok": False, "error": "ui.failed"}
+        return {
+            "ok": True,
+            "receipt": done.receipt,
+            "urgent": done.urgent,
+            "frames": done.fragments,
+            "duration_s": encoded.duration_ms / 1000,
+        }
+
+    def _category_lang(self, f: dict[str, Any]) -> tuple[int, Lang]:
+        category, lang = f.get("category"), f.get("lang")
+        if not isinstance(category, int) or isinstance(category, bool):
+            raise BadRequest("category must be a number")
+        if category not in CATEGORIES:
+            raise BadRequest("not a category crew can choose")
+        if lang not in LANGS:
+            raise BadRequest("unknown language")
+        return category, lang_from_tag(lang)
 
     def _act(self, req: Request, client: str, now: float) -> dict[str, Any]:
         f = req.fields

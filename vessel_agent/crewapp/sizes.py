@@ -20,9 +20,9 @@ from __future__ import annotations
 import random
 from functools import cache
 
-from protocol import keys
-from protocol.lang import lang_from_tag
-from protocol.messages import Grievance
+from protocol import keys, voice
+from protocol.lang import Lang, lang_from_tag
+from protocol.messages import Grievance, VoiceNote
 from protocol.vessel import VesselSession
 from vessel_agent.i18n import LANGS, load
 
@@ -62,4 +62,30 @@ def table(step: int = STEP) -> dict[str, object]:
             row.append(len(items))
             session.outbox.clear()
         frames[lang] = row
-    return {"step": step, "max_chars": MAX_CHARS, "frame_bytes": session.limit, "frames": frames}
+    return {
+        "step": step,
+        "max_chars": MAX_CHARS,
+        "frame_bytes": session.limit,
+        "frames": frames,
+        "voice": _voice_row(session),
+    }
+
+
+def _voice_row(session: VesselSession) -> list[int]:
+    """Messages a 700C voice note of 0, 1, … 60 whole seconds takes (reply key included, as
+    :meth:`~vessel_agent.device.Device.submit` sends it): exact, frames are not compressed."""
+    mode = voice.MODE_700C
+    row = [0]
+    for s in range(1, mode.max_duration_ms // 1000 + 1):
+        ms = s * 1000
+        note = VoiceNote(
+            category=0x17,
+            lang=Lang.UND,
+            mode=mode.code,
+            duration_ms=ms,
+            frames=(bytes(mode.bytes_per_frame),) * mode.frame_count(ms),
+            reply_pub=bytes(32),
+        )
+        row.append(len(session.queue_crew(note, 1_700_000_000)))
+        session.outbox.clear()
+    return row

@@ -1,7 +1,7 @@
 // The crew app (docs/crew-app.md). One page, no framework, no external request: every string
 // comes from the agent's crew catalogs (/i18n/<lang>.json), every crew action goes to the agent
 // sealed to its intake key (./hpke.js), and nothing typed is kept once the screen is left.
-import { newKeyPair, open, seal } from "./hpke.js";
+import { concat, newKeyPair, open, seal } from "./hpke.js";
 
 const boot = JSON.parse(document.getElementById("boot").textContent);
 const te = new TextEncoder();
@@ -253,6 +253,9 @@ function writeScreen(code) {
       button(tr("ui.back"), () => (urgent ? homeScreen() : categoryScreen()), "plain", { id: "back" }),
       button(tr("app.next"), reviewScreen, urgent ? "danger" : "primary", { id: "next" }),
     ),
+    navigator.mediaDevices?.getUserMedia
+      ? button(`🎤 ${tr("app.speak_instead")}`, () => voiceScreen(code), "plain big", { id: "go-voice" })
+      : null,
   );
   area.focus();
   updateMeter(meter);
@@ -298,6 +301,213 @@ function updateMeter(node) {
     " ",
     el("span", { class: "wait" }, waitText(frames)),
   );
+}
+
+// --- voice notes: recorded here, sealed to the agent, encoded (Codec2) and sealed there ----------
+
+const VOICE_RATE = 16000; // what the page sends; the agent resamples to 8 kHz (soxr)
+const VOICE_MAX_S = 60;
+const VOICE_MIN_S = 1;
+
+async function startRecording() {
+  const stream = await navigator.mediaDevices.getUserMedia({
+    // The voice as it was said: no browser processing between the microphone and the codec.
+    audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+  });
+  const ctx = new AudioContext();
+  const source = ctx.createMediaStreamSource(stream);
+  // ScriptProcessor: everywhere, no extra module to serve; its output stays silent.
+  const tap = ctx.createScriptProcessor(4096, 1, 1);
+  const chunks = [];
+  tap.onaudioprocess = (e) => chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
+  source.connect(tap);
+  tap.connect(ctx.destination);
+  return {
+    seconds: () => chunks.reduce((n, c) => n + c.length, 0) / ctx.sampleRate,
+    async stop() {
+      tap.disconnect();
+      source.disconnect();
+      for (const track of stream.getTracks()) track.stop();
+      const rate = ctx.sampleRate;
+      await ctx.close();
+      const all = new Float32Array(chunks.reduce((n, c) => n + c.length, 0));
+      let i = 0;
+      for (const c of chunks) { all.set(c, i); i += c.length; }
+      chunks.length = 0;
+      return to16k(all, rate);
+    },
+  };
+}
+
+// The browser's own resampler (OfflineAudioContext) to 16 kHz, then 16-bit PCM.
+async function to16k(samples, rate) {
+  const n = Math.max(1, Math.round((samples.length * VOICE_RATE) / rate));
+  const off = new OfflineAudioContext(1, n, VOICE_RATE);
+  const buf = off.createBuffer(1, samples.length, rate);
+  buf.copyToChannel(samples, 0);
+  const src = off.createBufferSource();
+  src.buffer = buf;
+  src.connect(off.destination);
+  src.start();
+  const out = (await off.startRendering()).getChannelData(0);
+  const pcm = new Int16Array(out.length);
+  for (let k = 0; k < out.length; k++) pcm[k] = Math.max(-32768, Math.min(32767, Math.round(out[k] * 32767)));
+  return pcm;
+}
+
+function wavBlob(pcm) {
+  const head = new DataView(new ArrayBuffer(44));
+  const str = (o, s) => { for (let k = 0; k < s.length; k++) head.setUint8(o + k, s.charCodeAt(k)); };
+  str(0, "RIFF"); head.setUint32(4, 36 + pcm.byteLength, true); str(8, "WAVEfmt ");
+  head.setUint32(16, 16, true); head.setUint16(20, 1, true); head.setUint16(22, 1, true);
+  head.setUint32(24, VOICE_RATE, true); head.setUint32(28, VOICE_RATE * 2, true);
+  head.setUint16(32, 2, true); head.setUint16(34, 16, true); str(36, "data");
+  head.setUint32(40, pcm.byteLength, true);
+  return new Blob([head.buffer, pcm.buffer], { type: "audio/wav" });
+}
+
+function voiceFrames(seconds) {
+  const row = sizes?.voice;
+  if (!row) return null;
+  return row[Math.min(row.length - 1, Math.max(1, Math.ceil(seconds)))];
+}
+
+// One sealed voice note: u32 length ‖ the request JSON (padded to 1 kB) ‖ the PCM, padded with
+// silence to whole seconds, all sealed to the intake key like every other request.
+async function callVoice(fields, pcm) {
+  const hello = await getJSON("/api/v1/hello");
+  const resp = newKeyPair();
+  const raw = te.encode(JSON.stringify({ op: "voice", token: hello.token, resp_pub: toHex(resp.publicKey), ...fields }));
+  const head = new Uint8Array(Math.ceil(raw.length / PAD_TO) * PAD_TO).fill(0x20);
+  head.set(raw);
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, head.length);
+  const bytes = new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+  const audio = new Uint8Array(Math.ceil(bytes.length / (VOICE_RATE * 2)) * VOICE_RATE * 2);
+  audio.set(bytes);
+  const r = await fetch("/api/v1/crew/voice", {
+    method: "POST",
+    headers: { "Content-Type": "application/octet-stream", "X-Flip-Crew": "1" },
+    body: seal(intakePub, INFO_REQUEST, concat(len, head, audio)),
+    cache: "no-store",
+    credentials: "omit",
+  });
+  if (r.status === 429) return { ok: false, error: op === "submit" ? "app.too_many" : "ui.locked" };
+  if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  const answer = new Uint8Array(await r.arrayBuffer());
+  return JSON.parse(td.decode(open(resp.secretKey, INFO_REPLY, answer)));
+}
+
+function voiceScreen(code) {
+  state.cat = code;
+  const urgent = isUrgent(code);
+  let rec = null;
+  let pcm = null;
+  let url = null;
+  let timer = null;
+  const clock = el("p", { class: "clock", id: "clock", role: "timer" }, "0 s");
+  const meter = el("p", { class: "meter", id: "meter" });
+  const error = el("p", { class: "error", id: "error", role: "alert" });
+  const player = el("audio", { id: "playback", controls: true, hidden: true });
+  const controls = el("div", { class: "row" });
+  const drop = () => {
+    if (url) URL.revokeObjectURL(url);
+    url = null;
+    pcm = null;
+  };
+  const leave = (next) => async () => {
+    clearInterval(timer);
+    if (rec) await rec.stop().catch(() => {});
+    rec = null;
+    drop();
+    next();
+  };
+  let current = 0; // seconds recorded so far (the meter's input, also when sizes arrive late)
+  const meterFor = (seconds) => {
+    current = seconds;
+    const n = voiceFrames(seconds);
+    if (n != null) meter.replaceChildren(el("span", { class: "count", id: "meter-count" }, tr("app.meter", { n })), " ", el("span", { class: "wait" }, waitText(n)));
+  };
+  const idle = () => {
+    controls.replaceChildren(
+      button(tr("ui.back"), leave(() => writeScreen(code)), "plain", { id: "back" }),
+      button(`⏺ ${tr("app.record")}`, record, urgent ? "danger big" : "primary big", { id: "record" }),
+    );
+  };
+  const record = async () => {
+    error.textContent = "";
+    drop();
+    player.hidden = true;
+    try {
+      rec = await startRecording();
+    } catch {
+      error.textContent = tr("app.mic_denied");
+      return;
+    }
+    controls.replaceChildren(button(`⏹ ${tr("app.stop")}`, stop, "danger big", { id: "stop" }));
+    timer = setInterval(() => {
+      const s = rec ? rec.seconds() : 0;
+      clock.textContent = `${Math.floor(s)} s / ${VOICE_MAX_S} s`;
+      meterFor(s);
+      if (s >= VOICE_MAX_S) stop();
+    }, 250);
+  };
+  const stop = async () => {
+    clearInterval(timer);
+    if (!rec) return;
+    const r = rec;
+    rec = null;
+    pcm = await r.stop();
+    const seconds = pcm.length / VOICE_RATE;
+    clock.textContent = `${seconds.toFixed(1)} s`;
+    meterFor(seconds);
+    if (seconds < VOICE_MIN_S) {
+      error.textContent = tr("app.voice_short");
+      drop();
+      idle();
+      return;
+    }
+    url = URL.createObjectURL(wavBlob(pcm));
+    player.src = url;
+    player.hidden = false;
+    controls.replaceChildren(
+      button(`↺ ${tr("app.record_again")}`, record, "plain", { id: "record-again" }),
+      button(urgent ? tr("app.send_urgent") : tr("ui.send"), send, urgent ? "danger big" : "primary big", { id: "send-voice" }),
+    );
+  };
+  const send = async () => {
+    const sendBtn = document.getElementById("send-voice");
+    sendBtn.disabled = true;
+    error.textContent = tr("app.sending");
+    try {
+      state.reply = newKeyPair();
+      const answer = await callVoice(
+        { category: code, lang, rate: VOICE_RATE, samples: pcm.length, reply_pub: toHex(state.reply.publicKey) },
+        pcm,
+      );
+      if (!answer.ok) throw new Error(answer.error);
+      drop();
+      receiptScreen(answer);
+    } catch (e) {
+      error.textContent = tr(String(e.message).startsWith("ui.") || String(e.message).startsWith("app.") ? e.message : "app.offline");
+      sendBtn.disabled = false;
+    }
+  };
+  show(
+    "s-voice",
+    header(`🎤 ${ICONS[catKey(code)] ?? ""} ${tr(`cat.${catKey(code)}`)}`, urgent ? "urgent" : ""),
+    el("p", { class: "lead" }, tr("app.voice_help")),
+    el("p", { class: "private" }, "🔒 ", tr("app.review_private")),
+    clock,
+    meter,
+    player,
+    error,
+    controls,
+  );
+  idle();
+  loadSizes(() => meterFor(current));
+  getJSON("/api/v1/hello").then((h) => { state.meter = h; }).catch(() => {});
+  document.querySelector("h1").focus();
 }
 
 function reviewScreen() {
