@@ -13,6 +13,7 @@ from shore_gateway.cases.messages_api import router as messages_router
 from shore_gateway.cases.primero import webhook_router
 from shore_gateway.cases.service import lifespan
 from shore_gateway.web.casepage import router as case_router
+from shore_gateway.web.conversation_page import router as conversation_router
 from shore_gateway.web.pages import router as pages_router
 from shore_gateway.web.portal import router as portal_router
 
@@ -22,4 +23,5 @@ router.include_router(messages_router)
 router.include_router(webhook_router)
 router.include_router(pages_router)
 router.include_router(case_router)
+router.include_router(conversation_router)
 router.include_router(portal_router)

@@ -64,6 +64,7 @@ DONE: dict[str, str] = {
     "assigned": "Assignee saved.",
     "action_added": "Remediation action added.",
     "action_done": "Action marked done.",
+    "asked": "Question sealed and queued: it reaches the crew member at the vessel's next contact.",
     "merged": "Cases merged: every grievance and action is now on this case.",
     "split": "Grievances split off into this new case.",
 }
@@ -139,6 +140,9 @@ def _render(request: Request, ref: str, user: Any, *, flash: str | None = None,
         assert vessel is not None
         item = views.staff_case(session, case, vessel)
         words = _words(session, user.user.name, item)
+        from shore_gateway.web import conversation_page  # its own part of the page
+
+        convo = conversation_page.context(session, case, user.user.name)
         trail = session.exec(
             select(AuditEntry).where(AuditEntry.case_id == case.id).order_by(col(AuditEntry.id))
         ).all()
@@ -156,7 +160,7 @@ def _render(request: Request, ref: str, user: Any, *, flash: str | None = None,
     return page(request, "case.html", status_code=status_code, me=user, c=item, words=words,
                 timeline=timeline(list(trail)), nexts=nexts, reack=reack, notes=NOTES,
                 action_kinds=ACTION_KINDS, merge_targets=merge_targets, flash=flash,
-                error=error)
+                error=error, convo=convo)
 
 
 def _words(session: Session, actor: str, item: dict[str, Any]) -> list[dict[str, Any]]:
