@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 DOC = ROOT.parent / "BENCHMARKS.md"
 # Each module has run() -> {"name", "results": [{"metric", "value", "target", "met"}], ...}.
-BENCHES = ["protocol", "agent", "crewapp", "gateway", "sim", "voice", "zawgyi"]
+BENCHES = ["protocol", "agent", "crewapp", "gateway", "sim", "voice", "zawgyi", "conversation"]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
