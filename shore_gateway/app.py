@@ -175,12 +175,14 @@ def create_app(
 
     from shore_gateway.api import router as api_router
     from shore_gateway.ingest.cloudloop import router as cloudloop_router
+    from shore_gateway.ingest.frames import router as frames_router
     from shore_gateway.ingest.rockblock import router as rockblock_router
     from shore_gateway.web import router as web_router
 
     app.include_router(api_router)
     app.include_router(rockblock_router)
     app.include_router(cloudloop_router)
+    app.include_router(frames_router)
     app.include_router(web_router)  # case desk API, dashboard, owner portal
     return app
 

@@ -34,6 +34,7 @@ from protocol.events import (
     ShorePartReceived,
 )
 from vessel_agent import inbox
+from vessel_agent.broadband import BroadbandLink, PostResult
 from vessel_agent.device import Device
 from vessel_agent.errors import OutboxCorrupt, OutboxError
 from vessel_agent.logs import Log
@@ -100,6 +101,11 @@ class Agent:
         self._fix: Any = None
         self._fix_lock = threading.Lock()
         self._reported_fix_time: Any = None
+        self.broadband = (
+            BroadbandLink(cfg.broadband_url, retry_s=cfg.broadband_retry_s)
+            if cfg.broadband_url
+            else None
+        )
         self.stop = threading.Event()
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -170,6 +176,8 @@ class Agent:
                 self.log("outbox_damaged", level="error")
                 self.stop.set()
             return
+        if self.broadband is not None and self.broadband.up(now):
+            self._broadband(now, self.broadband)
         if not self.device.config.serial:
             return
         if self.modem is None and not self._open_modem(now):
@@ -259,6 +267,35 @@ class Agent:
         if result.mt_received:
             self.apply_downlink(modem.read_mt(), self.clock())
         self._save_status()
+
+    # --- broadband window ----------------------------------------------------------------------
+
+    def _broadband(self, now: float, link: BroadbandLink, max_frames: int = 32) -> None:
+        """Post due frames over the IP link; what does not go stays due for the modem."""
+        session = self.device.session
+        frames = session.frames_to_send(now, max_frames=max_frames)
+        for i, out in enumerate(frames):
+            items = [session.outbox[s] for s in out.seqs if s in session.outbox]
+            result = link.post(out.data, now)
+            if result is PostResult.STORED:
+                self.device.outbox.mark_sent(items, now)
+                self.log("broadband_ok", seqs=list(out.seqs), bytes=len(out.data))
+                continue
+            for later in frames[i:]:  # back to the modem, due now
+                for s in later.seqs:
+                    if s in session.outbox:
+                        m = session.outbox[s]
+                        m.attempts, m.next_try = max(0, m.attempts - 1), now
+            if result is PostResult.DOWN:
+                self.log("broadband_down", level="warning", error=link.last_error,
+                         retry_in_s=link.retry_s)
+                break
+            self.log("broadband_refused", level="warning", seqs=list(out.seqs),
+                     error=link.last_error)
+            link.down_until = now + link.retry_s  # a refusal: leave this link to the modem
+            break
+        if frames:
+            self._save_status()
 
     # --- downlink ------------------------------------------------------------------------------
 
@@ -379,6 +416,12 @@ class Agent:
             snap["link"] = "no-modem"
         elif self.modem is None and self.sched.link is not Link.MODEM_DOWN:
             snap["link"] = Link.UNKNOWN.value
+        if self.broadband is not None:
+            snap["broadband"] = {
+                "up": self.broadband.up(self.clock()),
+                "sent": self.broadband.sent,
+                "last_error": self.broadband.last_error,
+            }
         snap["saved_at"] = self.clock()
         with contextlib.suppress(OutboxError, ProtocolError, sqlite3.Error):
             self.device.outbox.set_meta({"link_status": json.dumps(snap)})

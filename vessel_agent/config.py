@@ -54,6 +54,10 @@ class AgentConfig:
     modem_timeout_s: float = 5.0
     session_timeout_s: float = 90.0
     tick_s: float = 1.0  # longest sleep of the agent loop (ring polling)
+    # Broadband window (optional): the gateway's POST /ingest/frames URL; frames go there while
+    # it answers, by satellite otherwise. Empty = satellite only.
+    broadband_url: str = ""
+    broadband_retry_s: float = 300.0  # after a failed post, satellite only for this long
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept on save
 
     def validate(self) -> None:
@@ -72,6 +76,10 @@ class AgentConfig:
             raise ConfigError("idle_timeout_s must be at least 5 seconds")
         if self.tick_s <= 0:
             raise ConfigError("tick_s must be positive")
+        if self.broadband_url and not self.broadband_url.startswith(("http://", "https://")):
+            raise ConfigError("broadband_url must be an http(s):// URL of /ingest/frames")
+        if self.broadband_retry_s <= 0:
+            raise ConfigError("broadband_retry_s must be positive")
 
     def to_toml(self) -> dict[str, Any]:
         data = {

@@ -8,9 +8,11 @@ import itertools
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import uvicorn
 from sqlmodel import func, select
 
 from firmware_bridge.directip import (
@@ -163,3 +165,26 @@ def directip_server(db: Database, limits: DirectIPLimits | None = None) -> Itera
     server = DirectIPServer(pipeline_for(db), host="127.0.0.1", port=0, limits=limits)
     with ServerThread(server) as running:
         yield running
+
+
+class Served:
+    """The gateway app under uvicorn on a free port, in a thread."""
+
+    def __init__(self, app: object) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",  # type: ignore[arg-type]
+                                lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

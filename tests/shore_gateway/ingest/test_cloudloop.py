@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
@@ -26,7 +24,7 @@ from shore_gateway.config import Settings
 from shore_gateway.db import Database
 from shore_gateway.models import Grievance, RawFrame
 from tests.shore_gateway.conftest import Client
-from tests.shore_gateway.ingest.helpers import Boat, count, pipeline_for
+from tests.shore_gateway.ingest.helpers import Boat, Served, count, pipeline_for
 
 IMEI = "300434060000001"
 N = 520  # grievances: one ~100,000-byte IMT message and a second, smaller one
@@ -113,29 +111,6 @@ def test_any_payload_gets_a_typed_answer(sqlite_db: Database, payload: bytes) ->
         payload = b"\x00"
     reply = client.post("/ingest/cloudloop", content=lingo(payload))
     assert reply.status_code in (200, 422)
-
-
-class Served:
-    """The gateway app under uvicorn on a free port, in a thread."""
-
-    def __init__(self, app: object) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",  # type: ignore[arg-type]
-                                lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture
