@@ -20,6 +20,7 @@ import shutil
 import signal
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from simulator.link import DAY, SimLink
 from simulator.realtime import CompressedLink, _flip, _free_port, _Procs
 
 MARKER = ".flip-demo"
+VOICE_NOTE = "voice-id.flac"  # simulator/data; see simulator/data/README.md
 OWNERS = ("Andaman Star Fishing Co.", "Pacific Blue Fisheries")
 # (language, category) of the grievances the demo crews submit, urgent one included.
 SUBMISSIONS = [
@@ -108,6 +110,10 @@ def _epcis(vessel: str, imo: str, trip_day: str, lot: str) -> dict[str, Any]:
     }
 
 
+#: Response clocks × this in the demo gateway (FLIP_CASES_CLOCK_SCALE): 20× fast.
+CLOCK_SCALE = 0.05
+
+
 def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
     """Start everything, call ``emit_ready(info)``, run until stopped; returns what was seen."""
     import httpx
@@ -133,9 +139,11 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
                        "--role", "staff"], env)["token"]
         owner = _flip(["gateway", "user", "add", "--db", db, "--name", "owner",
                        "--role", "owner", "--owner", OWNERS[0]], env)["token"]
+        # Case response clocks run CLOCK_SCALE fast, like the link's compressed time, so the
+        # urgent case's 30 minutes run out on screen (docs/cases.md, "Response clocks").
         procs.start(["gateway", "serve", "--db", db, "--http", f"127.0.0.1:{http}",
                      "--directip", f"127.0.0.1:{dip}", "--keys", str(root / "keys"), "--json"],
-                    env)
+                    {**env, "FLIP_CASES_CLOCK_SCALE": str(CLOCK_SCALE)})
         for v in vessels:
             # Each vessel's crew app (docs/crew-app.md), as its box's own screen would open it.
             v["crew_app"] = f"http://127.0.0.1:{_free_port()}/"
@@ -159,6 +167,7 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
             "data_dir": str(root),
             "vessels": [v["name"] for v in vessels],
             "submitted": len(submitted),
+            "clock_scale_x": round(1 / CLOCK_SCALE),
             # A demo prints receipts so a tester can follow a message as its crew member would;
             # a real vessel shows a receipt only to the person who submitted.
             "receipts": submitted,
@@ -246,6 +255,14 @@ def _submit(vessels: list[dict[str, Any]], env: dict[str, str],
         r = _flip(["vessel", "submit", "--dir", str(v["dir"]), "--category",
                    f"0x{category:02X}", "--lang", lang, "--text", text], env)
         out.append({"vessel": v["name"], "seq": r["seq"], "receipt": r.get("receipt")})
+    # One crew member speaks instead of writing: an Indonesian voice note (espeak-ng, 8.4 s),
+    # encoded to Codec2 700C and sealed on board like the others.
+    v = vessels[1 % len(vessels)]
+    with resources.as_file(resources.files("simulator.data").joinpath(VOICE_NOTE)) as path:
+        r = _flip(["vessel", "submit", "--dir", str(v["dir"]), "--category", "0x17",
+                   "--lang", "id", "--voice", str(path)], env)
+    out.append({"vessel": v["name"], "seq": r["seq"], "receipt": r.get("receipt"),
+                "voice_s": r.get("duration_s")})
     return out
 
 
@@ -274,6 +291,8 @@ def human(info: dict[str, Any]) -> str:
         f"look it up in the crew terminal or: {info['receipt_lookup']}",
         f"  vessels:       {', '.join(info['vessels'])}",
         f"  {info['submitted']} grievances submitted on board; watch them arrive ashore.",
+        f"  case clocks:   {info['clock_scale_x']}x fast (the urgent case's 30 min run out in "
+        f"{30 / info['clock_scale_x']:.1f} min unless staff acknowledge it)",
         f"  data:          {info['data_dir']}",
     ])
 

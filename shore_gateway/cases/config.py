@@ -35,6 +35,9 @@ class CaseSettings(BaseSettings):
     max_backoff_s: float = Field(default=300.0, gt=0)
     #: A grievance joins an open case of the same vessel and category opened within this window.
     join_window_days: int = Field(default=30, ge=0)
+    #: Response clocks × this factor (``workflow.RESPONSE_CLOCK``). 1 in use; the demo runs
+    #: them 20× fast (0.05) so a clock can be seen running out within minutes.
+    clock_scale: float = Field(default=1.0, gt=0, le=1)
 
     def enabled(self) -> tuple[str, ...]:
         names = tuple(n.strip() for n in (self.connectors or "").split(",") if n.strip())

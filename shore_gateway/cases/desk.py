@@ -112,7 +112,7 @@ def on_grievance(
             status=Status.NEW.value,
             opened_at=now,
             updated_at=now,
-            due_at=due_at(grievance.category, now),
+            due_at=due_at(grievance.category, now, settings.clock_scale),
             external_id=str(uuid.uuid4()),
         )
         session.add(case)
@@ -173,7 +173,7 @@ def _reopen(
     before = case.status
     transition(session, case, target, actor=SYSTEM, settings=settings, now=now)
     case.acknowledged_at = None
-    case.due_at = due_at(grievance.category, now)
+    case.due_at = due_at(grievance.category, now, settings.clock_scale)
     case.closed_at = None
     session.add(case)
     session.flush()

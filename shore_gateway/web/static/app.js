@@ -39,6 +39,32 @@ function clusters(markers) {
   return groups;
 }
 
+// Each cluster's label goes right, left, above or below its marker, wherever it overlaps no
+// label placed before; when none fits, the cluster joins the one it collides with.
+function placeLabels(groups, ctx, W, H) {
+  function text(g) { return g.names.length > 1 ? g.names[0] + " +" + (g.names.length - 1) : g.names[0]; }
+  function hits(a, b) { return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h; }
+  var placed = [];
+  groups.forEach(function (g) {
+    for (;;) {
+      var label = text(g), w = ctx.measureText(label).width + 6, h = 20;
+      var spots = [[g.x + 10, g.y - 10], [g.x - 10 - w, g.y - 10], [g.x - w / 2, g.y - 32], [g.x - w / 2, g.y + 12]];
+      var box = null, clash = null;
+      for (var i = 0; i < spots.length && !box; i++) {
+        var b = {x: Math.max(0, Math.min(W - w, spots[i][0])), y: Math.max(0, Math.min(H - h, spots[i][1])), w: w, h: h};
+        var other = placed.find(function (p) { return hits(b, p.box) || hits(b, {x: p.x - 7, y: p.y - 7, w: 14, h: 14}); });
+        if (other) { clash = clash || other; } else { box = b; }
+      }
+      if (box) { g.label = label; g.box = box; placed.push(g); return; }
+      // No room: fold this cluster into the one in the way, and place that one again.
+      placed.splice(placed.indexOf(clash), 1);
+      clash.names = clash.names.concat(g.names);
+      g = clash;
+    }
+  });
+  return placed;
+}
+
 function drawMap(canvas) {
   var ctx = canvas.getContext("2d");
   var W = canvas.width, H = canvas.height;
@@ -71,15 +97,13 @@ function drawMap(canvas) {
       var p = t.points[t.points.length - 1], q = xy(p[0], p[1]);
       markers.push({x: q[0], y: q[1], name: t.vessel, colour: colour});
     });
-    var groups = clusters(markers);
     ctx.font = "bold 15px system-ui, sans-serif"; ctx.textBaseline = "middle";
+    var groups = placeLabels(clusters(markers), ctx, W, H);
     groups.forEach(function (g) {
-      var label = g.names.length > 1 ? g.names[0] + " +" + (g.names.length - 1) : g.names[0];
       ctx.fillStyle = g.names.length > 1 ? "#0b2e4f" : g.colour;
       ctx.beginPath(); ctx.arc(g.x, g.y, g.names.length > 1 ? 7 : 5, 0, 2 * Math.PI); ctx.fill();
-      var tw = ctx.measureText(label).width, lx = g.x + 10 + tw > W ? g.x - 10 - tw : g.x + 10;
-      ctx.fillStyle = "rgba(255,255,255,.85)"; ctx.fillRect(lx - 3, g.y - 10, tw + 6, 20);
-      ctx.fillStyle = "#111"; ctx.fillText(label, lx, g.y);
+      ctx.fillStyle = "rgba(255,255,255,.85)"; ctx.fillRect(g.box.x, g.box.y, g.box.w, g.box.h);
+      ctx.fillStyle = "#111"; ctx.fillText(g.label, g.box.x + 3, g.box.y + g.box.h / 2);
     });
     canvas.title = groups.map(function (g) { return g.names.join(", "); }).join(" · ");
     canvas.dataset.clusters = String(groups.length);

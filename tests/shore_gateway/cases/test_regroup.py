@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from protocol.messages import CaseStatus, decode_message
 from shore_gateway.cases import desk, regroup, views
+from shore_gateway.cases.config import CaseSettings
 from shore_gateway.cases.models import AuditEntry, CaseAction, CaseGrievance
 from shore_gateway.cases.workflow import BadRequest, BadTransition, Status
 from shore_gateway.db import Database
@@ -177,3 +178,9 @@ def test_acknowledge_refuses_a_closed_case(fleet: Database) -> None:  # noqa: F8
         c.acknowledged_at = None
         with pytest.raises(BadTransition):
             desk.acknowledge(s, c, actor="ann")
+
+
+def test_clock_scale_shortens_every_response_clock(fleet: Database) -> None:  # noqa: F811
+    fast = CaseSettings(clock_scale=0.05)
+    _, ref = add_grievance(fleet, "Sea One", 1, category=0xF1, settings=fast)
+    assert case(fleet, ref).due_at == T0 + dt.timedelta(seconds=90)  # 30 min / 20
