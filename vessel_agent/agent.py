@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.status import OutcomeKind
+from protocol import bundle
 from protocol.errors import ProtocolError, RemoteProtocolError
 from protocol.events import (
     CaseStatusReceived,
@@ -33,14 +34,18 @@ from protocol.events import (
     ShoreKeyRotated,
     ShorePartReceived,
 )
+from protocol.frame import DOWNLINK_MAX
+from protocol.vessel import OutFrame
 from vessel_agent import inbox
 from vessel_agent.broadband import BroadbandLink, PostResult
 from vessel_agent.device import Device
 from vessel_agent.errors import OutboxCorrupt, OutboxError
+from vessel_agent.imtlink import IMTLink
 from vessel_agent.logs import Log
 from vessel_agent.scheduler import Link, Scheduler, SessionPlan, SessionReport
 
 PURGE_EVERY_S = 3600.0
+IMT_MAX_FRAMES = 512  # per agent step: about four full IMT messages of SBD-size frames
 FIX_MAX_AGE_S = 600.0
 
 
@@ -106,6 +111,7 @@ class Agent:
             if cfg.broadband_url
             else None
         )
+        self.imt = IMTLink(cfg.imt_serial, topic=cfg.imt_topic) if cfg.imt_serial else None
         self.stop = threading.Event()
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -147,6 +153,8 @@ class Agent:
             self.log("agent_stopped", pending=len(self.device.session.outbox))
 
     def _close_modem(self) -> None:
+        if self.imt is not None:
+            self.imt.close()
         if self.modem is not None:
             with contextlib.suppress(BridgeError, OSError):
                 self.modem.close()
@@ -178,6 +186,8 @@ class Agent:
             return
         if self.broadband is not None and self.broadband.up(now):
             self._broadband(now, self.broadband)
+        if self.imt is not None:
+            self._imt(now, self.imt)
         if not self.device.config.serial:
             return
         if self.modem is None and not self._open_modem(now):
@@ -296,6 +306,50 @@ class Agent:
             break
         if frames:
             self._save_status()
+
+    # --- RockBLOCK 9704 (IMT) ---------------------------------------------------------------------
+
+    def _imt(self, now: float, link: IMTLink) -> None:
+        """Downlinks that arrived; then due frames, packed into bundles, one IMT message each."""
+        for payload in link.receive(now):
+            try:
+                parts = bundle.split(payload, max_frame=DOWNLINK_MAX)
+            except ProtocolError as exc:
+                self.log("imt_mt_refused", level="warning", error=type(exc).__name__)
+                continue
+            for part in parts:
+                self.apply_downlink(part, now)
+        if not link.up(now):
+            return
+        session = self.device.session
+        frames = session.frames_to_send(now, max_frames=IMT_MAX_FRAMES)
+        if not frames:
+            return
+        groups: list[list[OutFrame]] = [[]]
+        size = 0
+        for out in frames:
+            if size + len(out.data) > link.limit and groups[-1]:
+                groups.append([])
+                size = 0
+            groups[-1].append(out)
+            size += len(out.data)
+        for i, group in enumerate(groups):
+            data = bundle.join([o.data for o in group], limit=link.limit)
+            if link.send(data, self.clock()) is PostResult.STORED:
+                items = [session.outbox[s] for o in group for s in o.seqs if s in session.outbox]
+                self.device.outbox.mark_sent(items, self.clock())
+                self.log("imt_ok", frames=len(group), bytes=len(data),
+                         seqs=[s for o in group for s in o.seqs])
+                continue
+            for later in groups[i:]:  # due again now, for whichever link is up
+                for out in later:
+                    for s in out.seqs:
+                        if s in session.outbox:
+                            m = session.outbox[s]
+                            m.attempts, m.next_try = max(0, m.attempts - 1), now
+            self.log("imt_failed", level="warning", error=link.last_error, retry_in_s=link.retry_s)
+            break
+        self._save_status()
 
     # --- downlink ------------------------------------------------------------------------------
 
@@ -416,6 +470,13 @@ class Agent:
             snap["link"] = "no-modem"
         elif self.modem is None and self.sched.link is not Link.MODEM_DOWN:
             snap["link"] = Link.UNKNOWN.value
+        if self.imt is not None:
+            snap["imt"] = {
+                "up": self.imt.up(self.clock()),
+                "sent": self.imt.sent,
+                "signal": self.imt.signal,
+                "last_error": self.imt.last_error,
+            }
         if self.broadband is not None:
             snap["broadband"] = {
                 "up": self.broadband.up(self.clock()),

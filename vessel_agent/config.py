@@ -58,6 +58,9 @@ class AgentConfig:
     # it answers, by satellite otherwise. Empty = satellite only.
     broadband_url: str = ""
     broadband_retry_s: float = 300.0  # after a failed post, satellite only for this long
+    # RockBLOCK 9704 (IMT, up to 100,000 bytes per message) on its own port; empty = none.
+    imt_serial: str = ""
+    imt_topic: int = 244  # Cloudloop's RAW topic; must be provisioned for the modem
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept on save
 
     def validate(self) -> None:
@@ -80,6 +83,8 @@ class AgentConfig:
             raise ConfigError("broadband_url must be an http(s):// URL of /ingest/frames")
         if self.broadband_retry_s <= 0:
             raise ConfigError("broadband_retry_s must be positive")
+        if not 64 <= self.imt_topic <= 65535:
+            raise ConfigError("imt_topic must be 64..65535")
 
     def to_toml(self) -> dict[str, Any]:
         data = {
