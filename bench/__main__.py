@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 DOC = ROOT.parent / "BENCHMARKS.md"
 # Each module has run() -> {"name", "results": [{"metric", "value", "target", "met"}], ...}.
-BENCHES = ["protocol", "agent", "crewapp", "gateway", "sim", "voice", "zawgyi", "conversation"]
+BENCHES = ["protocol", "agent", "crewapp", "gateway", "sim", "voice", "zawgyi", "conversation",
+           "links"]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
