@@ -46,19 +46,23 @@ function placeLabels(groups, ctx, W, H) {
   function hits(a, b) { return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h; }
   var placed = [];
   groups.forEach(function (g) {
+    if (g.placed || !g.names.length) return;
     for (;;) {
       var label = text(g), w = ctx.measureText(label).width + 6, h = 20;
       var spots = [[g.x + 10, g.y - 10], [g.x - 10 - w, g.y - 10], [g.x - w / 2, g.y - 32], [g.x - w / 2, g.y + 12]];
       var box = null, clash = null;
       for (var i = 0; i < spots.length && !box; i++) {
         var b = {x: Math.max(0, Math.min(W - w, spots[i][0])), y: Math.max(0, Math.min(H - h, spots[i][1])), w: w, h: h};
-        var other = placed.find(function (p) { return hits(b, p.box) || hits(b, {x: p.x - 7, y: p.y - 7, w: 14, h: 14}); });
+        var other = placed.find(function (p) { return hits(b, p.box); }) ||
+          groups.find(function (p) { return p !== g && p.names.length && hits(b, {x: p.x - 7, y: p.y - 7, w: 14, h: 14}); });
         if (other) { clash = clash || other; } else { box = b; }
       }
-      if (box) { g.label = label; g.box = box; placed.push(g); return; }
+      if (box) { g.label = label; g.box = box; g.placed = true; placed.push(g); return; }
       // No room: fold this cluster into the one in the way, and place that one again.
-      placed.splice(placed.indexOf(clash), 1);
+      if (placed.indexOf(clash) >= 0) placed.splice(placed.indexOf(clash), 1);
+      clash.placed = false;
       clash.names = clash.names.concat(g.names);
+      g.names = [];
       g = clash;
     }
   });
