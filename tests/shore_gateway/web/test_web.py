@@ -201,3 +201,45 @@ def test_errors_are_pages_for_browsers_and_json_for_api_clients(site: Site) -> N
     assert api.status_code == 404 and api.json()["detail"]  # APIs stay JSON
     anon = site.client().get("/nowhere", headers=html)
     assert anon.status_code == 404 and 'href="/login"' in anon.text
+
+
+def test_closing_needs_confirmation_and_moves_answer_with_a_result(site: Site) -> None:
+    staff = site.login("ann", site.gateway.staff_token)
+    ref = site.refs["acme"]
+    csrf = csrf_of(staff.get("/dashboard").text)
+    for status in ("acknowledged", "investigating"):
+        r = staff.post(f"/cases/{ref}/transition", data={"status": status, "csrf": csrf})
+        assert r.status_code == 303 and r.headers["location"] == f"/cases/{ref}?done={status}"
+    assert "Investigation started." in staff.get(f"/cases/{ref}?done=investigating").text
+    unconfirmed = staff.post(f"/cases/{ref}/transition", data={"status": "closed", "csrf": csrf})
+    assert unconfirmed.status_code == 400 and "Nothing changed" in unconfirmed.text
+    assert 'data-status="investigating"' in unconfirmed.text
+    refused = staff.post(f"/cases/{ref}/transition", data={"status": "new", "csrf": csrf})
+    assert refused.status_code == 409 and "cannot become new" in refused.text
+    closed = staff.post(f"/cases/{ref}/transition",
+                        data={"status": "closed", "confirm": "yes", "csrf": csrf})
+    assert closed.status_code == 303
+    assert 'data-status="closed"' in staff.get(f"/cases/{ref}").text
+
+
+def test_staff_split_and_merge_on_the_case_page(site: Site) -> None:
+    from tests.shore_gateway.cases.helpers import add_grievance
+
+    g2, same = add_grievance(site.gateway.db, "Sea One", 21)  # joins the acme case
+    assert same == site.refs["acme"]
+    staff = site.login("ann", site.gateway.staff_token)
+    csrf = csrf_of(staff.get("/dashboard").text)
+    ref = site.refs["acme"]
+    page = staff.get(f"/cases/{ref}").text
+    assert "Split grievances off" in page and f'value="{site.refs["urgent"]}"' in page
+    split = staff.post(f"/cases/{ref}/split", data={"grievance": str(g2), "csrf": csrf})
+    assert split.status_code == 303 and "done=split" in split.headers["location"]
+    new = split.headers["location"].split("/cases/")[1].split("?")[0]
+    assert new not in (ref, site.refs["urgent"])
+    no = staff.post(f"/cases/{new}/merge", data={"into": ref, "csrf": csrf})
+    assert no.status_code == 400  # unconfirmed
+    merged = staff.post(f"/cases/{new}/merge", data={"into": ref, "confirm": "yes", "csrf": csrf})
+    assert merged.headers["location"] == f"/cases/{ref}?done=merged"
+    again = staff.post(f"/cases/{ref}/merge",
+                       data={"into": site.refs["zeta"], "confirm": "yes", "csrf": csrf})
+    assert again.status_code == 409 and "same vessel" in again.text
