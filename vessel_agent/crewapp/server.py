@@ -64,8 +64,12 @@ TYPES = {
     ".woff2": "font/woff2",
     ".txt": "text/plain; charset=utf-8",
 }
-MAX_CONNECTIONS = 64
-SOCKET_TIMEOUT_S = 20.0
+#: Open connections at once (one thread each). A browser opens up to 6 per host and keeps them
+#: alive, so 20 phones loading together need ~120; more are closed at once, not queued.
+MAX_CONNECTIONS = 256
+#: A connection idle (or a request trickling in) this long is closed: threads are not held by
+#: keep-alive phones that went away, nor by a slow-loris client.
+SOCKET_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,9 @@ class CrewService:
         self._tokens: OrderedDict[str, float] = OrderedDict()
         self.requests = Window(requests_per_min, 60.0)
         self.submits = Window(submits_per_10min, 600.0)
+        # Urgent reports have their own, wider window: after an incident several crew may report
+        # it from one screen, and an urgent report refused by a limit is the worst outcome.
+        self.urgent_submits = Window(3 * submits_per_10min, 600.0)
         self._throttles: OrderedDict[str, Throttle] = OrderedDict()
         self.shared = Throttle(limit=20, pause_s=60.0)
         self._worker = ThreadPoolExecutor(
@@ -173,8 +176,8 @@ class CrewService:
         req = open_request(sealed, self.key)
         if not self._spend(req.token, now):
             raise BadRequest("unknown, used or expired token; reload the page")
-        if req.op == "submit" and not self.submits.hit(client, now):
-            raise Limited("too many reports from this device; wait a few minutes")
+        if req.op == "submit":
+            self._may_submit(client, now, req.fields.get("category"))
         reply = self._act(req, client, now)
         try:
             return seal_reply(reply, req.resp_pub)
@@ -193,8 +196,7 @@ class CrewService:
         req, audio = open_voice_request(sealed, self.key)
         if not self._spend(req.token, now):
             raise BadRequest("unknown, used or expired token; reload the page")
-        if not self.submits.hit(client, now):
-            raise Limited("too many reports from this device; wait a few minutes")
+        self._may_submit(client, now, req.fields.get("category"))
         reply = self._submit_voice(req.fields, audio)
         try:
             return seal_reply(reply, req.resp_pub)
@@ -236,6 +238,12 @@ class CrewService:
         if lang not in LANGS:
             raise BadRequest("unknown language")
         return category, lang_from_tag(lang)
+
+    def _may_submit(self, client: str, now: float, category: object) -> None:
+        """Raises :class:`Limited` when this client reported too often (urgent: 3× as often)."""
+        window = self.urgent_submits if category in URGENT else self.submits
+        if not window.hit(client, now):
+            raise Limited("too many reports from this device; wait a few minutes")
 
     def _act(self, req: Request, client: str, now: float) -> dict[str, Any]:
         f = req.fields

@@ -287,3 +287,60 @@ def test_the_meter_table_is_made_with_the_real_codec_and_framing(app: Any) -> No
         items = session.queue_crew(Grievance(category=0x17, lang=lang_from_tag("km"), text=text),
                                    1_700_000_000)  # fmt: skip
     assert len(items) == table["frames"]["km"][800 // sizes.STEP]
+
+
+def test_urgent_reports_have_a_wider_limit_than_routine_ones(tmp_path: Path) -> None:
+    fx = make_agent_dir(tmp_path)
+    server = serve(str(fx.dir), ("127.0.0.1", 0), submits_per_10min=1)
+    try:
+        page = Page(server.url)
+        assert page.call("submit", category=0x17, lang="en")["ok"]
+        with pytest.raises(httpx.HTTPStatusError) as err:
+            page.call("submit", category=0x17, lang="en")  # routine: over the limit
+        assert err.value.response.status_code == 429
+        for _ in range(3):  # urgent: still taken, up to three times the routine limit
+            assert page.call("submit", category=0xF0, lang="en")["urgent"] is True
+        with pytest.raises(httpx.HTTPStatusError):
+            page.call("submit", category=0xF0, lang="en")
+        page.close()
+    finally:
+        server.close()
+
+
+def test_many_phones_at_once_are_all_served(app: Any) -> None:
+    """A browser opens up to 6 keep-alive connections per host: 20 phones loading together
+    open ~120. Every one is answered, twice on the same connection."""
+    import http.client
+    import threading
+
+    _, server = app
+    host, port = server.server_address[:2]
+    statuses: list[int] = []
+    lock = threading.Lock()
+    start, held = threading.Barrier(120), threading.Barrier(120, timeout=30)
+
+    def phone_connection() -> None:
+        conn = http.client.HTTPConnection(str(host), int(port), timeout=30)
+        try:
+            start.wait()
+            for path in ("/app.css", "/i18n/my.json"):
+                try:
+                    conn.request("GET", path)
+                    r = conn.getresponse()
+                    r.read()
+                    status = r.status
+                except OSError:
+                    status = 0
+                with lock:
+                    statuses.append(status)
+                if path == "/app.css":
+                    held.wait()  # all 120 connections open at once before the second request
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=phone_connection) for _ in range(120)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 240
