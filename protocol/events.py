@@ -20,8 +20,9 @@ from protocol.messages import (
 class MessageReceived:
     """A new uplink message (reassembled if it came in fragments).
 
-    ``encoded`` is the message's exact CBOR; ``possibly_duplicate`` is set when the seq lies
-    below the replay window, so only the durable store (a unique constraint) can tell.
+    ``encoded`` is the message's exact CBOR. ``possibly_duplicate`` is never set by
+    :class:`~protocol.shore.ShoreSession` (its store knows every seq); kept for callers that
+    read it.
     """
 
     device: str
@@ -56,11 +57,31 @@ class FragmentsExpired:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GapDetected:
-    """Seqs below the highest received that have not arrived: evidence for staff."""
+    """Seqs below the highest received that have not arrived: evidence for staff (the gateway
+    raises a gap alert). ``ranges`` are ``(first, last)`` or, inside a range the vessel declared
+    lost (heartbeat element 6), ``(first, last, reason)``; ``missing`` lists their first 256
+    seqs."""
 
     device: str
     missing: tuple[int, ...]
     highest: int
+    ranges: tuple[tuple[int, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GapsResolved:
+    """The gaps alerted before are filled, or now declared lost: earlier gap alerts close."""
+
+    device: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollisionDetected:
+    """Seqs arrived with content other than what is stored under them (e.g. a replacement box
+    that restarted its seqs). Acks to the device are held until staff resolve it."""
+
+    device: str
+    seqs: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +104,8 @@ ShoreEvent = (
     | FragmentStored
     | FragmentsExpired
     | GapDetected
+    | GapsResolved
+    | CollisionDetected
     | ChainVerified
     | ChainMismatched
 )

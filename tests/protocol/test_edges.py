@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from protocol import keys
+from protocol import frame, keys
 from protocol.category import Category, Group, group_of, is_urgent, parse_category
 from protocol.errors import LocalProtocolError, Malformed
 from protocol.events import FragmentsExpired
-from protocol.fragment import Reassembler, split
+from protocol.fragment import split
 from protocol.lang import LANGS, Lang, lang_from_code, lang_from_tag
-from protocol.messages import U32, CaseStatus, Fragment, Grievance
+from protocol.messages import U32, CaseStatus, Fragment, Grievance, encode_message
 from protocol.shore import pack_downlink
+from protocol.shorecore import FRAGMENT_TIMEOUT
 from protocol.vessel import Outgoing, Priority, VesselSession
 from tests.helpers import VesselShorePair, det_rng
 
@@ -62,11 +63,15 @@ def test_key_errors() -> None:
 
 def test_shore_timer_expires_fragment_sets() -> None:
     pair = VesselShorePair()
-    pair.shore.reassembler = Reassembler(timeout=100)
     frag = Fragment(seq=1, index=0, count=2, chunk=b"\x84")
-    pair.shore.reassembler.add(pair.device, frag, now=T0)
-    assert pair.shore.get_timer() == T0 + 100
-    assert pair.shore.handle_timer(T0 + 101) == [FragmentsExpired(device=pair.device, first_seq=1)]
+    payload = frame.uplink_payload([encode_message(frag)])
+    data = frame.sign(payload, pair.device_key, pair.vessel.kid)
+    pair.deliver(data, T0)
+    timeout = FRAGMENT_TIMEOUT
+    assert pair.shore.get_timer() == T0 + timeout
+    assert pair.shore.handle_timer(T0 + timeout) == []
+    expired = pair.shore.handle_timer(T0 + timeout + 1)
+    assert expired == [FragmentsExpired(device=pair.device, first_seq=1)]
     assert pair.shore.get_timer() is None
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from flip.cli import main
 from protocol import voice as wire
-from protocol.fragment import Reassembler
 from protocol.lang import Lang
 from protocol.messages import CrewMessage, Fragment, VoiceNote, decode_message
 from protocol.shore import open_crew
+from protocol.shorecore import join
 from tests.vessel_agent.audio import speechlike, tone, wav
 from tests.vessel_agent.conftest import AgentFixture
 from vessel_agent.device import Device
@@ -34,12 +34,11 @@ def _opened(fx: AgentFixture, seq: int) -> VoiceNote:
     if isinstance(msgs[0], CrewMessage):
         msg = msgs[0]
     else:
-        r, done = Reassembler(), None
-        for m in msgs:
-            assert isinstance(m, Fragment)
-            done = r.add("v", m, 0.0) or done
+        frags = [m for m in msgs if isinstance(m, Fragment)]
+        frags = frags[: frags[0].count]
+        done = join(seq, frags[0].count, [(f.index, f.count, f.chunk) for f in frags])
         assert done is not None
-        msg = done.message  # type: ignore[assignment]
+        msg = done[0]  # type: ignore[assignment]
     assert isinstance(msg, CrewMessage) and msg.seq == seq
     content = open_crew(msg, fx.kid, [fx.shore.seal])
     assert isinstance(content, VoiceNote)

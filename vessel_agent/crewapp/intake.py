@@ -38,7 +38,7 @@ INFO_REPLY = b"flip-sync/1 crew-app reply"
 MAX_SEALED = 16_384
 #: Plaintexts are padded with spaces to a multiple of this (the page does; replies likewise).
 PAD_TO = 1024
-OPS = frozenset({"submit", "lookup", "withdraw", "ask"})
+OPS = frozenset({"submit", "lookup", "withdraw", "ask", "messages", "decode", "reply"})
 #: A recorded voice note (``POST /api/v1/crew/voice``): 60 s of 16 kHz 16-bit mono, padded.
 MAX_VOICE_SEALED = 2_000_000
 VOICE_PAD_TO = 32_000  # one second of 16 kHz 16-bit audio: the note's length shows in seconds

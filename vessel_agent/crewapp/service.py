@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from protocol.errors import LocalProtocolError
 from protocol.lang import Lang, lang_from_tag
-from vessel_agent import voice
+from vessel_agent.crewapp import talk
 from vessel_agent.crewapp.intake import (
     BadRequest,
     Request,
@@ -45,11 +45,13 @@ MAX_TEXT = 2000
 TOKEN_TTL_S = 1800.0
 MAX_TOKENS = 1024
 MAX_CLIENTS = 512
+#: Voice errors the crew member is told about, by class name (vessel_agent.voice loads numpy,
+#: soundfile, soxr and pycodec2 — about 15 MB — so it is imported only when a note arrives).
 VOICE_ERRORS = {
-    voice.TooShort: "app.voice_short",
-    voice.TooLong: "app.voice_long",
-    voice.Silent: "app.voice_silent",
-    voice.Clipped: "app.voice_loud",
+    "TooShort": "app.voice_short",
+    "TooLong": "app.voice_long",
+    "Silent": "app.voice_silent",
+    "Clipped": "app.voice_loud",
 }
 
 
@@ -211,10 +213,12 @@ class CrewService:
         extra: dict[str, Any] = {}
         if f.get("reply_pub") is not None:
             extra["reply_pub"] = hex_field(f["reply_pub"], "reply_pub")
+        from vessel_agent import voice
+
         try:
             encoded = voice.encode(audio, rate=rate)
         except voice.VoiceError as exc:  # the crew member is told why, in their language
-            return {"ok": False, "error": VOICE_ERRORS.get(type(exc), "app.voice_bad")}
+            return {"ok": False, "error": VOICE_ERRORS.get(type(exc).__name__, "app.voice_bad")}
         try:
             done = self.device.submit(category=category, lang=lang, voice=encoded, **extra)
         except OutboxFull:
@@ -249,6 +253,8 @@ class CrewService:
         f = req.fields
         if req.op == "submit":
             return self._submit(f)
+        if req.op == "decode":
+            return talk.decode(f)
         code = f.get("receipt")
         if not isinstance(code, str) or len(code) > 40:
             raise BadRequest("receipt must be a string")
@@ -256,6 +262,8 @@ class CrewService:
         if error is not None:
             return {"ok": False, "error": error}
         assert view is not None
+        if req.op in ("messages", "reply"):
+            return talk.act(self.device, req.op, code, f, now)
         if req.op == "lookup":
             last = view.statuses[-1].status if view.statuses else None
             return {

@@ -480,9 +480,9 @@ function voiceScreen(code) {
     sendBtn.disabled = true;
     error.textContent = tr("app.sending");
     try {
-      state.reply = newKeyPair();
+      state.reply = replyKey();
       const answer = await callVoice(
-        { category: code, lang, rate: VOICE_RATE, samples: pcm.length, reply_pub: toHex(state.reply.publicKey) },
+        { category: code, lang, rate: VOICE_RATE, samples: pcm.length, ...replyField() },
         pcm,
       );
       if (!answer.ok) throw new Error(answer.error);
@@ -519,13 +519,8 @@ function reviewScreen() {
     sendBtn.disabled = true;
     error.textContent = tr("app.sending");
     try {
-      state.reply = newKeyPair();
-      const answer = await call("submit", {
-        category: code,
-        lang,
-        text: state.draft,
-        reply_pub: toHex(state.reply.publicKey),
-      });
+      state.reply = replyKey();
+      const answer = await call("submit", { category: code, lang, text: state.draft, ...replyField() });
       if (!answer.ok) throw new Error(answer.error);
       state.draft = "";
       receiptScreen(answer);
@@ -553,6 +548,17 @@ function reviewScreen() {
   );
   // Focus the heading, not Send: a stray Enter here does nothing.
   document.querySelector("h1").focus();
+}
+
+// The reply key of a grievance (issue "two-way"): made here on the crew member's own phone and
+// kept with the code if they keep it; on the box's shared screen none is made here — the agent
+// derives one from the receipt code, so whoever holds the code reads the shore's answers.
+function replyKey() {
+  return onBox ? null : newKeyPair();
+}
+
+function replyField() {
+  return state.reply ? { reply_pub: toHex(state.reply.publicKey) } : {};
 }
 
 function receiptScreen(answer) {
@@ -644,6 +650,7 @@ function checkScreen() {
         result.append(el("p", { class: "label" }, tr("ui.notes_label")), el("ul", {}, a.notes.map((n) => el("li", {}, tr(`note.${n}`)))));
       }
       actions.hidden = false;
+      await newsFromShore(code, result, actions);
     } catch {
       result.textContent = tr("app.offline");
     }
@@ -672,6 +679,93 @@ function checkScreen() {
     actions,
   );
   input.focus();
+}
+
+// --- messages from shore, and the answer (docs/wire-format.md §4.1) ------------------------------
+
+async function newsFromShore(code, result, actions) {
+  document.getElementById("read-messages")?.remove();
+  const m = await call("messages", { receipt: code });
+  if (!m.ok || !m.messages.length) return;
+  result.append(el("p", { class: "warn", id: "new-messages" }, `✉️ ${tr("app.messages_new", { n: m.messages.length })}`));
+  actions.prepend(button(`✉️ ${tr("app.read_messages")}`, () => messagesScreen(code, m), "primary", { id: "read-messages" }));
+}
+
+function cborUint(n) {
+  if (n < 24) return [n];
+  if (n < 256) return [0x18, n];
+  if (n < 65536) return [0x19, n >> 8, n & 255];
+  return [0x1a, (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+}
+
+// HPKE info of a shore message: "flip-sync/1 shore" ‖ CBOR [kid, grievance seq, message id].
+function shoreInfo(kidHex, seq, id) {
+  const head = [0x83, 0x44, ...fromHex(kidHex), ...cborUint(seq), ...cborUint(id)];
+  return concat(te.encode("flip-sync/1 shore"), Uint8Array.from(head));
+}
+
+async function opened(code, m, msg) {
+  if (msg.text != null) return { text: msg.text, lang: msg.lang };
+  const digits = (s) => s.replace(/\D/g, "");
+  const kept = (onBox ? [] : saved()).find((r) => digits(r.code) === digits(code) && r.reply_sk);
+  if (kept) {
+    try {
+      const plain = open(fromHex(kept.reply_sk), shoreInfo(m.kid, m.seq, msg.id), fromHex(msg.sealed));
+      const d = await call("decode", { opened: toHex(plain) });
+      if (d.ok) return { text: d.text, lang: d.lang };
+    } catch {
+      // not sealed to the key kept here
+    }
+  }
+  return { text: tr("app.sealed_elsewhere"), lang, sealed: true };
+}
+
+async function messagesScreen(code, m) {
+  const list = el("div", { id: "messages" });
+  for (const msg of m.messages) {
+    const o = await opened(code, m, msg);
+    const when = new Date(msg.time * 1000).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
+    list.append(
+      el(
+        "div",
+        { class: "message" },
+        el("p", { class: "small" }, when),
+        el("div", { class: o.sealed ? "words small" : "words", lang: o.lang ?? lang }, o.text),
+      ),
+    );
+  }
+  const answer = el("textarea", { id: "answer", rows: "4", maxlength: String(MAX_TEXT) });
+  const error = el("p", { class: "error", id: "error", role: "alert" });
+  const send = async () => {
+    if (!answer.value.trim()) return;
+    sendBtn.disabled = true;
+    error.textContent = tr("app.sending");
+    try {
+      const a = await call("reply", { receipt: code, text: answer.value, lang });
+      if (!a.ok) throw new Error(a.error);
+      answer.value = "";
+      show(
+        "s-queued",
+        header(tr("app.answer_sent")),
+        button(tr("ui.done"), reset, "primary big", { id: "done" }),
+      );
+    } catch (e) {
+      error.textContent = tr(String(e.message).startsWith("ui.") ? e.message : "app.offline");
+      sendBtn.disabled = false;
+    }
+  };
+  const sendBtn = button(tr("app.send_answer"), send, "primary big", { id: "send-answer" });
+  show(
+    "s-messages",
+    header(tr("app.messages_title")),
+    el("p", { class: "private" }, "🔒 ", tr("app.messages_private")),
+    list,
+    el("label", { for: "answer" }, tr("app.answer_label")),
+    answer,
+    error,
+    el("div", { class: "row" }, button(tr("ui.back"), checkScreen, "plain", { id: "back" }), sendBtn),
+  );
+  document.querySelector("h1").focus();
 }
 
 function withdrawScreen() {
