@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from firmware_bridge.errors import BridgeError
@@ -35,12 +36,13 @@ from protocol.events import (
     ShorePartReceived,
 )
 from protocol.frame import DOWNLINK_MAX
-from protocol.vessel import OutFrame
+from protocol.vessel import OutFrame, Priority
 from vessel_agent import inbox
 from vessel_agent.broadband import BroadbandLink, PostResult
 from vessel_agent.device import Device
 from vessel_agent.errors import OutboxCorrupt, OutboxError
 from vessel_agent.imtlink import IMTLink
+from vessel_agent.links import DEFAULTS, Choice, LinkPolicy
 from vessel_agent.logs import Log
 from vessel_agent.scheduler import Link, Scheduler, SessionPlan, SessionReport
 
@@ -112,6 +114,19 @@ class Agent:
             else None
         )
         self.imt = IMTLink(cfg.imt_serial, topic=cfg.imt_topic) if cfg.imt_serial else None
+        self.links = LinkPolicy(specs={
+            "broadband": replace(DEFAULTS["broadband"],
+                                 budget_bytes_per_day=cfg.broadband_bytes_per_day),
+            "imt": replace(DEFAULTS["imt"], budget_bytes_per_day=cfg.imt_bytes_per_day),
+            "sbd": DEFAULTS["sbd"],  # its credit budget is the scheduler's
+        })
+        spent = device.outbox.meta("link_spent")
+        if isinstance(spent, str):
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                saved = json.loads(spent)
+                self.links.day = int(saved["day"])
+                self.links.spent = {str(k): int(v) for k, v in saved["spent"].items()}
+        self.choice: Choice | None = None
         self.stop = threading.Event()
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -184,12 +199,34 @@ class Agent:
                 self.log("outbox_damaged", level="error")
                 self.stop.set()
             return
-        if self.broadband is not None and self.broadband.up(now):
-            self._broadband(now, self.broadband)
+        self._links(now)
+
+    def _links(self, now: float) -> None:
+        """Offer the due frames to the links up now, in the order the link policy gives."""
         if self.imt is not None:
-            self._imt(now, self.imt)
-        if not self.device.config.serial:
-            return
+            self._imt_receive(now, self.imt)
+        session = self.device.session
+        urgent = any(m.priority is Priority.URGENT for m in session.due(now))
+        up = {
+            "broadband": self.broadband is not None and self.broadband.up(now),
+            "imt": self.imt is not None and self.imt.up(now),
+            "sbd": bool(self.device.config.serial),
+        }
+        choice = self.links.order(now, up=up, urgent=urgent)
+        if choice != self.choice:
+            self.log("link_choice", order=list(choice.order), urgent=choice.urgent,
+                     skipped=list(choice.skipped))
+            self.choice = choice
+        for name in choice.order:
+            if name == "broadband" and self.broadband is not None:
+                self._broadband(now, self.broadband, budget=self.links.remaining(name, now))
+            elif name == "imt" and self.imt is not None:
+                self._imt(now, self.imt, budget=self.links.remaining(name, now))
+            elif name == "sbd":
+                self._sbd(now)
+
+    def _sbd(self, now: float) -> None:
+        """At most one SBD session (the scheduler's pacing, signal and credit budget)."""
         if self.modem is None and not self._open_modem(now):
             return
         assert self.modem is not None
@@ -280,15 +317,17 @@ class Agent:
 
     # --- broadband window ----------------------------------------------------------------------
 
-    def _broadband(self, now: float, link: BroadbandLink, max_frames: int = 32) -> None:
+    def _broadband(self, now: float, link: BroadbandLink, *, budget: int | None = None,
+                   max_frames: int = 32) -> None:
         """Post due frames over the IP link; what does not go stays due for the modem."""
         session = self.device.session
-        frames = session.frames_to_send(now, max_frames=max_frames)
+        frames = session.frames_to_send(now, max_frames=max_frames, budget=budget)
         for i, out in enumerate(frames):
             items = [session.outbox[s] for s in out.seqs if s in session.outbox]
             result = link.post(out.data, now)
             if result is PostResult.STORED:
                 self.device.outbox.mark_sent(items, now)
+                self.links.charge("broadband", len(out.data), now)
                 self.log("broadband_ok", seqs=list(out.seqs), bytes=len(out.data))
                 continue
             for later in frames[i:]:  # back to the modem, due now
@@ -309,8 +348,8 @@ class Agent:
 
     # --- RockBLOCK 9704 (IMT) ---------------------------------------------------------------------
 
-    def _imt(self, now: float, link: IMTLink) -> None:
-        """Downlinks that arrived; then due frames, packed into bundles, one IMT message each."""
+    def _imt_receive(self, now: float, link: IMTLink) -> None:
+        """Downlinks that arrived by IMT (bundles of downlink frames)."""
         for payload in link.receive(now):
             try:
                 parts = bundle.split(payload, max_frame=DOWNLINK_MAX)
@@ -319,10 +358,11 @@ class Agent:
                 continue
             for part in parts:
                 self.apply_downlink(part, now)
-        if not link.up(now):
-            return
+
+    def _imt(self, now: float, link: IMTLink, *, budget: int | None = None) -> None:
+        """Due frames, packed into bundles, one IMT message each."""
         session = self.device.session
-        frames = session.frames_to_send(now, max_frames=IMT_MAX_FRAMES)
+        frames = session.frames_to_send(now, max_frames=IMT_MAX_FRAMES, budget=budget)
         if not frames:
             return
         groups: list[list[OutFrame]] = [[]]
@@ -338,6 +378,7 @@ class Agent:
             if link.send(data, self.clock()) is PostResult.STORED:
                 items = [session.outbox[s] for o in group for s in o.seqs if s in session.outbox]
                 self.device.outbox.mark_sent(items, self.clock())
+                self.links.charge("imt", len(data) + 2, now)
                 self.log("imt_ok", frames=len(group), bytes=len(data),
                          seqs=[s for o in group for s in o.seqs])
                 continue
@@ -470,6 +511,13 @@ class Agent:
             snap["link"] = "no-modem"
         elif self.modem is None and self.sched.link is not Link.MODEM_DOWN:
             snap["link"] = Link.UNKNOWN.value
+        if self.choice is not None:
+            snap["choice"] = {
+                "order": list(self.choice.order),
+                "urgent": self.choice.urgent,
+                "skipped": list(self.choice.skipped),
+                "spent_today": dict(self.links.spent),
+            }
         if self.imt is not None:
             snap["imt"] = {
                 "up": self.imt.up(self.clock()),
@@ -485,4 +533,7 @@ class Agent:
             }
         snap["saved_at"] = self.clock()
         with contextlib.suppress(OutboxError, ProtocolError, sqlite3.Error):
-            self.device.outbox.set_meta({"link_status": json.dumps(snap)})
+            self.device.outbox.set_meta({
+                "link_status": json.dumps(snap),
+                "link_spent": json.dumps({"day": self.links.day, "spent": self.links.spent}),
+            })

@@ -61,6 +61,9 @@ class AgentConfig:
     # RockBLOCK 9704 (IMT, up to 100,000 bytes per message) on its own port; empty = none.
     imt_serial: str = ""
     imt_topic: int = 244  # Cloudloop's RAW topic; must be provisioned for the modem
+    # Daily byte budgets of the extra links (0 = no limit); urgent traffic ignores them.
+    broadband_bytes_per_day: int = 0
+    imt_bytes_per_day: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept on save
 
     def validate(self) -> None:
@@ -69,7 +72,8 @@ class AgentConfig:
             raise ConfigError("name must not be empty")
         if len(self.imei) != 15 or not self.imei.isdigit():
             raise ConfigError(f"imei must be 15 digits, got {self.imei!r}")
-        for name in ("airtime_bytes_per_day", "max_queue_bytes", "retention_days"):
+        for name in ("airtime_bytes_per_day", "max_queue_bytes", "retention_days",
+                     "broadband_bytes_per_day", "imt_bytes_per_day"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
         for name in ("report_interval_s", "heartbeat_interval_s", "mailbox_check_s"):
