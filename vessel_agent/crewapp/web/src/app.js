@@ -144,11 +144,17 @@ function reset() {
 for (const ev of ["pointerdown", "keydown", "input", "touchstart"]) {
   document.addEventListener(ev, touch, { capture: true, passive: true });
 }
-setInterval(() => {
+function idleCheck() {
   if (Date.now() - lastActivity >= boot.idle_s * 1000 && document.querySelector("#s-lang") == null) {
     reset();
   }
-}, 1000);
+}
+setInterval(idleCheck, 1000);
+// A phone locked or a tab switched away: on return, clear at once (timers may have been paused).
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") idleCheck();
+});
+window.addEventListener("pageshow", idleCheck);
 
 // --- screens ------------------------------------------------------------------------------
 
