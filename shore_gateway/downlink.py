@@ -39,6 +39,7 @@ from firmware_bridge.directip import (
     encode_mt,
 )
 from firmware_bridge.errors import DirectIPError
+from protocol import bundle
 from protocol.errors import ProtocolError
 from protocol.keys import key_id
 from protocol.messages import (
@@ -51,6 +52,7 @@ from protocol.messages import (
     decode_message,
 )
 from protocol.shore import pack_downlink
+from shore_gateway.cloudloop import MAX_MT, CloudloopError, CloudloopMT
 from shore_gateway.db import Database
 from shore_gateway.models import DeviceKey, DeviceState, Downlink, Vessel, utcnow
 from shore_gateway.pipeline import acks_for
@@ -70,18 +72,25 @@ class RouteError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Where a vessel's MT goes: DirectIP ``host:port``, or MQTT (``host`` is empty)."""
+    """Where a vessel's MT goes: DirectIP ``host:port``, MQTT (``host`` is empty), or the
+    Cloudloop Data API for a RockBLOCK 9704 (``host`` is the Cloudloop Thing id)."""
 
-    kind: str  # "directip" | "mqtt"
+    kind: str  # "directip" | "mqtt" | "cloudloop"
     host: str = ""
     port: int = 0
 
 
 def parse_route(url: str) -> Route:
-    """``directip://host:port`` · ``host:port`` · ``mqtt`` → :class:`Route`. Raises RouteError."""
+    """``directip://host:port`` · ``host:port`` · ``mqtt`` · ``cloudloop://THING`` →
+    :class:`Route`. Raises RouteError."""
     text = url.strip()
     if text in ("mqtt", "mqtt:", "mqtt://"):
         return Route("mqtt")
+    if text.startswith("cloudloop://"):
+        thing = text.removeprefix("cloudloop://").strip("/")
+        if not thing or "/" in thing or len(thing) > 128:
+            raise RouteError(f"MT URL {url!r} is not cloudloop://THING")
+        return Route("cloudloop", thing)
     parsed = urllib.parse.urlsplit(text if "://" in text else f"directip://{text}")
     if parsed.scheme != "directip" or not parsed.hostname or not parsed.port:
         raise RouteError(f"MT URL {url!r} is not directip://HOST:PORT or mqtt")
@@ -291,8 +300,10 @@ class DownlinkSender:
         interval_s: float = 1.0,
         schedule: RetrySchedule | None = None,
         timeout_s: float = 10.0,
+        cloudloop: CloudloopMT | None = None,
     ) -> None:
         self.db = db
+        self.cloudloop = cloudloop
         self.sign_key = sign_key
         self.default_route = default_route
         self.publish = publish
@@ -347,9 +358,13 @@ class DownlinkSender:
 
     async def _deliver(self, batch: Batch) -> bool:
         try:
-            for data in batch.frames:
-                await self._send(batch, data)
-                self.sent_frames += 1
+            if batch.route.kind == "cloudloop":  # IMT: every frame in one MT message (a bundle)
+                await self._send(batch, bundle.join(batch.frames, limit=MAX_MT))
+                self.sent_frames += len(batch.frames)
+            else:
+                for data in batch.frames:
+                    await self._send(batch, data)
+                    self.sent_frames += 1
         except DownlinkError as exc:
             self.failures += 1
             delay = self.schedule.failed(batch.vessel_id, time.monotonic())
@@ -369,6 +384,14 @@ class DownlinkSender:
 
     async def _send(self, batch: Batch, data: bytes) -> None:
         route = batch.route
+        if route.kind == "cloudloop":
+            if self.cloudloop is None:
+                raise DownlinkError("vessel routed to Cloudloop but FLIP_CLOUDLOOP_API is not set")
+            try:
+                await self.cloudloop.send(route.host, data)
+            except CloudloopError as exc:
+                raise DownlinkError(f"Cloudloop refused the MT: {exc}") from exc
+            return
         if route.kind == "mqtt":
             if self.publish is None:
                 raise DownlinkError("vessel routed to MQTT but the gateway has no MQTT broker")

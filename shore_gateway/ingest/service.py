@@ -20,6 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import col, select
 
+from shore_gateway.cloudloop import CloudloopMT
 from shore_gateway.config import Settings, parse_hostport
 from shore_gateway.db import Database
 from shore_gateway.downlink import DownlinkSender, Route, parse_route
@@ -120,6 +121,11 @@ class Services:
                 publish=self.mqtt.publish if self.mqtt is not None else None,
                 mt_prefix=f"{s.mqtt_prefix.rstrip('/')}/mt",
                 interval_s=s.downlink_interval_s,
+                cloudloop=(
+                    CloudloopMT(s.cloudloop_api, s.cloudloop_api_token)
+                    if s.cloudloop_api and s.cloudloop_api_token
+                    else None
+                ),
             )
             self._tasks.append(asyncio.create_task(self.sender.run(self._stop)))
             self.info["mt"] = _describe(route, self.mqtt is not None)
