@@ -133,9 +133,10 @@ def on_grievance(
         follows=previous.ref if previous is not None else None,
     )
     reopen_to = REOPEN_TO.get(Status(case.status)) if joined else None
-    if reopen_to is not None:
-        _reopen(session, case, reopen_to, grievance, now, settings)
-    _queue_downlink(session, case, [link], note=1)
+    if reopen_to is not None:  # the status change tells every crew member in the case,
+        _reopen(session, case, reopen_to, grievance, now, settings)  # the new one included
+    else:
+        _queue_downlink(session, case, [link], note=1)
     for connector in settings.enabled():
         share = _share_text(settings, connector)
         payload = views.connector_case(session, case, vessel, grievance, share_text=share)
@@ -171,7 +172,9 @@ def _reopen(
     ``target``, a fresh response clock (someone must acknowledge the new grievance), and a
     ``reopened`` entry the pages flag."""
     before = case.status
-    transition(session, case, target, actor=SYSTEM, settings=settings, now=now)
+    # Note 1, "We have your report.": true for the sender and news for the others (one
+    # downlink each: satellite airtime is dear).
+    transition(session, case, target, actor=SYSTEM, note=1, settings=settings, now=now)
     case.acknowledged_at = None
     case.due_at = due_at(grievance.category, now, settings.clock_scale)
     case.closed_at = None
