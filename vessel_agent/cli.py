@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
         help="shore Ed25519 public key (verifies acks and status)",
     )
     i.add_argument("--serial", default="", metavar="DEVICE", help="modem device or pyserial URL")
-    i.add_argument("--gps", default="", metavar="DEVICE", help="NMEA GPS device (optional)")
+    _optional_links(i)
     i.add_argument("--budget", type=int, metavar="BYTES", help="airtime bytes per day")
     i.add_argument("--force", action="store_true", help="overwrite an existing config")
     i.add_argument("--json", action="store_true")
@@ -123,6 +123,16 @@ def _device(path: str) -> Any:
         raise CommandError(str(exc)) from exc
 
 
+def _optional_links(parser: argparse.ArgumentParser) -> None:
+    """``init``'s optional devices and links besides the SBD modem."""
+    parser.add_argument("--gps", default="", metavar="DEVICE", help="NMEA GPS device (optional)")
+    parser.add_argument("--imt-serial", default="", metavar="DEVICE",
+                        help="RockBLOCK 9704 (IMT) device or pyserial URL (optional)")
+    parser.add_argument("--broadband-url", default="", metavar="URL",
+                        help="gateway's https://…/ingest/frames, used while the vessel has an "
+                        "IP link (optional)")
+
+
 def run_init(args: argparse.Namespace) -> int:
     """Create the directory, copy the shore keys, make the device key, write the config."""
     from vessel_agent.errors import AgentError
@@ -137,6 +147,8 @@ def run_init(args: argparse.Namespace) -> int:
             shore_sign_pub=args.shore_sign_pub,
             serial=args.serial,
             gps=args.gps,
+            imt_serial=args.imt_serial,
+            broadband_url=args.broadband_url,
             budget=args.budget,
             force=args.force,
         )

@@ -32,6 +32,8 @@ def init_dir(
     shore_sign_pub: str,
     serial: str = "",
     gps: str = "",
+    imt_serial: str = "",
+    broadband_url: str = "",
     budget: int | None = None,
     force: bool = False,
     rng: Any = secrets.token_bytes,
@@ -45,7 +47,8 @@ def init_dir(
         ConfigError: bad arguments, unreadable shore keys, or an existing config without force.
     """
     d = AgentDir(path)
-    cfg = AgentConfig(name=name, imei=imei, serial=serial, gps=gps)
+    cfg = AgentConfig(name=name, imei=imei, serial=serial, gps=gps, imt_serial=imt_serial,
+                      broadband_url=broadband_url)
     if budget is not None:
         cfg.airtime_bytes_per_day = budget
     cfg.validate()

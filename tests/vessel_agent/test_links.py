@@ -127,3 +127,23 @@ def test_vessel_with_sbd_and_broadband_follows_the_rules(
     assert any(c["urgent"] and c["order"][0] == "broadband" for c in choices)
     shown = status(agent.device)["link"]["choice"]
     assert shown["spent_today"]["broadband"] > 300
+
+
+def test_init_takes_the_extra_links(tmp_path: Path) -> None:
+    from vessel_agent.config import AgentDir
+    from vessel_agent.errors import ConfigError
+    from vessel_agent.setup import init_dir
+
+    fx = make_agent_dir(tmp_path)  # for the shore key files it writes
+    out = init_dir(str(tmp_path / "two"), name="MV Two", imei=IMEI,
+                   seal_pub=str(tmp_path / "shore_seal.pub"),
+                   shore_sign_pub=str(tmp_path / "shore_sign.pub"),
+                   imt_serial="/dev/ttyUSB1", broadband_url="https://gw.example/ingest/frames")
+    assert out["kid"] and fx.kid
+    cfg = AgentDir(tmp_path / "two").load()
+    assert cfg.imt_serial == "/dev/ttyUSB1"
+    assert cfg.broadband_url == "https://gw.example/ingest/frames"
+    with pytest.raises(ConfigError, match="broadband_url"):
+        init_dir(str(tmp_path / "three"), name="MV Three", imei=IMEI,
+                 seal_pub=str(tmp_path / "shore_seal.pub"),
+                 shore_sign_pub=str(tmp_path / "shore_sign.pub"), broadband_url="ftp://x")
