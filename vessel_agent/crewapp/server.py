@@ -63,6 +63,7 @@ TYPES = {
     ".json": "application/json; charset=utf-8",
     ".woff2": "font/woff2",
     ".txt": "text/plain; charset=utf-8",
+    ".mp3": "audio/mpeg",
 }
 #: Open connections at once (one thread each). A browser opens up to 6 per host and keeps them
 #: alive, so 20 phones loading together need ~120; more are closed at once, not queued.
@@ -81,7 +82,7 @@ class Asset:
 
 
 def _asset(body: bytes, ctype: str) -> Asset:
-    packed = gzip.compress(body, 9, mtime=0) if not ctype.startswith("font/") else None
+    packed = gzip.compress(body, 9, mtime=0) if not ctype.startswith(("font/", "audio/")) else None
     if packed is not None and len(packed) >= len(body):
         packed = None
     return Asset(body, packed, ctype, '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
@@ -101,6 +102,14 @@ def build_assets(*, default_lang: str, idle_s: int, intake_pub: bytes) -> dict[s
     for lang in LANGS:
         body = json.dumps(load(lang), ensure_ascii=False, sort_keys=True).encode("utf-8")
         out[f"/i18n/{lang}.json"] = _asset(body, TYPES[".json"])
+    # Spoken instructions for crew who cannot read (scripts/build_prompts.py): which screens
+    # have one in which language goes to the page in the boot data.
+    clips = static.joinpath("prompts")
+    prompts = json.loads(clips.joinpath("manifest.json").read_text("utf-8"))
+    for lang, screens in prompts.items():
+        for screen in screens:
+            name = f"{lang}-{screen}.mp3"
+            out[f"/prompts/{name}"] = _asset(clips.joinpath(name).read_bytes(), TYPES[".mp3"])
     boot = {
         "langs": [[lang, load(lang)["language_name"]] for lang in LANGS],
         "default": default_lang if default_lang in LANGS else "en",
@@ -108,6 +117,7 @@ def build_assets(*, default_lang: str, idle_s: int, intake_pub: bytes) -> dict[s
         "urgent": list(URGENT),
         "groups": [[key, list(codes)] for key, codes in GROUPS],
         "intake_pub": intake_pub.hex(),
+        "prompts": {lang: sorted(screens) for lang, screens in prompts.items()},
     }
     page = static.joinpath("index.html").read_text("utf-8")
     page = page.replace("{{BOOT}}", html.escape(json.dumps(boot, ensure_ascii=False), quote=False))

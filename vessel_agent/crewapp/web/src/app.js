@@ -80,9 +80,26 @@ function tile(code, onClick, cls = "") {
   );
 }
 
+// Spoken instructions (scripts/build_prompts.py): a speaker button on each screen that has a
+// clip in the chosen language; nothing plays unless pressed.
+let speaking = null;
+
+function say(name) {
+  speaking?.pause();
+  speaking = new Audio(`/prompts/${lang}-${name}.mp3`);
+  speaking.play().catch(() => {});
+}
+
+function sayButton(id) {
+  const name = id.slice(2);
+  if (!boot.prompts?.[lang]?.includes(name)) return null;
+  return button("🔊", () => say(name), "plain say", { id: "say", "aria-label": tr("app.listen_instructions"), title: tr("app.listen_instructions") });
+}
+
 function show(id, ...children) {
   const main = document.getElementById("app");
-  main.replaceChildren(el("section", { id, class: "screen" }, ...children));
+  speaking?.pause();
+  main.replaceChildren(el("section", { id, class: "screen" }, sayButton(id), ...children));
   document.documentElement.lang = lang;
   window.scrollTo(0, 0);
   const heading = main.querySelector("h1");
