@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from simulator.democonvo import DemoConversation
 from simulator.errors import RealtimeError
 from simulator.fleet import plan_vessel, texts
 from simulator.link import DAY, SimLink
@@ -173,6 +174,8 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
             "receipts": submitted,
             "receipt_lookup": f"flip vessel status --dir {vessels[0]['dir']} --receipt CODE",
         }
+        talk = DemoConversation(client, submitted[0], str(vessels[0]["dir"]), env, _flip)
+        info["conversation"] = talk.info()
         emit_ready(info)
         deadline = None if cfg.duration is None else time.time() + cfg.duration
         ashore = 0
@@ -183,6 +186,8 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
                     raise RealtimeError(f"a demo process exited early (status {p.returncode})")
             with contextlib.suppress(httpx.HTTPError):
                 ashore = len(client.get("/api/grievances").json())
+            with contextlib.suppress(httpx.HTTPError, RealtimeError):
+                talk.step()  # staff ask the first crew member; they answer on board
         client.close()
         return {**info, "ashore": ashore}
     finally:
@@ -289,6 +294,9 @@ def human(info: dict[str, Any]) -> str:
         *(f"  crew app:      {c['url']} ({c['vessel']})" for c in info["crew_apps"]),
         f"  a receipt:     {info['receipts'][0]['receipt']} ({info['receipts'][0]['vessel']}); "
         f"look it up in the crew terminal or: {info['receipt_lookup']}",
+        f"  conversation:  staff ask the crew member of receipt {info['conversation']['receipt']} "
+        "'are you safe now?' (in Burmese); the answer appears on the case page, "
+        "'Ask the crew member'",
         f"  vessels:       {', '.join(info['vessels'])}",
         f"  {info['submitted']} grievances submitted on board; watch them arrive ashore.",
         f"  case clocks:   {info['clock_scale_x']}x fast (the urgent case's 30 min run out in "

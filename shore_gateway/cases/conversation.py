@@ -260,16 +260,16 @@ def state(session: Session, m: CaseMessage) -> str:
     """Delivery state of a question (answers are ``received``)."""
     if m.direction == "from_crew":
         return "received"
-    if m.read_at is not None:
-        return "read"
-    if m.on_board_at is not None:
-        return "on_board"
     if m.sent_at is None and m.downlinks:
         ids = [int(i) for i in m.downlinks.split(",")]
         rows = session.exec(select(Downlink).where(col(Downlink.id).in_(ids))).all()
         if rows and all(d.confirmed_at is not None for d in rows):
             m.sent_at = max(d.confirmed_at for d in rows if d.confirmed_at is not None)
             session.add(m)
+    if m.read_at is not None:
+        return "read"
+    if m.on_board_at is not None:
+        return "on_board"
     return "sent" if m.sent_at is not None else "queued"
 
 
