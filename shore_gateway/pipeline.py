@@ -190,6 +190,7 @@ class Pipeline:
         max_frame_bytes: int = frame.UPLINK_MAX,
         hooks: CaseHooks | None = None,
         max_batch: int = 64,
+        parallel: int | None = None,
     ) -> None:
         self.db = db
         self.metrics = metrics
@@ -197,8 +198,15 @@ class Pipeline:
         self.max_frame_bytes = max_frame_bytes
         self.hooks = hooks if hooks is not None else default_hooks()
         self.max_batch = max_batch
+        # Batches worked at once (each in its own transaction and thread). On PostgreSQL two:
+        # one verifies and opens (cryptography releases the GIL) while the other waits on the
+        # server — the same as two gateway processes, which the store already serialises per
+        # vessel (state rows locked in id order). SQLite has one writer: one.
+        if parallel is None:
+            parallel = 2 if db.engine.dialect.name == "postgresql" else 1
+        self.parallel = max(1, parallel)
         self._waiting: dict[asyncio.AbstractEventLoop, list[_Waiting]] = {}
-        self._draining: set[asyncio.AbstractEventLoop] = set()
+        self._draining: dict[asyncio.AbstractEventLoop, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def accept(self, data: bytes, meta: ArrivalMeta) -> AcceptResult:
@@ -208,10 +216,10 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         waiting = _Waiting(data=data, meta=meta, future=loop.create_future())
         self._waiting.setdefault(loop, []).append(waiting)
-        if loop not in self._draining:
+        if self._draining.get(loop, 0) < self.parallel:
             # A task of its own, so a cancelled caller never strands the others' results (a
             # cancelled caller cancels only its own future, which the drain then skips).
-            self._draining.add(loop)
+            self._draining[loop] = self._draining.get(loop, 0) + 1
             task = loop.create_task(self._drain(loop))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -223,7 +231,9 @@ class Pipeline:
         try:
             while self._waiting.get(loop):
                 await asyncio.sleep(0)  # let arrivals that are already running join the batch
-                queue = self._waiting[loop]
+                queue = self._waiting.get(loop)
+                if not queue:  # another drain took them meanwhile
+                    break
                 batch, self._waiting[loop] = queue[: self.max_batch], queue[self.max_batch :]
                 try:
                     results = await asyncio.to_thread(
@@ -238,8 +248,10 @@ class Pipeline:
                     if not w.future.done():
                         w.future.set_result(result)
         finally:
-            self._draining.discard(loop)
-            if not self._waiting.get(loop):
+            left = self._draining.pop(loop, 1) - 1
+            if left:
+                self._draining[loop] = left
+            elif not self._waiting.get(loop):
                 self._waiting.pop(loop, None)
 
     def ingest(self, data: bytes, meta: ArrivalMeta) -> AcceptResult:
