@@ -34,6 +34,8 @@ def register(sub: Any) -> None:
                    help="9704: how long the modem waits for each MO segment")
     e.add_argument("--mt-segment", type=int, default=1446, metavar="BYTES",
                    help="9704: MT segment size (1..1446)")
+    e.add_argument("--byte-time", type=float, default=0.0, metavar="SECONDS",
+                   help="9704: seconds on air per MO byte (real network: ~0.0012)")
     e.add_argument("--mt-listen", metavar="HOST:PORT",
                    help="accept DirectIP MT messages here (port 0: any free port)")
     e.add_argument("--link", default="always-up", metavar="PROFILE",
@@ -139,7 +141,7 @@ def _run_emulate_9704(args: argparse.Namespace) -> int:
     emulator = Emulator9704(
         imei=args.imei, webhook=args.webhook, api_listen=api, api_token=args.api_token,
         thing_id=args.thing, link=link, segment_timeout_s=args.segment_timeout,
-        mt_segment_size=args.mt_segment)
+        mt_segment_size=args.mt_segment, per_byte_s=max(0.0, args.byte_time))
     try:
         emulator.start()
     except OSError as exc:

@@ -73,6 +73,7 @@ class Emulator9704:
         topics: tuple[Topic, ...] = DEFAULT_TOPICS,
         segment_timeout_s: float = 0.3,
         mt_segment_size: int = MAX_SEGMENT,
+        per_byte_s: float = 0.0,
         webhook_timeout_s: float = 5.0,
         retry_initial_s: float = 2.0,
         retry_max_s: float = 600.0,
@@ -82,7 +83,7 @@ class Emulator9704:
         self.imei = imei
         self.machine = IMTModem(imei=imei, link=link or AlwaysUp(), topics=topics,
                                 segment_timeout_s=segment_timeout_s,
-                                mt_segment_size=mt_segment_size)
+                                mt_segment_size=mt_segment_size, per_byte_s=per_byte_s)
         self.webhook = webhook
         self.api_listen = api_listen
         self.api_token = api_token

@@ -155,6 +155,9 @@ class IMTModem:
     segment_size: int = MAX_SEGMENT  # MO segments the modem asks for
     mt_segment_size: int = MAX_SEGMENT
     segment_timeout_s: float = 0.3
+    #: Seconds on air per byte, added to the link model's latency (the models were made for
+    #: ≤ 340-byte SBD messages; a 100 kB IMT message takes about two minutes, ~1.2 ms/byte).
+    per_byte_s: float = 0.0
     api_version: tuple[int, int, int] | None = None
 
     _decoder: LineDecoder = field(default_factory=lambda: LineDecoder(requests=True))
@@ -378,7 +381,7 @@ class IMTModem:
     def _start_attempt(self, mo: _MO, now: float) -> None:
         outcome = self.link.session(now, mo.length)
         mo.attempt_ok = outcome.mo_status == 0
-        mo.deadline = now + max(0.0, outcome.latency_s)
+        mo.deadline = now + max(0.0, outcome.latency_s) + self.per_byte_s * mo.length
 
     def _attempt_done(self, mo: _MO, now: float) -> list[Event]:
         if mo.attempt_ok:

@@ -255,3 +255,11 @@ def test_any_fields_get_a_typed_answer(body: dict[str, object], target: str) -> 
     out = host.say(Method.PUT, target, body)
     assert out and all(200 <= r.code <= 499 for r in out)
     json.dumps([r.body for r in out])
+
+
+def test_time_on_air_grows_with_the_message() -> None:
+    host = Host(IMTModem(imei=IMEI, per_byte_s=0.0012))
+    host.begin()
+    start = host.now
+    assert host.send(bytes(100_000))[0].body["final_mo_status"] == "mo_ack_received"
+    assert 120 <= host.now - start <= 125  # about two minutes for 100 kB (FIELD-FACTS §10)
