@@ -37,8 +37,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, delete, func, select, update
 
-from protocol import chain, frame, voice
-from protocol.errors import BadSignature, RemoteProtocolError, UnknownDevice
+from protocol import chain, frame, shorecore, voice
+from protocol.errors import RemoteProtocolError
 from protocol.keys import key_id, verify_key_from_raw
 from protocol.messages import (
     Ack,
@@ -53,7 +53,6 @@ from protocol.messages import (
     UplinkMessage,
     VoiceNote,
     Withdraw,
-    decode_message,
 )
 from protocol.messages import (
     Grievance as GrievanceContent,
@@ -62,6 +61,7 @@ from protocol.messages import (
     Position as PositionMessage,
 )
 from protocol.shore import open_crew
+from protocol.shorecore import Stored
 from shore_gateway import device_state
 from shore_gateway.bulk import insert_unnest
 from shore_gateway.context.positions import Fix, store_fixes
@@ -85,12 +85,8 @@ from shore_gateway.registry import Candidate, candidate_keys
 
 log = logging.getLogger("flip.gateway.pipeline")
 
-# Partial fragment sets held per vessel (durable reassembly). Beyond these the oldest sets are
-# dropped: nothing of them was acknowledged, so an honest vessel sends them again, while a box
-# that floods fragments cannot grow the table (or the per-arrival gap scan) without bound.
-MAX_FRAGMENT_SETS = 8
-MAX_FRAGMENT_ROWS = 256
-FRAGMENT_TIMEOUT = dt.timedelta(days=30)
+# Partial fragment sets held per vessel (durable reassembly): the core's bounds.
+FRAGMENT_TIMEOUT = dt.timedelta(seconds=shorecore.FRAGMENT_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,15 +487,12 @@ class Pipeline:
             .where(FragmentPart.vessel_id == vid, FragmentPart.first_seq == frag.first_seq)
             .order_by(col(FragmentPart.idx))
         ).all()
-        if len(parts) < frag.count:
+        joined = shorecore.join(
+            frag.first_seq, frag.count, [(p.idx, p.count, p.chunk) for p in parts]
+        )
+        if joined is None:
             return
-        if [p.idx for p in parts] != list(range(frag.count)) or any(
-            p.count != frag.count for p in parts
-        ):
-            raise _Malformed("fragments of one message disagree")
-        whole = decode_message(b"".join(p.chunk for p in parts))
-        if getattr(whole, "seq", None) != frag.first_seq or isinstance(whole, Fragment):
-            raise _Malformed("reassembled message does not carry its first fragment's seq")
+        whole = joined[0]
         session.exec(
             delete(FragmentPart).where(
                 col(FragmentPart.vessel_id) == vid, col(FragmentPart.first_seq) == frag.first_seq
@@ -588,21 +581,9 @@ class Pipeline:
             results[a.index] = AcceptResult(outcome=Outcome.DUPLICATE)
 
 
-class _Malformed(RemoteProtocolError):
-    pass
-
-
 def _verify(batch: _Batch, sign1: frame.Sign1) -> Candidate:
-    candidates = batch.keys.get(sign1.kid)
-    if not candidates:
-        raise UnknownDevice(f"no live device key with kid {sign1.kid.hex()}")
-    for device in candidates:
-        try:
-            frame.verify(sign1, verify_key_from_raw(device.public_key))
-        except BadSignature:
-            continue
-        return device
-    raise BadSignature(f"signature does not verify for kid {sign1.kid.hex()}")
+    candidates = batch.keys.get(sign1.kid, [])
+    return shorecore.verify(sign1, candidates, lambda c: verify_key_from_raw(c.public_key))
 
 
 def _clashes(session: Session, conflicts: list[_Entry]) -> None:
@@ -626,7 +607,8 @@ def _clashes(session: Session, conflicts: list[_Entry]) -> None:
     }
     clashes: dict[int, list[_Entry]] = {}
     for e in conflicts:
-        if e.key in stored and stored[e.key] != e.digest:
+        taken = e.key in stored
+        if shorecore.classify(stored.get(e.key), e.digest, taken=taken) is Stored.COLLISION:
             e.arrival.clashed = True
             clashes.setdefault(e.key[0], []).append(e)
     if not clashes:
@@ -727,8 +709,9 @@ def _raw_values(a: _Arrival) -> dict[str, Any]:
 
 
 def _bound_fragments(session: Session, vessel_id: int, keep: int, now: dt.datetime) -> None:
-    """Hold at most MAX_FRAGMENT_SETS partial sets / MAX_FRAGMENT_ROWS rows for a vessel,
-    none older than FRAGMENT_TIMEOUT; the set being filled (``keep``) goes last."""
+    """Hold at most the core's bound of partial sets and rows for a vessel
+    (:func:`protocol.shorecore.fragment_sets_to_drop`), none older than FRAGMENT_TIMEOUT; the
+    set being filled (``keep``) goes last."""
     session.exec(
         delete(FragmentPart).where(
             col(FragmentPart.vessel_id) == vessel_id,
@@ -741,15 +724,7 @@ def _bound_fragments(session: Session, vessel_id: int, keep: int, now: dt.dateti
         .group_by(col(FragmentPart.first_seq))
         .order_by(func.min(FragmentPart.id))
     ).all()
-    rows = sum(n for _, n, _ in sets)
-    drop: list[int] = []
-    for first_seq, n, _ in sets:
-        if len(sets) - len(drop) <= MAX_FRAGMENT_SETS and rows <= MAX_FRAGMENT_ROWS:
-            break
-        if first_seq == keep:
-            continue
-        drop.append(first_seq)
-        rows -= n
+    drop = shorecore.fragment_sets_to_drop([(first, n) for first, n, _ in sets], keep)
     if drop:
         session.exec(
             delete(FragmentPart).where(
@@ -963,12 +938,15 @@ def open_pending(
     return opened
 
 
-def acks_for(session: Session, vessel_id: int, *, max_bitmaps: int = 4) -> list[Ack]:
+def acks_for(
+    session: Session, vessel_id: int, *, max_bitmaps: int = shorecore.MAX_ACK_BITMAPS
+) -> list[Ack]:
     """Acks telling the vessel what arrived: the cumulative prefix and the newest seqs above it.
 
     None while a seq collision alert is open for the vessel (see :func:`_clashes`).
 
-    Only seqs present in ``messages`` are claimed — an ack lets the vessel delete a message.
+    Only seqs present in ``messages`` are claimed — an ack lets the vessel delete a message
+    (:func:`protocol.shorecore.acks`).
     """
     held = session.exec(
         select(Alert.id).where(
@@ -989,19 +967,7 @@ def acks_for(session: Session, vessel_id: int, *, max_bitmaps: int = 4) -> list[
             .limit(256 * max_bitmaps)
         ).all()
     )
-    if not above:
-        return [Ack(cum_seq=prefix)]
-    acks: list[Ack] = []
-    rest: list[int] = list(above)
-    base = prefix + 1 if rest[0] - prefix <= 256 else rest[0]
-    while rest and len(acks) < max_bitmaps:
-        ack = Ack.of(prefix, rest, base=base)
-        acks.append(ack)
-        covered = set(ack.seqs())
-        rest = [s for s in rest if s not in covered]
-        if rest:
-            base = rest[0]
-    return acks
+    return shorecore.acks(prefix, above)
 
 
 def reprocess_pending(pipeline: Pipeline, rows: Iterable[RawFrame]) -> int:

@@ -17,9 +17,10 @@ from protocol import keys
 from protocol.lang import Lang
 from protocol.messages import Grievance as GrievanceContent
 from protocol.messages import LossReason, LostRange, StatusRequest, Withdraw
+from protocol.seqranges import gap_ranges, merge
+from protocol.shorecore import MAX_GAP_RANGES
 from protocol.vessel import VesselSession
 from shore_gateway.db import Database
-from shore_gateway.device_state import gap_ranges, merge_ranges
 from shore_gateway.metrics import Metrics
 from shore_gateway.models import (
     Alert,
@@ -337,7 +338,7 @@ def _assert_state_recounts(db: Database) -> None:
         prefix += 1
     assert state.prefix == prefix
     assert state.highest == max(have, default=0)
-    assert merge_ranges(json.loads(state.missing)) == gap_ranges(prefix, have)
+    assert merge(json.loads(state.missing)) == gap_ranges(prefix, have, MAX_GAP_RANGES)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
