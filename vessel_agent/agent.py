@@ -206,7 +206,8 @@ class Agent:
         if self.imt is not None:
             self._imt_receive(now, self.imt)
         session = self.device.session
-        urgent = any(m.priority is Priority.URGENT for m in session.due(now))
+        urgent = any(m.priority is Priority.URGENT and m.next_try <= now
+                     for m in session.outbox.values())
         up = {
             "broadband": self.broadband is not None and self.broadband.up(now),
             "imt": self.imt is not None and self.imt.up(now),
