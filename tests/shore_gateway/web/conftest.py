@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,3 +62,31 @@ def site(gateway: Gateway) -> Iterator[Site]:
             yield site
         finally:
             site.close()
+
+
+# --- a real browser (Debian's Chromium via Playwright) for the slow page tests -----------
+
+CHROMIUM = os.environ.get("FLIP_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        pytest.fail(f"{CHROMIUM} missing: run scripts/ensure-services.sh (installs chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Path:
+    base = os.environ.get("FLIP_TEST_ARTIFACTS")
+    path = Path(base) if base else tmp_path
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -8,9 +8,6 @@ missing); Playwright's own browser download is never used. Screenshots go to
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,35 +16,15 @@ from sqlmodel import select
 
 from shore_gateway.cases.models import AuditEntry
 from tests.shore_gateway.cases.helpers import PSEUDONYM, SECRET_TEXT, add_grievance, case
-from tests.shore_gateway.web.conftest import Site
+from tests.shore_gateway.web import conftest
+from tests.shore_gateway.web.conftest import ARGS, CHROMIUM, Site
+
+# The browser fixtures live in conftest.py; kept importable from here as well.
+__all__ = ["ARGS", "CHROMIUM", "artifacts", "browser"]
+artifacts = conftest.artifacts
+browser = conftest.browser
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = os.environ.get("FLIP_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.fail(f"{CHROMIUM} missing: run scripts/ensure-services.sh (installs chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    base = os.environ.get("FLIP_TEST_ARTIFACTS")
-    path = Path(base) if base else tmp_path
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
 
 def login(browser: Any, site: Site, name: str, secret: str) -> tuple[Any, Any]:
     context = browser.new_context()

@@ -27,7 +27,6 @@ from tests.shore_gateway.cases.helpers import SECRET_TEXT, add_grievance
 from tests.shore_gateway.cases.servers import ServerThread
 from tests.shore_gateway.conftest import Gateway
 from tests.shore_gateway.web.conftest import Site
-from tests.shore_gateway.web.test_browser import ARGS, CHROMIUM, artifacts, browser  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -90,6 +89,7 @@ def _login(chromium: Any, site: Site, name: str, secret: str, size: str) -> tupl
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.goto(site.url + "/login")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password or API token").fill(secret)
     page.get_by_role("button", name="Log in").click()
@@ -117,7 +117,7 @@ def _check(page: Any, url: str, shots: Path, name: str) -> str:
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-def test_every_staff_page_fits_and_reads(browser: Any, busy: Site, artifacts: Path,  # noqa: F811
+def test_every_staff_page_fits_and_reads(browser: Any, busy: Site, artifacts: Path,
                                          size: str) -> None:
     site = busy
     context, page = _login(browser, site, "ann", site.gateway.staff_token, size)
@@ -190,7 +190,7 @@ def test_every_staff_page_fits_and_reads(browser: Any, busy: Site, artifacts: Pa
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_owner_portal_in_every_language_fits_and_reads(
-    browser: Any, busy: Site, artifacts: Path, size: str  # noqa: F811
+    browser: Any, busy: Site, artifacts: Path, size: str
 ) -> None:
     site = busy
     context, page = _login(browser, site, "olga", site.gateway.owner_token, size)
@@ -227,7 +227,7 @@ def test_owner_portal_in_every_language_fits_and_reads(
         context.close()
 
 
-def test_time_zone_choice_changes_every_time(browser: Any, busy: Site) -> None:  # noqa: F811
+def test_time_zone_choice_changes_every_time(browser: Any, busy: Site) -> None:
     site = busy
     context, page = _login(browser, site, "ann", site.gateway.staff_token, "desktop")
     try:
