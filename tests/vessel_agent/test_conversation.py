@@ -9,14 +9,18 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from protocol import conversation, keys
+from protocol.errors import Malformed
 from protocol.lang import Lang
 from protocol.messages import (
     CrewMessage,
     Delivered,
     Grievance,
     Reply,
+    ShoreMessage,
     decode_crew,
     decode_message,
 )
@@ -168,3 +172,44 @@ def test_parts_for_unknown_grievances_or_other_vessels_are_dropped(
         _send_question(fx, agent, pub, 999, 3, "which day?")  # no such grievance here
         assert dev.outbox.db.execute("SELECT COUNT(*) FROM shore_messages").fetchone() == (0,)
         assert dev.outbox.db.execute("SELECT COUNT(*) FROM shore_parts").fetchone() == (0,)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    parts=st.lists(
+        st.builds(
+            ShoreMessage,
+            ref_seq=st.sampled_from([1, 2, 999]),
+            msg_id=st.integers(1, 4),
+            part=st.integers(0, 3),
+            parts=st.integers(1, 4),
+            chunk=st.binary(min_size=1, max_size=40),
+        ).filter(lambda p: p.part < p.parts),
+        max_size=12,
+    )
+)
+def test_any_parts_are_stored_joined_or_refused_typed_and_the_agent_keeps_going(
+    agent_dir: AgentFixture, parts: list[ShoreMessage]
+) -> None:
+    """Parts in any order, count, repetition or contradiction: each is kept, completes a
+    message once, or is refused as Malformed — never another error, never a message twice."""
+    with Device(str(agent_dir.dir)) as dev:
+        if dev.outbox.db.execute("SELECT COUNT(*) FROM reply_keys").fetchone() == (0,):
+            dev.submit(category=0x17, lang=Lang.EN, text="x", now=T0, rng=det_rng("h"))
+        dev.outbox.db.execute("DELETE FROM shore_parts")
+        dev.outbox.db.execute("DELETE FROM shore_messages")
+        done: list[int] = []
+        for p in parts:
+            try:
+                got = dev.take_shore_part(p, T0)
+            except Malformed:
+                continue
+            if got is not None:
+                done.append(got)
+        assert len(done) == len(set(done))
+        for (mid,) in dev.outbox.db.execute("SELECT msg_id FROM shore_messages"):
+            assert mid in done
+        stored = dev.outbox.db.execute("SELECT ref_seq FROM shore_messages").fetchall()
+        assert all(r == (1,) for r in stored)  # only for a grievance of this box with a key

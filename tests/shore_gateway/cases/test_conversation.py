@@ -8,6 +8,8 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlmodel import col, select
 
@@ -185,3 +187,35 @@ def test_question_templates_exist_in_every_language() -> None:
     for entry in q["questions"].values():
         assert set(entry["text"]) == {"en", "my", "th", "km", "id", "vi", "tl"}
     assert set(q["needs_review"]) == {"my", "th", "km", "id", "vi", "tl"}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=80),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.fixed_dictionaries(
+        {},
+        optional={
+            "text": json_values | st.text(max_size=700),
+            "lang": json_values | st.sampled_from(["en", "my", "km", "und", "xx", ""]),
+            "template": json_values | st.sampled_from(["which_day", "safe_now", "nope", ""]),
+            "seq": json_values | st.integers(-5, 2**33),
+        },
+    )
+)
+def test_any_question_body_gets_a_clear_answer_never_a_server_error(
+    gateway: Gateway, case_ref: str, body: dict
+) -> None:
+    r = gateway.client.post(f"/api/cases/{case_ref}/messages", headers=gateway.auth(), json=body)
+    assert r.status_code in (201, 400, 409, 422), (r.status_code, r.text)
+    if r.status_code != 201:
+        assert r.json()["detail"]
