@@ -38,7 +38,7 @@ from shore_gateway.web.render import STATIC, STATIC_TYPES, TZ_COOKIE, humane, pa
 from shore_gateway.web.timefmt import BadTimeZone, time_zones, zone
 
 router = APIRouter(include_in_schema=False)
-ACCOUNT_MSGS = {"password": "Password saved.", "tz": "Time zone saved."}
+ACCOUNT_MSGS = {"password": "password_saved", "tz": "tz_saved"}  # catalog keys
 LOCALES = Path(__file__).resolve().parent.parent.parent / "vessel_agent" / "locale"
 LANG_NAMES = {"my": "Burmese", "th": "Thai", "km": "Khmer", "id": "Indonesian",
               "vi": "Vietnamese", "tl": "Tagalog", "en": "English", "und": "unknown"}
@@ -105,8 +105,15 @@ def account(
     msg: Annotated[str | None, Query(max_length=40)] = None,
     lang: Annotated[str, Query(pattern=LANG_PATTERN)] = "en",
 ) -> Response:
-    return page(request, "account.html", lang=lang, me=user, msg=ACCOUNT_MSGS.get(msg or ""),
-                zones=sorted(time_zones()), t=catalog.strings(lang) if lang != "en" else None)
+    return _account(request, user, lang, ACCOUNT_MSGS.get(msg or ""))
+
+
+def _account(request: Request, user: auth.WebUser, lang: str, msg: str | None,
+             status_code: int = 200) -> Response:
+    """The account page in the reader's language (owners come from the portal with it)."""
+    return page(request, "account.html", status_code=status_code, lang=lang, me=user, msg=msg,
+                zones=sorted(time_zones()), s=catalog.strings(lang),
+                t=catalog.strings(lang) if lang != "en" else None)
 
 
 @router.post("/account/timezone")
@@ -136,12 +143,11 @@ def account_password(
 ) -> Response:
     with _db(request).session() as session:
         if not auth.check_secret(session, user.user, current_secret):
-            return page(request, "account.html", status_code=403, me=user,
-                        msg="current secret is wrong")
+            return _account(request, user, "en", "current secret is wrong", 403)
         try:
             auth.set_password(session, user.user, new_password)
         except ValueError as exc:
-            return page(request, "account.html", status_code=400, me=user, msg=str(exc))
+            return _account(request, user, "en", str(exc), 400)
         desk.audit(session, user.user.name, "password_set")
     return RedirectResponse("/account?msg=password", 303)
 

@@ -215,6 +215,8 @@ def test_owner_portal_in_every_language_fits_and_reads(
         assert "Messages missing since" in en
         assert "overdue by" in en
         _check(page, site.url + "/account", artifacts, f"owner-account-{size}")
+        thai = _check(page, site.url + "/account?lang=th", artifacts, f"owner-account-th-{size}")
+        assert "เขตเวลา" in thai and "Time zone" not in thai and "password" not in thai
         assert _views(site) == before
         # A staff address: a page that says so and offers a way on, not raw JSON.
         resp = page.goto(site.url + "/dashboard")
