@@ -2,8 +2,8 @@
 
 - ``GET /api/cases``, ``GET /api/cases.csv``, ``GET /api/cases/{ref}``: any user; owners and
   buyers only their vessels' cases, in the owner view.
-- ``POST /api/cases/{ref}/transition``, ``/assign``, ``/actions``, ``/actions/{id}/done``,
-  ``GET /api/cases/{ref}/audit``: staff.
+- ``POST /api/cases/{ref}/transition``, ``/acknowledge``, ``/assign``, ``/actions``,
+  ``/actions/{id}/done``, ``/merge``, ``/split``, ``GET /api/cases/{ref}/audit``: staff.
 - ``GET /api/grievances/{id}/audio``: staff; a voice note as ``audio/wav``, audited like text.
 - ``GET /api/grievances``, ``GET /api/grievances/{id}``: staff. The list carries no crew text
   unless asked for (``?include=text``); every text returned is one ``view_text`` audit entry,
@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from protocol.errors import Malformed
-from shore_gateway.cases import desk, views
+from shore_gateway.cases import desk, regroup, views
 from shore_gateway.cases.models import AuditEntry, Case, CaseGrievance
 from shore_gateway.cases.workflow import (
     BadRequest,
@@ -69,6 +69,18 @@ class ActionIn(BaseModel):
 
 class DoneIn(BaseModel):
     evidence: str = Field(default="", max_length=4000)
+
+
+class MergeIn(BaseModel):
+    into: str = Field(max_length=16)
+
+
+class SplitIn(BaseModel):
+    grievances: list[int] = Field(min_length=1, max_length=100)
+
+
+class AcknowledgeIn(BaseModel):
+    note: int = Field(default=1, ge=0, le=0xFFFF)
 
 
 @contextmanager
@@ -250,6 +262,41 @@ def post_action_done(
         ref,
         lambda s, c: desk.complete_action(s, c, action_id, actor=user.name, evidence=body.evidence),
     )
+
+
+@router.post("/api/cases/{ref}/acknowledge")
+def post_acknowledge(
+    request: Request, ref: str, body: AcknowledgeIn, user: Staff
+) -> dict[str, Any]:
+    """Stop the response clock (a new case becomes acknowledged; a reopened one keeps its
+    state)."""
+    return _staff_change(
+        request, ref, lambda s, c: desk.acknowledge(s, c, actor=user.name, note=body.note)
+    )
+
+
+@router.post("/api/cases/{ref}/merge")
+def post_merge(request: Request, ref: str, body: MergeIn, user: Staff) -> dict[str, Any]:
+    """Merge this case into ``into`` (same vessel; this one closes) → the merged case."""
+    with _session(request) as session:
+        target = regroup.merge(
+            session, desk.get_case(session, ref), desk.get_case(session, body.into),
+            actor=user.name,
+        )
+        vessel = session.get(Vessel, target.vessel_id)
+        assert vessel is not None
+        return views.staff_case(session, target, vessel)
+
+
+@router.post("/api/cases/{ref}/split")
+def post_split(request: Request, ref: str, body: SplitIn, user: Staff) -> dict[str, Any]:
+    """Split these grievances off into a new case → the new case."""
+    with _session(request) as session:
+        new = regroup.split(session, desk.get_case(session, ref), body.grievances,
+                            actor=user.name)
+        vessel = session.get(Vessel, new.vessel_id)
+        assert vessel is not None
+        return views.staff_case(session, new, vessel)
 
 
 @router.get("/api/cases/{ref}/audit")
