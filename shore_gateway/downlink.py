@@ -312,6 +312,7 @@ class DownlinkSender:
         self.schedule = schedule or RetrySchedule()
         self.timeout_s = timeout_s
         self.sent_frames = 0
+        self._resend_at = 0.0
         self.confirmed_batches = 0
         self.failures = 0
 
@@ -338,6 +339,12 @@ class DownlinkSender:
 
     def _plan(self, now: float) -> list[Batch]:
         with self.db.session() as session:
+            if now >= self._resend_at:  # questions to crew that never reached the vessel
+                from shore_gateway.cases.conversation import resend_stale
+
+                self._resend_at = now + 60.0
+                for mid in resend_stale(session):
+                    log.info("question sent again", extra={"case_message_id": mid})
             due = [v for v in due_vessels(session) if self.schedule.due(v, now)]
             if not due:
                 return []

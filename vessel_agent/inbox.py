@@ -98,6 +98,8 @@ def store_part(ob: Outbox, part: ShoreMessage, now: float) -> conversation.Whole
     """Keep one part; the whole sealed text when this part completed it (once per message).
 
     A part for a seq that is no grievance of this device with a reply key is dropped (None).
+    Part 0 of a message already whole returns it again: the shore sent it anew because it did
+    not hear it was delivered, so the caller reports it again.
 
     Raises:
         Malformed: parts of one id that disagree (all parts of that id are dropped; the shore
@@ -108,8 +110,12 @@ def store_part(ob: Outbox, part: ShoreMessage, now: float) -> conversation.Whole
         done = db.execute(
             "SELECT 1 FROM shore_messages WHERE msg_id = ?", (part.msg_id,)
         ).fetchone()
-        if known is None or done is not None:
+        if known is None:
             return None
+        if done is not None:
+            if part.part != 0:
+                return None
+            return conversation.Whole(ref_seq=part.ref_seq, msg_id=part.msg_id, sealed=b"")
         db.execute(
             "INSERT OR IGNORE INTO shore_parts (msg_id, part, ref_seq, parts, chunk, received) "
             "VALUES (?, ?, ?, ?, ?, ?)",

@@ -20,6 +20,7 @@ it. Showing crew answers to staff is audited (``view_conversation``), asking is 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -41,6 +42,9 @@ from shore_gateway.models import DeviceKey, Downlink, Grievance, Vessel, utcnow
 
 QUESTIONS = Path(__file__).with_name("questions.json")
 MAX_QUESTION_CHARS = 600
+#: A question the provider took but the vessel has not reported on board after this long is sent
+#: again (an MT queue that overflowed or expired); the vessel keeps each message once.
+RESEND_AFTER = dt.timedelta(hours=12)
 
 
 # --- templates ---------------------------------------------------------------------------------
@@ -254,6 +258,36 @@ def ask(
         parts=len(parts),
     )
     return row
+
+
+def resend_stale(
+    session: Session, now: dt.datetime | None = None, after: dt.timedelta = RESEND_AFTER
+) -> list[int]:
+    """Questions every part of which the provider confirmed more than ``after`` ago, and that the
+    vessel has not reported on board: their parts are queued again. Returns their ids."""
+    now = now or utcnow()
+    rows = session.exec(
+        select(CaseMessage).where(
+            CaseMessage.direction == "to_crew",
+            col(CaseMessage.on_board_at).is_(None),
+            col(CaseMessage.read_at).is_(None),
+            col(CaseMessage.created_at) < now - after,
+        )
+    ).all()
+    again = []
+    for m in rows:
+        ids = [int(i) for i in m.downlinks.split(",") if i]
+        parts = session.exec(select(Downlink).where(col(Downlink.id).in_(ids))).all()
+        times = [d.confirmed_at for d in parts]
+        if not parts or any(t is None for t in times):
+            continue  # still going out
+        if max(t for t in times if t is not None) >= now - after:
+            continue
+        session.execute(update(Downlink).where(col(Downlink.id).in_(ids)).values(confirmed_at=None))
+        m.sent_at = None
+        session.add(m)
+        again.append(m.id or 0)
+    return again
 
 
 def state(session: Session, m: CaseMessage) -> str:

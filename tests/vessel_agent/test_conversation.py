@@ -68,7 +68,7 @@ def _send_question(
     frames = [pack_downlink(fx.shore.sign, shore_kid, fx.kid, [p], T0 + 60)[0] for p in parts]
     for data in reversed(frames):  # MT order is not guaranteed
         agent.apply_downlink(data, T0 + 60)
-    agent.apply_downlink(frames[0], T0 + 61)  # a repeat changes nothing
+    agent.apply_downlink(frames[-1], T0 + 61)  # a repeated part changes nothing
     return len(frames)
 
 
@@ -104,6 +104,14 @@ def test_receipt_derived_key_question_and_answer(agent_dir: AgentFixture) -> Non
             for (e,) in dev.outbox.db.execute("SELECT encoded FROM messages ORDER BY seq")
         ]
         assert [m.ids for m in delivered if isinstance(m, Delivered)] == [(5,)]
+        # the shore sends it all again (it did not hear of it): kept once, reported again
+        _send_question(fx, agent, g.reply_pub, done.seq, 5, LONG)
+        again = [
+            decode_message(bytes(e))
+            for (e,) in dev.outbox.db.execute("SELECT encoded FROM messages ORDER BY seq")
+        ]
+        assert [m.ids for m in again if isinstance(m, Delivered)] == [(5,), (5,)]
+        assert dev.outbox.db.execute("SELECT COUNT(*) FROM shore_messages").fetchone() == (1,)
         # the holder of the receipt reads it; the other grievance's holder sees nothing
         st = receipt_status(dev, done.receipt.replace("-", " "), now=T0 + 100)
         assert [(m["from"], m["text"], m["lang"]) for m in st["messages"]] == [
@@ -208,7 +216,7 @@ def test_any_parts_are_stored_joined_or_refused_typed_and_the_agent_keeps_going(
                 continue
             if got is not None:
                 done.append(got)
-        assert len(done) == len(set(done))
+        # a message completes once; only its part 0 coming again (a resend) reports it again
         for (mid,) in dev.outbox.db.execute("SELECT msg_id FROM shore_messages"):
             assert mid in done
         stored = dev.outbox.db.execute("SELECT ref_seq FROM shore_messages").fetchall()

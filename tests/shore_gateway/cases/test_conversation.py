@@ -219,3 +219,27 @@ def test_any_question_body_gets_a_clear_answer_never_a_server_error(
     assert r.status_code in (201, 400, 409, 422), (r.status_code, r.text)
     if r.status_code != 201:
         assert r.json()["detail"]
+
+
+def test_a_question_the_vessel_never_reports_is_sent_again(gateway: Gateway, case_ref: str) -> None:
+    import datetime as dt
+
+    r = gateway.client.post(
+        f"/api/cases/{case_ref}/messages", headers=gateway.auth(), json={"template": "which_day"}
+    )
+    mid = r.json()["id"]
+    vid, _ = _vessel(gateway)
+    later = conversation.utcnow() + dt.timedelta(hours=13)
+    with gateway.db.session() as s:
+        assert conversation.resend_stale(s, later) == []  # not handed to the provider yet
+        s.execute(update(Downlink).values(confirmed_at=conversation.utcnow()))
+    with gateway.db.session() as s:
+        assert conversation.resend_stale(s) == []  # just sent: give the vessel time
+        assert conversation.resend_stale(s, later) == [mid]
+    with gateway.db.session() as s:
+        rows = s.exec(select(Downlink).where(Downlink.kind == "shore_message")).all()
+        assert rows and all(d.confirmed_at is None for d in rows)  # queued again
+        s.execute(update(Downlink).values(confirmed_at=conversation.utcnow()))
+        conversation.delivered(s, vid, (mid,))
+    with gateway.db.session() as s:
+        assert conversation.resend_stale(s, later + dt.timedelta(hours=13)) == []  # on board
