@@ -17,7 +17,9 @@ Model (calibration in docs/simulator.md, FIELD-FACTS §4):
   terminal unplugged), fleet events (provider outage, a vessel going dark on purpose) and, for
   a broadband window link, every hour outside its window. Nothing can get through in them; the
   oracle assumes everything else could.
-* **Failure codes** are drawn from the profile's ``+SBDIX`` mix; latency is
+* **Failure codes** are drawn from the profile's ``+SBDIX`` mix — except 36 ("wait 3 minutes
+  since last registration"), which can only answer a session started within 3 minutes of the
+  previous one (every ``+SBDIX`` registers the modem's location); latency is
   ``setup_s + bytes / bytes_per_s`` plus an exponential jitter (5–20 s for Iridium SBD).
 
 All randomness comes from the injected :class:`random.Random`; time is always passed in, and
@@ -46,6 +48,10 @@ MODEM_DEAD = frozenset({"power", "unplugged", "dark"})
 #: ``+SBDIX`` failure codes during which the MO was radiated (it may even have arrived).
 TRANSMITTED = frozenset({10, 11, 13, 17, 18, 19})
 GHOST_CODES = frozenset({13, 18, 19})
+#: ``+SBDIX`` 36, "wait 3 minutes since last registration" (FIELD-FACTS §1): the network's
+#: answer to a modem that registered less than :data:`REGISTRATION_HOLD_S` ago, not a fade.
+REGISTRATION_WAIT = 36
+REGISTRATION_HOLD_S = 180.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +147,12 @@ class SimLink:
         codes = sorted(profile.failure_codes.items(), key=lambda kv: int(kv[0]))
         self._codes = [int(c) for c, _ in codes]
         self._cum = list(_cumulative([w for _, w in codes]))
+        # The mix without code 36, for sessions with no registration in the last 3 minutes.
+        fresh = [(int(c), w) for c, w in codes if int(c) != REGISTRATION_WAIT] or [
+            (int(c), w) for c, w in codes]
+        self._fresh_codes = [c for c, _ in fresh]
+        self._fresh_cum = list(_cumulative([w for _, w in fresh]))
+        self._registered: float | None = None  # start of the last session that reached the net
         self.bad = False
         self._until = start + self._sojourn(start)
         self.bad_spans: list[tuple[float, float]] = []
@@ -208,13 +220,17 @@ class SimLink:
         sea = self.sea(now)
         in_storm = sea is self.p.storm and bool(self.storms)
         loss = sea.loss_bad if self.bad else sea.loss_good
+        registered, self._registered = self._registered, now
+        recent = registered is not None and now - registered < REGISTRATION_HOLD_S
         self.sessions += 1
         self.storm_sessions += in_storm
         bars = 1 if self.bad else 4
         if self.rng.random() < loss:
             self.failures += 1
             self.storm_failures += in_storm
-            code = self._codes[bisect.bisect_right(self._cum, self.rng.random() * self._cum[-1])]
+            codes, cum = (self._codes, self._cum) if recent else (self._fresh_codes,
+                                                                  self._fresh_cum)
+            code = codes[bisect.bisect_right(cum, self.rng.random() * cum[-1])]
             radiated = code in TRANSMITTED
             ghost = code in GHOST_CODES and self.rng.random() < self.p.ghost_share
             latency = self.p.setup_s + jitter + (mo_len / self.p.bytes_per_s if radiated else 0)

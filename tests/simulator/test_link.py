@@ -52,12 +52,34 @@ def test_failure_codes_follow_the_mix_and_latency_the_size() -> None:
         else:
             codes[a.outcome.mo_status] = codes.get(a.outcome.mo_status, 0) + 1
             assert classify(a.outcome.mo_status).kind.value in ("retryable", "fatal", "hardware")
-    weights = {int(c): w for c, w in p.failure_codes.items()}
+    # Hourly sessions never follow a registration within 3 minutes: no code 36 among them.
+    weights = {int(c): w for c, w in p.failure_codes.items() if c != "36"}
     total_w, total_n = sum(weights.values()), sum(codes.values())
     assert set(codes) <= set(weights)
     for code, w in weights.items():
         assert codes.get(code, 0) / total_n == pytest.approx(w / total_w, abs=0.03)
     assert link.latency_min(0) == pytest.approx(5.0)
+
+
+def test_registration_wait_answers_only_a_session_soon_after_the_last() -> None:
+    """Code 36 is "wait 3 minutes since last registration" (FIELD-FACTS §1): the network gives
+    it to a modem that registered (ran +SBDIX) less than 3 minutes before, never after a quiet
+    spell; back-to-back retries get the whole mix, 36 included."""
+    p = LinkProfile(normal=LinkProfile().storm, failure_codes={"36": 1.0, "32": 1.0})
+    link = SimLink(p, rng=random.Random(4), trace=Trace([]))
+    soon: dict[int, int] = {}
+    late: dict[int, int] = {}
+    t = 0.0
+    for i in range(40_000):
+        t += 60.0 if i % 2 else 3 * HOUR  # pairs: a session after a quiet spell, then a retry
+        code = link.attempt(t, 100).outcome.mo_status
+        if code:
+            seen = soon if i % 2 else late
+            seen[code] = seen.get(code, 0) + 1
+    assert late and 36 not in late
+    assert soon[36] / sum(soon.values()) == pytest.approx(0.5, abs=0.05)
+    only = SimLink(LinkProfile(failure_codes={"36": 1.0}), rng=random.Random(5), trace=Trace([]))
+    assert {only.attempt(h * HOUR, 10).outcome.mo_status for h in range(3000)} <= {0, 36}
     assert link.latency_min(340) == pytest.approx(20.0)
 
 
