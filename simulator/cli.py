@@ -14,9 +14,9 @@ from flip.output import CommandError, emit
 SUMMARY_KEYS = (
     "created", "delivered", "lost", "undeliverable", "duplicates_surfaced",
     "duplicates_suppressed", "latency_p50_s", "latency_p95_s", "oracle_p50_s", "oracle_p95_s",
-    "latency_p95_vs_oracle", "acked_on_board_p95_s", "status_seen_p95_s", "bytes_on_air",
-    "bytes_needed", "bytes_on_air_vs_needed", "mt_bytes", "credits", "sessions",
-    "sessions_failed", "retransmissions", "wall_s",
+    "latency_p95_vs_oracle", "tail_slots", "tail_forced", "acked_on_board_p95_s",
+    "status_seen_p95_s", "bytes_on_air", "bytes_needed", "bytes_on_air_vs_needed", "mt_bytes",
+    "credits", "sessions", "sessions_failed", "retransmissions", "wall_s",
 )
 
 

@@ -22,6 +22,8 @@ from simulator.scenario import Scenario
 
 MAX_TIMELINES = 50_000
 STRIP_SAMPLE = 40
+#: The delivery target: p95 latency within this many times the oracle's p95 (bench/sim.py).
+P95_TARGET = 1.25
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -29,8 +31,12 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     s = sorted(values)
-    k = max(0, min(len(s) - 1, round(q / 100 * len(s) + 0.5) - 1))
-    return s[k]
+    return s[_rank(len(s), q)]
+
+
+def _rank(n: int, q: float) -> int:
+    """Index of the nearest-rank ``q`` percentile in ``n`` sorted values."""
+    return max(0, min(n - 1, round(q / 100 * n + 0.5) - 1))
 
 
 def _r(x: float | None, nd: int = 1) -> float | None:
@@ -72,10 +78,15 @@ def build_report(scenario: Scenario, vessels: int, days: float, seed: int,
             row["reason"] = "the oracle could deliver it before the end of the run"
             lost.append(row)
 
+    # The tail: how many grievances the p95 leaves above it, and how many of them no schedule
+    # could bring under the target line (their oracle latency alone is above it).
+    line = P95_TARGET * o95 if (o95 := percentile(orc, 95)) else None
+    tail_slots = len(lat) - _rank(len(lat), 95) - 1 if lat else 0
+    tail_forced = sum(1 for x in orc if line is not None and x > line)
     urgent = [t.delivered - t.created for t in delivered if t.urgent]  # type: ignore[operator]
     acked = [t.acked - t.created for t in timelines if t.acked is not None]
     seen = [t.status_seen - t.created for t in timelines if t.status_seen is not None]
-    p95, o95 = percentile(lat, 95), percentile(orc, 95)
+    p95 = percentile(lat, 95)
     needed = counters.get("bytes_needed", 0)
     on_air = counters.get("bytes_on_air", 0)
     summary = {
@@ -91,6 +102,8 @@ def build_report(scenario: Scenario, vessels: int, days: float, seed: int,
         "oracle_p50_s": _r(percentile(orc, 50)),
         "oracle_p95_s": _r(o95),
         "latency_p95_vs_oracle": _r(p95 / o95 if p95 and o95 else None, 3),
+        "tail_slots": tail_slots,
+        "tail_forced": tail_forced,
         "urgent_latency_p95_s": _r(percentile(urgent, 95)),
         "acked_on_board_p95_s": _r(percentile(acked, 95)),
         "status_seen_p95_s": _r(percentile(seen, 95)),
@@ -105,12 +118,19 @@ def build_report(scenario: Scenario, vessels: int, days: float, seed: int,
         "retransmissions": counters.get("retransmissions", 0),
         "wall_s": 0.0,
     }
-    links: dict[str, dict[str, float]] = {}
+    links: dict[str, dict[str, Any]] = {}
     for r in results:
         for name, stats in r.link_stats.items():
             acc = links.setdefault(name, dict.fromkeys(stats, 0.0))
             for k, x in stats.items():
                 acc[k] += x
+    link_of = {v["idx"]: v["link"] for v in vessel_rows}
+    for name, acc in links.items():
+        mine = [(t.delivered - t.created, t.oracle - t.created) for t in delivered  # type: ignore[operator]
+                if link_of.get(t.vessel) == name and t.oracle is not None]
+        acc["grievances"] = len(mine)
+        acc["latency_p95_s"] = _r(percentile([a for a, _ in mine], 95))
+        acc["oracle_p95_s"] = _r(percentile([o for _, o in mine], 95))
     for acc in links.values():
         acc["loss"] = round(acc["failures"] / acc["sessions"], 4) if acc["sessions"] else 0.0
         acc["storm_loss"] = (round(acc["storm_failures"] / acc["storm_sessions"], 4)
