@@ -570,7 +570,24 @@ class CrewTerminal(App[None]):
             notes = [t.note(n.note) for n in view.statuses if n.note]
             if notes:
                 lines += ["", t("ui.notes_label"), *(f"• {n}" for n in notes)]
+        lines += self._from_shore(code, now)
         return "\n".join(lines), code
+
+    def _from_shore(self, code: str, now: float) -> list[str]:
+        """The shore's messages to this receipt, opened in memory with the key the code re-makes
+        (docs/vessel-agent.md *Messages from shore*); answering is in the app or `flip vessel
+        reply`. A plain terminal shows Burmese, Khmer and Thai badly: the app shows them right."""
+        t = self.t
+        try:
+            notes = self.device.conversation(code, now=now)
+        except ReceiptError:  # LookupLocked included: the look-up above already answered
+            return []
+        if not notes:
+            return []
+        out = ["", t("app.messages_new", n=len(notes))]
+        for n in notes:
+            out.append(f"• {n.text if n.text is not None else t('app.sealed_elsewhere')}")
+        return out
 
 
 def run(device: Device, **kwargs: Any) -> None:

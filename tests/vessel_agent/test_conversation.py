@@ -33,6 +33,7 @@ from vessel_agent.agent import Agent
 from vessel_agent.device import Device
 from vessel_agent.errors import LookupLocked, ReceiptError
 from vessel_agent.status import receipt_status
+from vessel_agent.terminal import CrewTerminal
 
 T0 = 1_750_000_000
 QUESTION = "ဒီအဖြစ်အပျက်က ဘယ်နေ့က ဖြစ်ခဲ့တာလဲ။ အခု လုံခြုံရဲ့လား။"
@@ -118,6 +119,9 @@ def test_receipt_derived_key_question_and_answer(agent_dir: AgentFixture) -> Non
             ("shore", LONG, "my")
         ]
         assert receipt_status(dev, other.receipt, now=T0 + 100)["messages"] == []
+        # the crew terminal's look-up says so too, and shows it
+        shown = CrewTerminal(dev, lang="en", clock=lambda: T0 + 150).lookup_text(done.receipt)
+        assert "1 message(s) from shore" in shown and LONG in shown
         # the answer goes up sealed, as a Reply to the grievance
         q = dev.reply(done.receipt, ANSWER, Lang.MY, now=T0 + 200)
         reply = _crew(dev, fx)[q.seq]
