@@ -1,11 +1,14 @@
 """Simulator benchmark: a month of a 1,000-vessel fleet on the virtual clock, and delivery vs the
 oracle per built-in scenario.
 
-Targets (issue "Link simulator"): ``fleet-1000`` × 30 days ≤ 60 s wall on 2 cores; on
-``monsoon`` with 200 vessels × 30 days: 0 lost, p95 latency ≤ 1.25 × oracle p95, bytes on air
-≤ 1.15 × bytes needed. Wall time on a shared machine is noisy, so the CPU seconds of all
-processes and the machine's load average are recorded next to it, with the share of the time
-spent in the protocol's real cryptography (operation counts × per-operation cost measured here).
+Targets: ``fleet-1000`` × 30 days ≤ 40 s wall on 2 cores; on ``monsoon`` with 200 vessels ×
+30 days: 0 lost, p95 latency ≤ 1.25 × oracle p95, bytes on air ≤ 1.15 × bytes needed — and the
+p95 ratio on every seed 1–12, at 200 × 30 and at 50 × 14, with the tail's make-up of the worst
+seed (``tail_slots``: grievances the p95 may leave above it; ``tail_forced``: those whose oracle
+alone is above 1.25 × the oracle p95). Wall time on a shared machine is noisy, so the CPU
+seconds of all processes and the machine's load average are recorded next to it, with the share
+of the time spent in the protocol's real cryptography (operation counts × per-operation cost
+measured here).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from simulator.scenario import load
 
 SCENARIOS = [("calm", None, None), ("dark-vessel", None, None), ("provider-outage", None, None),
              ("monsoon", 200, 30.0)]
+SEEDS = range(1, 13)
+SWEEPS = [(200, 30.0), (50, 14.0)]
+FLEET_WALL_TARGET_S = 40.0
 
 
 def _cpu() -> float:
@@ -77,7 +83,8 @@ def run() -> dict[str, Any]:
     wall = fleet["summary"]["wall_s"]
     crypto = _crypto_seconds(fleet["counters"], cost)
     results += [
-        _result("fleet-1000 × 30 days, wall (s, 2 workers)", wall, "≤ 60", wall <= 60),
+        _result("fleet-1000 × 30 days, wall (s, 2 workers)", wall, f"≤ {FLEET_WALL_TARGET_S:g}",
+                wall <= FLEET_WALL_TARGET_S),
         _result("fleet-1000 × 30 days, CPU of all processes (s)", round(cpu, 1), "report", None),
         _result("fleet-1000 × 30 days, CPU of the busiest worker (s; ≈ wall on idle cores)",
                 max(fleet["run"]["shard_cpu_s"]), "report", None),
@@ -110,9 +117,17 @@ def run() -> dict[str, Any]:
             results.append(_result(f"{name}: lost + duplicates surfaced",
                                    s["lost"] + s["duplicates_surfaced"], "0",
                                    s["lost"] + s["duplicates_surfaced"] == 0))
+    sweeps = seed_sweeps()
+    for key, sweep in sweeps.items():
+        worst = sweep["worst"]
+        results.append(_result(
+            f"monsoon {key}, seeds 1–12: worst p95 / oracle p95 (seed {worst['seed']}: "
+            f"{worst['tail_forced']} of its {worst['tail_slots']} tail slots forced)",
+            worst["ratio"], "≤ 1.25", worst["ratio"] <= 1.25))
     return {
         "name": "sim",
         "results": results,
+        "seed_sweeps": sweeps,
         "load_average_at_start": round(load_before, 2),
         "crypto_cost_us": cost,
         "fleet_1000": {
@@ -125,6 +140,26 @@ def run() -> dict[str, Any]:
         },
         "scenarios": per_scenario,
     }
+
+
+def seed_sweeps() -> dict[str, Any]:
+    """monsoon p95 / oracle p95 per seed at each size of :data:`SWEEPS`, with the tail."""
+    sc = load("monsoon")
+    out: dict[str, Any] = {}
+    for vessels, days in SWEEPS:
+        rows = []
+        for seed in SEEDS:
+            report, _ = simulate(sc, RunConfig(vessels=vessels, days=days, seed=seed,
+                                               workers=2 if vessels >= 150 else 1))
+            s = report["summary"]
+            rows.append({"seed": seed, "ratio": s["latency_p95_vs_oracle"],
+                         "tail_slots": s["tail_slots"], "tail_forced": s["tail_forced"],
+                         "lost": s["lost"]})
+        worst = max(rows, key=lambda r: r["ratio"] or 0.0)
+        out[f"{vessels} × {days:g}"] = {"seeds": rows, "worst": worst,
+                                        "above_1_25": [r["seed"] for r in rows
+                                                       if (r["ratio"] or 0.0) > 1.25]}
+    return out
 
 
 def _brief(report: dict[str, Any]) -> dict[str, Any]:
