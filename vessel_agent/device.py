@@ -87,7 +87,7 @@ class Device:
     ) -> None:
         self.dir = AgentDir(path)
         self.config: AgentConfig = self.dir.load()
-        # A damaged outbox is salvaged here, whichever process opens it first (salvage.py);
+        # A damaged outbox is salvaged here, whichever process opens it first (salvage/);
         # ``recovery`` is that report when this process did it.
         self.outbox, self.recovery = open_outbox(
             self.dir.db_path, max_queue_bytes=self.config.max_queue_bytes, log=log or Log()

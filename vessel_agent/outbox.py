@@ -26,8 +26,8 @@ from protocol.messages import CaseStatus, LossReason
 from protocol.vessel import Outgoing, Priority, VesselSession
 from vessel_agent import lost
 from vessel_agent.errors import OutboxCorrupt, OutboxError, OutboxFull, SchemaMismatch
+from vessel_agent.outbox_schema import SANITY, SCHEMA, SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 #: Grievances may use this much more than ``max_queue_bytes`` once routine reports are gone.
 GRIEVANCE_RESERVE = 0.5
 
@@ -62,57 +62,6 @@ TRANSITIONS: dict[tuple[State, Event], State | None] = {
     (State.SENT, Event.ACK): State.ACKED,
     (State.QUEUED, Event.EVICT): None,
     (State.SENT, Event.EVICT): None,
-}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY,          -- per-device sequence number, never reused
-    parent INTEGER NOT NULL,          -- first seq of the crew message (fragments share it)
-    kind INTEGER NOT NULL,            -- Kind
-    priority INTEGER NOT NULL,        -- protocol.vessel.Priority
-    created REAL NOT NULL,
-    state INTEGER NOT NULL,           -- State
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_try REAL NOT NULL,
-    sent_at REAL,
-    acked_at REAL,
-    size INTEGER NOT NULL,
-    encoded BLOB                      -- exact wire bytes (sealed); NULL once acked
-);
-CREATE INDEX IF NOT EXISTS messages_open ON messages (state, kind) WHERE state < 2;
-CREATE INDEX IF NOT EXISTS messages_parent ON messages (parent);
-CREATE TABLE IF NOT EXISTS receipts (
-    code_hash BLOB PRIMARY KEY,       -- scrypt(receipt code, salt); the code itself is not kept
-    seq INTEGER NOT NULL UNIQUE
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS case_status (
-    ref_seq INTEGER NOT NULL,
-    received REAL NOT NULL,
-    case_ref TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    note INTEGER NOT NULL,
-    PRIMARY KEY (ref_seq, received, status)
-) WITHOUT ROWID;
-"""
-
-
-#: Counts of rows whose values no agent writes (damage quick_check does not see).
-_SANITY = {
-    "messages": "SELECT COUNT(*) FROM messages WHERE typeof(seq) != 'integer' "
-    "OR typeof(parent) != 'integer' OR kind NOT IN (1, 2, 3) OR priority NOT IN (0, 1, 2) "
-    "OR state NOT IN (0, 1, 2) OR typeof(attempts) != 'integer' "
-    "OR typeof(created) NOT IN ('real', 'integer') OR typeof(next_try) NOT IN ('real', 'integer') "
-    "OR typeof(sent_at) NOT IN ('real', 'integer', 'null') "
-    "OR typeof(acked_at) NOT IN ('real', 'integer', 'null') OR typeof(size) != 'integer' "
-    "OR typeof(encoded) NOT IN ('blob', 'null') OR length(encoded) != size "
-    "OR (encoded IS NULL) != (state = 2)",
-    "receipts": "SELECT COUNT(*) FROM receipts WHERE typeof(code_hash) != 'blob' "
-    "OR typeof(seq) != 'integer'",
-    "case_status": "SELECT COUNT(*) FROM case_status WHERE typeof(case_ref) != 'text' "
-    "OR typeof(status) != 'integer' OR typeof(note) != 'integer' OR typeof(ref_seq) != 'integer'",
-    "meta": "SELECT COUNT(*) FROM meta WHERE (key = 'next_seq' AND typeof(value) != 'integer') "
-    "OR (key = 'chain' AND (typeof(value) != 'blob' OR length(value) != 8))",
 }
 
 
@@ -171,7 +120,7 @@ class Outbox:
                     f"{problems[0][:160]}); keep a copy of the file and restore or salvage it "
                     "before the agent runs again"
                 )
-            self.db.executescript(_SCHEMA)  # idempotent; executescript commits on its own
+            self.db.executescript(SCHEMA)  # idempotent; executescript commits on its own
             with self.transaction():
                 version = self._meta("schema_version")
                 if version is None:
@@ -182,7 +131,7 @@ class Outbox:
                     )
         except BaseException as exc:
             # Closed here, not by the garbage collector later: a recovery may have replaced
-            # the file and its WAL by then (vessel_agent/salvage.py).
+            # the file and its WAL by then (vessel_agent/salvage/).
             with contextlib.suppress(sqlite3.Error, AttributeError):
                 self.db.close()
             if not isinstance(exc, sqlite3.Error):
@@ -199,7 +148,7 @@ class Outbox:
         if "messages" not in names:
             return ["ok"]  # a new file: the schema is created next
         found = []
-        for table, sql in _SANITY.items():
+        for table, sql in SANITY.items():
             n = self.db.execute(sql).fetchone()[0]
             if n:
                 found.append(f"{n} rows of impossible type or value in {table}")

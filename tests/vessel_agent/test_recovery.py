@@ -308,7 +308,7 @@ def test_a_crash_between_salvage_and_swap_is_finished_on_the_next_open(
     def crash(db: Path) -> None:
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr(salvage, "_swap", crash)
+    monkeypatch.setattr(salvage.files, "swap", crash)
     with pytest.raises(KeyboardInterrupt):
         Device(str(pop.dir), log=Events())
     assert (pop.dir / "outbox.db.recovering").exists()
@@ -322,7 +322,7 @@ def test_a_crash_between_salvage_and_swap_is_finished_on_the_next_open(
 
 def test_recovery_waits_for_other_processes_to_close_the_outbox(tmp_path: Path) -> None:
     pop = _populate(tmp_path)
-    holder = salvage._Lock(pop.db)
+    holder = salvage.OutboxLock(pop.db)
     holder.shared()  # e.g. the crew terminal has the outbox open
     try:
         _damage(pop.db, _pages(pop.db, "messages")[1])
