@@ -1,8 +1,8 @@
-"""SQLModel tables of the shore gateway.
+"""SQLModel tables of the shore gateway's pipeline: vessels, keys, users, frames, messages, …
 
-The tables live on their own SQLAlchemy registry/metadata (not SQLModel's global one), so other
-packages' tables never end up in the gateway's migrations. Constraint names follow a fixed naming
-convention, which Alembic needs to alter them later (and SQLite's batch mode needs to copy them).
+They subclass :class:`shore_gateway.tables.GatewayModel` (the gateway's own metadata and naming
+convention); the case desk's and the web login's tables live with their packages, and
+:mod:`shore_gateway.schema` gathers every table for Alembic.
 
 Exactly-once effect across several gateway processes sharing one PostgreSQL rests on unique
 constraints, not on in-process state:
@@ -22,65 +22,47 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     LargeBinary,
-    MetaData,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy import text as sql_text
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from shore_gateway.tables import GatewayModel, UtcDateTime, utcnow
 
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
+# GatewayModel, UtcDateTime and utcnow are re-exported: much of the gateway imports them from here.
+__all__ = [
+    "ALERT_KINDS",
+    "CHANNELS",
+    "EVENT_TYPES",
+    "ROLES",
+    "Alert",
+    "CatchEvent",
+    "CatchLot",
+    "ChainClaim",
+    "DeviceKey",
+    "DeviceState",
+    "Downlink",
+    "FragmentPart",
+    "GatewayModel",
+    "Grievance",
+    "Message",
+    "Position",
+    "RawDoc",
+    "RawFrame",
+    "Trip",
+    "User",
+    "UtcDateTime",
+    "Vessel",
+    "utcnow",
+]
 
 ROLES = ("staff", "owner", "admin", "buyer")
 CHANNELS = ("directip", "rockblock", "mqtt", "cli", "cloudloop", "frames")
 EVENT_TYPES = ("fishing", "transshipment", "landing", "processing")
 ALERT_KINDS = ("gap", "chain", "silence", "seal")
-
-
-def utcnow() -> dt.datetime:
-    """Now, timezone-aware UTC (the only kind of datetime the gateway stores)."""
-    return dt.datetime.now(dt.UTC)
-
-
-class UtcDateTime(TypeDecorator[dt.datetime]):
-    """A timestamp that is always timezone-aware UTC in Python.
-
-    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are stored as naive
-    UTC and made aware again on the way out. Naive input is refused: a naive time at this
-    boundary is a bug, not an assumption to make silently.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, dt.datetime) or value.tzinfo is None:
-            raise ValueError("UtcDateTime needs a timezone-aware datetime")
-        utc: dt.datetime = value.astimezone(dt.UTC)
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if not isinstance(value, dt.datetime):
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
 
 
 def _time(*, index: bool = False, nullable: bool = False) -> Any:
@@ -95,10 +77,6 @@ def _now_column(*, index: bool = False) -> Any:
 
 def _blob(*, nullable: bool = False, length: int | None = None, index: bool = False) -> Any:
     return Field(sa_column=Column(LargeBinary(length), nullable=nullable, index=index))
-
-
-class GatewayModel(SQLModel, registry=registry(metadata=metadata)):
-    """Base of every gateway table (own metadata, see module docstring)."""
 
 
 class Vessel(GatewayModel, table=True):
@@ -391,6 +369,3 @@ class Downlink(GatewayModel, table=True):
     sent_at: dt.datetime | None = _time(nullable=True)
     attempts: int = 0
     confirmed_at: dt.datetime | None = _time(nullable=True, index=True)
-
-
-import shore_gateway.cases.models  # noqa: E402, F401  (case desk tables share this metadata)

@@ -1,22 +1,18 @@
 """Tables of case conversations (migration 0010; logic in :mod:`shore_gateway.cases.conversation`).
 
-Imported at the end of :mod:`shore_gateway.cases.models`, so the gateway's metadata (Alembic,
-the models-vs-migrations test) holds them.
+:mod:`shore_gateway.schema` imports this module, so the gateway's metadata, as Alembic and the
+models-vs-migrations test see it, holds these tables.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sqlalchemy import BigInteger, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field
 
-from shore_gateway.models import GatewayModel, UtcDateTime, utcnow
-
-
-def _time(*, index: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(UtcDateTime(), index=index, nullable=True))
+from shore_gateway.tables import GatewayModel, created_now, optional_time
 
 
 class ReplyKey(GatewayModel, table=True):
@@ -29,9 +25,7 @@ class ReplyKey(GatewayModel, table=True):
     vessel_id: int = Field(foreign_key="vessels.id", index=True)
     ref_seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
     public_key: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
-    )
+    created_at: dt.datetime = created_now()
 
 
 class CaseMessage(GatewayModel, table=True):
@@ -49,12 +43,10 @@ class CaseMessage(GatewayModel, table=True):
     lang: str = Field(max_length=8)
     template: str | None = Field(default=None, max_length=32)
     author: str | None = Field(default=None, max_length=120)  # staff user for questions
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
-    )
+    created_at: dt.datetime = created_now()
     parts: int = 0
     downlinks: str = Field(default="", max_length=400)  # ids of its downlinks rows
-    sent_at: dt.datetime | None = _time()
-    on_board_at: dt.datetime | None = _time()
-    read_at: dt.datetime | None = _time()
+    sent_at: dt.datetime | None = optional_time()
+    on_board_at: dt.datetime | None = optional_time()
+    read_at: dt.datetime | None = optional_time()
     message_id: int | None = Field(default=None, foreign_key="messages.id", unique=True)

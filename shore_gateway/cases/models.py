@@ -1,8 +1,9 @@
-"""Tables of the case desk, its connectors' outbox and the web sessions (migration 0003).
+"""Tables of the case desk and its connectors' outbox (migration 0003).
 
-They subclass :class:`shore_gateway.models.GatewayModel`, so they share the gateway's metadata
-and its naming convention; ``shore_gateway.models`` imports this module at its end, so anything
-that assembles the metadata (Alembic, the models-vs-migrations test) sees these tables too.
+They subclass :class:`shore_gateway.tables.GatewayModel`, so they share the gateway's metadata
+and its naming convention; :mod:`shore_gateway.schema` imports this module (and every other
+table module) for Alembic and the models-vs-migrations test. The web login's tables, created by
+the same migration, are in :mod:`shore_gateway.web.models`.
 
 Guarantees that hold across several gateway processes rest on unique constraints:
 
@@ -14,20 +15,12 @@ Guarantees that hold across several gateway processes rest on unique constraints
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field
 
-from shore_gateway.models import GatewayModel, UtcDateTime, utcnow
-
-
-def _time(*, index: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(UtcDateTime(), index=index, nullable=True))
-
-
-def _now() -> Any:
-    return Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
+from shore_gateway.tables import GatewayModel, created_now, optional_time
 
 
 class Case(GatewayModel, table=True):
@@ -42,11 +35,11 @@ class Case(GatewayModel, table=True):
     urgent: bool = False
     status: str = Field(default="new", max_length=32, index=True)
     assignee: str | None = Field(default=None, max_length=120)
-    opened_at: dt.datetime = _now()
-    updated_at: dt.datetime = _now()
-    due_at: dt.datetime | None = _time(index=True)  # response due (acknowledge by)
-    acknowledged_at: dt.datetime | None = _time()
-    closed_at: dt.datetime | None = _time()
+    opened_at: dt.datetime = created_now()
+    updated_at: dt.datetime = created_now()
+    due_at: dt.datetime | None = optional_time(index=True)  # response due (acknowledge by)
+    acknowledged_at: dt.datetime | None = optional_time()
+    closed_at: dt.datetime | None = optional_time()
     # Client-supplied UUID under which external case systems (Primero) know this case.
     external_id: str = Field(unique=True, max_length=36)
 
@@ -60,8 +53,8 @@ class CaseGrievance(GatewayModel, table=True):
     case_id: int = Field(foreign_key="cases.id", index=True)
     grievance_id: int = Field(foreign_key="grievances.id", unique=True)
     ref_seq: int
-    joined_at: dt.datetime = _now()
-    withdrawn_at: dt.datetime | None = _time()
+    joined_at: dt.datetime = created_now()
+    withdrawn_at: dt.datetime | None = optional_time()
 
 
 class CaseAction(GatewayModel, table=True):
@@ -73,11 +66,11 @@ class CaseAction(GatewayModel, table=True):
     case_id: int = Field(foreign_key="cases.id", index=True)
     kind: str = Field(max_length=32)
     description: str = Field(default="", sa_type=Text)
-    due_at: dt.datetime | None = _time()
-    done_at: dt.datetime | None = _time()
+    due_at: dt.datetime | None = optional_time()
+    done_at: dt.datetime | None = optional_time()
     evidence: str = Field(default="", sa_type=Text)
     created_by: str = Field(max_length=120)
-    created_at: dt.datetime = _now()
+    created_at: dt.datetime = created_now()
 
 
 class AuditEntry(GatewayModel, table=True):
@@ -87,7 +80,7 @@ class AuditEntry(GatewayModel, table=True):
     __table_args__ = (Index("ix_audit_log_case_time", "case_id", "time"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    time: dt.datetime = _now()
+    time: dt.datetime = created_now()
     actor: str = Field(max_length=120)
     action: str = Field(max_length=32, index=True)
     case_id: int | None = Field(default=None, foreign_key="cases.id")
@@ -111,47 +104,11 @@ class OutboxEntry(GatewayModel, table=True):
     case_id: int = Field(foreign_key="cases.id", index=True)
     idempotency_key: str = Field(max_length=120)
     payload: str = Field(sa_type=Text)  # JSON
-    created_at: dt.datetime = _now()
+    created_at: dt.datetime = created_now()
     attempts: int = 0
-    next_attempt_at: dt.datetime | None = _time()
-    delivered_at: dt.datetime | None = _time()
+    next_attempt_at: dt.datetime | None = optional_time()
+    delivered_at: dt.datetime | None = optional_time()
     last_error: str | None = Field(default=None, max_length=200)
-
-
-class WebSession(GatewayModel, table=True):
-    """A browser session. Only SHA-256 of the cookie value is stored (like bearer tokens)."""
-
-    __tablename__: ClassVar[str] = "web_sessions"
-
-    id: int | None = Field(default=None, primary_key=True)
-    sid_sha256: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
-    user_id: int = Field(foreign_key="users.id", index=True)
-    csrf: str = Field(max_length=64)
-    created_at: dt.datetime = _now()
-    expires_at: dt.datetime = _now()
-    lang: str = Field(default="en", max_length=8)
-
-
-class LoginAttempt(GatewayModel, table=True):
-    """A failed login, kept briefly for rate limiting (shared by every gateway process)."""
-
-    __tablename__: ClassVar[str] = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_name_time", "name", "time"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=120)
-    client: str = Field(max_length=64, index=True)
-    time: dt.datetime = _now()
-
-
-class UserPassword(GatewayModel, table=True):
-    """An argon2id hash of a user's password (optional: users may also log in with a token)."""
-
-    __tablename__: ClassVar[str] = "user_passwords"
-
-    user_id: int = Field(foreign_key="users.id", primary_key=True)
-    argon2: str = Field(max_length=200)
-    updated_at: dt.datetime = _now()
 
 
 class EarlyWithdrawal(GatewayModel, table=True):
@@ -164,7 +121,4 @@ class EarlyWithdrawal(GatewayModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     vessel_id: int = Field(foreign_key="vessels.id", index=True)
     ref_seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
-    received_at: dt.datetime = _now()
-
-
-import shore_gateway.cases.conversation_models  # noqa: E402, F401  (conversation tables)
+    received_at: dt.datetime = created_now()

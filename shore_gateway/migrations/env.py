@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from shore_gateway.models import metadata
+from shore_gateway.schema import metadata
 
 config = context.config
 

@@ -30,9 +30,9 @@ from fastapi import Depends, HTTPException, Request, Response
 from sqlalchemy import delete
 from sqlmodel import Session, col, func, select
 
-from shore_gateway.cases.models import LoginAttempt, UserPassword, WebSession
 from shore_gateway.models import User, utcnow
 from shore_gateway.registry import hash_token
+from shore_gateway.web.models import LoginAttempt, UserPassword, WebSession
 
 SESSION_TTL = dt.timedelta(hours=8)
 WINDOW = dt.timedelta(minutes=15)

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from shore_gateway.db import Database, current_revision, head_revision, upgrade
 from shore_gateway.metrics import Metrics
-from shore_gateway.models import Message, Position, RawFrame, Vessel, metadata
+from shore_gateway.models import Message, Position, RawFrame, Vessel
 from shore_gateway.pipeline_api import ArrivalMeta, Outcome, StoreRawSink
+from shore_gateway.schema import metadata
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 

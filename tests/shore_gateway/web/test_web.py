@@ -6,7 +6,8 @@ import json
 
 from sqlmodel import select
 
-from shore_gateway.cases.models import AuditEntry, WebSession
+from shore_gateway.cases.models import AuditEntry
+from shore_gateway.web.models import WebSession
 from tests.shore_gateway.cases.helpers import PSEUDONYM, SECRET_TEXT
 from tests.shore_gateway.web.conftest import Site
 
