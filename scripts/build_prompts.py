@@ -35,6 +35,7 @@ SCREENS = {
     "cats": ["ui.choose_category"],
     "write": ["ui.details", "app.speak_instead"],
     "voice": ["app.voice_help"],
+    "voice-phone": ["app.voice_help_phone", "app.phone_copy"],  # no microphone in the page
     "review": ["app.review_title", "app.review_private"],
     "receipt": ["ui.receipt_code", "ui.receipt_help"],
     "check": ["ui.lookup_prompt"],

@@ -276,9 +276,9 @@ function writeScreen(code) {
       button(tr("ui.back"), () => (urgent ? homeScreen() : categoryScreen()), "plain", { id: "back" }),
       button(tr("app.next"), reviewScreen, urgent ? "danger" : "primary", { id: "next" }),
     ),
-    navigator.mediaDevices?.getUserMedia
-      ? button(`🎤 ${tr("app.speak_instead")}`, () => voiceScreen(code), "plain big", { id: "go-voice" })
-      : null,
+    // Always offered: in the page where the browser gives a microphone (the box's screen), else
+    // through the phone's own recorder (voiceScreen).
+    button(`🎤 ${tr("app.speak_instead")}`, () => voiceScreen(code), "plain big", { id: "go-voice" }),
   );
   area.focus();
   updateMeter(meter);
@@ -331,6 +331,39 @@ function updateMeter(node) {
 const VOICE_RATE = 16000; // what the page sends; the agent resamples to 8 kHz (soxr)
 const VOICE_MAX_S = 60;
 const VOICE_MIN_S = 1;
+// A chosen file larger than this is not decoded (a minute of 48 kHz stereo WAV is 11.5 MB).
+const VOICE_MAX_FILE = 32 * 1024 * 1024;
+
+// getUserMedia exists only in secure contexts (https, localhost): not on http://<LAN address>,
+// where phones record with their own recorder app instead (the file input below).
+function micInPage() {
+  return Boolean(navigator.mediaDevices?.getUserMedia);
+}
+
+// A recording made by the phone's own recorder app (any format the browser decodes: WAV, OGG,
+// AAC/M4A, AMR where supported), decoded here with Web Audio — no secure context needed — mixed
+// to mono and resampled to the PCM the in-page recording sends. The file never leaves the phone:
+// only the sealed PCM does. Typed failures: "app.voice_bad" (not audio the browser can decode),
+// "app.voice_long" (over the cap, or a file too big to be a minute of audio).
+async function decodeFile(file) {
+  if (file.size > VOICE_MAX_FILE) throw new Error("app.voice_long");
+  const bytes = await file.arrayBuffer();
+  let audio;
+  try {
+    // decodeAudioData resamples to its context's rate: the browser's own resampler, to 16 kHz.
+    audio = await new OfflineAudioContext(1, 1, VOICE_RATE).decodeAudioData(bytes);
+  } catch {
+    throw new Error("app.voice_bad");
+  }
+  if (!(audio.length > 0)) throw new Error("app.voice_bad");
+  if (audio.duration > VOICE_MAX_S + 0.5) throw new Error("app.voice_long");
+  const mono = new Float32Array(audio.length);
+  for (let c = 0; c < audio.numberOfChannels; c++) {
+    const data = audio.getChannelData(c);
+    for (let k = 0; k < mono.length; k++) mono[k] += data[k] / audio.numberOfChannels;
+  }
+  return to16k(mono, audio.sampleRate);
+}
 
 async function startRecording() {
   const stream = await navigator.mediaDevices.getUserMedia({
@@ -415,7 +448,7 @@ async function callVoice(fields, pcm) {
     cache: "no-store",
     credentials: "omit",
   });
-  if (r.status === 429) return { ok: false, error: op === "submit" ? "app.too_many" : "ui.locked" };
+  if (r.status === 429) return { ok: false, error: "app.too_many" };
   if (!r.ok) throw new Error(`HTTP ${r.status}`);
   const answer = new Uint8Array(await r.arrayBuffer());
   return JSON.parse(td.decode(open(resp.secretKey, INFO_REPLY, answer)));
@@ -428,11 +461,21 @@ function voiceScreen(code) {
   let pcm = null;
   let url = null;
   let timer = null;
+  let inPage = micInPage(); // false: the phone's own recorder, through the file input
   const clock = el("p", { class: "clock", id: "clock", role: "timer" }, "0 s");
   const meter = el("p", { class: "meter", id: "meter" });
   const error = el("p", { class: "error", id: "error", role: "alert" });
   const player = el("audio", { id: "playback", controls: true, hidden: true });
   const controls = el("div", { class: "row" });
+  const help = el("p", { class: "lead", id: "voice-help" }, tr(inPage ? "app.voice_help" : "app.voice_help_phone"));
+  // The recorder app may keep its own copy on the phone: say so (crew may share a phone).
+  const phoneCopy = el("p", { class: "small", id: "phone-copy", hidden: inPage }, tr("app.phone_copy"));
+  // The spoken instruction of the phone's-recorder path (its own clip, "voice-phone").
+  const phoneSay = () => {
+    document.getElementById("say")?.remove();
+    const b = sayButton("s-voice-phone");
+    if (b) document.getElementById("s-voice").prepend(b);
+  };
   const drop = () => {
     if (url) URL.revokeObjectURL(url);
     url = null;
@@ -451,10 +494,22 @@ function voiceScreen(code) {
     const n = voiceFrames(seconds);
     if (n != null) meter.replaceChildren(el("span", { class: "count", id: "meter-count" }, tr("app.meter", { n })), " ", el("span", { class: "wait" }, waitText(n)));
   };
+  // `capture`: Android opens its recorder app at once; elsewhere the phone offers to record or
+  // to pick a recording. The value is read once and the input emptied, so nothing stays here.
+  const picker = el("input", { type: "file", id: "voice-file", accept: "audio/*", capture: true, hidden: true });
+  picker.addEventListener("change", () => {
+    const file = picker.files?.[0];
+    picker.value = "";
+    if (file) chosen(file);
+  });
+  const startButton = () =>
+    inPage
+      ? button(`⏺ ${tr("app.record")}`, record, urgent ? "danger big" : "primary big", { id: "record" })
+      : button(`⏺ ${tr("app.record_phone")}`, () => picker.click(), urgent ? "danger big" : "primary big", { id: "record-phone" });
   const idle = () => {
     controls.replaceChildren(
       button(tr("ui.back"), leave(() => writeScreen(code)), "plain", { id: "back" }),
-      button(`⏺ ${tr("app.record")}`, record, urgent ? "danger big" : "primary big", { id: "record" }),
+      startButton(),
     );
   };
   const record = async () => {
@@ -464,7 +519,13 @@ function voiceScreen(code) {
     try {
       rec = await startRecording();
     } catch {
+      // No microphone for the page (refused, or none): the phone's own recorder still works.
       error.textContent = tr("app.mic_denied");
+      inPage = false;
+      help.textContent = tr("app.voice_help_phone");
+      phoneCopy.hidden = false;
+      phoneSay();
+      idle();
       return;
     }
     controls.replaceChildren(button(`⏹ ${tr("app.stop")}`, stop, "danger big", { id: "stop" }));
@@ -480,7 +541,11 @@ function voiceScreen(code) {
     if (!rec) return;
     const r = rec;
     rec = null;
-    pcm = await r.stop();
+    review(await r.stop());
+  };
+  // A recording to listen to before sending (made in the page or by the phone's recorder).
+  const review = (made) => {
+    pcm = made;
     const seconds = pcm.length / VOICE_RATE;
     clock.textContent = `${seconds.toFixed(1)} s`;
     meterFor(seconds);
@@ -494,9 +559,24 @@ function voiceScreen(code) {
     player.src = url;
     player.hidden = false;
     controls.replaceChildren(
-      button(`↺ ${tr("app.record_again")}`, record, "plain", { id: "record-again" }),
+      button(`↺ ${tr("app.record_again")}`, inPage ? record : () => picker.click(), "plain", { id: "record-again" }),
       button(urgent ? tr("app.send_urgent") : tr("ui.send"), send, urgent ? "danger big" : "primary big", { id: "send-voice" }),
     );
+  };
+  const chosen = async (file) => {
+    error.textContent = "";
+    drop();
+    player.hidden = true;
+    controls.replaceChildren();
+    clock.textContent = "…";
+    try {
+      review(await decodeFile(file));
+    } catch (e) {
+      const key = String(e.message);
+      error.textContent = tr(key.startsWith("app.") ? key : "app.voice_bad");
+      clock.textContent = "0 s";
+      idle();
+    }
   };
   const send = async () => {
     const sendBtn = document.getElementById("send-voice");
@@ -519,14 +599,17 @@ function voiceScreen(code) {
   show(
     "s-voice",
     header(`🎤 ${ICONS[catKey(code)] ?? ""} ${tr(`cat.${catKey(code)}`)}`, urgent ? "urgent" : ""),
-    el("p", { class: "lead" }, tr("app.voice_help")),
+    help,
     el("p", { class: "private" }, "🔒 ", tr("app.review_private")),
     clock,
     meter,
     player,
     error,
     controls,
+    picker,
+    phoneCopy,
   );
+  if (!inPage) phoneSay();
   idle();
   loadSizes(() => meterFor(current));
   getJSON("/api/v1/hello").then((h) => { state.meter = h; }).catch(() => {});
