@@ -13,13 +13,13 @@ from shore_gateway.cases.views import terminal_health
 from shore_gateway.context.ais import ingest_ais
 from shore_gateway.context.epcis import EpcisError, ingest_epcis
 from shore_gateway.context.positions import ingest_naf, position_at, track
-from shore_gateway.models import Alert, Position, Vessel
+from shore_gateway.models import Alert, AlertKind, Position, Role, Vessel
 from shore_gateway.registry import AnyUser, RegistryError, Staff, get_vessel, vessels_for
 
 router = APIRouter()
-STAFF_ROLES = frozenset({"staff", "admin"})
+STAFF_ROLES = frozenset({Role.STAFF, Role.ADMIN})
 #: Alert kinds an owner may see (as kind and time only): about the link, not about a person.
-OWNER_ALERT_KINDS = frozenset({"silence", "gap"})
+OWNER_ALERT_KINDS = frozenset({AlertKind.SILENCE, AlertKind.GAP})
 
 _TEXT_TYPES = ("text/plain", "application/octet-stream", "")
 

@@ -22,14 +22,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shore_gateway.config import Settings
 from shore_gateway.db import Database, current_revision
+from shore_gateway.errors import RemoteError
 from shore_gateway.metrics import Metrics
 from shore_gateway.pipeline_api import FrameSink, StoreRawSink
 
 log = logging.getLogger(__name__)
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(RemoteError):
+    """A request body over the configured limit (declared or streamed)."""
 
 
 class BodyLimit:

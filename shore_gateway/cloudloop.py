@@ -15,11 +15,13 @@ from typing import Any
 
 import httpx
 
+from shore_gateway.errors import RemoteError
+
 MAX_MT = 100_000
 RAW_TOPIC = 244
 
 
-class CloudloopError(RuntimeError):
+class CloudloopError(RemoteError, RuntimeError):
     """The API refused the request or could not be reached (``status``: HTTP status or 0)."""
 
     def __init__(self, message: str, *, status: int = 0) -> None:

@@ -34,7 +34,15 @@ from sqlmodel import update as orm_update
 
 from protocol import shorecore
 from protocol.shorecore import Verdict
-from shore_gateway.models import Alert, ChainClaim, DeviceState, FragmentPart, Message, utcnow
+from shore_gateway.models import (
+    Alert,
+    AlertKind,
+    ChainClaim,
+    DeviceState,
+    FragmentPart,
+    Message,
+    utcnow,
+)
 
 _TABLE: Any = DeviceState.__table__  # type: ignore[attr-defined]
 _COLUMNS = ("prefix", "highest", "chain_seq", "chain_value", "queue_depth", "last_contact")
@@ -162,7 +170,7 @@ def advance(
             orm_update(Alert)
             .where(
                 col(Alert.vessel_id) == vessel_id,
-                col(Alert.kind) == "gap",
+                col(Alert.kind) == AlertKind.GAP,
                 col(Alert.resolved_at).is_(None),
             )
             .values(resolved_at=utcnow())
@@ -170,11 +178,11 @@ def advance(
     if out.gap_alert is not None:
         since = state.last_contact.isoformat() if state.last_contact else None
         detail = shorecore.gap_text(name, out.gap_alert, highest=p.highest, last_contact=since)
-        session.add(Alert(vessel_id=vessel_id, kind="gap", detail=detail))
+        session.add(Alert(vessel_id=vessel_id, kind=AlertKind.GAP, detail=detail))
     for last_seq, verdict in out.checked:
         if verdict is Verdict.MISMATCHED:
             detail = shorecore.chain_text(name, last_seq)
-            session.add(Alert(vessel_id=vessel_id, kind="chain", detail=detail))
+            session.add(Alert(vessel_id=vessel_id, kind=AlertKind.CHAIN, detail=detail))
         session.delete(by_seq[last_seq])
 
 

@@ -54,6 +54,7 @@ from protocol.messages import (
 from protocol.shore import pack_downlink
 from shore_gateway.cloudloop import MAX_MT, CloudloopError, CloudloopMT
 from shore_gateway.db import Database
+from shore_gateway.errors import LocalError, RemoteError
 from shore_gateway.models import DeviceKey, DeviceState, Downlink, Vessel, utcnow
 from shore_gateway.pipeline import acks_for
 
@@ -62,11 +63,11 @@ log = logging.getLogger("flip.gateway.downlink")
 Publish = Callable[[str, bytes], Awaitable[bool]]
 
 
-class DownlinkError(Exception):
+class DownlinkError(RemoteError):
     """A downlink could not be delivered (the message says why); it will be retried."""
 
 
-class RouteError(ValueError):
+class RouteError(LocalError, ValueError):
     """A ``mt_url`` that names no usable route."""
 
 

@@ -17,6 +17,7 @@ constraints, not on in-process state:
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -39,9 +40,11 @@ __all__ = [
     "EVENT_TYPES",
     "ROLES",
     "Alert",
+    "AlertKind",
     "CatchEvent",
     "CatchLot",
     "ChainClaim",
+    "Channel",
     "DeviceKey",
     "DeviceState",
     "Downlink",
@@ -52,6 +55,7 @@ __all__ = [
     "Position",
     "RawDoc",
     "RawFrame",
+    "Role",
     "Trip",
     "User",
     "UtcDateTime",
@@ -59,10 +63,42 @@ __all__ = [
     "utcnow",
 ]
 
-ROLES = ("staff", "owner", "admin", "buyer")
-CHANNELS = ("directip", "rockblock", "mqtt", "cli", "cloudloop", "frames")
+
+class Role(StrEnum):
+    """What a user may do (``users.role``)."""
+
+    STAFF = "staff"
+    OWNER = "owner"
+    ADMIN = "admin"
+    BUYER = "buyer"
+
+
+class Channel(StrEnum):
+    """How an arrival reached the gateway (``raw_frames.channel``)."""
+
+    DIRECTIP = "directip"
+    ROCKBLOCK = "rockblock"
+    MQTT = "mqtt"
+    CLI = "cli"
+    CLOUDLOOP = "cloudloop"
+    FRAMES = "frames"
+
+
+class AlertKind(StrEnum):
+    """What an ``alerts`` row is about (the stored value is the string)."""
+
+    GAP = "gap"  # seqs missing from a vessel (device_state)
+    CHAIN = "chain"  # the hash chain disagrees with a heartbeat's checkpoint (device_state)
+    SILENCE = "silence"  # a vessel silent for longer than its usual intervals (silence.py)
+    SEAL = "seal"  # a crew message whose seal does not open (pipeline)
+    COLLISION = "collision"  # a second device reusing a vessel's seqs (pipeline)
+    BROKER_DROP = "broker_drop"  # the MQTT broker dropped messages (gateway-wide, no vessel)
+
+
+ROLES = tuple(Role)
+CHANNELS = tuple(Channel)
 EVENT_TYPES = ("fishing", "transshipment", "landing", "processing")
-ALERT_KINDS = ("gap", "chain", "silence", "seal")
+ALERT_KINDS = tuple(AlertKind)
 
 
 def _time(*, index: bool = False, nullable: bool = False) -> Any:
@@ -291,7 +327,7 @@ class Alert(GatewayModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     #: None for an alert about the gateway itself (e.g. ``broker_drop``), not one vessel.
     vessel_id: int | None = Field(default=None, foreign_key="vessels.id", index=True)
-    kind: str = Field(max_length=16)
+    kind: str = Field(max_length=16)  # an AlertKind
     detail: str = Field(sa_type=Text)
     created_at: dt.datetime = _now_column()
     resolved_at: dt.datetime | None = _time(nullable=True)

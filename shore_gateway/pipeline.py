@@ -70,7 +70,9 @@ from shore_gateway.enrichment import NewGrievance, reenrich, store_grievances
 from shore_gateway.metrics import Metrics
 from shore_gateway.models import (
     Alert,
+    AlertKind,
     ChainClaim,
+    Channel,
     DeviceKey,
     DeviceState,
     FragmentPart,
@@ -615,7 +617,7 @@ def _clashes(session: Session, conflicts: list[_Entry]) -> None:
         session.exec(
             select(Alert.vessel_id).where(
                 col(Alert.vessel_id).in_(list(clashes)),
-                Alert.kind == "collision",
+                Alert.kind == AlertKind.COLLISION,
                 col(Alert.resolved_at).is_(None),
             )
         ).all()
@@ -629,7 +631,7 @@ def _clashes(session: Session, conflicts: list[_Entry]) -> None:
         session.add(
             Alert(
                 vessel_id=vid,
-                kind="collision",
+                kind=AlertKind.COLLISION,
                 detail=f"vessel {name} sent seq {seqs} with content other than the messages "
                 f"already stored under those seqs (signed by key {kid}). "
                 "They are not duplicates and cannot be stored; acks to this vessel are held "
@@ -646,7 +648,7 @@ def _provider_fixes(batch: _Batch, arrivals: list[_Arrival]) -> None:
     fixes: list[Fix] = []
     for a in arrivals:
         meta = a.meta
-        if meta.lat is None or meta.lon is None or meta.channel == "cli":
+        if meta.lat is None or meta.lon is None or meta.channel == Channel.CLI:
             continue
         when = meta.provider_time or meta.received_at
         cep = meta.cep_km * 1000 if meta.cep_km is not None else None
@@ -847,7 +849,7 @@ def _seal_alert(session: Session, vessel_id: int, name: str, seq: int, exc: Exce
     session.add(
         Alert(
             vessel_id=vessel_id,
-            kind="seal",
+            kind=AlertKind.SEAL,
             detail=f"crew message seq {seq} from {name} does not open ({type(exc).__name__})",
         )
     )
@@ -949,7 +951,7 @@ def acks_for(
     held = session.exec(
         select(Alert.id).where(
             Alert.vessel_id == vessel_id,
-            Alert.kind == "collision",
+            Alert.kind == AlertKind.COLLISION,
             col(Alert.resolved_at).is_(None),
         )
     ).first()

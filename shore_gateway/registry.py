@@ -26,10 +26,11 @@ from sqlmodel import Session, col, select, update
 
 from protocol.errors import LocalProtocolError
 from protocol.keys import key_id, load_verify_key, raw_public
-from shore_gateway.models import ROLES, Alert, DeviceKey, User, Vessel, utcnow
+from shore_gateway.errors import RemoteError
+from shore_gateway.models import ROLES, Alert, AlertKind, DeviceKey, User, Vessel, utcnow
 
 
-class RegistryError(Exception):
+class RegistryError(RemoteError):
     """A registry request that cannot be done (duplicate name, bad key, unknown vessel…)."""
 
 
@@ -182,7 +183,7 @@ def _revoke(
             update(Alert)
             .where(
                 col(Alert.vessel_id).in_({k.vessel_id for k in done}),
-                col(Alert.kind) == "collision",
+                col(Alert.kind) == AlertKind.COLLISION,
                 col(Alert.resolved_at).is_(None),
             )
             .values(resolved_at=stamp)

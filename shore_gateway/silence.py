@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from shore_gateway.db import Database
-from shore_gateway.models import Alert, DeviceState, Vessel, utcnow
+from shore_gateway.models import Alert, AlertKind, DeviceState, Vessel, utcnow
 
 log = logging.getLogger("flip.gateway.silence")
 
@@ -72,7 +72,7 @@ def _open_alert(session: Session, vessel_id: int) -> Alert | None:
     return session.exec(
         select(Alert).where(
             Alert.vessel_id == vessel_id,
-            Alert.kind == "silence",
+            Alert.kind == AlertKind.SILENCE,
             col(Alert.resolved_at).is_(None),
         )
     ).first()
@@ -112,7 +112,7 @@ def check_silence(
                 session.add(
                     Alert(
                         vessel_id=vessel_id,
-                        kind="silence",
+                        kind=AlertKind.SILENCE,
                         detail=f"terminal of {vessel.name} silent {what}: no frame for "
                         f"{hours:.1f} h (threshold {after_s / 3600:.1f} h)",
                         created_at=now,

@@ -37,7 +37,7 @@ from shore_gateway.cases.workflow import (
     UnknownCase,
     parse_status,
 )
-from shore_gateway.models import Grievance, User, Vessel
+from shore_gateway.models import Grievance, Role, User, Vessel
 from shore_gateway.params import RowId
 from shore_gateway.registry import AnyUser, Staff, vessels_for
 from shore_gateway.voice import stored_wav
@@ -45,7 +45,7 @@ from shore_gateway.voice import stored_wav
 router = APIRouter(tags=["cases"])
 T = TypeVar("T")
 
-STAFF_ROLES = frozenset({"staff", "admin"})
+STAFF_ROLES = frozenset({Role.STAFF, Role.ADMIN})
 OWNER_CSV_COLUMNS = ("ref", "vessel", "group", "urgent", "status", "opened_at", "updated_at",
                      "due_at", "closed_at")
 STAFF_CSV_COLUMNS = ("ref", "vessel", "owner", "category", "category_label", "urgent", "status",

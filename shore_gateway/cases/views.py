@@ -29,6 +29,7 @@ from shore_gateway.cases.workflow import (
 from shore_gateway.context.epcis import trip_at, trip_lots
 from shore_gateway.models import (
     Alert,
+    AlertKind,
     DeviceState,
     Grievance,
     Message,
@@ -324,7 +325,7 @@ def terminal_health(
         select(Alert).where(Alert.vessel_id == vessel.id, col(Alert.resolved_at).is_(None))
     ).all()
     silent_h = (now - last).total_seconds() / 3600 if last else None
-    silenced = any(a.kind == "silence" for a in alerts)
+    silenced = any(a.kind == AlertKind.SILENCE for a in alerts)
     if last is None:
         health = "silent" if silenced else "never"
     elif silenced or (silent_h is not None and silent_h > after_h):
@@ -340,7 +341,7 @@ def terminal_health(
         "silent_since": iso(last) if health == "silent" else None,
         "queue_depth": state.queue_depth if state else None,
         "health": health,
-        "missing_since": iso(min((a.created_at for a in alerts if a.kind == "gap"),
+        "missing_since": iso(min((a.created_at for a in alerts if a.kind == AlertKind.GAP),
                                  default=None)),
         "alerts": [
             {"kind": a.kind, "since": iso(a.created_at)} for a in alerts

@@ -11,9 +11,10 @@ from enum import StrEnum
 
 from protocol.category import Category, Group, group_of, is_urgent
 from protocol.messages import CaseState
+from shore_gateway.errors import RemoteError
 
 
-class CaseError(Exception):
+class CaseError(RemoteError):
     """A case operation that cannot be done (base of the desk's errors)."""
 
 

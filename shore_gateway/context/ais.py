@@ -25,6 +25,7 @@ from pyais.messages import NMEAMessage, NMEASentenceFactory
 from sqlmodel import Session
 
 from shore_gateway.context.positions import Fix, LineReport, store_fixes
+from shore_gateway.errors import RemoteError
 from shore_gateway.models import Vessel
 from shore_gateway.registry import find_vessel
 
@@ -34,7 +35,7 @@ MAX_FRAGMENTS = 9
 _TAG_TIME_MIN = 946684800  # 2000-01-01; earlier tag-block times are treated as absent
 
 
-class AisError(ValueError):
+class AisError(RemoteError, ValueError):
     """A sentence or message that cannot be used."""
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from shore_gateway.errors import RemoteError
 from shore_gateway.models import CatchEvent, CatchLot, RawDoc, Trip
 from shore_gateway.registry import find_vessel
 
@@ -38,7 +39,7 @@ MAX_EVENTS = 10_000
 _LINEAGE_DEPTH = 8
 
 
-class EpcisError(ValueError):
+class EpcisError(RemoteError, ValueError):
     """The body is not an EPCIS document at all (not JSON, no event list…)."""
 
 

@@ -21,10 +21,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from shore_gateway.errors import RemoteError
+
 MAX_LINE = 2000
 
 
-class NafError(ValueError):
+class NafError(RemoteError, ValueError):
     """A NAF line that cannot be used; ``str()`` is a message for people."""
 
 

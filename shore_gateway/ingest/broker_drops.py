@@ -27,12 +27,12 @@ from sqlmodel import Session, col, select
 
 from shore_gateway.db import Database
 from shore_gateway.metrics import Metrics
-from shore_gateway.models import Alert, utcnow
+from shore_gateway.models import Alert, AlertKind, utcnow
 
 log = logging.getLogger("flip.gateway.mqtt")
 
 DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
-KIND = "broker_drop"
+KIND = AlertKind.BROKER_DROP
 _COUNTER = re.compile(r"\[counter=(\d+)\]")
 _LOCK_KEY = 0x464C4950_4D515454 & 0x7FFFFFFFFFFFFFFF  # "FLIPMQTT", one advisory lock
 

@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse
 from firmware_bridge.lingo import MAX_BODY, LingoError, parse_lingo_mo
 from protocol import bundle
 from protocol.errors import ProtocolError
+from shore_gateway.models import Channel
 from shore_gateway.pipeline_api import ArrivalMeta, FrameSink, Outcome
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ async def cloudloop_webhook(request: Request) -> JSONResponse:
     except ProtocolError as exc:
         metrics.frame_rejected("cloudloop", "not_a_bundle")
         raise HTTPException(422, f"message is not a frame bundle: {exc}") from None
-    meta = ArrivalMeta(channel="cloudloop", imei=mo.imei, momsn=mo.momsn,
+    meta = ArrivalMeta(channel=Channel.CLOUDLOOP, imei=mo.imei, momsn=mo.momsn,
                        provider_time=mo.received_at, received_at=received_at)
     results = await asyncio.gather(*(sink.accept(f, meta) for f in frames))
     counts = {o.value: sum(1 for r in results if r.outcome is o) for o in Outcome}

@@ -38,7 +38,9 @@ from firmware_bridge.directip import (
     encode_mo_confirmation,
 )
 from firmware_bridge.errors import DirectIPError, Malformed
+from shore_gateway.errors import RemoteError
 from shore_gateway.metrics import Metrics
+from shore_gateway.models import Channel
 from shore_gateway.pipeline_api import ArrivalMeta, FrameSink
 
 log = logging.getLogger("flip.gateway.directip")
@@ -77,7 +79,7 @@ def arrival_meta(message: MOMessage, *, received_at: dt.datetime | None = None) 
     h = message.header
     loc = message.location
     return ArrivalMeta(
-        channel="directip",
+        channel=Channel.DIRECTIP,
         imei=h.imei if h.imei.isascii() and h.imei.isdigit() else None,
         momsn=h.momsn,
         provider_time=dt.datetime.fromtimestamp(h.session_time, dt.UTC) if h.session_time else None,
@@ -257,7 +259,7 @@ class DirectIPServer:
         log.info("directip refused", extra={"reason": reason})
 
 
-class _BadStream(Exception):
+class _BadStream(RemoteError):
     """The connection must close: ``answer`` says whether a negative confirmation goes first."""
 
     def __init__(self, reason: str, *, answer: bool) -> None:

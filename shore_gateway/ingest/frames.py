@@ -20,6 +20,7 @@ import logging
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from shore_gateway.models import Channel
 from shore_gateway.pipeline_api import ArrivalMeta, FrameSink, Outcome
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ async def ingest_frame(request: Request) -> JSONResponse:
     if not body:
         metrics.frame_rejected("frames", "empty")
         raise HTTPException(400, "empty body: send one signed frame")
-    result = await sink.accept(body, ArrivalMeta(channel="frames"))
+    result = await sink.accept(body, ArrivalMeta(channel=Channel.FRAMES))
     log.info("ip frame bytes=%d outcome=%s", len(body), result.outcome.value)
     if result.outcome is Outcome.REJECTED:
         raise HTTPException(refusal_status(result.reason), result.reason or "frame refused")

@@ -50,8 +50,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from shore_gateway.errors import RemoteError
 from shore_gateway.ingest.broker_drops import DROPPED_TOPIC, parse_counter
 from shore_gateway.metrics import Metrics
+from shore_gateway.models import Channel
 from shore_gateway.pipeline_api import ArrivalMeta, FrameSink
 
 log = logging.getLogger("flip.gateway.mqtt")
@@ -59,7 +61,7 @@ log = logging.getLogger("flip.gateway.mqtt")
 MAX_PAYLOAD = 4096
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(RemoteError, ValueError):
     """An MQTT MO message that is neither a frame nor a valid envelope."""
 
 
@@ -75,7 +77,7 @@ def parse_mo(
     if not payload.startswith(b"{"):
         if not payload:
             raise EnvelopeError("empty message")
-        return payload, ArrivalMeta(channel="mqtt", imei=imei, received_at=received_at)
+        return payload, ArrivalMeta(channel=Channel.MQTT, imei=imei, received_at=received_at)
     try:
         env = json.loads(payload)
     except (ValueError, RecursionError):
@@ -97,7 +99,7 @@ def parse_mo(
     if momsn is not None and (not isinstance(momsn, int) or not 0 <= momsn <= 65535):
         raise EnvelopeError("envelope 'momsn' must be an integer 0..65535")
     return data, ArrivalMeta(
-        channel="mqtt",
+        channel=Channel.MQTT,
         imei=imei,
         momsn=momsn,
         provider_time=_time(env.get("time")),

@@ -22,6 +22,8 @@ import jwt
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from shore_gateway.errors import RemoteError
+from shore_gateway.models import Channel
 from shore_gateway.pipeline_api import ArrivalMeta, FrameSink, Outcome
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ router = APIRouter(tags=["ingest"])
 _FIELDS = ("imei", "serial", "momsn", "transmit_time", "data")
 
 
-class RockblockError(ValueError):
+class RockblockError(RemoteError, ValueError):
     """A webhook body whose fields are malformed; ``str()`` says which."""
 
 
@@ -76,7 +78,7 @@ def parse_webhook(
         raise RockblockError("data is not hexadecimal") from None
     transmit = fields.get("transmit_time")
     meta = ArrivalMeta(
-        channel="rockblock",
+        channel=Channel.ROCKBLOCK,
         imei=imei,
         momsn=int(momsn_raw),
         provider_time=parse_transmit_time(str(transmit)) if transmit else None,

@@ -24,6 +24,7 @@ from shore_gateway.cloudloop import CloudloopMT
 from shore_gateway.config import Settings, parse_hostport
 from shore_gateway.db import Database
 from shore_gateway.downlink import DownlinkSender, Route, parse_route
+from shore_gateway.errors import LocalError
 from shore_gateway.ingest.broker_drops import BrokerDrops
 from shore_gateway.ingest.directip import DirectIPLimits, DirectIPServer
 from shore_gateway.ingest.mqtt import MqttLink
@@ -35,7 +36,7 @@ from shore_gateway.pipeline_api import FrameSink
 log = logging.getLogger("flip.gateway.services")
 
 
-class ServiceError(Exception):
+class ServiceError(LocalError):
     """A background service could not start (the message says which and why)."""
 
 

@@ -30,7 +30,8 @@ from fastapi import Depends, HTTPException, Request, Response
 from sqlalchemy import delete
 from sqlmodel import Session, col, func, select
 
-from shore_gateway.models import User, utcnow
+from shore_gateway.errors import RemoteError
+from shore_gateway.models import Role, User, utcnow
 from shore_gateway.registry import hash_token
 from shore_gateway.web.models import LoginAttempt, UserPassword, WebSession
 
@@ -40,17 +41,17 @@ MAX_FAILURES_PER_NAME = 5
 MAX_FAILURES_PER_CLIENT = 20
 MIN_PASSWORD = 12
 LOGIN_CSRF_COOKIE = "flip_login_csrf"
-STAFF = frozenset({"staff", "admin"})
+STAFF = frozenset({Role.STAFF, Role.ADMIN})
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-class LoginRefused(Exception):
+class LoginRefused(RemoteError):
     """Wrong name or secret (one message for both: no user enumeration)."""
 
 
-class TooManyAttempts(Exception):
+class TooManyAttempts(RemoteError):
     """The rate limit for this name or client is reached."""
 
 

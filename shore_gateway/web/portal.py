@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from shore_gateway.cases import views
 from shore_gateway.cases.api import visible_cases
+from shore_gateway.models import Role
 from shore_gateway.registry import vessels_for
 from shore_gateway.web import catalog
 from shore_gateway.web.auth import WebAny
@@ -56,5 +57,5 @@ def portal(
         health=health,
         cases=cases,
         by_lot=by_lot,
-        buyer=user.user.role == "buyer",
+        buyer=user.user.role == Role.BUYER,
     )

@@ -30,6 +30,8 @@ from babel.numbers import format_decimal
 from babel.units import format_unit
 from markupsafe import Markup, escape
 
+from shore_gateway.errors import RemoteError
+
 UTC = dt.UTC
 #: (unit, seconds) from the largest; a duration shows its two largest non-zero units.
 _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
@@ -45,7 +47,7 @@ PHRASES_EN: dict[str, str] = {
 }
 
 
-class BadTimeZone(ValueError):
+class BadTimeZone(RemoteError, ValueError):
     """Not an IANA time zone name."""
 
 

@@ -8,10 +8,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
 from shore_gateway.db import Database, current_revision, head_revision, upgrade
 from shore_gateway.metrics import Metrics
-from shore_gateway.models import Message, Position, RawFrame, Vessel
+from shore_gateway.models import Alert, AlertKind, Message, Position, RawFrame, Role, User, Vessel
 from shore_gateway.pipeline_api import ArrivalMeta, Outcome, StoreRawSink
 from shore_gateway.schema import metadata
 
@@ -53,6 +54,22 @@ def _vessel(db: Database, name: str = "V") -> int:
         s.flush()
         assert v.id is not None
         return v.id
+
+
+def test_enums_are_stored_as_their_strings(db: Database) -> None:
+    # psycopg dumps a plain Enum by its *name*; a StrEnum must reach the row as its value.
+    vid = _vessel(db)
+    with db.session() as s:
+        for kind in AlertKind:
+            s.add(Alert(vessel_id=vid, kind=kind, detail="x"))
+        s.add(User(name="u", role=Role.ADMIN, token_sha256=bytes(32)))
+    with db.engine.connect() as conn:
+        kinds = sorted(r[0] for r in conn.execute(sa.text("SELECT kind FROM alerts")))
+        role = conn.execute(sa.text("SELECT role FROM users WHERE name = 'u'")).scalar()
+    assert kinds == sorted(["gap", "chain", "silence", "seal", "collision", "broker_drop"])
+    assert role == "admin"
+    with db.session() as s:
+        assert {a.kind for a in s.exec(select(Alert))} == set(AlertKind)
 
 
 def test_times_round_trip_as_aware_utc(db: Database) -> None:
