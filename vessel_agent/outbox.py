@@ -134,6 +134,10 @@ class Outbox:
             # the file and its WAL by then (vessel_agent/salvage/).
             with contextlib.suppress(sqlite3.Error, AttributeError):
                 self.db.close()
+            if isinstance(exc, UnicodeDecodeError):
+                # SQLite's message quoted damaged bytes (say, a garbled name in the schema
+                # page) and Python could not decode it: the file is damaged.
+                raise OutboxCorrupt(f"outbox {self.path} is damaged: {exc}") from exc
             if not isinstance(exc, sqlite3.Error):
                 raise
             if "malformed" in str(exc) or "not a database" in str(exc):

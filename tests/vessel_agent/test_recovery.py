@@ -257,6 +257,23 @@ def test_damaged_schema_page_is_rebuilt_and_everything_salvaged(tmp_path: Path) 
         _check_survivors(dev, pop, set())
 
 
+def test_a_garbled_name_on_the_schema_page_is_damage_too(tmp_path: Path) -> None:
+    """SQLite's error then quotes bytes that are not UTF-8, and Python raises UnicodeDecodeError
+    instead of sqlite3.DatabaseError; the outbox is salvaged all the same (found by the random
+    damage test with other seeds)."""
+    pop = _populate(tmp_path)
+    raw = pop.db.read_bytes()
+    assert raw.count(b"messages_parent") == 2  # the entry's name and its CREATE INDEX text
+    raw = raw.replace(b"messages_parent ON", b"messages_parent OX")  # and not parseable
+    pop.db.write_bytes(raw.replace(b"messages_parent", b"\xdfessages_parent"))
+    with pytest.raises(UnicodeDecodeError):
+        sqlite3.connect(pop.db).execute("PRAGMA journal_mode=WAL")
+    with Device(str(pop.dir), log=Events()) as dev:
+        report = dev.recovery
+        assert report is not None and report["seq"]["from"] == "meta"
+        _check_survivors(dev, pop, set())
+
+
 def test_flip_vessel_status_recovers_and_reports_it(tmp_path: Path) -> None:
     pop = _populate(tmp_path)
     leaves = _pages(pop.db, "messages")

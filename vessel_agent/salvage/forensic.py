@@ -23,6 +23,9 @@ from vessel_agent.outbox_schema import MESSAGE_COLUMNS, SCHEMA
 from vessel_agent.receipt import HASH_LEN
 from vessel_agent.salvage import files
 
+#: What a read of a damaged file raises: SQLite's error, or a UnicodeDecodeError when that error's
+#: message quotes damaged bytes (a garbled name on the schema page) Python cannot decode.
+UNREADABLE = (sqlite3.DatabaseError, UnicodeDecodeError)
 SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM messages"  # noqa: S608 — constants only
 _OPEN_INDEX = (
     "SELECT seq, state, kind FROM messages INDEXED BY messages_open WHERE state < 2 "
@@ -81,9 +84,9 @@ class Salvage:
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.work, isolation_level=None)
         con.text_factory = _text  # a damaged TEXT value must not abort a scan
-        with contextlib.suppress(sqlite3.DatabaseError):
+        with contextlib.suppress(*UNREADABLE):
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one file to read (and repair)
-        with contextlib.suppress(sqlite3.DatabaseError):
+        with contextlib.suppress(*UNREADABLE):
             con.execute("PRAGMA writable_schema=ON")  # read past a schema entry that fails
         return con
 
@@ -91,14 +94,14 @@ class Salvage:
         try:
             rows = [r[0] for r in con.execute("PRAGMA quick_check(1000)")]
             self.found.problems = 0 if rows == ["ok"] else len(rows)
-        except sqlite3.DatabaseError:
+        except UNREADABLE:
             self.found.problems = -1  # not even the check could run
 
     @staticmethod
     def _schema_ok(con: sqlite3.Connection) -> bool:
         try:
             names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
-        except sqlite3.DatabaseError:
+        except UNREADABLE:
             return False
         return {"meta", "messages", "receipts", "case_status"} <= names
 
@@ -138,7 +141,7 @@ class Salvage:
         try:
             for row in con.execute(sql, tuple(params)):
                 out.append(tuple(row))
-        except sqlite3.DatabaseError:
+        except UNREADABLE:
             return out, False
         return out, True
 
@@ -191,7 +194,7 @@ class Salvage:
                     self._message(tuple(row))
                     seq = row[0] + 1
                 break
-            except sqlite3.DatabaseError:
+            except UNREADABLE:
                 ok = False
                 f.unreadable.add(seq)
                 seq += 1
