@@ -33,9 +33,10 @@ def register(sub: Any) -> None:
     r.add_argument("--out", default="sim-out", help="directory for report.json and plots")
     r.add_argument("--workers", type=int, help="processes (default: 2 from 150 vessels on)")
     r.add_argument("--no-plots", action="store_true", help="skip the PNGs")
-    r.add_argument("--shore", choices=("protocol", "gateway"), default="protocol",
-                   help="shore side: protocol.shore (fast) or the real gateway pipeline on "
-                   "SQLite (small fleets)")
+    r.add_argument("--shore", choices=("memory", "gateway"), default="memory",
+                   help="shore side: the gateway's shore logic (protocol.shorecore) over the "
+                   "in-memory store (fast), or the whole gateway pipeline on SQLite (small "
+                   "fleets)")
     r.add_argument("--mode", choices=("virtual", "realtime"), default="virtual",
                    help="virtual clock (default) or real processes with --speedup")
     r.add_argument("--speedup", type=float, default=60.0,

@@ -7,7 +7,9 @@ Crew grievances in several languages are submitted through the agents' own CLI, 
 fed as NAF lines and catch as a GDST/EPCIS document, so the dashboard shows the whole flow.
 It then runs until Ctrl-C (or ``--duration``) and stops every part cleanly.
 
-``--headless`` runs the same pipeline on the virtual clock instead and prints the sim summary.
+``--headless`` runs the simulator on the virtual clock instead — the real vessel sessions and
+the gateway's shore logic (:mod:`protocol.shorecore`) over the in-memory store, not the SQL
+gateway, dashboard or case desk — and prints the sim summary.
 """
 
 from __future__ import annotations
@@ -272,7 +274,7 @@ def _submit(vessels: list[dict[str, Any]], env: dict[str, str],
 
 
 def headless(vessels: int, days: float, seed: int) -> dict[str, Any]:
-    """The same pipeline on the virtual clock: the simulator's summary."""
+    """The simulator on the virtual clock (the shore core in memory): its summary."""
     from simulator.run import RunConfig, default_workers, simulate
     from simulator.scenario import load
 

@@ -3,7 +3,8 @@
 Each vessel runs the real on-board code — :class:`protocol.vessel.VesselSession` (seal, sign,
 pack, retransmit, verify shore-signed downlink) under the agent's sans-IO
 :class:`vessel_agent.scheduler.Scheduler` (link state, budget, back-off, ring alerts) — and one
-:class:`simulator.shore.ShoreSide` runs the real shore state machine. Frames are real bytes:
+:class:`simulator.shore.ShoreSide` runs the gateway's shore logic (:mod:`protocol.shorecore`) over
+the in-memory store, or ``--shore gateway`` the whole pipeline on SQLite. Frames are real bytes:
 every byte counted on air was signed, every grievance sealed and opened.
 
 Time only moves to the next event: grievance arrivals, the scheduler's timers, session ends,
@@ -145,7 +146,7 @@ class Shard:
     """Simulate vessels ``indices`` of the scenario's fleet for ``days``."""
 
     def __init__(self, scenario: Scenario, *, seed: int, vessels: int, days: float,
-                 indices: list[int], shore: str = "protocol") -> None:
+                 indices: list[int], shore: str = "memory") -> None:
         speedups()
         self.scenario = scenario
         self.days = days
@@ -512,10 +513,10 @@ class Shard:
 
 
 def run_shard(scenario: Scenario, seed: int, vessels: int, days: float,
-              indices: list[int], shore: str = "protocol", progress: Any = None,
+              indices: list[int], shore: str = "memory", progress: Any = None,
               shard_no: int = 0) -> ShardResult:
-    """Entry point for a worker process. ``shore``: "protocol" (``protocol.shore`` behind
-    :class:`ShoreSide`) or "gateway" (the real ``shore_gateway`` pipeline on SQLite).
+    """Entry point for a worker process. ``shore``: "memory" (the shore core over the in-memory
+    store, :class:`ShoreSide`) or "gateway" (the whole ``shore_gateway`` pipeline on SQLite).
     ``progress``: a queue (or anything with ``put``) that receives ``(shard_no, day)``."""
     import time
 

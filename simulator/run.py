@@ -28,7 +28,7 @@ class RunConfig:
     days: float
     seed: int = 1
     workers: int = 1
-    shore: str = "protocol"  # or "gateway": the real shore_gateway pipeline (small fleets)
+    shore: str = "memory"  # the shore core in memory; "gateway": the whole pipeline on SQLite
 
 
 class _Ticks:

@@ -1,11 +1,13 @@
-"""The shore side under the virtual clock: the real :class:`protocol.shore.ShoreSession`, a
-durable-store stand-in (the unique constraint on device+seq), the provider's MT queue, and a
-case-desk seam.
+"""The shore side under the virtual clock (the default, ``--shore memory``): the gateway's shore
+logic over the in-memory store, the provider's MT queue, and a case-desk seam.
 
-Seam: ``shore_gateway``'s pipeline is not callable sans-IO yet, so :class:`ShoreSide` drives
-``protocol.shore`` directly, as the gateway does — verify, replay window, reassembly, decrypt
-(:func:`protocol.shore.open_crew`), dedupe by unique key, then the case desk. Swap in the
-gateway pipeline by replacing :meth:`ShoreSide.receive` when it has a sans-IO entry point.
+:class:`ShoreSide` drives :class:`protocol.shore.ShoreSession` — the in-memory store over
+:mod:`protocol.shorecore`, the same functions the gateway runs over SQL (verify, dedupe and
+collisions by (device, seq), durable reassembly, prefix, labelled gaps, chain, acks; a
+conformance suite feeds both the same frames) — then opens crew messages with
+:func:`protocol.shore.open_crew` and hands them to the case desk. What it does not run is the
+gateway's SQL, enrichment and case desk: ``--shore gateway`` (:mod:`simulator.gateway_shore`)
+runs those, on SQLite.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class Received:
     device: str
     new_seqs: list[int] = field(default_factory=list)  # accepted for the first time
     crew: list[tuple[int, CrewContent]] = field(default_factory=list)  # new crew messages
-    suppressed: int = 0  # duplicates recognised (replay window or unique key)
-    surfaced: int = 0  # duplicates that got past both (must stay 0)
+    suppressed: int = 0  # duplicates recognised by the store
+    surfaced: int = 0  # duplicates that got past it (the simulator's own check: must stay 0)
     gaps: int = 0
 
 
@@ -90,7 +92,7 @@ class ShoreSide:
         self.seal_keys = [seal_key]
         self.desk = desk
         self.devices = {name: _Device(kid=kid) for kid, (name, _) in devices.items()}
-        self.stored: set[tuple[str, int]] = set()  # the store's unique key (device, seq)
+        self.stored: set[tuple[str, int]] = set()  # delivered (device, seq): an outside check
         self.on_gap = on_gap
         self.signed = 0  # MT frames signed
 
@@ -106,11 +108,8 @@ class ShoreSide:
             if isinstance(ev, MessageReceived):
                 seqs = ev.fragment_seqs or (ev.seq,)
                 key = (device, ev.seq)
-                if key in self.stored:
-                    if ev.possibly_duplicate:
-                        out.suppressed += 1
-                    else:
-                        out.surfaced += 1
+                if key in self.stored:  # the store said new twice: a duplicate surfaced
+                    out.surfaced += 1
                     continue
                 self.stored.add(key)
                 out.new_seqs.extend(seqs)
