@@ -159,3 +159,26 @@ def test_files_that_cannot_be_used_get_the_crew_members_own_error(
     w.close()
     with Device(str(fx.dir)) as dev:
         assert dev.outbox.load_pending() == []
+
+
+def test_the_boxs_screen_never_offers_a_file_chooser(lan_browser: Any, app: Any) -> None:
+    """On loopback (the box's kiosk) the page has the microphone API; with no headset plugged in
+    it says so and stays there: a file chooser would open the box's own disk to whoever stands
+    at the screen."""
+    _, server, _ = app
+    w = Watched(lan_browser, server.url, PHONE)
+    page = w.page
+    assert page.evaluate("isSecureContext") is True
+    page.click("[data-lang=en]")
+    page.click("#go-report")
+    page.click("[data-cat='17']")
+    page.click("#go-voice")
+    page.click("#record")  # no capture device in this browser: refused
+    page.wait_for_function(
+        "m => document.getElementById('error').textContent === m",
+        arg=i18n.load("en")["app.mic_denied"],
+    )
+    assert page.locator("#record").is_visible()
+    assert page.locator("#record-phone").count() == 0
+    assert page.locator("#phone-copy").is_hidden()
+    w.close()

@@ -461,7 +461,9 @@ function voiceScreen(code) {
   let pcm = null;
   let url = null;
   let timer = null;
-  let inPage = micInPage(); // false: the phone's own recorder, through the file input
+  // false: the phone's own recorder, through the file input. Never on the box's screen: a file
+  // chooser there would open the box's own disk to whoever stands at it.
+  let inPage = onBox || micInPage();
   const clock = el("p", { class: "clock", id: "clock", role: "timer" }, "0 s");
   const meter = el("p", { class: "meter", id: "meter" });
   const error = el("p", { class: "error", id: "error", role: "alert" });
@@ -519,8 +521,9 @@ function voiceScreen(code) {
     try {
       rec = await startRecording();
     } catch {
-      // No microphone for the page (refused, or none): the phone's own recorder still works.
       error.textContent = tr("app.mic_denied");
+      if (onBox) return; // the headset: ask for it (the message says so)
+      // A phone whose browser refused the page its microphone: its own recorder still works.
       inPage = false;
       help.textContent = tr("app.voice_help_phone");
       phoneCopy.hidden = false;
