@@ -1,7 +1,8 @@
 # flip-sync — one way to do each thing.
 #   make demo    run the system on the embedded default (SQLite, emulated modems)
 #   make test    lint, type-check and run the whole test suite (.ci/run calls this)
-#   make setup   idempotent install into .venv
+#   make setup   idempotent install into .venv, exactly the versions in requirements.lock
+#   make lock    rewrite requirements.lock from pyproject.toml (after changing a dependency)
 #   make bench   benchmarks → bench/results/*.json and BENCHMARKS.md
 #   make soak    long reliability runs: atheris on every decoder (≥ 1,000,000 inputs),
 #                schemathesis at length, 100,000 backlogged frames, private PostgreSQL restarts
@@ -10,15 +11,23 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck unit services demo bench soak clean
+.PHONY: setup lock test lint typecheck unit services demo bench soak clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every third-party package (pip and setuptools too) comes from requirements.lock, pinned with
+# its hashes, so pip refuses anything else; then the project itself, built with those.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+# Keeps the pins already in the lock unless pyproject.toml asks for something else;
+# `make lock LOCK_FLAGS=--upgrade` moves every package to its newest allowed release.
+lock: setup
+	$(VENV)/bin/pip-compile -q --extra dev --strip-extras --allow-unsafe --generate-hashes \
+	  --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) --output-file requirements.lock pyproject.toml
 
 services:
 	scripts/ensure-services.sh
