@@ -19,8 +19,17 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 DOC = ROOT.parent / "BENCHMARKS.md"
 # Each module has run() -> {"name", "results": [{"metric", "value", "target", "met"}], ...}.
-BENCHES = ["protocol", "agent", "crewapp", "gateway", "sim", "voice", "zawgyi", "conversation",
-           "links"]
+BENCHES = [
+    "protocol",
+    "agent",
+    "crewapp",
+    "gateway",
+    "sim",
+    "voice",
+    "zawgyi",
+    "conversation",
+    "links",
+]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
@@ -62,8 +71,9 @@ def main(argv: list[str]) -> int:
     # The table covers every result on disk, so running one bench keeps the others' rows.
     everything = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
     everything = [r for r in everything if "name" in r and "results" in r]  # soak files differ
-    for r in sorted(everything, key=lambda r: BENCHES.index(r["name"])
-                    if r["name"] in BENCHES else 99):
+    for r in sorted(
+        everything, key=lambda r: BENCHES.index(r["name"]) if r["name"] in BENCHES else 99
+    ):
         for m in r["results"]:
             met = {True: "yes", False: "NO", None: "—"}[m["met"]]
             table.add_row(r["name"], m["metric"], str(m["value"]), m["target"], met)
@@ -74,16 +84,18 @@ def main(argv: list[str]) -> int:
 
 
 def write_doc(rows: list[str], host: str) -> None:
-    block = "\n".join([
-        BEGIN,
-        f"Machine: {host}. Command: `make bench` "
-        f"(or `.venv/bin/python -m bench NAME`). Updated {datetime.now(UTC):%Y-%m-%d}.",
-        "",
-        "| bench | metric | value | target | met |",
-        "|---|---|---|---|---|",
-        *rows,
-        END,
-    ])
+    block = "\n".join(
+        [
+            BEGIN,
+            f"Machine: {host}. Command: `make bench` "
+            f"(or `.venv/bin/python -m bench NAME`). Updated {datetime.now(UTC):%Y-%m-%d}.",
+            "",
+            "| bench | metric | value | target | met |",
+            "|---|---|---|---|---|",
+            *rows,
+            END,
+        ]
+    )
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n\n"
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)

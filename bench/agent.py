@@ -38,14 +38,20 @@ def _make_dir(root: Path, name: str) -> Path:
     from protocol import keys
     from vessel_agent.setup import init_dir
 
-    sign, seal = keys.new_signing_key(secrets.token_bytes), keys.new_sealing_key(
-        secrets.token_bytes
+    sign, seal = (
+        keys.new_signing_key(secrets.token_bytes),
+        keys.new_sealing_key(secrets.token_bytes),
     )
     (root / "seal.pub").write_bytes(keys.public_pem(seal.public_key()))
     (root / "sign.pub").write_bytes(keys.public_pem(sign.public_key()))
     d = root / name
-    init_dir(str(d), name="MV Bench", imei="300234010753370", seal_pub=str(root / "seal.pub"),
-             shore_sign_pub=str(root / "sign.pub"))
+    init_dir(
+        str(d),
+        name="MV Bench",
+        imei="300234010753370",
+        seal_pub=str(root / "seal.pub"),
+        shore_sign_pub=str(root / "sign.pub"),
+    )
     return d
 
 
@@ -70,7 +76,10 @@ def _start(d: Path) -> tuple[float, float]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "flip", "vessel", "run", "--dir", str(d), "--json"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -116,16 +125,36 @@ def run() -> dict[str, Any]:
     return {
         "name": "agent",
         "results": [
-            {"metric": "RSS idle, MB", "value": round(idle_rss, 1), "target": "report",
-             "met": None},
-            {"metric": f"RSS with {QUEUED:,} queued, MB", "value": round(full_rss, 1),
-             "target": "≤ 60", "met": rss <= 60},
-            {"metric": f"cold start to ready ({QUEUED:,} queued), s",
-             "value": round(full_ready, 3), "target": "≤ 1.5", "met": full_ready <= 1.5},
-            {"metric": "CPU per submitted grievance, ms", "value": round(cpu_ms, 2),
-             "target": "≤ 5", "met": cpu_ms <= 5},
-            {"metric": "wall per submitted grievance (fsync), ms", "value": round(wall_ms, 2),
-             "target": "report", "met": None},
+            {
+                "metric": "RSS idle, MB",
+                "value": round(idle_rss, 1),
+                "target": "report",
+                "met": None,
+            },
+            {
+                "metric": f"RSS with {QUEUED:,} queued, MB",
+                "value": round(full_rss, 1),
+                "target": "≤ 60",
+                "met": rss <= 60,
+            },
+            {
+                "metric": f"cold start to ready ({QUEUED:,} queued), s",
+                "value": round(full_ready, 3),
+                "target": "≤ 1.5",
+                "met": full_ready <= 1.5,
+            },
+            {
+                "metric": "CPU per submitted grievance, ms",
+                "value": round(cpu_ms, 2),
+                "target": "≤ 5",
+                "met": cpu_ms <= 5,
+            },
+            {
+                "metric": "wall per submitted grievance (fsync), ms",
+                "value": round(wall_ms, 2),
+                "target": "report",
+                "met": None,
+            },
         ],
         "idle_rss_mb": round(idle_rss, 1),
         "idle_cold_start_s": round(idle_ready, 3),

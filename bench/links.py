@@ -41,8 +41,9 @@ IMT_MAX, IMT_CRC = 100_000, 2
 
 def _session() -> VesselSession:
     k = shore_keys()
-    return VesselSession(sign_key=k.sign, shore_sign_pub=k.sign.public_key(),
-                         shore_seal_pub=k.seal.public_key())
+    return VesselSession(
+        sign_key=k.sign, shore_sign_pub=k.sign.public_key(), shore_seal_pub=k.seal.public_key()
+    )
 
 
 def _drain(session: VesselSession, max_frames: int) -> list[bytes]:
@@ -57,8 +58,12 @@ def _drain(session: VesselSession, max_frames: int) -> list[bytes]:
 def _grievances(session: VesselSession) -> int:
     items = json.loads(CORPUS.read_text())
     for g in items:
-        session.queue_crew(Grievance(category=int(g["category"], 16),
-                                     lang=lang_from_tag(g["lang"]), text=g["text"]), T0)
+        session.queue_crew(
+            Grievance(
+                category=int(g["category"], 16), lang=lang_from_tag(g["lang"]), text=g["text"]
+            ),
+            T0,
+        )
     return len(items)
 
 
@@ -71,9 +76,12 @@ def _voice(session: VesselSession) -> int:
 
 def _http_overhead() -> int:
     """Bytes of request line + headers httpx writes for one POST of a frame (HTTP/1.1)."""
-    request = httpx.Request("POST", "https://gateway.example.org/ingest/frames",
-                            content=b"x" * 300,
-                            headers={"Content-Type": "application/octet-stream"})
+    request = httpx.Request(
+        "POST",
+        "https://gateway.example.org/ingest/frames",
+        content=b"x" * 300,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     head = f"POST {request.url.raw_path.decode()} HTTP/1.1\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in request.headers.items()) + "\r\n"
     return len(head.encode())
@@ -94,12 +102,14 @@ def _measure(load: Any, what: str) -> dict[str, float]:
         f"{what}: SBD bytes on air per item": round(sbd_bytes / n, 1),
         f"{what}: SBD messages per item": round(len(sbd_frames) / n, 2),
         f"{what}: SBD credits (50 B) per item": round(
-            sum(max(1, math.ceil(len(f) / CREDIT)) for f in sbd_frames) / n, 2),
+            sum(max(1, math.ceil(len(f) / CREDIT)) for f in sbd_frames) / n, 2
+        ),
         f"{what}: IMT bytes on air per item": round(imt_bytes / n, 1),
         f"{what}: IMT messages per item": round(len(bundles) / n, 3),
         f"{what}: IMT / SBD bytes": round(imt_bytes / sbd_bytes, 3),
         f"{what}: broadband bytes per item (frames + HTTP headers)": round(
-            (sbd_bytes + http * len(sbd_frames)) / n, 1),
+            (sbd_bytes + http * len(sbd_frames)) / n, 1
+        ),
     }
 
 

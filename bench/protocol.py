@@ -58,11 +58,17 @@ def lower_bound(text: str) -> int:
 def jws_baseline(g: dict[str, Any], sign: Ed25519PrivateKey, seal_pub: Any, kid: bytes) -> int:
     """A naive packet with the same fields and protection: JWS(EdDSA) over JSON with the
     grievance JSON sealed (HPKE, base64) inside."""
-    inner = json.dumps({"category": g["category"], "lang": g["lang"], "text": g["text"]},
-                       ensure_ascii=False).encode()
+    inner = json.dumps(
+        {"category": g["category"], "lang": g["lang"], "text": g["text"]}, ensure_ascii=False
+    ).encode()
     sealed = seal(inner, seal_pub, b"jws-baseline")
-    body = {"v": 1, "kid": kid.hex(), "seq": 1, "time": "2025-11-20T12:00:00Z",
-            "sealed": base64.b64encode(sealed).decode()}
+    body = {
+        "v": 1,
+        "kid": kid.hex(),
+        "seq": 1,
+        "time": "2025-11-20T12:00:00Z",
+        "sealed": base64.b64encode(sealed).decode(),
+    }
     token = jwt.encode(body, sign, algorithm="EdDSA", headers={"kid": kid.hex()})
     return len(token.encode())
 
@@ -85,10 +91,14 @@ def run() -> dict[str, Any]:
     fits: dict[str, list[bool]] = defaultdict(list)
     frames: list[bytes] = []
     for g in corpus:
-        session = VesselSession(sign_key=vessel, shore_sign_pub=shore_sign.public_key(),
-                                shore_seal_pub=shore_seal.public_key())
-        content = Grievance(category=parse_category(g["category"]), lang=lang_from_tag(g["lang"]),
-                            text=g["text"])
+        session = VesselSession(
+            sign_key=vessel,
+            shore_sign_pub=shore_sign.public_key(),
+            shore_seal_pub=shore_seal.public_key(),
+        )
+        content = Grievance(
+            category=parse_category(g["category"]), lang=lang_from_tag(g["lang"]), text=g["text"]
+        )
         items = session.queue_crew(content, T0)
         sent = session.frames_to_send(T0, max_frames=64)
         on_air = sum(len(f.data) for f in sent)
@@ -133,16 +143,31 @@ def run() -> dict[str, Any]:
         "name": "protocol",
         "corpus_size": len(corpus),
         "results": [
-            _result("bytes on air / lower bound (mean)", round(mean_ratio, 3), "≤ 1.10",
-                    mean_ratio <= 1.10),
+            _result(
+                "bytes on air / lower bound (mean)",
+                round(mean_ratio, 3),
+                "≤ 1.10",
+                mean_ratio <= 1.10,
+            ),
             # English: brotli's built-in (English-heavy) dictionary makes its bound the tightest.
-            _result(f"bytes on air / lower bound, worst language ({worst_lang})",
-                    round(by_lang[worst_lang], 3), "report", None),
-            _result("bytes on air / JSON+base64+JWS (mean)", round(mean_jws, 3), "≤ 0.35",
-                    mean_jws <= 0.35),
-            _result("≤200-char grievances in one frame (worst language)",
-                    round(min(fit_share.values()), 3), "≥ 0.95",
-                    min(fit_share.values()) >= 0.95),
+            _result(
+                f"bytes on air / lower bound, worst language ({worst_lang})",
+                round(by_lang[worst_lang], 3),
+                "report",
+                None,
+            ),
+            _result(
+                "bytes on air / JSON+base64+JWS (mean)",
+                round(mean_jws, 3),
+                "≤ 0.35",
+                mean_jws <= 0.35,
+            ),
+            _result(
+                "≤200-char grievances in one frame (worst language)",
+                round(min(fit_share.values()), 3),
+                "≥ 0.95",
+                min(fit_share.values()) >= 0.95,
+            ),
             _result("seal+sign per frame (µs)", round(seal_us, 1), "report", None),
             _result("verify+open per frame (µs)", round(open_us, 1), "report", None),
             _result("seal+sign frames/s/core", round(1e6 / seal_us), "report", None),
@@ -150,8 +175,9 @@ def run() -> dict[str, Any]:
             *_scsu_rows([g["text"] for g in corpus]),
         ],
         "lower_bound_ratio_by_language": {k: round(v, 3) for k, v in by_lang.items()},
-        "per_language_mean_frame_bytes": {k: round(statistics.fmean(v), 1)
-                                          for k, v in sorted(per_lang.items())},
+        "per_language_mean_frame_bytes": {
+            k: round(statistics.fmean(v), 1) for k, v in sorted(per_lang.items())
+        },
         "one_frame_share_by_language": {k: round(v, 3) for k, v in sorted(fit_share.items())},
     }
 
@@ -176,14 +202,24 @@ def _scsu_rows(texts: list[str]) -> list[dict[str, Any]]:
             runs[name].append((time.perf_counter() - start) / len(texts) * 1e6)
     best = {name: min(v) for name, v in runs.items()}
     return [
-        _result("SCSU decode per grievance, µs (protocol.scsu)", round(best["own decode"], 1),
-                "report", None),
-        _result("SCSU decode, protocol.scsu / scsu 1.1.1 package",
-                round(best["own decode"] / best["package decode"], 3), "< 1",
-                best["own decode"] < best["package decode"]),
-        _result("SCSU encode, protocol.scsu / scsu 1.1.1 package",
-                round(best["own encode"] / best["package encode"], 3), "< 1",
-                best["own encode"] < best["package encode"]),
+        _result(
+            "SCSU decode per grievance, µs (protocol.scsu)",
+            round(best["own decode"], 1),
+            "report",
+            None,
+        ),
+        _result(
+            "SCSU decode, protocol.scsu / scsu 1.1.1 package",
+            round(best["own decode"] / best["package decode"], 3),
+            "< 1",
+            best["own decode"] < best["package decode"],
+        ),
+        _result(
+            "SCSU encode, protocol.scsu / scsu 1.1.1 package",
+            round(best["own encode"] / best["package encode"], 3),
+            "< 1",
+            best["own encode"] < best["package encode"],
+        ),
     ]
 
 

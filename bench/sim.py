@@ -25,8 +25,12 @@ from protocol.seal import SUITE
 from simulator.run import RunConfig, simulate
 from simulator.scenario import load
 
-SCENARIOS = [("calm", None, None), ("dark-vessel", None, None), ("provider-outage", None, None),
-             ("monsoon", 200, 30.0)]
+SCENARIOS = [
+    ("calm", None, None),
+    ("dark-vessel", None, None),
+    ("provider-outage", None, None),
+    ("monsoon", 200, 30.0),
+]
 SEEDS = range(1, 13)
 SWEEPS = [(200, 30.0), (50, 14.0)]
 FLEET_WALL_TARGET_S = 40.0
@@ -65,9 +69,12 @@ def crypto_costs(n: int = 400) -> dict[str, float]:
 
 
 def _crypto_seconds(c: dict[str, int], cost: dict[str, float]) -> float:
-    us = ((c["uplink_signed"] + c["downlink_signed"]) * cost["sign_us"]
-          + (c["uplink_verified"] + c["downlink_verified"]) * cost["verify_us"]
-          + c["grievances_sealed"] * cost["seal_us"] + c["grievances_opened"] * cost["open_us"])
+    us = (
+        (c["uplink_signed"] + c["downlink_signed"]) * cost["sign_us"]
+        + (c["uplink_verified"] + c["downlink_verified"]) * cost["verify_us"]
+        + c["grievances_sealed"] * cost["seal_us"]
+        + c["grievances_opened"] * cost["open_us"]
+    )
     return us / 1e6
 
 
@@ -83,22 +90,40 @@ def run() -> dict[str, Any]:
     wall = fleet["summary"]["wall_s"]
     crypto = _crypto_seconds(fleet["counters"], cost)
     results += [
-        _result("fleet-1000 × 30 days, wall (s, 2 workers)", wall, f"≤ {FLEET_WALL_TARGET_S:g}",
-                wall <= FLEET_WALL_TARGET_S),
+        _result(
+            "fleet-1000 × 30 days, wall (s, 2 workers)",
+            wall,
+            f"≤ {FLEET_WALL_TARGET_S:g}",
+            wall <= FLEET_WALL_TARGET_S,
+        ),
         _result("fleet-1000 × 30 days, CPU of all processes (s)", round(cpu, 1), "report", None),
-        _result("fleet-1000 × 30 days, CPU of the busiest worker (s; ≈ wall on idle cores)",
-                max(fleet["run"]["shard_cpu_s"]), "report", None),
-        _result("fleet-1000: share of CPU in real crypto (sign/verify/seal/open)",
-                round(crypto / cpu, 3) if cpu else None, "report", None),
+        _result(
+            "fleet-1000 × 30 days, CPU of the busiest worker (s; ≈ wall on idle cores)",
+            max(fleet["run"]["shard_cpu_s"]),
+            "report",
+            None,
+        ),
+        _result(
+            "fleet-1000: share of CPU in real crypto (sign/verify/seal/open)",
+            round(crypto / cpu, 3) if cpu else None,
+            "report",
+            None,
+        ),
         _result("fleet-1000: lost", fleet["summary"]["lost"], "0", fleet["summary"]["lost"] == 0),
     ]
     per_scenario["fleet-1000"] = _brief(fleet)
 
     for name, vessels, days in SCENARIOS:
         sc = load(name)
-        report, _ = simulate(sc, RunConfig(vessels=vessels or sc.vessels, days=days or sc.days,
-                                           seed=1, workers=2 if (vessels or sc.vessels) >= 150
-                                           else 1))
+        report, _ = simulate(
+            sc,
+            RunConfig(
+                vessels=vessels or sc.vessels,
+                days=days or sc.days,
+                seed=1,
+                workers=2 if (vessels or sc.vessels) >= 150 else 1,
+            ),
+        )
         per_scenario[name] = _brief(report)
         s = report["summary"]
         if name == "monsoon":
@@ -106,24 +131,46 @@ def run() -> dict[str, Any]:
             waste = s["bytes_on_air_vs_needed"]
             results += [
                 _result("monsoon 200 × 30: lost", s["lost"], "0", s["lost"] == 0),
-                _result("monsoon 200 × 30: p95 latency / oracle p95", ratio, "≤ 1.25",
-                        ratio is not None and ratio <= 1.25),
-                _result("monsoon 200 × 30: bytes on air / bytes needed", waste, "≤ 1.15",
-                        waste is not None and waste <= 1.15),
-                _result("monsoon 200 × 30: duplicates surfaced", s["duplicates_surfaced"], "0",
-                        s["duplicates_surfaced"] == 0),
+                _result(
+                    "monsoon 200 × 30: p95 latency / oracle p95",
+                    ratio,
+                    "≤ 1.25",
+                    ratio is not None and ratio <= 1.25,
+                ),
+                _result(
+                    "monsoon 200 × 30: bytes on air / bytes needed",
+                    waste,
+                    "≤ 1.15",
+                    waste is not None and waste <= 1.15,
+                ),
+                _result(
+                    "monsoon 200 × 30: duplicates surfaced",
+                    s["duplicates_surfaced"],
+                    "0",
+                    s["duplicates_surfaced"] == 0,
+                ),
             ]
         else:
-            results.append(_result(f"{name}: lost + duplicates surfaced",
-                                   s["lost"] + s["duplicates_surfaced"], "0",
-                                   s["lost"] + s["duplicates_surfaced"] == 0))
+            results.append(
+                _result(
+                    f"{name}: lost + duplicates surfaced",
+                    s["lost"] + s["duplicates_surfaced"],
+                    "0",
+                    s["lost"] + s["duplicates_surfaced"] == 0,
+                )
+            )
     sweeps = seed_sweeps()
     for key, sweep in sweeps.items():
         worst = sweep["worst"]
-        results.append(_result(
-            f"monsoon {key}, seeds 1–12: worst p95 / oracle p95 (seed {worst['seed']}: "
-            f"{worst['tail_forced']} of its {worst['tail_slots']} tail slots forced)",
-            worst["ratio"], "≤ 1.25", worst["ratio"] <= 1.25))
+        results.append(
+            _result(
+                f"monsoon {key}, seeds 1–12: worst p95 / oracle p95 (seed {worst['seed']}: "
+                f"{worst['tail_forced']} of its {worst['tail_slots']} tail slots forced)",
+                worst["ratio"],
+                "≤ 1.25",
+                worst["ratio"] <= 1.25,
+            )
+        )
     return {
         "name": "sim",
         "results": results,
@@ -149,27 +196,56 @@ def seed_sweeps() -> dict[str, Any]:
     for vessels, days in SWEEPS:
         rows = []
         for seed in SEEDS:
-            report, _ = simulate(sc, RunConfig(vessels=vessels, days=days, seed=seed,
-                                               workers=2 if vessels >= 150 else 1))
+            report, _ = simulate(
+                sc,
+                RunConfig(
+                    vessels=vessels, days=days, seed=seed, workers=2 if vessels >= 150 else 1
+                ),
+            )
             s = report["summary"]
-            rows.append({"seed": seed, "ratio": s["latency_p95_vs_oracle"],
-                         "tail_slots": s["tail_slots"], "tail_forced": s["tail_forced"],
-                         "lost": s["lost"]})
+            rows.append(
+                {
+                    "seed": seed,
+                    "ratio": s["latency_p95_vs_oracle"],
+                    "tail_slots": s["tail_slots"],
+                    "tail_forced": s["tail_forced"],
+                    "lost": s["lost"],
+                }
+            )
         worst = max(rows, key=lambda r: r["ratio"] or 0.0)
-        out[f"{vessels} × {days:g}"] = {"seeds": rows, "worst": worst,
-                                        "above_1_25": [r["seed"] for r in rows
-                                                       if (r["ratio"] or 0.0) > 1.25]}
+        out[f"{vessels} × {days:g}"] = {
+            "seeds": rows,
+            "worst": worst,
+            "above_1_25": [r["seed"] for r in rows if (r["ratio"] or 0.0) > 1.25],
+        }
     return out
 
 
 def _brief(report: dict[str, Any]) -> dict[str, Any]:
     s = report["summary"]
-    keys = ("created", "delivered", "lost", "undeliverable", "duplicates_surfaced",
-            "latency_p50_s", "latency_p95_s", "oracle_p50_s", "oracle_p95_s",
-            "latency_p95_vs_oracle", "bytes_on_air_vs_needed", "credits_per_vessel_day",
-            "acked_on_board_p95_s", "status_seen_p95_s", "wall_s")
-    return {"vessels": report["run"]["vessels"], "days": report["run"]["days"],
-            **{k: s[k] for k in keys}, "links": report["links"]}
+    keys = (
+        "created",
+        "delivered",
+        "lost",
+        "undeliverable",
+        "duplicates_surfaced",
+        "latency_p50_s",
+        "latency_p95_s",
+        "oracle_p50_s",
+        "oracle_p95_s",
+        "latency_p95_vs_oracle",
+        "bytes_on_air_vs_needed",
+        "credits_per_vessel_day",
+        "acked_on_board_p95_s",
+        "status_seen_p95_s",
+        "wall_s",
+    )
+    return {
+        "vessels": report["run"]["vessels"],
+        "days": report["run"]["days"],
+        **{k: s[k] for k in keys},
+        "links": report["links"],
+    }
 
 
 def _result(metric: str, value: Any, target: str, met: bool | None) -> dict[str, Any]:

@@ -383,8 +383,9 @@ class Modem:
                     raise ModemError("modem refused AT+SBDWB", command=what)
                 if line in (b"1", b"2", b"3"):
                     self._lines_until_ok(deadline, what)
-                    raise WriteRejected(f"AT+SBDWB result {line.decode()}", command=what,
-                                        code=int(line))
+                    raise WriteRejected(
+                        f"AT+SBDWB result {line.decode()}", command=what, code=int(line)
+                    )
                 raise GarbledResponse(f"expected READY, got {line!r}")
             self._write(bytes(data) + checksum(data))
             deadline = time.monotonic() + self.timeout_s + len(data) * self.pace_s
@@ -467,8 +468,14 @@ class Modem:
         """Buffer and ring state (``AT+SBDSX``)."""
         m = self._single("+SBDSX", _SBDSX)
         mo, momsn, mt, mtmsn, ra, waiting = (int(g) for g in m.groups())
-        return BufferStatus(mo_flag=bool(mo), momsn=momsn, mt_flag=bool(mt), mtmsn=mtmsn,
-                            ring_alert=bool(ra), mt_waiting=waiting)
+        return BufferStatus(
+            mo_flag=bool(mo),
+            momsn=momsn,
+            mt_flag=bool(mt),
+            mtmsn=mtmsn,
+            ring_alert=bool(ra),
+            mt_waiting=waiting,
+        )
 
     def clear(self, buffers: str = "both") -> None:
         """Clear the ``"mo"``, ``"mt"`` or ``"both"`` buffers (``AT+SBDD0|1|2``)."""

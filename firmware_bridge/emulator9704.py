@@ -81,9 +81,14 @@ class Emulator9704:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.imei = imei
-        self.machine = IMTModem(imei=imei, link=link or AlwaysUp(), topics=topics,
-                                segment_timeout_s=segment_timeout_s,
-                                mt_segment_size=mt_segment_size, per_byte_s=per_byte_s)
+        self.machine = IMTModem(
+            imei=imei,
+            link=link or AlwaysUp(),
+            topics=topics,
+            segment_timeout_s=segment_timeout_s,
+            mt_segment_size=mt_segment_size,
+            per_byte_s=per_byte_s,
+        )
         self.webhook = webhook
         self.api_listen = api_listen
         self.api_token = api_token
@@ -187,8 +192,8 @@ class Emulator9704:
             timeout = 0.5 if timer is None else min(0.5, max(0.0, timer - self.clock()))
             try:
                 ready, _, _ = select.select(
-                    [self._wake_r, self._master], [self._master] if want_write else [], [],
-                    timeout)
+                    [self._wake_r, self._master], [self._master] if want_write else [], [], timeout
+                )
             except (OSError, ValueError):
                 return
             if self._stop.is_set():
@@ -243,9 +248,14 @@ class Emulator9704:
             self.stats.delivered += 1
             return
         body = build_lingo_mo(
-            imei=self.imei, payload=event.payload,
-            received_at=dt.datetime.fromtimestamp(event.time, dt.UTC), topic=event.topic_id,
-            message_id=event.message_id, delivery_id=uuid.uuid4(), thing_id=self.thing_id)
+            imei=self.imei,
+            payload=event.payload,
+            received_at=dt.datetime.fromtimestamp(event.time, dt.UTC),
+            topic=event.topic_id,
+            message_id=event.message_id,
+            delivery_id=uuid.uuid4(),
+            thing_id=self.thing_id,
+        )
         with self._queue_cv:
             self._queue.append(body)
             self.stats.pending = len(self._queue)
@@ -274,8 +284,12 @@ class Emulator9704:
     def _post(self, body: bytes) -> bool:
         assert self.webhook is not None
         try:
-            reply = httpx.post(self.webhook, content=body, timeout=self.webhook_timeout_s,
-                               headers={"Content-Type": "application/json"})
+            reply = httpx.post(
+                self.webhook,
+                content=body,
+                timeout=self.webhook_timeout_s,
+                headers={"Content-Type": "application/json"},
+            )
         except (httpx.HTTPError, OSError, ValueError):
             return False
         return reply.is_success

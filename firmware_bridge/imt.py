@@ -165,8 +165,9 @@ class IMTModem:
     _mt: deque[_MT] = field(default_factory=deque)
     _mt_at: float | None = None
     _next_id: int = 0
-    stats: dict[str, int] = field(default_factory=lambda: {
-        "mo_acked": 0, "mo_failed": 0, "mt_delivered": 0, "bad_lines": 0})
+    stats: dict[str, int] = field(
+        default_factory=lambda: {"mo_acked": 0, "mo_failed": 0, "mt_delivered": 0, "bad_lines": 0}
+    )
 
     # --- public API ------------------------------------------------------------------------
 
@@ -220,8 +221,11 @@ class IMTModem:
 
     @property
     def active(self) -> bool:
-        return (self.api_version is not None and self.operational_state == "active"
-                and self.sim_interface != "none")
+        return (
+            self.api_version is not None
+            and self.operational_state == "active"
+            and self.sim_interface != "none"
+        )
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -276,20 +280,26 @@ class IMTModem:
         if iface not in SIM_INTERFACES:
             return [self._say(Code.COMMAND_MALFORMED, "simConfig")]
         self.sim_interface = iface
-        return [self._say(Code.OK, "simConfig", {"interface": iface}),
-                self._say(Code.UNSOLICITED, "simStatus", self._sim_status())]
+        return [
+            self._say(Code.OK, "simConfig", {"interface": iface}),
+            self._say(Code.UNSOLICITED, "simStatus", self._sim_status()),
+        ]
 
     def _sim_status(self) -> dict[str, Any]:
         present = self.sim_interface != "none"
-        return {"card_present": present, "sim_connected": present,
-                "iccid": self.iccid if present else ""}
+        return {
+            "card_present": present,
+            "sim_connected": present,
+            "iccid": self.iccid if present else "",
+        }
 
     def _get_sim_status(self, body: dict[str, Any], now: float) -> list[Event]:
         return [self._say(Code.OK, "simStatus", self._sim_status())]
 
     def _get_state(self, body: dict[str, Any], now: float) -> list[Event]:
-        return [self._say(Code.OK, "operationalState",
-                          {"state": self.operational_state, "reason": 0})]
+        return [
+            self._say(Code.OK, "operationalState", {"state": self.operational_state, "reason": 0})
+        ]
 
     def _put_state(self, body: dict[str, Any], now: float) -> list[Event]:
         state = get_str(body, "state", 16)
@@ -302,28 +312,57 @@ class IMTModem:
 
     def _get_signal(self, body: dict[str, Any], now: float) -> list[Event]:
         bars = max(0, min(5, self.link.signal(now))) if self.active else 0
-        return [self._say(Code.OK, "constellationState", {
-            "constellation_visible": bars > 0, "signal_bars": bars,
-            "signal_level": -125 + 7 * bars})]
+        return [
+            self._say(
+                Code.OK,
+                "constellationState",
+                {
+                    "constellation_visible": bars > 0,
+                    "signal_bars": bars,
+                    "signal_level": -125 + 7 * bars,
+                },
+            )
+        ]
 
     def _get_hw(self, body: dict[str, Any], now: float) -> list[Event]:
-        return [self._say(Code.OK, "hwInfo", {
-            "hw_version": self.hw_version, "serial_number": self.serial_number,
-            "imei": self.imei, "board_temp": self.board_temp})]
+        return [
+            self._say(
+                Code.OK,
+                "hwInfo",
+                {
+                    "hw_version": self.hw_version,
+                    "serial_number": self.serial_number,
+                    "imei": self.imei,
+                    "board_temp": self.board_temp,
+                },
+            )
+        ]
 
     def _get_firmware(self, body: dict[str, Any], now: float) -> list[Event]:
         slot = body.get("slot", "primary")
         if slot not in ("primary", "fallback"):
             return [self._say(Code.COMMAND_MALFORMED, "firmware")]
-        return [self._say(Code.OK, "firmware", {
-            "slot": slot, "validity": True, "hash": "0" * 64,
-            "version": {"major": 1, "minor": 6, "patch": 0, "build_info": "flip-emulator"}})]
+        return [
+            self._say(
+                Code.OK,
+                "firmware",
+                {
+                    "slot": slot,
+                    "validity": True,
+                    "hash": "0" * 64,
+                    "version": {"major": 1, "minor": 6, "patch": 0, "build_info": "flip-emulator"},
+                },
+            )
+        ]
 
     def _get_provisioning(self, body: dict[str, Any], now: float) -> list[Event]:
         if not self.provisioned:
             return [self._say(Code.NOT_PROVISIONED, "messageProvisioning")]
-        return [self._say(Code.OK, "messageProvisioning",
-                          {"provisioning": [t.as_json() for t in self.topics]})]
+        return [
+            self._say(
+                Code.OK, "messageProvisioning", {"provisioning": [t.as_json() for t in self.topics]}
+            )
+        ]
 
     def _put_originate(self, body: dict[str, Any], now: float) -> list[Event]:
         topic_id = get_int(body, "topic_id", MIN_TOPIC, MAX_TOPIC)
@@ -341,8 +380,9 @@ class IMTModem:
         if sum(1 for m in self._mo if m.topic.topic_id == topic_id) >= topic.max_queue_depth:
             reply["message_response"] = "message_discarded_on_overflow"
             return [self._say(Code.OK, "messageOriginate", reply)]
-        mo = _MO(topic=topic, message_id=self._new_id(), length=length, data=bytearray(),
-                 accepted_at=now)
+        mo = _MO(
+            topic=topic, message_id=self._new_id(), length=length, data=bytearray(), accepted_at=now
+        )
         self._mo.append(mo)
         reply.update(message_id=mo.message_id, message_response="message_accepted")
         return [self._say(Code.OK, "messageOriginate", reply)]
@@ -353,16 +393,24 @@ class IMTModem:
         seg_len = get_int(body, "segment_length", 1, MAX_SEGMENT)
         start = get_int(body, "segment_start", 0, MAX_MESSAGE + 2)
         data = get_data(body, seg_len)
-        echo = {"topic_id": topic_id, "message_id": message_id,
-                "segment_length": seg_len, "segment_start": start}
+        echo = {
+            "topic_id": topic_id,
+            "message_id": message_id,
+            "segment_length": seg_len,
+            "segment_start": start,
+        }
         mo = self._mo[0] if self._mo else None
-        if (mo is None or mo.phase is not _MOPhase.SEGMENTS or mo.message_id != message_id
-                or mo.topic.topic_id != topic_id or mo.deadline is None):
+        if (
+            mo is None
+            or mo.phase is not _MOPhase.SEGMENTS
+            or mo.message_id != message_id
+            or mo.topic.topic_id != topic_id
+            or mo.deadline is None
+        ):
             return [self._say(Code.OPERATION_NOT_ALLOWED, "messageOriginateSegment", echo)]
         want = min(self.segment_size, mo.length - mo.next_start)
         if start != mo.next_start or seg_len != want:
-            out: list[Event] = [self._say(Code.COMMAND_MALFORMED, "messageOriginateSegment",
-                                          echo)]
+            out: list[Event] = [self._say(Code.COMMAND_MALFORMED, "messageOriginateSegment", echo)]
             return out + self._finish_mo("segment_incorrect", now)
         mo.data += data
         mo.next_start += seg_len
@@ -386,8 +434,9 @@ class IMTModem:
     def _attempt_done(self, mo: _MO, now: float) -> list[Event]:
         if mo.attempt_ok:
             payload = bytes(mo.data[:-2])
-            sent = IMTSent(topic_id=mo.topic.topic_id, message_id=mo.message_id,
-                           payload=payload, time=now)
+            sent = IMTSent(
+                topic_id=mo.topic.topic_id, message_id=mo.message_id, payload=payload, time=now
+            )
             return [*self._finish_mo("mo_ack_received", now), sent]
         if now - mo.accepted_at >= mo.topic.discard_time_seconds:
             return self._finish_mo("message_expired", now)
@@ -397,9 +446,17 @@ class IMTModem:
     def _finish_mo(self, status: str, now: float) -> list[Event]:
         mo = self._mo.popleft()
         self.stats["mo_acked" if status == "mo_ack_received" else "mo_failed"] += 1
-        return [self._say(Code.UNSOLICITED, "messageOriginateStatus", {
-            "topic_id": mo.topic.topic_id, "message_id": mo.message_id,
-            "final_mo_status": status})]
+        return [
+            self._say(
+                Code.UNSOLICITED,
+                "messageOriginateStatus",
+                {
+                    "topic_id": mo.topic.topic_id,
+                    "message_id": mo.message_id,
+                    "final_mo_status": status,
+                },
+            )
+        ]
 
     def _pump(self, now: float) -> list[Event]:
         """Ask for the next MO segment, or write a due MT message, when the modem is free."""
@@ -410,9 +467,18 @@ class IMTModem:
         if mo is not None and mo.phase is _MOPhase.SEGMENTS and mo.deadline is None:
             length = min(self.segment_size, mo.length - mo.next_start)
             mo.deadline = now + self.segment_timeout_s
-            events.append(self._say(Code.UNSOLICITED, "messageOriginateSegment", {
-                "topic_id": mo.topic.topic_id, "message_id": mo.message_id,
-                "segment_length": length, "segment_start": mo.next_start}))
+            events.append(
+                self._say(
+                    Code.UNSOLICITED,
+                    "messageOriginateSegment",
+                    {
+                        "topic_id": mo.topic.topic_id,
+                        "message_id": mo.message_id,
+                        "segment_length": length,
+                        "segment_start": mo.next_start,
+                    },
+                )
+            )
         elif mo is None and self._mt and self._mt_at is not None and now >= self._mt_at:
             if self.link.signal(now) <= 0:  # no sky: the network tries again later
                 self._mt_at = now + max(1.0, self.link.session(now, 0).latency_s)
@@ -424,18 +490,34 @@ class IMTModem:
     def _write_mt(self, mt: _MT) -> list[Event]:
         message = append_crc(mt.payload)
         ids = {"topic_id": mt.topic_id, "message_id": mt.message_id}
-        events: list[Event] = [self._say(Code.UNSOLICITED, "messageTerminate",
-                                         {**ids, "message_length_max": len(message)})]
+        events: list[Event] = [
+            self._say(
+                Code.UNSOLICITED, "messageTerminate", {**ids, "message_length_max": len(message)}
+            )
+        ]
         for start in range(0, len(message), self.mt_segment_size):
             chunk = message[start : start + self.mt_segment_size]
-            events.append(self._say(Code.UNSOLICITED, "messageTerminateSegment", {
-                **ids, "segment_length": len(chunk), "segment_start": start,
-                "data": b64(chunk)}))
-        events.append(self._say(Code.UNSOLICITED, "messageTerminateStatus",
-                                {**ids, "final_mt_status": "complete"}))
+            events.append(
+                self._say(
+                    Code.UNSOLICITED,
+                    "messageTerminateSegment",
+                    {
+                        **ids,
+                        "segment_length": len(chunk),
+                        "segment_start": start,
+                        "data": b64(chunk),
+                    },
+                )
+            )
+        events.append(
+            self._say(
+                Code.UNSOLICITED, "messageTerminateStatus", {**ids, "final_mt_status": "complete"}
+            )
+        )
         self.stats["mt_delivered"] += 1
-        events.append(MTDelivered(topic_id=mt.topic_id, message_id=mt.message_id,
-                                  payload=mt.payload))
+        events.append(
+            MTDelivered(topic_id=mt.topic_id, message_id=mt.message_id, payload=mt.payload)
+        )
         return events
 
     def _new_id(self) -> int:

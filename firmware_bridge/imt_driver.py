@@ -131,8 +131,9 @@ class MTAssembler:
             data = get_data(body, length)
             if start + length > len(buf):
                 del self._parts[mid]
-                raise TransferFailed(f"MT {mid}: segment past the announced length",
-                                     status="segment_out_of_range")
+                raise TransferFailed(
+                    f"MT {mid}: segment past the announced length", status="segment_out_of_range"
+                )
             buf[start : start + length] = data
             seen.update(range(start, start + length))
             return None
@@ -169,8 +170,9 @@ class IMTDriver:
     def open(cls, url: str, **kwargs: Any) -> IMTDriver:
         """Open ``url`` at 230,400 8N1, no flow control (raises :class:`LinkBroken`)."""
         try:
-            port = serial.serial_for_url(url, baudrate=BAUDRATE, timeout=0.05,
-                                         rtscts=False, xonxoff=False)
+            port = serial.serial_for_url(
+                url, baudrate=BAUDRATE, timeout=0.05, rtscts=False, xonxoff=False
+            )
         except (serial.SerialException, OSError, ValueError) as exc:
             raise LinkBroken(f"cannot open {url}: {exc}") from exc
         return cls(port, **kwargs)
@@ -237,8 +239,13 @@ class IMTDriver:
         if message is not None:
             self.received.append(message)
 
-    def request(self, method: Method, target: str, body: dict[str, Any] | None = None,
-                timeout_s: float | None = None) -> Response:
+    def request(
+        self,
+        method: Method,
+        target: str,
+        body: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> Response:
         """Send one request and return its ``200`` answer; unsolicited lines are kept.
 
         Raises:
@@ -254,8 +261,11 @@ class IMTDriver:
                     self.unsolicited.append(line)
                     continue
                 if not line.ok:
-                    raise JSPRRefused(f"{method.value} {target}: modem answered {line.code}",
-                                      command=target, code=line.code)
+                    raise JSPRRefused(
+                        f"{method.value} {target}: modem answered {line.code}",
+                        command=target,
+                        code=line.code,
+                    )
                 return line
 
     def _wait_unsolicited(self, target: str, timeout_s: float) -> Response:
@@ -286,8 +296,9 @@ class IMTDriver:
                     versions = api.get("supported_versions")
                     if not isinstance(versions, list) or not versions:
                         raise GarbledResponse("apiVersion lists no supported version")
-                    choice = max(versions, key=lambda v: tuple(v.values()) if isinstance(
-                        v, dict) else ())
+                    choice = max(
+                        versions, key=lambda v: tuple(v.values()) if isinstance(v, dict) else ()
+                    )
                     api = self.request(Method.PUT, "apiVersion", {"active_version": choice}).body
                 active = api["active_version"]
                 version = tuple(get_int(active, k, 0, 255) for k in ("major", "minor", "patch"))
@@ -305,7 +316,8 @@ class IMTDriver:
                 topics = self.topics()
                 return ModemInfo(
                     api_version=(version[0], version[1], version[2]),
-                    imei=get_str(hw, "imei", 16), serial_number=get_str(hw, "serial_number", 16),
+                    imei=get_str(hw, "imei", 16),
+                    serial_number=get_str(hw, "serial_number", 16),
                     hw_version=get_str(hw, "hw_version", 16),
                     iccid=get_str(sim, "iccid", 22) if get_bool(sim, "card_present") else "",
                     topics=topics,
@@ -323,25 +335,34 @@ class IMTDriver:
         for item in items:
             if not isinstance(item, dict):
                 raise GarbledResponse("a provisioning entry is not an object")
-            out.append(TopicInfo(
-                topic_id=get_int(item, "topic_id", MIN_TOPIC, MAX_TOPIC),
-                name=get_str(item, "topic_name", 64), priority=get_str(item, "priority", 16),
-                discard_time_s=get_int(item, "discard_time_seconds", 0, 2**31),
-                max_queue_depth=get_int(item, "max_queue_depth", 0, 255)))
+            out.append(
+                TopicInfo(
+                    topic_id=get_int(item, "topic_id", MIN_TOPIC, MAX_TOPIC),
+                    name=get_str(item, "topic_name", 64),
+                    priority=get_str(item, "priority", 16),
+                    discard_time_s=get_int(item, "discard_time_seconds", 0, 2**31),
+                    max_queue_depth=get_int(item, "max_queue_depth", 0, 255),
+                )
+            )
         return tuple(out)
 
     def signal(self) -> int:
         """Signal bars 0..5 (``GET constellationState``)."""
         try:
-            return get_int(self.request(Method.GET, "constellationState").body,
-                           "signal_bars", 0, 5)
+            return get_int(self.request(Method.GET, "constellationState").body, "signal_bars", 0, 5)
         except JSPRError as exc:
             raise GarbledResponse(f"constellationState: {exc}") from exc
 
     # --- messages --------------------------------------------------------------------------------
 
-    def send(self, payload: bytes, *, topic: int = RAW_TOPIC, timeout_s: float = 180.0,
-             reference: int = 1) -> MOResult:
+    def send(
+        self,
+        payload: bytes,
+        *,
+        topic: int = RAW_TOPIC,
+        timeout_s: float = 180.0,
+        reference: int = 1,
+    ) -> MOResult:
         """Send one MO message (1..100,000 bytes): CRC appended, segments as the modem asks.
 
         Raises:
@@ -353,13 +374,20 @@ class IMTDriver:
         message = append_crc(payload)
         with self._lock:
             try:
-                body = self.request(Method.PUT, "messageOriginate", {
-                    "topic_id": topic, "message_length": len(message),
-                    "request_reference": reference}).body
+                body = self.request(
+                    Method.PUT,
+                    "messageOriginate",
+                    {
+                        "topic_id": topic,
+                        "message_length": len(message),
+                        "request_reference": reference,
+                    },
+                ).body
                 verdict = get_str(body, "message_response", 64)
                 if verdict != "message_accepted":
-                    raise TransferFailed(f"modem did not accept the message: {verdict}",
-                                         status=verdict)
+                    raise TransferFailed(
+                        f"modem did not accept the message: {verdict}", status=verdict
+                    )
                 mid = get_int(body, "message_id", 0, 255)
             except JSPRError as exc:
                 raise GarbledResponse(f"messageOriginate: {exc}") from exc
@@ -376,8 +404,9 @@ class IMTDriver:
                     status = str(line.body.get("final_mo_status"))
                     if status != "mo_ack_received":
                         raise TransferFailed(f"MO {mid} ended with {status}", status=status)
-                    return MOResult(topic_id=topic, message_id=mid, bytes=len(payload),
-                                    segments=sent)
+                    return MOResult(
+                        topic_id=topic, message_id=mid, bytes=len(payload), segments=sent
+                    )
                 elif line.target != "messageOriginateSegment":
                     self.unsolicited.append(line)
 
@@ -393,9 +422,19 @@ class IMTDriver:
         if start + length > len(message):
             self.errors.append(GarbledResponse(f"segment request {start}+{length} past the end"))
             return 0  # the modem's time-out then ends the message: segment_not_supplied
-        self._write(Request(method=Method.PUT, target="messageOriginateSegment", body={
-            "topic_id": topic, "message_id": mid, "segment_length": length,
-            "segment_start": start, "data": b64(message[start : start + length])}))
+        self._write(
+            Request(
+                method=Method.PUT,
+                target="messageOriginateSegment",
+                body={
+                    "topic_id": topic,
+                    "message_id": mid,
+                    "segment_length": length,
+                    "segment_start": start,
+                    "data": b64(message[start : start + length]),
+                },
+            )
+        )
         return 1
 
     def receive(self, timeout_s: float = 0.0) -> MTMessage | None:

@@ -226,8 +226,12 @@ class LineDecoder:
         if data is None:
             self._eof = True
             if self._buf.strip(_LEAD) and not self._skipping:
-                out.append(Rejected(error=JSPRTruncated("stream ended inside a line"),
-                                    line=bytes(self._buf[:80])))
+                out.append(
+                    Rejected(
+                        error=JSPRTruncated("stream ended inside a line"),
+                        line=bytes(self._buf[:80]),
+                    )
+                )
             self._buf.clear()
             return out
         start = 0
@@ -237,8 +241,12 @@ class LineDecoder:
             if not self._skipping:
                 self._buf += data[start:end]
                 if len(self._buf) > self._max:
-                    out.append(Rejected(error=JSPRLineTooLong(
-                        f"line longer than {self._max} bytes"), line=bytes(self._buf[:80])))
+                    out.append(
+                        Rejected(
+                            error=JSPRLineTooLong(f"line longer than {self._max} bytes"),
+                            line=bytes(self._buf[:80]),
+                        )
+                    )
                     self._buf.clear()
                     self._skipping = True
             if cr < 0:

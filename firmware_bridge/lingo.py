@@ -51,19 +51,36 @@ class LingoMO:
 
 
 def build_lingo_mo(
-    *, imei: str, payload: bytes, received_at: dt.datetime, topic: int, message_id: int,
-    delivery_id: uuid.UUID, account_id: str = "", thing_id: str = "", subscriber: str = "",
+    *,
+    imei: str,
+    payload: bytes,
+    received_at: dt.datetime,
+    topic: int,
+    message_id: int,
+    delivery_id: uuid.UUID,
+    account_id: str = "",
+    thing_id: str = "",
+    subscriber: str = "",
 ) -> bytes:
     """The JSON body Cloudloop posts for one IMT MO message."""
     t = received_at.astimezone(dt.UTC)
     body = {
         "id": str(delivery_id),
-        "receivedAt": {"year": t.year, "month": t.month, "day": t.day,
-                       "hour": t.hour, "minute": t.minute, "second": t.second},
-        "identity": {"accountId": account_id, "subscriber": subscriber,
-                     "hardware": imei, "thingId": thing_id},
-        "imt": {"topic": topic, "messageId": message_id, "size": len(payload),
-                "crcError": False},
+        "receivedAt": {
+            "year": t.year,
+            "month": t.month,
+            "day": t.day,
+            "hour": t.hour,
+            "minute": t.minute,
+            "second": t.second,
+        },
+        "identity": {
+            "accountId": account_id,
+            "subscriber": subscriber,
+            "hardware": imei,
+            "thingId": thing_id,
+        },
+        "imt": {"topic": topic, "messageId": message_id, "size": len(payload), "crcError": False},
         "message": binascii.b2a_base64(payload, newline=False).decode("ascii"),
     }
     return json.dumps(body).encode("utf-8")
@@ -151,8 +168,13 @@ def parse_lingo_mo(body: bytes) -> LingoMO:
     if "size" in header and _int(header["size"], f"{transport}.size", 0, 10**6) != len(payload):
         raise LingoError(f"{transport}.size does not match the message")
     return LingoMO(
-        id=delivery, received_at=received, imei=imei, transport=transport, payload=payload,
+        id=delivery,
+        received_at=received,
+        imei=imei,
+        transport=transport,
+        payload=payload,
         thing_id=_text(identity.get("thingId"), "identity.thingId"),
         account_id=_text(identity.get("accountId"), "identity.accountId"),
-        topic=topic, momsn=momsn,
+        topic=topic,
+        momsn=momsn,
     )

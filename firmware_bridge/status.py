@@ -115,8 +115,12 @@ DEFAULT_RETRY_S = 30.0
 def classify(code: int) -> Outcome:
     """Map an ``+SBDIX`` MO status to an :class:`Outcome` (unknown codes: retryable, 30 s)."""
     if 0 <= code <= 4:
-        return Outcome(code=code, kind=OutcomeKind.SUCCESS, retry_after_s=None,
-                       text=_TEXT.get(code, "MO transferred (reserved code)"))
+        return Outcome(
+            code=code,
+            kind=OutcomeKind.SUCCESS,
+            retry_after_s=None,
+            text=_TEXT.get(code, "MO transferred (reserved code)"),
+        )
     if code in FATAL_CODES:
         return Outcome(code=code, kind=OutcomeKind.FATAL, retry_after_s=None, text=_TEXT[code])
     if code in HARDWARE_CODES:

@@ -1,7 +1,7 @@
 """Generate docs/cli.md from the `flip` parser itself, so the reference cannot drift.
 
-    .venv/bin/python -m flip.clidoc            # rewrite docs/cli.md
-    .venv/bin/python -m flip.clidoc --check    # exit 1 if docs/cli.md is stale (tests do this)
+.venv/bin/python -m flip.clidoc            # rewrite docs/cli.md
+.venv/bin/python -m flip.clidoc --check    # exit 1 if docs/cli.md is stale (tests do this)
 """
 
 from __future__ import annotations

@@ -54,8 +54,12 @@ def main() -> None:
     skid = keys.key_id(shore_sign.public_key())
 
     def session(next_seq: int = 1) -> VesselSession:
-        return VesselSession(sign_key=vessel, shore_sign_pub=shore_sign.public_key(),
-                             shore_seal_pub=shore_seal.public_key(), next_seq=next_seq)
+        return VesselSession(
+            sign_key=vessel,
+            shore_sign_pub=shore_sign.public_key(),
+            shore_seal_pub=shore_seal.public_key(),
+            next_seq=next_seq,
+        )
 
     vectors = []
 
@@ -63,90 +67,182 @@ def main() -> None:
     s.queue_position(time=T, lat=-4.61792, lon=55.45188, speed_kn=9.6, course_deg=8, now=T)
     s.queue_heartbeat(T, queue_depth=0)
     f = s.frames_to_send(T)[0]
-    vectors.append({"name": "position and heartbeat", "direction": "uplink", "deterministic": True,
-                    "frame": f.data.hex(), "expect": {"seqs": list(f.seqs)}})
+    vectors.append(
+        {
+            "name": "position and heartbeat",
+            "direction": "uplink",
+            "deterministic": True,
+            "frame": f.data.hex(),
+            "expect": {"seqs": list(f.seqs)},
+        }
+    )
 
     for name, content in [
-        ("grievance my 0x17", Grievance(category=0x17, lang=Lang.MY,
-                                         text="ဆရာက ကျွန်တော့်လစာကို သုံးလကြာ မပေးသေးပါ။")),
-        ("grievance en urgent", Grievance(category=0xF1, lang=Lang.EN,
-                                           text="Engineer badly burned, captain refuses port",
-                                           pseudonym="K7")),
+        (
+            "grievance my 0x17",
+            Grievance(category=0x17, lang=Lang.MY, text="ဆရာက ကျွန်တော့်လစာကို သုံးလကြာ မပေးသေးပါ။"),
+        ),
+        (
+            "grievance en urgent",
+            Grievance(
+                category=0xF1,
+                lang=Lang.EN,
+                text="Engineer badly burned, captain refuses port",
+                pseudonym="K7",
+            ),
+        ),
         ("status request", StatusRequest(ref_seq=3)),
-        ("grievance km with reply key", Grievance(category=0x21, lang=Lang.KM,
-                                                  text="ខ្ញុំធ្វើការ២០ម៉ោងក្នុងមួយថ្ងៃ",
-                                                  reply_pub=reply_pub)),
+        (
+            "grievance km with reply key",
+            Grievance(
+                category=0x21, lang=Lang.KM, text="ខ្ញុំធ្វើការ២០ម៉ោងក្នុងមួយថ្ងៃ", reply_pub=reply_pub
+            ),
+        ),
         ("reply my", Reply(ref_seq=7, lang=Lang.MY, text="တနင်္လာနေ့ပါ။ အခု ဘေးကင်းပါတယ်။")),
     ]:
         s = session(7)
         s.queue_crew(content, T)
         f = s.frames_to_send(T)[0]
-        expect = {"seqs": list(f.seqs), "content": {
-            k: (int(v) if isinstance(v, Lang) else v.hex() if isinstance(v, bytes) else v)
-            for k, v in ((a, getattr(content, a)) for a in content.__slots__)  # type: ignore[attr-defined]
-        }}
-        vectors.append({"name": name, "direction": "uplink", "deterministic": False,
-                        "frame": f.data.hex(), "expect": expect})
+        expect = {
+            "seqs": list(f.seqs),
+            "content": {
+                k: (int(v) if isinstance(v, Lang) else v.hex() if isinstance(v, bytes) else v)
+                for k, v in ((a, getattr(content, a)) for a in content.__slots__)  # type: ignore[attr-defined]
+            },
+        }
+        vectors.append(
+            {
+                "name": name,
+                "direction": "uplink",
+                "deterministic": False,
+                "frame": f.data.hex(),
+                "expect": expect,
+            }
+        )
 
     acks = [Ack.of(40, [42, 43])]
-    ack = pack_downlink(shore_sign, skid, vkid, [
-        *acks,
-        CaseStatus(ref_seq=7, case_ref="C-0042", status=2, note=1),
-        Config(version=3, airtime_bytes_per_day=3000, report_interval_s=3600),
-    ], T)[0]
-    vectors.append({"name": "ack, status and config", "direction": "downlink",
-                    "deterministic": True, "frame": ack.hex(),
-                    "expect": {"to_kid": vkid.hex(), "time": T, "acks": _acks(acks),
-                               "types": [16, 17, 18]}})
+    ack = pack_downlink(
+        shore_sign,
+        skid,
+        vkid,
+        [
+            *acks,
+            CaseStatus(ref_seq=7, case_ref="C-0042", status=2, note=1),
+            Config(version=3, airtime_bytes_per_day=3000, report_interval_s=3600),
+        ],
+        T,
+    )[0]
+    vectors.append(
+        {
+            "name": "ack, status and config",
+            "direction": "downlink",
+            "deterministic": True,
+            "frame": ack.hex(),
+            "expect": {"to_kid": vkid.hex(), "time": T, "acks": _acks(acks), "types": [16, 17, 18]},
+        }
+    )
     # Bit order and an explicit base: LSB of byte 0 is base + 0; a reader that takes the MSB
     # first, or counts from cum_seq instead of base, gets other seqs.
     acks = [Ack.of(100, [102, 109, 117]), Ack.of(5, [300, 301, 315], base=300)]
     ack = pack_downlink(shore_sign, skid, vkid, acks, T)[0]
-    vectors.append({"name": "acks: bit order and base", "direction": "downlink",
-                    "deterministic": True, "frame": ack.hex(),
-                    "expect": {"to_kid": vkid.hex(), "time": T, "acks": _acks(acks),
-                               "types": [16, 16]}})
+    vectors.append(
+        {
+            "name": "acks: bit order and base",
+            "direction": "downlink",
+            "deterministic": True,
+            "frame": ack.hex(),
+            "expect": {"to_kid": vkid.hex(), "time": T, "acks": _acks(acks), "types": [16, 16]},
+        }
+    )
     new_sign = Ed25519PrivateKey.from_private_bytes(seed("shore sign 2"))
     new_seal = X25519PrivateKey.from_private_bytes(seed("shore seal 2"))
-    rotation = KeyRotation(epoch=1, sign_pub=keys.raw_public(new_sign.public_key()),
-                           seal_pub=keys.raw_public(new_seal.public_key()))
-    vectors.append({"name": "key rotation", "direction": "downlink", "deterministic": True,
-                    "frame": pack_downlink(shore_sign, skid, vkid, [rotation], T)[0].hex(),
-                    "expect": {"to_kid": vkid.hex(), "time": T, "types": [19],
-                               "key_rotation": {"epoch": 1,
-                                                "sign_pub": rotation.sign_pub.hex(),
-                                                "seal_pub": rotation.seal_pub.hex()}}})
+    rotation = KeyRotation(
+        epoch=1,
+        sign_pub=keys.raw_public(new_sign.public_key()),
+        seal_pub=keys.raw_public(new_seal.public_key()),
+    )
+    vectors.append(
+        {
+            "name": "key rotation",
+            "direction": "downlink",
+            "deterministic": True,
+            "frame": pack_downlink(shore_sign, skid, vkid, [rotation], T)[0].hex(),
+            "expect": {
+                "to_kid": vkid.hex(),
+                "time": T,
+                "types": [19],
+                "key_rotation": {
+                    "epoch": 1,
+                    "sign_pub": rotation.sign_pub.hex(),
+                    "seal_pub": rotation.seal_pub.hex(),
+                },
+            },
+        }
+    )
 
     s = session(9)
     s.queue_delivered([5, 6], T)
     f = s.frames_to_send(T)[0]
-    vectors.append({"name": "delivered", "direction": "uplink", "deterministic": True,
-                    "frame": f.data.hex(), "expect": {"seqs": list(f.seqs)}})
+    vectors.append(
+        {
+            "name": "delivered",
+            "direction": "uplink",
+            "deterministic": True,
+            "frame": f.data.hex(),
+            "expect": {"seqs": list(f.seqs)},
+        }
+    )
 
     # A shore question sealed to the reply key of grievance 7 (protocol.conversation), in as
     # many MT frames as it takes; open with reply_private_raw after joining the parts.
     question = conversation.ShoreText(
-        lang=Lang.MY, text="ဒီအဖြစ်အပျက်က ဘယ်နေ့က ဖြစ်ခဲ့တာလဲ။ အခု လုံခြုံရဲ့လား။ "
+        lang=Lang.MY,
+        text="ဒီအဖြစ်အပျက်က ဘယ်နေ့က ဖြစ်ခဲ့တာလဲ။ အခု လုံခြုံရဲ့လား။ "
         "ဆိပ်ကမ်းရောက်ရင် ဖုန်းဆက်လို့ ရနိုင်မလား။ နောက်ဆိပ်ကမ်းကို ဘယ်တော့ ဘယ်မှာ ဆိုက်မလဲ။ "
         "ကပ္ပတိန်က သင့်ရဲ့ ပတ်စပို့ကို ဘယ်နေ့က ယူသွားတာလဲ၊ တခြားဘယ်သူတွေ မြင်ခဲ့လဲ။ "
-        "လစာကို နောက်ဆုံး ဘယ်လက ရခဲ့လဲ။ သင့်အတွက် လုံခြုံတာကိုပဲ ပြောပါ။")  # two MT frames
+        "လစာကို နောက်ဆုံး ဘယ်လက ရခဲ့လဲ။ သင့်အတွက် လုံခြုံတာကိုပဲ ပြောပါ။",
+    )  # two MT frames
     sealed = conversation.seal_text(question, reply_pub, to_kid=vkid, ref_seq=7, msg_id=5)
     parts = conversation.split(sealed, ref_seq=7, msg_id=5)
     frames = [pack_downlink(shore_sign, skid, vkid, [p], T)[0] for p in parts]
-    vectors.append({"name": "shore message my", "direction": "downlink", "deterministic": False,
-                    "frame": frames[0].hex(), "frames": [fr.hex() for fr in frames],
-                    "expect": {"to_kid": vkid.hex(), "time": T, "ref_seq": 7, "msg_id": 5,
-                               "shore_text": {"lang": int(question.lang),
-                                              "text": question.text}}})
+    vectors.append(
+        {
+            "name": "shore message my",
+            "direction": "downlink",
+            "deterministic": False,
+            "frame": frames[0].hex(),
+            "frames": [fr.hex() for fr in frames],
+            "expect": {
+                "to_kid": vkid.hex(),
+                "time": T,
+                "ref_seq": 7,
+                "msg_id": 5,
+                "shore_text": {"lang": int(question.lang), "text": question.text},
+            },
+        }
+    )
 
     good = bytes.fromhex(vectors[0]["frame"])
     bad = bytearray(good)
     bad[-1] ^= 0x80
-    vectors.append({"name": "signature bit flipped", "direction": "uplink", "deterministic": True,
-                    "frame": bytes(bad).hex(), "expect": {"error": "BadSignature"}})
-    vectors.append({"name": "oversize", "direction": "uplink", "deterministic": True,
-                    "frame": (good + bytes(341 - len(good))).hex(),
-                    "expect": {"error": "Oversize"}})
+    vectors.append(
+        {
+            "name": "signature bit flipped",
+            "direction": "uplink",
+            "deterministic": True,
+            "frame": bytes(bad).hex(),
+            "expect": {"error": "BadSignature"},
+        }
+    )
+    vectors.append(
+        {
+            "name": "oversize",
+            "direction": "uplink",
+            "deterministic": True,
+            "frame": (good + bytes(341 - len(good))).hex(),
+            "expect": {"error": "Oversize"},
+        }
+    )
     vectors += _refusals(vessel, vkid, shore_sign, skid, good)
 
     doc = {
@@ -177,12 +273,20 @@ def main() -> None:
 
 def _acks(acks: list[Ack]) -> list[dict[str, object]]:
     """Each ack with the seqs it acknowledges written out: every seq ≤ cum_seq, and these."""
-    return [{"cum_seq": a.cum_seq, "bitmap": a.bitmap.hex(), "base": a.bitmap_base,
-             "acknowledged_above_cum_seq": a.seqs()} for a in acks]
+    return [
+        {
+            "cum_seq": a.cum_seq,
+            "bitmap": a.bitmap.hex(),
+            "base": a.bitmap_base,
+            "acknowledged_above_cum_seq": a.seqs(),
+        }
+        for a in acks
+    ]
 
 
-def _refusals(vessel: Ed25519PrivateKey, vkid: bytes, shore: Ed25519PrivateKey, skid: bytes,
-              good: bytes) -> list[dict[str, object]]:
+def _refusals(
+    vessel: Ed25519PrivateKey, vkid: bytes, shore: Ed25519PrivateKey, skid: bytes, good: bytes
+) -> list[dict[str, object]]:
     """Frames every receiver must refuse, each with the typed error the decoders raise."""
     from protocol import cbor, frame
 
@@ -205,25 +309,49 @@ def _refusals(vessel: Ed25519PrivateKey, vkid: bytes, shore: Ed25519PrivateKey, 
         ("uplink", "truncated", good[:-10].hex(), "Truncated"),
         ("uplink", "trailing byte", (good + b"\x00").hex(), "Malformed"),
         ("uplink", "protected header not EdDSA", alg_es256.hex(), "Malformed"),
-        ("uplink", "heartbeat chain of 7 bytes", up([1, [[2, 42, T, 0, 41, bytes(7)]]]),
-         "Malformed"),
-        ("downlink", "downlink oversize (271 bytes)",
-         _padded_downlink(shore, skid, vkid, big_note, 271), "Oversize"),
-        ("downlink", "downlink unknown payload version", down([2, vkid, T, []]),
-         "UnknownVersion"),
-        ("downlink", "downlink for another device",
-         down([1, other_kid, T, [cbor.loads(encode_message(Ack.of(3, [])), what="ack")]]),
-         "WrongRecipient"),
-        ("downlink", "downlink signed by the vessel key",
-         down([1, vkid, T, [cbor.loads(encode_message(Ack.of(3, [])), what="ack")]], vessel, vkid),
-         "BadSignature"),
+        (
+            "uplink",
+            "heartbeat chain of 7 bytes",
+            up([1, [[2, 42, T, 0, 41, bytes(7)]]]),
+            "Malformed",
+        ),
+        (
+            "downlink",
+            "downlink oversize (271 bytes)",
+            _padded_downlink(shore, skid, vkid, big_note, 271),
+            "Oversize",
+        ),
+        ("downlink", "downlink unknown payload version", down([2, vkid, T, []]), "UnknownVersion"),
+        (
+            "downlink",
+            "downlink for another device",
+            down([1, other_kid, T, [cbor.loads(encode_message(Ack.of(3, [])), what="ack")]]),
+            "WrongRecipient",
+        ),
+        (
+            "downlink",
+            "downlink signed by the vessel key",
+            down(
+                [1, vkid, T, [cbor.loads(encode_message(Ack.of(3, [])), what="ack")]], vessel, vkid
+            ),
+            "BadSignature",
+        ),
     ]
-    return [{"name": name, "direction": direction, "deterministic": True, "frame": hexed,
-             "expect": {"error": error}} for direction, name, hexed, error in cases]
+    return [
+        {
+            "name": name,
+            "direction": direction,
+            "deterministic": True,
+            "frame": hexed,
+            "expect": {"error": error},
+        }
+        for direction, name, hexed, error in cases
+    ]
 
 
-def _padded_downlink(shore: Ed25519PrivateKey, skid: bytes, vkid: bytes, msg: CaseStatus,
-                     size: int) -> str:
+def _padded_downlink(
+    shore: Ed25519PrivateKey, skid: bytes, vkid: bytes, msg: CaseStatus, size: int
+) -> str:
     """A well-formed, shore-signed downlink frame of exactly *size* bytes (above the MT limit)."""
     from protocol import cbor, frame
 
@@ -266,8 +394,14 @@ def text_vectors() -> None:
         (Lang.MY, "ကျွန်တော်တို့ အိမ်ပြန်ချင်တယ်။", 0x02, lambda t: deflate(t.encode())),
         (Lang.MY, "ကျွန်တော်တို့ အိမ်ပြန်ချင်တယ်။", 0x03, lambda t: deflate(scsu.encode(t))),
     ]:
-        vectors.append({"lang": lang.tag, "text": text, "hex": (bytes([method]) + body(text)).hex(),
-                        "decode_only": True})
+        vectors.append(
+            {
+                "lang": lang.tag,
+                "text": text,
+                "hex": (bytes([method]) + body(text)).hex(),
+                "decode_only": True,
+            }
+        )
     hello = deflate(b"hello")
     bomb = deflate(b"A" * 20_000)
     refusals = [
@@ -285,8 +419,8 @@ def text_vectors() -> None:
     ]
     doc = {
         "about": "Golden vectors of protocol.text (docs/wire-format.md §5): (lang, text) -> hex "
-                 "of codec byte + body; decode_only vectors are not what encode_text writes; "
-                 "refusals must raise the named error. Regenerate only with a DICT_VERSION bump.",
+        "of codec byte + body; decode_only vectors are not what encode_text writes; "
+        "refusals must raise the named error. Regenerate only with a DICT_VERSION bump.",
         "dict_version": DICT_VERSION,
         "dictionaries_sha256": digest(load(DICT_VERSION)),
         "zlib_version": zlib.ZLIB_RUNTIME_VERSION,
@@ -325,11 +459,17 @@ def voice_vectors() -> None:
         ("1600 0.08 s en", "1600", 80, Lang.EN, None),
     ]:
         code, frames = tone_frames(mode_name, ms)
-        note = VoiceNote(category=0x17, lang=lang, mode=code, duration_ms=ms, frames=frames,
-                         pseudonym=pseudonym)
-        content: dict[str, object] = {"category": 0x17, "lang": int(lang), "codec": 1,
-                                      "mode": code, "duration_ms": ms,
-                                      "frames": [f.hex() for f in frames]}
+        note = VoiceNote(
+            category=0x17, lang=lang, mode=code, duration_ms=ms, frames=frames, pseudonym=pseudonym
+        )
+        content: dict[str, object] = {
+            "category": 0x17,
+            "lang": int(lang),
+            "codec": 1,
+            "mode": code,
+            "duration_ms": ms,
+            "frames": [f.hex() for f in frames],
+        }
         if pseudonym is not None:
             content["pseudonym"] = pseudonym
         vectors.append({"name": name, "plaintext": encode_crew(note).hex(), "content": content})
@@ -345,18 +485,27 @@ def voice_vectors() -> None:
     vessel = Ed25519PrivateKey.from_private_bytes(seed("vessel sign"))
     shore_sign = Ed25519PrivateKey.from_private_bytes(seed("shore sign"))
     shore_seal = X25519PrivateKey.from_private_bytes(seed("shore seal"))
-    s = VesselSession(sign_key=vessel, shore_sign_pub=shore_sign.public_key(),
-                      shore_seal_pub=shore_seal.public_key(), next_seq=9)
+    s = VesselSession(
+        sign_key=vessel,
+        shore_sign_pub=shore_sign.public_key(),
+        shore_seal_pub=shore_seal.public_key(),
+        next_seq=9,
+    )
     code, frames = tone_frames("700C", 1000)
-    s.queue_crew(VoiceNote(category=0x31, lang=Lang.ID, mode=code, duration_ms=1000,
-                           frames=frames), T)
+    s.queue_crew(
+        VoiceNote(category=0x31, lang=Lang.ID, mode=code, duration_ms=1000, frames=frames), T
+    )
     f = s.frames_to_send(T)[0]
     doc = {
         "about": "flip-sync voice notes (crew content kind 5), see docs/wire-format.md; "
-                 "plaintexts are exact, the sealed frame (keys of frames.json) is decode-only",
+        "plaintexts are exact, the sealed frame (keys of frames.json) is decode-only",
         "vectors": vectors,
-        "sealed_frame": {"frame": f.data.hex(), "seqs": list(f.seqs), "duration_ms": 1000,
-                         "frames": [x.hex() for x in frames]},
+        "sealed_frame": {
+            "frame": f.data.hex(),
+            "seqs": list(f.seqs),
+            "duration_ms": 1000,
+            "frames": [x.hex() for x in frames],
+        },
     }
     VOICE_OUT.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {len(vectors)} voice vectors and a sealed frame to {VOICE_OUT.name}")

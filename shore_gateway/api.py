@@ -81,8 +81,7 @@ def link_health(session: Session, v: Vessel, after_s: float, *, staff: bool) -> 
     """A vessel's link health for the API: staff see every open alert kind, owners only the
     kinds that say nothing about a person (silence, gaps)."""
     health = terminal_health(session, v, silence_after_s=after_s)
-    kinds = sorted({a["kind"] for a in health["alerts"]
-                    if staff or a["kind"] in OWNER_ALERT_KINDS})
+    kinds = sorted({a["kind"] for a in health["alerts"] if staff or a["kind"] in OWNER_ALERT_KINDS})
     return {
         "health": health["health"],
         "last_contact": health["last_contact"],
@@ -114,8 +113,10 @@ def list_alerts(
         allowed = {v.id: v.name for v in vessels_for(session, user)}  # staff: every vessel
         stmt = select(Alert).order_by(col(Alert.created_at).desc(), col(Alert.id).desc())
         if not staff:
-            stmt = stmt.where(col(Alert.vessel_id).in_(list(allowed)),
-                              col(Alert.kind).in_(sorted(OWNER_ALERT_KINDS)))
+            stmt = stmt.where(
+                col(Alert.vessel_id).in_(list(allowed)),
+                col(Alert.kind).in_(sorted(OWNER_ALERT_KINDS)),
+            )
         if vessel:
             ids = [i for i, n in allowed.items() if n == vessel]
             stmt = stmt.where(col(Alert.vessel_id).in_(ids))

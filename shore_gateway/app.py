@@ -139,7 +139,8 @@ def create_app(
             metrics.http_reject(exc.status_code)
         if exc.status_code >= 400 and wants_html(request):  # a person's browser: a page
             return await run_in_threadpool(
-                error_page, request, exc.status_code, str(exc.detail), exc.headers)
+                error_page, request, exc.status_code, str(exc.detail), exc.headers
+            )
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )

@@ -474,8 +474,9 @@ def _listen(host: str, port: int) -> Any:
     import socket
 
     try:
-        family, kind, proto, _name, addr = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM)[0]
+        family, kind, proto, _name, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[
+            0
+        ]
     except OSError as exc:
         raise CommandError(f"cannot listen on {host}:{port}: {exc}") from None
     sock = socket.socket(family, kind, proto)

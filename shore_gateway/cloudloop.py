@@ -49,8 +49,12 @@ class CloudloopMT:
         """
         if not 1 <= len(payload) <= MAX_MT or not thing:
             raise ValueError(f"an IMT MT message holds 1..{MAX_MT} bytes for a known Thing")
-        form = {"token": self.token, "thing": thing, "topic": str(topic),
-                "message": binascii.b2a_base64(payload, newline=False).decode("ascii")}
+        form = {
+            "token": self.token,
+            "thing": thing,
+            "topic": str(topic),
+            "message": binascii.b2a_base64(payload, newline=False).decode("ascii"),
+        }
         body = await self._call("POST", "DoSendImtMessage", data=form)
         message_id = body.get("id")
         if not isinstance(message_id, str) or not message_id:
@@ -59,8 +63,9 @@ class CloudloopMT:
 
     async def status(self, message_id: str) -> str:
         """The provider's delivery state of an MT message (e.g. ``queued``, ``delivered``)."""
-        body = await self._call("GET", "GetMtDeliveryStatus",
-                                params={"token": self.token, "message": message_id})
+        body = await self._call(
+            "GET", "GetMtDeliveryStatus", params={"token": self.token, "message": message_id}
+        )
         return str(body.get("status", "unknown"))
 
     async def _call(self, method: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
@@ -70,8 +75,7 @@ class CloudloopMT:
         except httpx.HTTPError as exc:
             raise CloudloopError(f"{endpoint}: {type(exc).__name__}") from exc
         if not reply.is_success:
-            raise CloudloopError(f"{endpoint}: HTTP {reply.status_code}",
-                                 status=reply.status_code)
+            raise CloudloopError(f"{endpoint}: HTTP {reply.status_code}", status=reply.status_code)
         try:
             body = reply.json()
         except ValueError:

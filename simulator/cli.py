@@ -12,11 +12,30 @@ from flip.output import CommandError, emit
 
 #: Keys printed on stdout with ``--json`` (report.json holds everything).
 SUMMARY_KEYS = (
-    "created", "delivered", "lost", "undeliverable", "duplicates_surfaced",
-    "duplicates_suppressed", "latency_p50_s", "latency_p95_s", "oracle_p50_s", "oracle_p95_s",
-    "latency_p95_vs_oracle", "tail_slots", "tail_forced", "acked_on_board_p95_s",
-    "status_seen_p95_s", "bytes_on_air", "bytes_needed", "bytes_on_air_vs_needed", "mt_bytes",
-    "credits", "sessions", "sessions_failed", "retransmissions", "wall_s",
+    "created",
+    "delivered",
+    "lost",
+    "undeliverable",
+    "duplicates_surfaced",
+    "duplicates_suppressed",
+    "latency_p50_s",
+    "latency_p95_s",
+    "oracle_p50_s",
+    "oracle_p95_s",
+    "latency_p95_vs_oracle",
+    "tail_slots",
+    "tail_forced",
+    "acked_on_board_p95_s",
+    "status_seen_p95_s",
+    "bytes_on_air",
+    "bytes_needed",
+    "bytes_on_air_vs_needed",
+    "mt_bytes",
+    "credits",
+    "sessions",
+    "sessions_failed",
+    "retransmissions",
+    "wall_s",
 )
 
 
@@ -33,14 +52,26 @@ def register(sub: Any) -> None:
     r.add_argument("--out", default="sim-out", help="directory for report.json and plots")
     r.add_argument("--workers", type=int, help="processes (default: 2 from 150 vessels on)")
     r.add_argument("--no-plots", action="store_true", help="skip the PNGs")
-    r.add_argument("--shore", choices=("memory", "gateway"), default="memory",
-                   help="shore side: the gateway's shore logic (protocol.shorecore) over the "
-                   "in-memory store (fast), or the whole gateway pipeline on SQLite (small "
-                   "fleets)")
-    r.add_argument("--mode", choices=("virtual", "realtime"), default="virtual",
-                   help="virtual clock (default) or real processes with --speedup")
-    r.add_argument("--speedup", type=float, default=60.0,
-                   help="real-time mode: virtual seconds per wall second")
+    r.add_argument(
+        "--shore",
+        choices=("memory", "gateway"),
+        default="memory",
+        help="shore side: the gateway's shore logic (protocol.shorecore) over the "
+        "in-memory store (fast), or the whole gateway pipeline on SQLite (small "
+        "fleets)",
+    )
+    r.add_argument(
+        "--mode",
+        choices=("virtual", "realtime"),
+        default="virtual",
+        help="virtual clock (default) or real processes with --speedup",
+    )
+    r.add_argument(
+        "--speedup",
+        type=float,
+        default=60.0,
+        help="real-time mode: virtual seconds per wall second",
+    )
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=run_cmd)
     s = ssub.add_parser("scenarios", help="list the built-in scenarios")
@@ -56,8 +87,11 @@ def scenarios_cmd(args: argparse.Namespace) -> int:
         items = builtins()
     except SimError as exc:
         raise CommandError(str(exc)) from None
-    emit(args, {"scenarios": items},
-         lambda r: "\n".join(f"{s['name']:16} {s['description']}" for s in r["scenarios"]))
+    emit(
+        args,
+        {"scenarios": items},
+        lambda r: "\n".join(f"{s['name']:16} {s['description']}" for s in r["scenarios"]),
+    )
     return 0
 
 
@@ -82,8 +116,9 @@ def run_cmd(args: argparse.Namespace) -> int:
         from simulator.realtime import run_realtime
 
         try:
-            report = run_realtime(scenario, vessels=vessels, days=days, seed=args.seed,
-                                  speedup=args.speedup)
+            report = run_realtime(
+                scenario, vessels=vessels, days=days, seed=args.seed, speedup=args.speedup
+            )
         except SimError as exc:
             raise CommandError(str(exc)) from None
     else:
@@ -98,8 +133,14 @@ def run_cmd(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot write to {out}: {exc}") from None
     summary = report["summary"]
     result = {k: summary.get(k) for k in SUMMARY_KEYS}
-    result.update(scenario=scenario.name, vessels=vessels, days=days, seed=args.seed,
-                  report=str(out / "report.json"), plots=report.get("plots", []))
+    result.update(
+        scenario=scenario.name,
+        vessels=vessels,
+        days=days,
+        seed=args.seed,
+        report=str(out / "report.json"),
+        plots=report.get("plots", []),
+    )
     emit(args, result, _human)
     return 0
 
@@ -108,8 +149,7 @@ def _virtual(args: argparse.Namespace, scenario: Any, vessels: int, days: float)
     from simulator.run import RunConfig, default_workers, simulate
 
     workers = args.workers or default_workers(vessels)
-    cfg = RunConfig(vessels=vessels, days=days, seed=args.seed, workers=workers,
-                    shore=args.shore)
+    cfg = RunConfig(vessels=vessels, days=days, seed=args.seed, workers=workers, shore=args.shore)
     if args.json or not sys.stderr.isatty():
         report, _ = simulate(scenario, cfg)
         return report
@@ -118,8 +158,10 @@ def _virtual(args: argparse.Namespace, scenario: Any, vessels: int, days: float)
     with Progress(transient=True) as bar:
         task = bar.add_task(f"{scenario.name}: {vessels} vessels × {days:g} days", total=None)
         report, _ = simulate(
-            scenario, cfg,
-            progress=lambda done, total: bar.update(task, completed=done, total=total))
+            scenario,
+            cfg,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     return report
 
 

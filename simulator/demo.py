@@ -37,8 +37,16 @@ VOICE_NOTE = "voice-id.flac"  # simulator/data; see simulator/data/README.md
 OWNERS = ("Andaman Star Fishing Co.", "Pacific Blue Fisheries")
 # (language, category) of the grievances the demo crews submit, urgent one included.
 SUBMISSIONS = [
-    ("my", 0x17), ("th", 0x16), ("km", 0x18), ("id", 0x1A), ("vi", 0x25), ("tl", 0x22),
-    ("en", 0xF1), ("my", 0x30), ("th", 0x14), ("en", 0x37),
+    ("my", 0x17),
+    ("th", 0x16),
+    ("km", 0x18),
+    ("id", 0x1A),
+    ("vi", 0x25),
+    ("tl", 0x22),
+    ("en", 0xF1),
+    ("my", 0x30),
+    ("th", 0x14),
+    ("en", 0x37),
 ]
 
 
@@ -93,23 +101,33 @@ def _epcis(vessel: str, imo: str, trip_day: str, lot: str) -> dict[str, Any]:
         "type": "EPCISDocument",
         "schemaVersion": "2.0",
         "creationDate": f"{trip_day}T00:00:00Z",
-        "epcisBody": {"eventList": [{
-            "type": "ObjectEvent",
-            "eventID": f"urn:uuid:{random.Random(lot).getrandbits(128):032x}",  # noqa: S311
-            "eventTime": f"{trip_day}T06:00:00Z",
-            "eventTimeZoneOffset": "+07:00",
-            "action": "ADD",
-            "bizStep": "urn:gdst:bizStep:fishingEvent",
-            "quantityList": [{"epcClass": lot, "quantity": 1200, "uom": "KGM"}],
-            "ilmd": {"cbvmda:vesselCatchInformationList": {"cbvmda:vesselCatchInformation": [{
-                "cbvmda:vesselName": vessel,
-                "cbvmda:vesselID": imo,
-                "gdst:imoNumber": imo,
-                "cbvmda:vesselFlagState": "THA",
-                "cbvmda:catchArea": "urn:gdst:fao:57",
-                "gdst:vesselTripDate": trip_day,
-            }]}},
-        }]},
+        "epcisBody": {
+            "eventList": [
+                {
+                    "type": "ObjectEvent",
+                    "eventID": f"urn:uuid:{random.Random(lot).getrandbits(128):032x}",  # noqa: S311
+                    "eventTime": f"{trip_day}T06:00:00Z",
+                    "eventTimeZoneOffset": "+07:00",
+                    "action": "ADD",
+                    "bizStep": "urn:gdst:bizStep:fishingEvent",
+                    "quantityList": [{"epcClass": lot, "quantity": 1200, "uom": "KGM"}],
+                    "ilmd": {
+                        "cbvmda:vesselCatchInformationList": {
+                            "cbvmda:vesselCatchInformation": [
+                                {
+                                    "cbvmda:vesselName": vessel,
+                                    "cbvmda:vesselID": imo,
+                                    "gdst:imoNumber": imo,
+                                    "cbvmda:vesselFlagState": "THA",
+                                    "cbvmda:catchArea": "urn:gdst:fao:57",
+                                    "gdst:vesselTripDate": trip_day,
+                                }
+                            ]
+                        }
+                    },
+                }
+            ]
+        },
     }
 
 
@@ -133,31 +151,71 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
 
     old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        keys = _flip(["keys", "new", "--role", "shore", "--name", "shore", "--dir",
-                      str(root / "keys")], env)
+        keys = _flip(
+            ["keys", "new", "--role", "shore", "--name", "shore", "--dir", str(root / "keys")], env
+        )
         db = f"sqlite:///{root / 'gateway.sqlite3'}"
         dip, http = _free_port(), _port(cfg.http_port)
         vessels = _fleet(cfg, root, db, dip, keys, env, emulators)
-        staff = _flip(["gateway", "user", "add", "--db", db, "--name", "staff",
-                       "--role", "staff"], env)["token"]
-        owner = _flip(["gateway", "user", "add", "--db", db, "--name", "owner",
-                       "--role", "owner", "--owner", OWNERS[0]], env)["token"]
+        staff = _flip(
+            ["gateway", "user", "add", "--db", db, "--name", "staff", "--role", "staff"], env
+        )["token"]
+        owner = _flip(
+            [
+                "gateway",
+                "user",
+                "add",
+                "--db",
+                db,
+                "--name",
+                "owner",
+                "--role",
+                "owner",
+                "--owner",
+                OWNERS[0],
+            ],
+            env,
+        )["token"]
         # Case response clocks run CLOCK_SCALE fast, like the link's compressed time, so the
         # urgent case's 30 minutes run out on screen (docs/cases.md, "Response clocks").
-        procs.start(["gateway", "serve", "--db", db, "--http", f"127.0.0.1:{http}",
-                     "--directip", f"127.0.0.1:{dip}", "--keys", str(root / "keys"), "--json"],
-                    {**env, "FLIP_CASES_CLOCK_SCALE": str(CLOCK_SCALE)})
+        procs.start(
+            [
+                "gateway",
+                "serve",
+                "--db",
+                db,
+                "--http",
+                f"127.0.0.1:{http}",
+                "--directip",
+                f"127.0.0.1:{dip}",
+                "--keys",
+                str(root / "keys"),
+                "--json",
+            ],
+            {**env, "FLIP_CASES_CLOCK_SCALE": str(CLOCK_SCALE)},
+        )
         for v in vessels:
             # Each vessel's crew app (docs/crew-app.md), as its box's own screen would open it.
             v["crew_app"] = f"http://127.0.0.1:{_free_port()}/"
-            procs.start(["vessel", "run", "--dir", str(v["dir"]), "--json",
-                         "--crew-http", v["crew_app"][len("http://"):-1]], env)
+            procs.start(
+                [
+                    "vessel",
+                    "run",
+                    "--dir",
+                    str(v["dir"]),
+                    "--json",
+                    "--crew-http",
+                    v["crew_app"][len("http://") : -1],
+                ],
+                env,
+            )
         for emu in emulators:
             if isinstance(emu.machine.link, CompressedLink):
                 emu.machine.link.start = time.time()
         base = f"http://127.0.0.1:{http}"
-        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {staff}"},
-                              timeout=10)
+        client = httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {staff}"}, timeout=10
+        )
         _context(client, vessels)
         submitted = _submit(vessels, env, random.Random(cfg.seed))  # noqa: S311
         info = {
@@ -201,8 +259,15 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
             signal.signal(sig, handler)
 
 
-def _fleet(cfg: DemoConfig, root: Path, db: str, dip: int, keys: dict[str, Any],
-           env: dict[str, str], emulators: list[Any]) -> list[dict[str, Any]]:
+def _fleet(
+    cfg: DemoConfig,
+    root: Path,
+    db: str,
+    dip: int,
+    keys: dict[str, Any],
+    env: dict[str, str],
+    emulators: list[Any],
+) -> list[dict[str, Any]]:
     """Per vessel: an emulated modem on a pty, an agent directory, a registry entry."""
     from firmware_bridge.emulator import Emulator
     from simulator.scenario import load
@@ -212,24 +277,70 @@ def _fleet(cfg: DemoConfig, root: Path, db: str, dip: int, keys: dict[str, Any],
     vessels = []
     for idx in range(cfg.vessels):
         plan = plan_vessel(scenario, idx, 0, cfg.seed, 30, {})
-        link = SimLink(plan.profile, rng=random.Random(f"{cfg.seed}:link:{idx}"),  # noqa: S311
-                       trace=plan.trace, storms=plan.storms)
+        link = SimLink(
+            plan.profile,
+            rng=random.Random(f"{cfg.seed}:link:{idx}"),  # noqa: S311
+            trace=plan.trace,
+            storms=plan.storms,
+        )
         imei = f"30023401{idx:07d}"
-        emu = Emulator(imei=imei, directip=("127.0.0.1", dip), mt_listen=("127.0.0.1", 0),
-                       link=CompressedLink(link, start, cfg.speedup, 30 * DAY)).start()
+        emu = Emulator(
+            imei=imei,
+            directip=("127.0.0.1", dip),
+            mt_listen=("127.0.0.1", 0),
+            link=CompressedLink(link, start, cfg.speedup, 30 * DAY),
+        ).start()
         emulators.append(emu)
         name = f"MV Demo {idx + 1}"
         vdir = root / f"vessel-{idx + 1}"
-        made = _flip(["vessel", "init", "--dir", str(vdir), "--name", name, "--imei", imei,
-                      "--seal-pub", keys["seal_public"], "--shore-sign-pub",
-                      keys["sign_public"], "--serial", emu.device], env)
+        made = _flip(
+            [
+                "vessel",
+                "init",
+                "--dir",
+                str(vdir),
+                "--name",
+                name,
+                "--imei",
+                imei,
+                "--seal-pub",
+                keys["seal_public"],
+                "--shore-sign-pub",
+                keys["sign_public"],
+                "--serial",
+                emu.device,
+            ],
+            env,
+        )
         assert emu.mt_address is not None
         mt_host, mt_port = emu.mt_address
         ircs, imo = f"HS{idx + 1:03d}DM", f"{9_700_000 + idx * 11}"
-        _flip(["gateway", "vessel", "add", "--db", db, "--name", name, "--imei", imei,
-               "--sign-pub", made["sign_public"], "--owner", OWNERS[idx % len(OWNERS)],
-               "--ircs", ircs, "--imo", imo, "--flag", "THA",
-               "--mt-url", f"directip://{mt_host}:{mt_port}"], env)
+        _flip(
+            [
+                "gateway",
+                "vessel",
+                "add",
+                "--db",
+                db,
+                "--name",
+                name,
+                "--imei",
+                imei,
+                "--sign-pub",
+                made["sign_public"],
+                "--owner",
+                OWNERS[idx % len(OWNERS)],
+                "--ircs",
+                ircs,
+                "--imo",
+                imo,
+                "--flag",
+                "THA",
+                "--mt-url",
+                f"directip://{mt_host}:{mt_port}",
+            ],
+            env,
+        )
         vessels.append({"name": name, "dir": vdir, "ircs": ircs, "imo": imo, "track": plan})
     return vessels
 
@@ -243,33 +354,67 @@ def _context(client: Any, vessels: list[dict[str, Any]]) -> None:
             when = now - (12 - k) * 3600
             lat, lon = v["track"].position((when - now) % DAY)
             lines.append(_naf(v["name"], v["ircs"], lat, lon, when))
-    client.post("/positions/naf", content="\n".join(lines),
-                headers={"Content-Type": "text/plain"}).raise_for_status()
+    client.post(
+        "/positions/naf", content="\n".join(lines), headers={"Content-Type": "text/plain"}
+    ).raise_for_status()
     day = time.strftime("%Y-%m-%d", time.gmtime(now - 2 * DAY))
     for i, v in enumerate(vessels):
         lot = f"urn:gdst:example.org:lot:class:demo.{i + 1}.{day}"
         client.post("/catch/epcis", json=_epcis(v["name"], v["imo"], day, lot)).raise_for_status()
 
 
-def _submit(vessels: list[dict[str, Any]], env: dict[str, str],
-            rng: random.Random) -> list[dict[str, Any]]:
+def _submit(
+    vessels: list[dict[str, Any]], env: dict[str, str], rng: random.Random
+) -> list[dict[str, Any]]:
     """Crew grievances through each vessel's own `flip vessel submit`."""
     corpus = texts()
     out = []
     for n, (lang, category) in enumerate(SUBMISSIONS):
         v = vessels[n % len(vessels)]
         text = rng.choice(corpus[lang])
-        r = _flip(["vessel", "submit", "--dir", str(v["dir"]), "--category",
-                   f"0x{category:02X}", "--lang", lang, "--text", text], env)
+        r = _flip(
+            [
+                "vessel",
+                "submit",
+                "--dir",
+                str(v["dir"]),
+                "--category",
+                f"0x{category:02X}",
+                "--lang",
+                lang,
+                "--text",
+                text,
+            ],
+            env,
+        )
         out.append({"vessel": v["name"], "seq": r["seq"], "receipt": r.get("receipt")})
     # One crew member speaks instead of writing: an Indonesian voice note (espeak-ng, 8.4 s),
     # encoded to Codec2 700C and sealed on board like the others.
     v = vessels[1 % len(vessels)]
     with resources.as_file(resources.files("simulator.data").joinpath(VOICE_NOTE)) as path:
-        r = _flip(["vessel", "submit", "--dir", str(v["dir"]), "--category", "0x17",
-                   "--lang", "id", "--voice", str(path)], env)
-    out.append({"vessel": v["name"], "seq": r["seq"], "receipt": r.get("receipt"),
-                "voice_s": r.get("duration_s")})
+        r = _flip(
+            [
+                "vessel",
+                "submit",
+                "--dir",
+                str(v["dir"]),
+                "--category",
+                "0x17",
+                "--lang",
+                "id",
+                "--voice",
+                str(path),
+            ],
+            env,
+        )
+    out.append(
+        {
+            "vessel": v["name"],
+            "seq": r["seq"],
+            "receipt": r.get("receipt"),
+            "voice_s": r.get("duration_s"),
+        }
+    )
     return out
 
 
@@ -278,33 +423,37 @@ def headless(vessels: int, days: float, seed: int) -> dict[str, Any]:
     from simulator.run import RunConfig, default_workers, simulate
     from simulator.scenario import load
 
-    report, _ = simulate(load("calm"), RunConfig(vessels=vessels, days=days, seed=seed,
-                                                 workers=default_workers(vessels)))
+    report, _ = simulate(
+        load("calm"),
+        RunConfig(vessels=vessels, days=days, seed=seed, workers=default_workers(vessels)),
+    )
     summary: dict[str, Any] = report["summary"]
     return summary
 
 
 def human(info: dict[str, Any]) -> str:
-    return "\n".join([
-        "flip-sync demo is running (Ctrl-C stops it).",
-        f"  dashboard:     {info['dashboard']}",
-        f"  staff login:   user {info['staff_login']['user']!r}, "
-        f"token {info['staff_login']['token']}",
-        f"  owner portal:  {info['portal']} — user {info['owner_login']['user']!r}, "
-        f"token {info['owner_login']['token']} ({info['owner_login']['owner']})",
-        f"  crew terminal: {info['crew_terminal']}",
-        *(f"  crew app:      {c['url']} ({c['vessel']})" for c in info["crew_apps"]),
-        f"  a receipt:     {info['receipts'][0]['receipt']} ({info['receipts'][0]['vessel']}); "
-        f"look it up in the crew terminal or: {info['receipt_lookup']}",
-        f"  conversation:  staff ask the crew member of receipt {info['conversation']['receipt']} "
-        "'are you safe now?' (in Burmese); the answer appears on the case page, "
-        "'Ask the crew member'",
-        f"  vessels:       {', '.join(info['vessels'])}",
-        f"  {info['submitted']} grievances submitted on board; watch them arrive ashore.",
-        f"  case clocks:   {info['clock_scale_x']}x fast (the urgent case's 30 min run out in "
-        f"{30 / info['clock_scale_x']:.1f} min unless staff acknowledge it)",
-        f"  data:          {info['data_dir']}",
-    ])
+    return "\n".join(
+        [
+            "flip-sync demo is running (Ctrl-C stops it).",
+            f"  dashboard:     {info['dashboard']}",
+            f"  staff login:   user {info['staff_login']['user']!r}, "
+            f"token {info['staff_login']['token']}",
+            f"  owner portal:  {info['portal']} — user {info['owner_login']['user']!r}, "
+            f"token {info['owner_login']['token']} ({info['owner_login']['owner']})",
+            f"  crew terminal: {info['crew_terminal']}",
+            *(f"  crew app:      {c['url']} ({c['vessel']})" for c in info["crew_apps"]),
+            f"  a receipt:     {info['receipts'][0]['receipt']} ({info['receipts'][0]['vessel']}); "
+            f"look it up in the crew terminal or: {info['receipt_lookup']}",
+            f"  conversation:  staff ask the crew member of receipt {info['conversation']['receipt']} "
+            "'are you safe now?' (in Burmese); the answer appears on the case page, "
+            "'Ask the crew member'",
+            f"  vessels:       {', '.join(info['vessels'])}",
+            f"  {info['submitted']} grievances submitted on board; watch them arrive ashore.",
+            f"  case clocks:   {info['clock_scale_x']}x fast (the urgent case's 30 min run out in "
+            f"{30 / info['clock_scale_x']:.1f} min unless staff acknowledge it)",
+            f"  data:          {info['data_dir']}",
+        ]
+    )
 
 
 def dumps(info: dict[str, Any]) -> str:

@@ -44,8 +44,14 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
         emit(args, summary, lambda s: "\n".join(f"{k}: {v}" for k, v in s.items()))
         return 0
-    cfg = demo.DemoConfig(directory=args.dir, vessels=args.vessels, speedup=args.speedup,
-                          http_port=args.http_port, duration=args.duration, seed=args.seed)
+    cfg = demo.DemoConfig(
+        directory=args.dir,
+        vessels=args.vessels,
+        speedup=args.speedup,
+        http_port=args.http_port,
+        duration=args.duration,
+        seed=args.seed,
+    )
 
     def ready(info: dict[str, Any]) -> None:
         print(demo.dumps(info) if args.json else demo.human(info), flush=True)

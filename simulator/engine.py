@@ -66,8 +66,11 @@ def speedups() -> None:
     import protocol.messages as pm
     import protocol.vessel as pv
 
-    for module, name, wrap in ((pv, "max_single", cache), (pm, "encode_text", _lru),
-                               (pm, "decode_text", _lru)):
+    for module, name, wrap in (
+        (pv, "max_single", cache),
+        (pm, "encode_text", _lru),
+        (pm, "decode_text", _lru),
+    ):
         fn = getattr(module, name)
         if not hasattr(fn, "cache_info"):
             setattr(module, name, wrap(fn))
@@ -145,8 +148,16 @@ class ShardResult:
 class Shard:
     """Simulate vessels ``indices`` of the scenario's fleet for ``days``."""
 
-    def __init__(self, scenario: Scenario, *, seed: int, vessels: int, days: float,
-                 indices: list[int], shore: str = "memory") -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        seed: int,
+        vessels: int,
+        days: float,
+        indices: list[int],
+        shore: str = "memory",
+    ) -> None:
         speedups()
         self.scenario = scenario
         self.days = days
@@ -160,12 +171,33 @@ class Shard:
             for k in ("mo_bytes", "mt_bytes", "credits", "sessions", "failed", "needed")
         }
         self.c: dict[str, int] = dict.fromkeys(
-            ("bytes_on_air", "mo_bytes_on_air", "mt_bytes", "bytes_needed", "credits",
-             "sessions", "sessions_failed", "mailbox_sessions", "retransmissions",
-             "duplicates_suppressed", "duplicates_surfaced", "ghost_deliveries", "gaps_detected",
-             "positions", "heartbeats", "catch_events", "content_mismatches", "modem_down_polls",
-             "uplink_signed", "uplink_verified", "downlink_signed", "downlink_verified",
-             "grievances_sealed", "grievances_opened", "catch_accepted"),
+            (
+                "bytes_on_air",
+                "mo_bytes_on_air",
+                "mt_bytes",
+                "bytes_needed",
+                "credits",
+                "sessions",
+                "sessions_failed",
+                "mailbox_sessions",
+                "retransmissions",
+                "duplicates_suppressed",
+                "duplicates_surfaced",
+                "ghost_deliveries",
+                "gaps_detected",
+                "positions",
+                "heartbeats",
+                "catch_events",
+                "content_mismatches",
+                "modem_down_polls",
+                "uplink_signed",
+                "uplink_verified",
+                "downlink_signed",
+                "downlink_verified",
+                "grievances_sealed",
+                "grievances_opened",
+                "catch_accepted",
+            ),
             0,
         )
         self.draining = False
@@ -177,16 +209,28 @@ class Shard:
         group_of = groups(scenario, vessels)
         for idx in indices:
             plan = plan_vessel(scenario, idx, group_of[idx], seed, days, dark)
-            link = SimLink(plan.profile, rng=random.Random(f"{seed}:link:{idx}"),  # noqa: S311
-                           trace=plan.trace, storms=plan.storms)
+            link = SimLink(
+                plan.profile,
+                rng=random.Random(f"{seed}:link:{idx}"),  # noqa: S311
+                trace=plan.trace,
+                storms=plan.storms,
+            )
             key = device_key(idx)
-            session = VesselSession(sign_key=key, shore_sign_pub=sign.public_key(),
-                                    shore_seal_pub=seal.public_key(), limit=plan.profile.mo_max)
+            session = VesselSession(
+                sign_key=key,
+                shore_sign_pub=sign.public_key(),
+                shore_seal_pub=seal.public_key(),
+                limit=plan.profile.mo_max,
+            )
             g = plan.group
-            sched = Scheduler(session, now=float(EPOCH), budget_per_day=g.airtime_bytes_per_day,
-                              heartbeat_s=g.heartbeat_interval_h * HOUR,
-                              report_s=g.position_interval_h * HOUR,
-                              mailbox_s=g.mailbox_interval_h * HOUR)
+            sched = Scheduler(
+                session,
+                now=float(EPOCH),
+                budget_per_day=g.airtime_bytes_per_day,
+                heartbeat_s=g.heartbeat_interval_h * HOUR,
+                report_s=g.position_interval_h * HOUR,
+                mailbox_s=g.mailbox_interval_h * HOUR,
+            )
             self.vs[idx] = _Vessel(plan=plan, link=link, session=session, sched=sched)
             devices[key_id(key.public_key())] = (plan.name, key.public_key())
             self.c["catch_events"] += len(plan.catches)
@@ -202,11 +246,16 @@ class Shard:
             from simulator.gateway_shore import GatewayShore
 
             self.shore = GatewayShore(
-                sign_key=sign, seal_key=seal, devices=devices, updates=updates,
-                imeis={v.plan.name: f"30023401{i:07d}" for i, v in self.vs.items()})
+                sign_key=sign,
+                seal_key=seal,
+                devices=devices,
+                updates=updates,
+                imeis={v.plan.name: f"30023401{i:07d}" for i, v in self.vs.items()},
+            )
         else:
-            self.shore = ShoreSide(sign_key=sign, seal_key=seal, devices=devices,
-                                   desk=InstantDesk(updates))
+            self.shore = ShoreSide(
+                sign_key=sign, seal_key=seal, devices=devices, desk=InstantDesk(updates)
+            )
         self._push(days * DAY, DRAIN, -1)
         self.events = 0
 
@@ -258,7 +307,8 @@ class Shard:
                 v = self.vs[idx]
                 lat, lon = v.plan.position(t)
                 self.c["catch_accepted"] += self.shore.catch_event(
-                    v.plan.name, EPOCH + t, EPOCH + trip_start(v.plan.ports, t), lat, lon)
+                    v.plan.name, EPOCH + t, EPOCH + trip_start(v.plan.ports, t), lat, lon
+                )
         if hasattr(self.shore, "close"):
             self.shore.close()
         return self._result()
@@ -276,9 +326,16 @@ class Shard:
         items = v.session.queue_crew(content, EPOCH + int(t))
         self.c["grievances_sealed"] += 1
         sizes = [frame.frame_size(frame.uplink_payload_size([len(i.encoded)])) for i in items]
-        tl = Timeline(vessel=v.plan.idx, seq=items[0].seq, category=a.category, lang=a.lang,
-                      chars=len(a.text), frames=len(items), created=t,
-                      urgent=items[0].priority is Priority.URGENT)
+        tl = Timeline(
+            vessel=v.plan.idx,
+            seq=items[0].seq,
+            category=a.category,
+            lang=a.lang,
+            chars=len(a.text),
+            frames=len(items),
+            created=t,
+            urgent=items[0].priority is Priority.URGENT,
+        )
         tl.oracle = oracle_delivery(v.link, t, sizes)
         v.by_seq[items[0].seq] = len(self.timelines)
         self.timelines.append(tl)
@@ -300,8 +357,9 @@ class Shard:
                 self.c["heartbeats"] += 1
             if s.position_due(a):
                 lat, lon = v.plan.position(t)
-                v.session.queue_position(time=int(a), lat=round(lat, 5), lon=round(lon, 5),
-                                         speed_kn=8.0, now=a)
+                v.session.queue_position(
+                    time=int(a), lat=round(lat, 5), lon=round(lon, 5), speed_kn=8.0, now=a
+                )
                 s.position_queued(a)
                 self.c["positions"] += 1
         link = v.link
@@ -377,19 +435,20 @@ class Shard:
         mt: bytes | None = None
         if outcome.ok:
             mt, queued = self.shore.pull_mt(name, EPOCH + t0)
-            report = SessionReport(kind=OutcomeKind.SUCCESS, code=code, mt_received=mt is not None,
-                                   mt_queued=queued)
+            report = SessionReport(
+                kind=OutcomeKind.SUCCESS, code=code, mt_received=mt is not None, mt_queued=queued
+            )
         else:
             self.c["sessions_failed"] += 1
             self.per_day["failed"][day] += 1
-            report = SessionReport(kind=outcome.kind, code=code,
-                                   retry_after_s=outcome.retry_after_s)
+            report = SessionReport(
+                kind=outcome.kind, code=code, retry_after_s=outcome.retry_after_s
+            )
         v.sched.finished(EPOCH + t, report)
         if att.reached_gateway and plan.frame is not None:
             if not outcome.ok:
                 self.c["ghost_deliveries"] += 1
-            self._push(t + v.plan.profile.forward_s, DELIVER, v.plan.idx,
-                       (plan.frame.data, sizes))
+            self._push(t + v.plan.profile.forward_s, DELIVER, v.plan.idx, (plan.frame.data, sizes))
         if outcome.ok:
             mo_len = len(plan.frame.data) if plan.frame else 0
             mt_len = len(mt) if mt else 0
@@ -429,8 +488,10 @@ class Shard:
         link = v.link
         if not self.shore.has_mt(v.plan.name):
             return
-        if link.modem_alive(t) and link.signal(t) > 0 and (
-            link.rng.random() < link.p.ring_reliability
+        if (
+            link.modem_alive(t)
+            and link.signal(t) > 0
+            and (link.rng.random() < link.p.ring_reliability)
         ):
             v.sched.ring_alert(EPOCH + t)
             if v.inflight is None:
@@ -492,29 +553,51 @@ class Shard:
             silences = [(s, min(e, quiet_end)) for s, e in v.silences if s < quiet_end]
             if quiet_end - v.last_heard > SILENCE_ALERT_S:
                 silences.append((v.last_heard, quiet_end))
-            vessels.append({
-                "idx": idx, "name": v.plan.name, "link": v.plan.link_name,
-                "group": v.plan.group.name,
-                "down": [(s, e, k) for s, e, k in v.plan.trace.segments if s < end],
-                "bad": v.link.bad_spans, "storms": v.plan.storms, "dark": v.plan.dark,
-                "silences": silences,
-                "outbox_left": len(v.session.outbox),
-            })
-            st = stats.setdefault(v.plan.link_name, dict.fromkeys(
-                ("sessions", "failures", "storm_sessions", "storm_failures"), 0.0))
+            vessels.append(
+                {
+                    "idx": idx,
+                    "name": v.plan.name,
+                    "link": v.plan.link_name,
+                    "group": v.plan.group.name,
+                    "down": [(s, e, k) for s, e, k in v.plan.trace.segments if s < end],
+                    "bad": v.link.bad_spans,
+                    "storms": v.plan.storms,
+                    "dark": v.plan.dark,
+                    "silences": silences,
+                    "outbox_left": len(v.session.outbox),
+                }
+            )
+            st = stats.setdefault(
+                v.plan.link_name,
+                dict.fromkeys(("sessions", "failures", "storm_sessions", "storm_failures"), 0.0),
+            )
             st["sessions"] += v.link.sessions
             st["failures"] += v.link.failures
             st["storm_sessions"] += v.link.storm_sessions
             st["storm_failures"] += v.link.storm_failures
         self.c["bytes_on_air"] = self.c["mo_bytes_on_air"]
         self.c["downlink_signed"] = self.shore.signed
-        return ShardResult(timelines=self.timelines, counters=self.c, per_day=self.per_day,
-                           vessels=vessels, link_stats=stats, events=self.events, end=end)
+        return ShardResult(
+            timelines=self.timelines,
+            counters=self.c,
+            per_day=self.per_day,
+            vessels=vessels,
+            link_stats=stats,
+            events=self.events,
+            end=end,
+        )
 
 
-def run_shard(scenario: Scenario, seed: int, vessels: int, days: float,
-              indices: list[int], shore: str = "memory", progress: Any = None,
-              shard_no: int = 0) -> ShardResult:
+def run_shard(
+    scenario: Scenario,
+    seed: int,
+    vessels: int,
+    days: float,
+    indices: list[int],
+    shore: str = "memory",
+    progress: Any = None,
+    shard_no: int = 0,
+) -> ShardResult:
     """Entry point for a worker process. ``shore``: "memory" (the shore core over the in-memory
     store, :class:`ShoreSide`) or "gateway" (the whole ``shore_gateway`` pipeline on SQLite).
     ``progress``: a queue (or anything with ``put``) that receives ``(shard_no, day)``."""
@@ -522,7 +605,8 @@ def run_shard(scenario: Scenario, seed: int, vessels: int, days: float,
 
     cpu = time.process_time()
     tick = None if progress is None else (lambda day: progress.put((shard_no, day)))
-    result = Shard(scenario, seed=seed, vessels=vessels, days=days, indices=indices,
-                   shore=shore).run(tick)
+    result = Shard(
+        scenario, seed=seed, vessels=vessels, days=days, indices=indices, shore=shore
+    ).run(tick)
     result.cpu_s = round(time.process_time() - cpu, 3)
     return result

@@ -163,8 +163,14 @@ def storm_spans(plan_track: VesselPlan, storms: list[Storm]) -> list[tuple[float
     return merged
 
 
-def plan_vessel(scenario: Scenario, idx: int, group_idx: int, seed: int, days: float,
-                dark: dict[int, list[tuple[float, float]]]) -> VesselPlan:
+def plan_vessel(
+    scenario: Scenario,
+    idx: int,
+    group_idx: int,
+    seed: int,
+    days: float,
+    dark: dict[int, list[tuple[float, float]]],
+) -> VesselPlan:
     """Draw vessel ``idx`` (of group ``group_idx``) for ``seed`` over ``days`` + drain."""
     group = scenario.fleet[group_idx]
     links = scenario.all_links()
@@ -187,15 +193,19 @@ def plan_vessel(scenario: Scenario, idx: int, group_idx: int, seed: int, days: f
             k += 1
     a = group.area
     track = (
-        (a.lat[0] + a.lat[1]) / 2, (a.lon[0] + a.lon[1]) / 2,
+        (a.lat[0] + a.lat[1]) / 2,
+        (a.lon[0] + a.lon[1]) / 2,
         (a.lat[1] - a.lat[0]) / 2 * rng.uniform(0.3, 0.95),
         (a.lon[1] - a.lon[0]) / 2 * rng.uniform(0.3, 0.95),
-        rng.uniform(3, 9) * DAY, rng.uniform(3, 9) * DAY,
-        rng.uniform(0, 2 * math.pi), rng.uniform(0, 2 * math.pi),
+        rng.uniform(3, 9) * DAY,
+        rng.uniform(3, 9) * DAY,
+        rng.uniform(0, 2 * math.pi),
+        rng.uniform(0, 2 * math.pi),
     )
     intervals = draw_outages(profile, random.Random(f"{seed}:outage:{idx}"), horizon)  # noqa: S311
-    intervals += window_closed(profile.window_hours, days + scenario.drain_days, ports,
-                               profile.in_port_up)
+    intervals += window_closed(
+        profile.window_hours, days + scenario.drain_days, ports, profile.in_port_up
+    )
     for ev in scenario.events:
         if isinstance(ev, ProviderOutage) and ev.link_kind == profile.kind:
             start = ev.start_day * DAY
@@ -203,9 +213,18 @@ def plan_vessel(scenario: Scenario, idx: int, group_idx: int, seed: int, days: f
     my_dark = dark.get(idx, [])
     intervals += [(s, e, "dark") for s, e in my_dark]
     plan = VesselPlan(
-        idx=idx, name=f"sim-{idx:04d}", group=group, link_name=group.link, profile=profile,
-        trace=Trace(intervals), storms=[], ports=ports, arrivals=[], catches=[],
-        track=track, dark=my_dark,
+        idx=idx,
+        name=f"sim-{idx:04d}",
+        group=group,
+        link_name=group.link,
+        profile=profile,
+        trace=Trace(intervals),
+        storms=[],
+        ports=ports,
+        arrivals=[],
+        catches=[],
+        track=track,
+        dark=my_dark,
     )
     plan.storms = storm_spans(plan, [e for e in scenario.events if isinstance(e, Storm)])
     plan.arrivals = draw_arrivals(scenario, group, random.Random(f"{seed}:crew:{idx}"), days)  # noqa: S311
@@ -213,8 +232,9 @@ def plan_vessel(scenario: Scenario, idx: int, group_idx: int, seed: int, days: f
     return plan
 
 
-def draw_catches(per_day: float, ports: list[tuple[float, float]], rng: random.Random,
-                 days: float) -> list[float]:
+def draw_catches(
+    per_day: float, ports: list[tuple[float, float]], rng: random.Random, days: float
+) -> list[float]:
     """Fishing events: Poisson at ``per_day`` while at sea (none in port)."""
     out: list[float] = []
     if per_day <= 0:
@@ -232,8 +252,9 @@ def trip_start(ports: list[tuple[float, float]], t: float) -> float:
     return max((e for _, e in ports if e <= t), default=0.0)
 
 
-def draw_arrivals(scenario: Scenario, group: VesselGroup, rng: random.Random,
-                  days: float) -> list[Arrival]:
+def draw_arrivals(
+    scenario: Scenario, group: VesselGroup, rng: random.Random, days: float
+) -> list[Arrival]:
     """Grievance arrivals over ``[0, days)``: Poisson per crew member, plus Poisson bursts."""
     g = scenario.grievances
     horizon = days * DAY
@@ -257,12 +278,14 @@ def draw_arrivals(scenario: Scenario, group: VesselGroup, rng: random.Random,
     out = []
     for t in times:
         lang = _pick(rng, g.languages)
-        out.append(Arrival(
-            time=t,
-            category=int(_pick(rng, g.categories), 0),
-            lang=lang,
-            text=make_text(lang, int(_pick(rng, g.length_chars)), rng),
-        ))
+        out.append(
+            Arrival(
+                time=t,
+                category=int(_pick(rng, g.categories), 0),
+                lang=lang,
+                text=make_text(lang, int(_pick(rng, g.length_chars)), rng),
+            )
+        )
     return out
 
 

@@ -104,9 +104,16 @@ class GatewayShore:
         crew |= {m.first_seq for m in msgs if isinstance(m, Fragment)}
         self.momsn += 1
         when = dt.datetime.fromtimestamp(now, dt.UTC)
-        result = self.pipeline.ingest(data, ArrivalMeta(
-            channel="directip", imei=self.imeis[name], momsn=self.momsn & 0xFFFF,
-            provider_time=when, received_at=when))
+        result = self.pipeline.ingest(
+            data,
+            ArrivalMeta(
+                channel="directip",
+                imei=self.imeis[name],
+                momsn=self.momsn & 0xFFFF,
+                provider_time=when,
+                received_at=when,
+            ),
+        )
         if result.outcome is Outcome.REJECTED:
             raise SimError(f"gateway refused a frame from {name}: {result.reason}")
         out = Received(device=name)
@@ -144,15 +151,15 @@ class GatewayShore:
         out: list[tuple[int, int, CrewContent, int]] = []
         for seq, g in rows:
             assert g.id is not None
-            content = GrievanceContent(category=g.category, lang=lang_from_tag(g.lang),
-                                       text=g.text)
+            content = GrievanceContent(category=g.category, lang=lang_from_tag(g.lang), text=g.text)
             out.append((seq, g.id, content, counts[seq]))
         return out
 
     # --- case desk seam (the real desk opened the case inside ingest) ----------------------
 
-    def open_case(self, device: str, seq: int, content: CrewContent,
-                  now: float) -> tuple[str, list[tuple[float, CaseState]]]:
+    def open_case(
+        self, device: str, seq: int, content: CrewContent, now: float
+    ) -> tuple[str, list[tuple[float, CaseState]]]:
         return f"{device}/{seq}", [(now + dt_s, state) for dt_s, state in self.updates]
 
     def queue_status(self, device: str, status: CaseStatus) -> None:
@@ -182,8 +189,9 @@ class GatewayShore:
 
     # --- catch (GDST 1.2 on EPCIS 2.0, FIELD-FACTS §6) ------------------------------------
 
-    def catch_event(self, device: str, when: float, trip_began: float, lat: float,
-                    lon: float) -> int:
+    def catch_event(
+        self, device: str, when: float, trip_began: float, lat: float, lon: float
+    ) -> int:
         """Post one fishing event for ``device`` to the gateway's EPCIS ingest; accepted count."""
         import json
 
@@ -195,23 +203,43 @@ class GatewayShore:
         n = self.catches
         doc = {
             "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
-            "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": iso,
-            "epcisBody": {"eventList": [{
-                "type": "ObjectEvent",
-                "eventID": f"urn:uuid:{uuid_for(device, n)}",
-                "eventTime": iso, "eventTimeZoneOffset": "+00:00", "action": "ADD",
-                "bizStep": "urn:gdst:bizStep:fishingEvent",
-                "quantityList": [{"epcClass": f"urn:gdst:flip-sim:lot:{device}.{n}",
-                                  "quantity": 250.0, "uom": "KGM"}],
-                "ilmd": {"cbvmda:vesselCatchInformationList": {
-                    "cbvmda:vesselCatchInformation": [{
-                        "cbvmda:vesselName": device, "cbvmda:vesselID": device,
-                        "cbvmda:catchArea": "urn:gdst:fao:57", "gdst:vesselTripDate": trip,
-                        "cbvmda:fishingGearTypeCode": "09.4",
-                        "cbvmda:catchLatitude": round(lat, 4),
-                        "cbvmda:catchLongitude": round(lon, 4),
-                    }]}},
-            }]},
+            "type": "EPCISDocument",
+            "schemaVersion": "2.0",
+            "creationDate": iso,
+            "epcisBody": {
+                "eventList": [
+                    {
+                        "type": "ObjectEvent",
+                        "eventID": f"urn:uuid:{uuid_for(device, n)}",
+                        "eventTime": iso,
+                        "eventTimeZoneOffset": "+00:00",
+                        "action": "ADD",
+                        "bizStep": "urn:gdst:bizStep:fishingEvent",
+                        "quantityList": [
+                            {
+                                "epcClass": f"urn:gdst:flip-sim:lot:{device}.{n}",
+                                "quantity": 250.0,
+                                "uom": "KGM",
+                            }
+                        ],
+                        "ilmd": {
+                            "cbvmda:vesselCatchInformationList": {
+                                "cbvmda:vesselCatchInformation": [
+                                    {
+                                        "cbvmda:vesselName": device,
+                                        "cbvmda:vesselID": device,
+                                        "cbvmda:catchArea": "urn:gdst:fao:57",
+                                        "gdst:vesselTripDate": trip,
+                                        "cbvmda:fishingGearTypeCode": "09.4",
+                                        "cbvmda:catchLatitude": round(lat, 4),
+                                        "cbvmda:catchLongitude": round(lon, 4),
+                                    }
+                                ]
+                            }
+                        },
+                    }
+                ]
+            },
         }
         with self.db.session() as s:
             result = ingest_epcis(s, json.dumps(doc).encode())
@@ -227,14 +255,18 @@ class GatewayShore:
         if device in self.dirty:
             self.dirty.discard(device)
             with self.db.session() as s:
-                batches = plan(s, [self.vid[device]], sign_key=self.sign_key, now=int(now),
-                               default_route=self.route)
+                batches = plan(
+                    s,
+                    [self.vid[device]],
+                    sign_key=self.sign_key,
+                    now=int(now),
+                    default_route=self.route,
+                )
             # Frames not yet fetched are replaced: their downlinks are still unconfirmed, so
             # the new plan carries them again with fresher acks.
             q.clear()
             for b in batches:
-                q.extend((f, b if i == len(b.frames) - 1 else None)
-                         for i, f in enumerate(b.frames))
+                q.extend((f, b if i == len(b.frames) - 1 else None) for i, f in enumerate(b.frames))
                 self.signed += len(b.frames)
         if not q:
             return None, 0

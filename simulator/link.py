@@ -149,7 +149,8 @@ class SimLink:
         self._cum = list(_cumulative([w for _, w in codes]))
         # The mix without code 36, for sessions with no registration in the last 3 minutes.
         fresh = [(int(c), w) for c, w in codes if int(c) != REGISTRATION_WAIT] or [
-            (int(c), w) for c, w in codes]
+            (int(c), w) for c, w in codes
+        ]
         self._fresh_codes = [c for c, _ in fresh]
         self._fresh_cum = list(_cumulative([w for _, w in fresh]))
         self._registered: float | None = None  # start of the last session that reached the net
@@ -228,8 +229,9 @@ class SimLink:
         if self.rng.random() < loss:
             self.failures += 1
             self.storm_failures += in_storm
-            codes, cum = (self._codes, self._cum) if recent else (self._fresh_codes,
-                                                                  self._fresh_cum)
+            codes, cum = (
+                (self._codes, self._cum) if recent else (self._fresh_codes, self._fresh_cum)
+            )
             code = codes[bisect.bisect_right(cum, self.rng.random() * cum[-1])]
             radiated = code in TRANSMITTED
             ghost = code in GHOST_CODES and self.rng.random() < self.p.ghost_share
@@ -271,7 +273,9 @@ def _cumulative(weights: Iterable[float]) -> Iterable[float]:
 
 
 def window_closed(
-    window: tuple[float, float] | None, days: float, ports: Sequence[tuple[float, float]],
+    window: tuple[float, float] | None,
+    days: float,
+    ports: Sequence[tuple[float, float]],
     in_port_up: bool,
 ) -> list[tuple[float, float, str]]:
     """Closed intervals of a broadband window link over ``days``: outside the daily window

@@ -24,20 +24,29 @@ def write_plots(report: dict[str, Any], out: Path) -> list[str]:
 
     # 1. Delivery latency CDF vs the oracle.
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    lat = sorted(r[col["delivered"]] - r[col["created"]] for r in rows
-                 if r[col["delivered"]] is not None)
-    orc = sorted(r[col["oracle"]] - r[col["created"]] for r in rows
-                 if r[col["delivered"]] is not None and r[col["oracle"]] is not None)
+    lat = sorted(
+        r[col["delivered"]] - r[col["created"]] for r in rows if r[col["delivered"]] is not None
+    )
+    orc = sorted(
+        r[col["oracle"]] - r[col["created"]]
+        for r in rows
+        if r[col["delivered"]] is not None and r[col["oracle"]] is not None
+    )
     for xs, label in ((lat, "actual"), (orc, "oracle (best possible)")):
         if xs:
-            ax.step([max(x, 1.0) for x in xs], [(i + 1) / len(xs) for i in range(len(xs))],
-                    where="post", label=label)
+            ax.step(
+                [max(x, 1.0) for x in xs],
+                [(i + 1) / len(xs) for i in range(len(xs))],
+                where="post",
+                label=label,
+            )
     ax.set_xscale("log")
     ax.set_xlabel("delivery latency (s, log scale)")
     ax.set_ylabel("share of grievances delivered")
     s = report["summary"]
-    ax.set_title(f"{report['run']['scenario']}: p95 {s['latency_p95_s']} s "
-                 f"vs oracle {s['oracle_p95_s']} s")
+    ax.set_title(
+        f"{report['run']['scenario']}: p95 {s['latency_p95_s']} s vs oracle {s['oracle_p95_s']} s"
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     names.append(_save(fig, out, "latency_cdf.png"))
@@ -58,8 +67,13 @@ def write_plots(report: dict[str, Any], out: Path) -> list[str]:
     ax.step(xs, ys, where="post", label="waiting to be delivered")
     delivered = sorted(r[col["delivered"]] / DAY for r in rows if r[col["delivered"]] is not None)
     ax2 = ax.twinx()
-    ax2.plot(delivered, range(1, len(delivered) + 1), color="tab:green", alpha=0.6,
-             label="delivered (cumulative)")
+    ax2.plot(
+        delivered,
+        range(1, len(delivered) + 1),
+        color="tab:green",
+        alpha=0.6,
+        label="delivered (cumulative)",
+    )
     ax.set_xlabel("day")
     ax.set_ylabel("grievances in flight")
     ax2.set_ylabel("delivered (cumulative)")
@@ -87,8 +101,13 @@ def _spans(run: dict[str, Any]) -> tuple[float, float]:
 def _shade_drain(ax: Any, run: dict[str, Any]) -> None:
     quiet, end = _spans(run)
     if end > quiet:
-        ax.axvspan(quiet, end, color="#eeeeee", zorder=0,
-                   label="drain: no new grievances, in-flight ones finish")
+        ax.axvspan(
+            quiet,
+            end,
+            color="#eeeeee",
+            zorder=0,
+            label="drain: no new grievances, in-flight ones finish",
+        )
 
 
 def bytes_credits_figure(report: dict[str, Any], plt: Any) -> Any:
@@ -102,22 +121,44 @@ def bytes_credits_figure(report: dict[str, Any], plt: Any) -> Any:
     fig, ax = plt.subplots(figsize=(9, 4.8))
     _shade_drain(ax, run)
     w = 0.4
-    ax.bar([d - w / 2 for d in days], [x / 1000 for x in pd["mo_bytes"][:n]], width=w,
-           label="MO bytes on air (kB)", color="tab:blue")
-    ax.bar([d + w / 2 for d in days], [x / 1000 for x in pd["needed"][:n]], width=w,
-           label="MO bytes needed (kB)", color="tab:orange")
+    ax.bar(
+        [d - w / 2 for d in days],
+        [x / 1000 for x in pd["mo_bytes"][:n]],
+        width=w,
+        label="MO bytes on air (kB)",
+        color="tab:blue",
+    )
+    ax.bar(
+        [d + w / 2 for d in days],
+        [x / 1000 for x in pd["needed"][:n]],
+        width=w,
+        label="MO bytes needed (kB)",
+        color="tab:orange",
+    )
     ax.set_xlim(0, end)
     ax.set_xlabel("day of the run")
     ax.set_ylabel("kB per day")
     ax2 = ax.twinx()
-    ax2.plot(days, pd["credits"][:n], color="tab:red", marker=".",
-             label="credits per day (billing units)")
+    ax2.plot(
+        days,
+        pd["credits"][:n],
+        color="tab:red",
+        marker=".",
+        label="credits per day (billing units)",
+    )
     ax2.set_ylabel("credits")
     ax2.set_ylim(bottom=0)
     handles = ax.get_legend_handles_labels()
     handles2 = ax2.get_legend_handles_labels()
-    fig.legend(handles[0] + handles2[0], handles[1] + handles2[1], loc="lower center",
-               bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
+    fig.legend(
+        handles[0] + handles2[0],
+        handles[1] + handles2[1],
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=2,
+        fontsize=8,
+        frameon=False,
+    )
     ax.set_title(f"Bytes and credits per day, whole fleet ({run['vessels']} vessels)")
     return fig
 
@@ -140,15 +181,20 @@ def link_strips_figure(report: dict[str, Any], plt: Any) -> Any:
         for kind in ("closed", "down"):
             spans = [(s, e) for s, e, k in st["down"] if (k == "closed") == (kind == "closed")]
             ax.broken_barh(clip(spans), (i - 0.3, 0.6), color=colours[kind])
-    ax.set_yticks(range(len(strips)), [f"{st['vessel']} {st['link']}" for st in strips],
-                  fontsize=6)
+    ax.set_yticks(range(len(strips)), [f"{st['vessel']} {st['link']}" for st in strips], fontsize=6)
     ax.set_xlim(0, end)
     ax.set_ylim(-0.6, len(strips) - 0.4)
     ax.set_xlabel("day of the run")
-    shown = (f"all {len(strips)} vessels" if len(strips) >= run["vessels"]
-             else f"{len(strips)} of {run['vessels']} vessels (an even sample)")
-    ax.set_title(f"Link per vessel, {shown}: red hard-down, orange bad state, "
-                 "grey window closed, blue storm", fontsize=9)
+    shown = (
+        f"all {len(strips)} vessels"
+        if len(strips) >= run["vessels"]
+        else f"{len(strips)} of {run['vessels']} vessels (an even sample)"
+    )
+    ax.set_title(
+        f"Link per vessel, {shown}: red hard-down, orange bad state, "
+        "grey window closed, blue storm",
+        fontsize=9,
+    )
     return fig
 
 

@@ -50,8 +50,9 @@ class CompressedLink:
 
     def session(self, now: float, mo_len: int) -> SessionOutcome:
         out = self.link.session(self._virtual(now), mo_len)
-        return SessionOutcome(mo_status=out.mo_status, latency_s=out.latency_s / self.speedup,
-                              signal=out.signal)
+        return SessionOutcome(
+            mo_status=out.mo_status, latency_s=out.latency_s / self.speedup, signal=out.signal
+        )
 
     def signal(self, now: float) -> int:
         return self.link.signal(self._virtual(now))
@@ -63,8 +64,13 @@ class _Procs:
 
     def start(self, args: Sequence[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], Any]:
         """Start ``flip ARGS --json`` and wait for its one ready line."""
-        p = subprocess.Popen([sys.executable, "-m", "flip", *args], stdout=subprocess.PIPE,  # noqa: S603
-                             stderr=subprocess.PIPE, text=True, env=env)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "flip", *args],
+            stdout=subprocess.PIPE,  # noqa: S603
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         self.procs.append(p)
         line = _readline(p, READY_TIMEOUT_S)
         if not line:
@@ -102,8 +108,14 @@ def _readline(p: subprocess.Popen[str], timeout: float) -> str:
 
 
 def _flip(args: Sequence[str], env: dict[str, str]) -> dict[str, Any]:
-    p = subprocess.run([sys.executable, "-m", "flip", *args, "--json"], capture_output=True,  # noqa: S603
-                       text=True, env=env, timeout=120, check=False)
+    p = subprocess.run(
+        [sys.executable, "-m", "flip", *args, "--json"],
+        capture_output=True,  # noqa: S603
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     if p.returncode != 0:
         raise RealtimeError(f"`flip {' '.join(args[:3])}` failed: {p.stderr.strip()[:300]}")
     result: dict[str, Any] = json.loads(p.stdout.strip().splitlines()[-1])
@@ -117,8 +129,15 @@ def _free_port() -> int:
         return port
 
 
-def run_realtime(scenario: Scenario, *, vessels: int, days: float, seed: int, speedup: float,
-                 drain_s: float = 120.0) -> dict[str, Any]:
+def run_realtime(
+    scenario: Scenario,
+    *,
+    vessels: int,
+    days: float,
+    seed: int,
+    speedup: float,
+    drain_s: float = 120.0,
+) -> dict[str, Any]:
     """Run the scenario for ``days`` of virtual time in ``days × 86400 / speedup`` wall seconds.
 
     Raises:
@@ -137,8 +156,10 @@ def run_realtime(scenario: Scenario, *, vessels: int, days: float, seed: int, sp
     try:
         with tempfile.TemporaryDirectory(prefix="flip-sim-rt-") as tmp:
             root = Path(tmp)
-            keys = _flip(["keys", "new", "--role", "shore", "--name", "shore", "--dir",
-                          str(root / "keys")], env)
+            keys = _flip(
+                ["keys", "new", "--role", "shore", "--name", "shore", "--dir", str(root / "keys")],
+                env,
+            )
             db = f"sqlite:///{root / 'gateway.db'}"
             dip, http = _free_port(), _free_port()
             dark = dark_vessels(scenario, vessels, seed)
@@ -147,33 +168,94 @@ def run_realtime(scenario: Scenario, *, vessels: int, days: float, seed: int, sp
             start = time.time()
             for idx in range(vessels):
                 plan = plan_vessel(scenario, idx, group_of[idx], seed, days, dark)
-                link = SimLink(plan.profile, rng=random.Random(f"{seed}:link:{idx}"),  # noqa: S311
-                               trace=plan.trace, storms=plan.storms)
+                link = SimLink(
+                    plan.profile,
+                    rng=random.Random(f"{seed}:link:{idx}"),  # noqa: S311
+                    trace=plan.trace,
+                    storms=plan.storms,
+                )
                 imei = f"30023401{idx:07d}"
-                emu = Emulator(imei=imei, directip=("127.0.0.1", dip),
-                               mt_listen=("127.0.0.1", 0),
-                               link=CompressedLink(link, start, speedup, days * DAY)).start()
+                emu = Emulator(
+                    imei=imei,
+                    directip=("127.0.0.1", dip),
+                    mt_listen=("127.0.0.1", 0),
+                    link=CompressedLink(link, start, speedup, days * DAY),
+                ).start()
                 emulators.append(emu)
                 vdir = root / f"vessel-{idx}"
-                made = _flip(["vessel", "init", "--dir", str(vdir), "--name", plan.name,
-                              "--imei", imei, "--seal-pub", keys["seal_public"],
-                              "--shore-sign-pub", keys["sign_public"], "--serial", emu.device],
-                             env)
+                made = _flip(
+                    [
+                        "vessel",
+                        "init",
+                        "--dir",
+                        str(vdir),
+                        "--name",
+                        plan.name,
+                        "--imei",
+                        imei,
+                        "--seal-pub",
+                        keys["seal_public"],
+                        "--shore-sign-pub",
+                        keys["sign_public"],
+                        "--serial",
+                        emu.device,
+                    ],
+                    env,
+                )
                 assert emu.mt_address is not None
                 mt_host, mt_port = emu.mt_address
-                _flip(["gateway", "vessel", "add", "--db", db, "--name", plan.name, "--imei",
-                       imei, "--sign-pub", made["sign_public"],
-                       "--mt-url", f"directip://{mt_host}:{mt_port}"], env)
+                _flip(
+                    [
+                        "gateway",
+                        "vessel",
+                        "add",
+                        "--db",
+                        db,
+                        "--name",
+                        plan.name,
+                        "--imei",
+                        imei,
+                        "--sign-pub",
+                        made["sign_public"],
+                        "--mt-url",
+                        f"directip://{mt_host}:{mt_port}",
+                    ],
+                    env,
+                )
                 submissions += [(a.time, idx, a) for a in plan.arrivals]
-            token = _flip(["gateway", "user", "add", "--db", db, "--name", "sim",
-                           "--role", "staff"], env)["token"]
-            procs.start(["gateway", "serve", "--db", db, "--http", f"127.0.0.1:{http}",
-                         "--directip", f"127.0.0.1:{dip}", "--keys", str(root / "keys"),
-                         "--json"], env)
+            token = _flip(
+                ["gateway", "user", "add", "--db", db, "--name", "sim", "--role", "staff"], env
+            )["token"]
+            procs.start(
+                [
+                    "gateway",
+                    "serve",
+                    "--db",
+                    db,
+                    "--http",
+                    f"127.0.0.1:{http}",
+                    "--directip",
+                    f"127.0.0.1:{dip}",
+                    "--keys",
+                    str(root / "keys"),
+                    "--json",
+                ],
+                env,
+            )
             for idx in range(vessels):
                 # No crew app: a fleet of agents on one host would all ask for 127.0.0.1:8080.
-                procs.start(["vessel", "run", "--dir", str(root / f"vessel-{idx}"), "--json",
-                             "--crew-http", ""], env)
+                procs.start(
+                    [
+                        "vessel",
+                        "run",
+                        "--dir",
+                        str(root / f"vessel-{idx}"),
+                        "--json",
+                        "--crew-http",
+                        "",
+                    ],
+                    env,
+                )
             # Restart the compressed clock now that everything is up.
             start = time.time()
             for emu in emulators:
@@ -183,9 +265,21 @@ def run_realtime(scenario: Scenario, *, vessels: int, days: float, seed: int, sp
             submitted: dict[tuple[str, int], float] = {}
             for t, idx, a in sorted(submissions, key=lambda s: (s[0], s[1])):
                 time.sleep(max(0.0, start + t / speedup - time.time()))
-                r = _flip(["vessel", "submit", "--dir", str(root / f"vessel-{idx}"),
-                           "--category", f"0x{a.category:02X}", "--lang", a.lang,
-                           "--text", a.text], env)
+                r = _flip(
+                    [
+                        "vessel",
+                        "submit",
+                        "--dir",
+                        str(root / f"vessel-{idx}"),
+                        "--category",
+                        f"0x{a.category:02X}",
+                        "--lang",
+                        a.lang,
+                        "--text",
+                        a.text,
+                    ],
+                    env,
+                )
                 submitted[(f"sim-{idx:04d}", int(r["seq"]))] = time.time()
             time.sleep(max(0.0, start + days * DAY / speedup - time.time()))
             seen = _wait_ashore(httpx, http, token, submitted, drain_s)
@@ -194,17 +288,22 @@ def run_realtime(scenario: Scenario, *, vessels: int, days: float, seed: int, sp
         for emu in emulators:
             with contextlib.suppress(Exception):
                 emu.close()
-    return _report(scenario, vessels, days, seed, speedup, submitted, seen, emulators,
-                   time.time() - wall0)
+    return _report(
+        scenario, vessels, days, seed, speedup, submitted, seen, emulators, time.time() - wall0
+    )
 
 
-def _wait_ashore(httpx: Any, port: int, token: str, submitted: dict[tuple[str, int], float],
-                 drain_s: float) -> dict[tuple[str, int], tuple[float, int]]:
+def _wait_ashore(
+    httpx: Any, port: int, token: str, submitted: dict[tuple[str, int], float], drain_s: float
+) -> dict[tuple[str, int], tuple[float, int]]:
     """Poll the gateway until every submitted grievance is listed (or ``drain_s`` passes)."""
     seen: dict[tuple[str, int], tuple[float, int]] = {}
     deadline = time.time() + drain_s
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}",
-                      headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ) as client:
         while True:
             rows = client.get("/api/grievances", params={"limit": 1000}).json()
             counts: dict[tuple[str, int], int] = {}
@@ -220,10 +319,17 @@ def _wait_ashore(httpx: Any, port: int, token: str, submitted: dict[tuple[str, i
             time.sleep(0.5)
 
 
-def _report(scenario: Scenario, vessels: int, days: float, seed: int, speedup: float,
-            submitted: dict[tuple[str, int], float],
-            seen: dict[tuple[str, int], tuple[float, int]], emulators: list[Any],
-            wall: float) -> dict[str, Any]:
+def _report(
+    scenario: Scenario,
+    vessels: int,
+    days: float,
+    seed: int,
+    speedup: float,
+    submitted: dict[tuple[str, int], float],
+    seen: dict[tuple[str, int], tuple[float, int]],
+    emulators: list[Any],
+    wall: float,
+) -> dict[str, Any]:
     lat = [seen[k][0] - t for k, t in submitted.items() if k in seen]
     delivered = sum(1 for k in submitted if k in seen)
     summary = {
@@ -242,10 +348,18 @@ def _report(scenario: Scenario, vessels: int, days: float, seed: int, speedup: f
         "wall_s": round(wall, 1),
         "latency_unit": "wall seconds",
     }
-    return {"summary": summary,
-            "run": {"scenario": scenario.name, "vessels": vessels, "days": days, "seed": seed,
-                    "mode": "realtime", "speedup": speedup},
-            "grievances": None}
+    return {
+        "summary": summary,
+        "run": {
+            "scenario": scenario.name,
+            "vessels": vessels,
+            "days": days,
+            "seed": seed,
+            "mode": "realtime",
+            "speedup": speedup,
+        },
+        "grievances": None,
+    }
 
 
 def _r(x: float | None) -> float | None:

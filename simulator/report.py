@@ -43,8 +43,9 @@ def _r(x: float | None, nd: int = 1) -> float | None:
     return None if x is None else round(x, nd)
 
 
-def build_report(scenario: Scenario, vessels: int, days: float, seed: int,
-                 results: list[ShardResult]) -> dict[str, Any]:
+def build_report(
+    scenario: Scenario, vessels: int, days: float, seed: int, results: list[ShardResult]
+) -> dict[str, Any]:
     timelines = sorted((t for r in results for t in r.timelines), key=lambda t: (t.vessel, t.seq))
     counters: dict[str, int] = {}
     for r in results:
@@ -71,8 +72,10 @@ def build_report(scenario: Scenario, vessels: int, days: float, seed: int,
         if t.oracle is None or t.oracle > end:
             row_v = next((x for x in vessel_rows if x["idx"] == t.vessel), {})
             kinds = sorted({k for _, e, k in row_v.get("down", []) if e >= end})
-            row["reason"] = (f"link hard-down ({', '.join(kinds) or 'unknown'}) from creation to "
-                             f"the end of the run: no schedule could deliver it")
+            row["reason"] = (
+                f"link hard-down ({', '.join(kinds) or 'unknown'}) from creation to "
+                f"the end of the run: no schedule could deliver it"
+            )
             undeliverable.append(row)
         else:
             row["reason"] = "the oracle could deliver it before the end of the run"
@@ -126,30 +129,53 @@ def build_report(scenario: Scenario, vessels: int, days: float, seed: int,
                 acc[k] += x
     link_of = {v["idx"]: v["link"] for v in vessel_rows}
     for name, acc in links.items():
-        mine = [(t.delivered - t.created, t.oracle - t.created) for t in delivered  # type: ignore[operator]
-                if link_of.get(t.vessel) == name and t.oracle is not None]
+        mine = [
+            (t.delivered - t.created, t.oracle - t.created)
+            for t in delivered  # type: ignore[operator]
+            if link_of.get(t.vessel) == name and t.oracle is not None
+        ]
         acc["grievances"] = len(mine)
         acc["latency_p95_s"] = _r(percentile([a for a, _ in mine], 95))
         acc["oracle_p95_s"] = _r(percentile([o for _, o in mine], 95))
     for acc in links.values():
         acc["loss"] = round(acc["failures"] / acc["sessions"], 4) if acc["sessions"] else 0.0
-        acc["storm_loss"] = (round(acc["storm_failures"] / acc["storm_sessions"], 4)
-                             if acc["storm_sessions"] else 0.0)
+        acc["storm_loss"] = (
+            round(acc["storm_failures"] / acc["storm_sessions"], 4)
+            if acc["storm_sessions"]
+            else 0.0
+        )
     silences = [
-        {"vessel": v["idx"], "name": v["name"], "from_s": round(s, 1), "to_s": round(e, 1),
-         "hours": round((e - s) / 3600, 1)}
-        for v in vessel_rows for s, e in v["silences"]
+        {
+            "vessel": v["idx"],
+            "name": v["name"],
+            "from_s": round(s, 1),
+            "to_s": round(e, 1),
+            "hours": round((e - s) / 3600, 1),
+        }
+        for v in vessel_rows
+        for s, e in v["silences"]
     ]
     step = max(1, len(vessel_rows) // STRIP_SAMPLE)
     strips = [
-        {"vessel": v["idx"], "link": v["link"], "down": v["down"], "bad": v["bad"],
-         "storms": v["storms"]}
+        {
+            "vessel": v["idx"],
+            "link": v["link"],
+            "down": v["down"],
+            "bad": v["bad"],
+            "storms": v["storms"],
+        }
         for v in vessel_rows[::step][:STRIP_SAMPLE]
     ]
     return {
         "summary": summary,
-        "run": {"scenario": scenario.name, "vessels": vessels, "days": days, "seed": seed,
-                "drain_days": scenario.drain_days, "end_s": end},
+        "run": {
+            "scenario": scenario.name,
+            "vessels": vessels,
+            "days": days,
+            "seed": seed,
+            "drain_days": scenario.drain_days,
+            "end_s": end,
+        },
         "counters": dict(sorted(counters.items())),
         "links": links,
         "per_day": {k: [round(x, 1) for x in v] for k, v in per_day.items()},
@@ -164,10 +190,42 @@ def build_report(scenario: Scenario, vessels: int, days: float, seed: int,
 def _row(t: Timeline) -> list[Any]:
     """Compact timeline: [vessel, seq, category, lang, chars, frames, urgent, created,
     first_sent, delivered, acked, case_opened, status_seen, oracle] (seconds)."""
-    return [t.vessel, t.seq, t.category, t.lang, t.chars, t.frames, t.urgent,
-            *(_r(x) for x in (t.created, t.first_sent, t.delivered, t.acked, t.case_opened,
-                              t.status_seen, t.oracle))]
+    return [
+        t.vessel,
+        t.seq,
+        t.category,
+        t.lang,
+        t.chars,
+        t.frames,
+        t.urgent,
+        *(
+            _r(x)
+            for x in (
+                t.created,
+                t.first_sent,
+                t.delivered,
+                t.acked,
+                t.case_opened,
+                t.status_seen,
+                t.oracle,
+            )
+        ),
+    ]
 
 
-GRIEVANCE_COLUMNS = ["vessel", "seq", "category", "lang", "chars", "frames", "urgent", "created",
-                     "first_sent", "delivered", "acked", "case_opened", "status_seen", "oracle"]
+GRIEVANCE_COLUMNS = [
+    "vessel",
+    "seq",
+    "category",
+    "lang",
+    "chars",
+    "frames",
+    "urgent",
+    "created",
+    "first_sent",
+    "delivered",
+    "acked",
+    "case_opened",
+    "status_seen",
+    "oracle",
+]

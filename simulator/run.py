@@ -71,8 +71,7 @@ def simulate(
     results: list[ShardResult] = []
     if len(parts) == 1:
         q = _Ticks(progress, total, 1) if progress else None
-        results.append(run_shard(scenario, cfg.seed, cfg.vessels, cfg.days, parts[0],
-                                 cfg.shore, q))
+        results.append(run_shard(scenario, cfg.seed, cfg.vessels, cfg.days, parts[0], cfg.shore, q))
     else:
         import multiprocessing as mp
 
@@ -83,8 +82,9 @@ def simulate(
         try:
             with ProcessPoolExecutor(max_workers=len(parts), mp_context=ctx) as pool:
                 futures = [
-                    pool.submit(run_shard, scenario, cfg.seed, cfg.vessels, cfg.days, p,
-                                cfg.shore, queue, i)
+                    pool.submit(
+                        run_shard, scenario, cfg.seed, cfg.vessels, cfg.days, p, cfg.shore, queue, i
+                    )
                     for i, p in enumerate(parts)
                 ]
                 if queue is not None and progress is not None:
@@ -108,5 +108,3 @@ def simulate(
     report["run"]["shard_cpu_s"] = [r.cpu_s for r in results]
     report["run"]["vessel_days_per_s"] = round(cfg.vessels * cfg.days / max(wall, 1e-9), 1)
     return report, results
-
-

@@ -81,14 +81,23 @@ class LinkProfile(_Model):
     storm: SeaState = STORM
     failure_codes: dict[str, Pos] = Field(
         default_factory=lambda: {
-            "32": 30.0, "18": 20.0, "13": 15.0, "10": 10.0, "17": 10.0, "35": 5.0, "19": 5.0,
-            "11": 3.0, "36": 2.0,
+            "32": 30.0,
+            "18": 20.0,
+            "13": 15.0,
+            "10": 10.0,
+            "17": 10.0,
+            "35": 5.0,
+            "19": 5.0,
+            "11": 3.0,
+            "36": 2.0,
         }
     )
     ghost_share: Prob = 0.1  # of failures with 13/18/19: MO reached the gateway anyway
     outages: list[Outage] = Field(
-        default_factory=lambda: [Outage(kind="antenna", per_month=0.05, mean_h=24.0),
-                                 Outage(kind="power", per_month=0.1, mean_h=6.0)]
+        default_factory=lambda: [
+            Outage(kind="antenna", per_month=0.05, mean_h=24.0),
+            Outage(kind="power", per_month=0.1, mean_h=6.0),
+        ]
     )
     window_hours: tuple[float, float] | None = None  # broadband: daily window (UTC hours)
     in_port_up: bool = False  # broadband: up all the time while in port
@@ -136,13 +145,32 @@ class Grievances(_Model):
     burst_per_month: Pos = 0.5  # per vessel: an incident after which several crew report
     burst_size: Pos = 4.0  # mean extra grievances in a burst (Poisson)
     burst_hours: Annotated[float, Field(gt=0)] = 6.0
-    categories: dict[str, Pos] = Field(default_factory=lambda: {
-        "0x17": 4, "0x19": 3, "0x1A": 3, "0x20": 2, "0x25": 2, "0x16": 1, "0x18": 1,
-        "0x14": 1, "0x30": 1, "0xF1": 0.3, "0xF0": 0.2,
-    })
-    languages: dict[str, Pos] = Field(default_factory=lambda: {
-        "my": 3.0, "th": 2.0, "km": 2.0, "id": 2.0, "vi": 1.0, "tl": 1.0, "en": 1.0,
-    })
+    categories: dict[str, Pos] = Field(
+        default_factory=lambda: {
+            "0x17": 4,
+            "0x19": 3,
+            "0x1A": 3,
+            "0x20": 2,
+            "0x25": 2,
+            "0x16": 1,
+            "0x18": 1,
+            "0x14": 1,
+            "0x30": 1,
+            "0xF1": 0.3,
+            "0xF0": 0.2,
+        }
+    )
+    languages: dict[str, Pos] = Field(
+        default_factory=lambda: {
+            "my": 3.0,
+            "th": 2.0,
+            "km": 2.0,
+            "id": 2.0,
+            "vi": 1.0,
+            "tl": 1.0,
+            "en": 1.0,
+        }
+    )
     length_chars: dict[str, Pos] = Field(
         default_factory=lambda: {"40": 4.0, "120": 4.0, "300": 2.0}
     )
@@ -326,8 +354,10 @@ def load(name_or_path: str) -> Scenario:
         ScenarioError: the file does not validate.
     """
     if name_or_path in BUILTIN:
-        text = resources.files("simulator.scenarios").joinpath(f"{name_or_path}.toml").read_text(
-            encoding="utf-8"
+        text = (
+            resources.files("simulator.scenarios")
+            .joinpath(f"{name_or_path}.toml")
+            .read_text(encoding="utf-8")
         )
         return parse(text, f"{name_or_path}.toml")
     path = Path(name_or_path)
@@ -347,6 +377,13 @@ def builtins() -> list[dict[str, Any]]:
     out = []
     for name in BUILTIN:
         s = load(name)
-        out.append({"name": name, "description": s.description, "vessels": s.vessels,
-                    "days": s.days, "events": [e.kind for e in s.events]})
+        out.append(
+            {
+                "name": name,
+                "description": s.description,
+                "vessels": s.vessels,
+                "days": s.days,
+                "events": [e.kind for e in s.events],
+            }
+        )
     return out

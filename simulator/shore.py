@@ -153,8 +153,9 @@ class ShoreSide:
             return None, 0
         return d.mt.popleft()[0], len(d.mt)
 
-    def _pack(self, kid: bytes, acks: list[DownlinkMessage], statuses: list[CaseStatus],
-              now: int) -> list[tuple[bytes, list[CaseStatus]]]:
+    def _pack(
+        self, kid: bytes, acks: list[DownlinkMessage], statuses: list[CaseStatus], now: int
+    ) -> list[tuple[bytes, list[CaseStatus]]]:
         """Sign acks first, then statuses, into ≤ 270-byte MT frames; remember which statuses
         each frame carries (so a frame replaced before delivery does not lose them)."""
         frames = self.session.downlink(kid, [*acks, *statuses], now)
@@ -170,8 +171,9 @@ class ShoreSide:
         self.signed += len(out)
         return out
 
-    def catch_event(self, device: str, when: float, trip_began: float, lat: float,
-                    lon: float) -> int:
+    def catch_event(
+        self, device: str, when: float, trip_began: float, lat: float, lon: float
+    ) -> int:
         """Catch events are counted only on this shore (``--shore gateway`` ingests them)."""
         return 0
 

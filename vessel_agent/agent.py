@@ -114,12 +114,15 @@ class Agent:
             else None
         )
         self.imt = IMTLink(cfg.imt_serial, topic=cfg.imt_topic) if cfg.imt_serial else None
-        self.links = LinkPolicy(specs={
-            "broadband": replace(DEFAULTS["broadband"],
-                                 budget_bytes_per_day=cfg.broadband_bytes_per_day),
-            "imt": replace(DEFAULTS["imt"], budget_bytes_per_day=cfg.imt_bytes_per_day),
-            "sbd": DEFAULTS["sbd"],  # its credit budget is the scheduler's
-        })
+        self.links = LinkPolicy(
+            specs={
+                "broadband": replace(
+                    DEFAULTS["broadband"], budget_bytes_per_day=cfg.broadband_bytes_per_day
+                ),
+                "imt": replace(DEFAULTS["imt"], budget_bytes_per_day=cfg.imt_bytes_per_day),
+                "sbd": DEFAULTS["sbd"],  # its credit budget is the scheduler's
+            }
+        )
         spent = device.outbox.meta("link_spent")
         if isinstance(spent, str):
             with contextlib.suppress(ValueError, TypeError, AttributeError):
@@ -206,8 +209,9 @@ class Agent:
         if self.imt is not None:
             self._imt_receive(now, self.imt)
         session = self.device.session
-        urgent = any(m.priority is Priority.URGENT and m.next_try <= now
-                     for m in session.outbox.values())
+        urgent = any(
+            m.priority is Priority.URGENT and m.next_try <= now for m in session.outbox.values()
+        )
         up = {
             "broadband": self.broadband is not None and self.broadband.up(now),
             "imt": self.imt is not None and self.imt.up(now),
@@ -215,8 +219,12 @@ class Agent:
         }
         choice = self.links.order(now, up=up, urgent=urgent)
         if choice != self.choice:
-            self.log("link_choice", order=list(choice.order), urgent=choice.urgent,
-                     skipped=list(choice.skipped))
+            self.log(
+                "link_choice",
+                order=list(choice.order),
+                urgent=choice.urgent,
+                skipped=list(choice.skipped),
+            )
             self.choice = choice
         for name in choice.order:
             if name == "broadband" and self.broadband is not None:
@@ -318,8 +326,9 @@ class Agent:
 
     # --- broadband window ----------------------------------------------------------------------
 
-    def _broadband(self, now: float, link: BroadbandLink, *, budget: int | None = None,
-                   max_frames: int = 32) -> None:
+    def _broadband(
+        self, now: float, link: BroadbandLink, *, budget: int | None = None, max_frames: int = 32
+    ) -> None:
         """Post due frames over the IP link; what does not go stays due for the modem."""
         session = self.device.session
         frames = session.frames_to_send(now, max_frames=max_frames, budget=budget)
@@ -337,11 +346,16 @@ class Agent:
                         m = session.outbox[s]
                         m.attempts, m.next_try = max(0, m.attempts - 1), now
             if result is PostResult.DOWN:
-                self.log("broadband_down", level="warning", error=link.last_error,
-                         retry_in_s=link.retry_s)
+                self.log(
+                    "broadband_down",
+                    level="warning",
+                    error=link.last_error,
+                    retry_in_s=link.retry_s,
+                )
                 break
-            self.log("broadband_refused", level="warning", seqs=list(out.seqs),
-                     error=link.last_error)
+            self.log(
+                "broadband_refused", level="warning", seqs=list(out.seqs), error=link.last_error
+            )
             link.down_until = now + link.retry_s  # a refusal: leave this link to the modem
             break
         if frames:
@@ -380,8 +394,12 @@ class Agent:
                 items = [session.outbox[s] for o in group for s in o.seqs if s in session.outbox]
                 self.device.outbox.mark_sent(items, self.clock())
                 self.links.charge("imt", len(data) + 2, now)
-                self.log("imt_ok", frames=len(group), bytes=len(data),
-                         seqs=[s for o in group for s in o.seqs])
+                self.log(
+                    "imt_ok",
+                    frames=len(group),
+                    bytes=len(data),
+                    seqs=[s for o in group for s in o.seqs],
+                )
                 continue
             for later in groups[i:]:  # due again now, for whichever link is up
                 for out in later:
@@ -534,7 +552,9 @@ class Agent:
             }
         snap["saved_at"] = self.clock()
         with contextlib.suppress(OutboxError, ProtocolError, sqlite3.Error):
-            self.device.outbox.set_meta({
-                "link_status": json.dumps(snap),
-                "link_spent": json.dumps({"day": self.links.day, "spent": self.links.spent}),
-            })
+            self.device.outbox.set_meta(
+                {
+                    "link_status": json.dumps(snap),
+                    "link_spent": json.dumps({"day": self.links.day, "spent": self.links.spent}),
+                }
+            )

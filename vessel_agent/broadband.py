@@ -45,8 +45,12 @@ class BroadbandLink:
     def post(self, frame: bytes, now: float) -> PostResult:
         """Post one frame; on ``DOWN`` the link rests for ``retry_s``."""
         try:
-            reply = httpx.post(self.url, content=frame, timeout=self.timeout_s,
-                               headers={"Content-Type": "application/octet-stream"})
+            reply = httpx.post(
+                self.url,
+                content=frame,
+                timeout=self.timeout_s,
+                headers={"Content-Type": "application/octet-stream"},
+            )
         except (httpx.HTTPError, OSError) as exc:
             return self._down(now, type(exc).__name__)
         if reply.status_code == 200:

@@ -126,11 +126,18 @@ def _device(path: str) -> Any:
 def _optional_links(parser: argparse.ArgumentParser) -> None:
     """``init``'s optional devices and links besides the SBD modem."""
     parser.add_argument("--gps", default="", metavar="DEVICE", help="NMEA GPS device (optional)")
-    parser.add_argument("--imt-serial", default="", metavar="DEVICE",
-                        help="RockBLOCK 9704 (IMT) device or pyserial URL (optional)")
-    parser.add_argument("--broadband-url", default="", metavar="URL",
-                        help="gateway's https://…/ingest/frames, used while the vessel has an "
-                        "IP link (optional)")
+    parser.add_argument(
+        "--imt-serial",
+        default="",
+        metavar="DEVICE",
+        help="RockBLOCK 9704 (IMT) device or pyserial URL (optional)",
+    )
+    parser.add_argument(
+        "--broadband-url",
+        default="",
+        metavar="URL",
+        help="gateway's https://…/ingest/frames, used while the vessel has an IP link (optional)",
+    )
 
 
 def run_init(args: argparse.Namespace) -> int:

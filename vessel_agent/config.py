@@ -72,8 +72,13 @@ class AgentConfig:
             raise ConfigError("name must not be empty")
         if len(self.imei) != 15 or not self.imei.isdigit():
             raise ConfigError(f"imei must be 15 digits, got {self.imei!r}")
-        for name in ("airtime_bytes_per_day", "max_queue_bytes", "retention_days",
-                     "broadband_bytes_per_day", "imt_bytes_per_day"):
+        for name in (
+            "airtime_bytes_per_day",
+            "max_queue_bytes",
+            "retention_days",
+            "broadband_bytes_per_day",
+            "imt_bytes_per_day",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
         for name in ("report_interval_s", "heartbeat_interval_s", "mailbox_check_s"):

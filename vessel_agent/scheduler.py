@@ -273,8 +273,7 @@ class Scheduler:
             self.failures += 1
             if report.kind is OutcomeKind.RETRYABLE:
                 self.link = Link.NO_SIGNAL if report.code == 32 else Link.RETRYING
-                self.not_before = now + retry_wait(self.failures, report.code,
-                                                   report.retry_after_s)
+                self.not_before = now + retry_wait(self.failures, report.code, report.retry_after_s)
             elif report.kind is OutcomeKind.FATAL:
                 self.link = Link.FAULT
                 self.not_before = now + FATAL_WAIT_S

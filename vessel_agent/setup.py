@@ -47,8 +47,14 @@ def init_dir(
         ConfigError: bad arguments, unreadable shore keys, or an existing config without force.
     """
     d = AgentDir(path)
-    cfg = AgentConfig(name=name, imei=imei, serial=serial, gps=gps, imt_serial=imt_serial,
-                      broadband_url=broadband_url)
+    cfg = AgentConfig(
+        name=name,
+        imei=imei,
+        serial=serial,
+        gps=gps,
+        imt_serial=imt_serial,
+        broadband_url=broadband_url,
+    )
     if budget is not None:
         cfg.airtime_bytes_per_day = budget
     cfg.validate()

@@ -46,10 +46,32 @@ router = APIRouter(tags=["cases"])
 T = TypeVar("T")
 
 STAFF_ROLES = frozenset({Role.STAFF, Role.ADMIN})
-OWNER_CSV_COLUMNS = ("ref", "vessel", "group", "urgent", "status", "opened_at", "updated_at",
-                     "due_at", "closed_at")
-STAFF_CSV_COLUMNS = ("ref", "vessel", "owner", "category", "category_label", "urgent", "status",
-                     "assignee", "opened_at", "updated_at", "due_at", "overdue", "closed_at")
+OWNER_CSV_COLUMNS = (
+    "ref",
+    "vessel",
+    "group",
+    "urgent",
+    "status",
+    "opened_at",
+    "updated_at",
+    "due_at",
+    "closed_at",
+)
+STAFF_CSV_COLUMNS = (
+    "ref",
+    "vessel",
+    "owner",
+    "category",
+    "category_label",
+    "urgent",
+    "status",
+    "assignee",
+    "opened_at",
+    "updated_at",
+    "due_at",
+    "overdue",
+    "closed_at",
+)
 
 
 class TransitionIn(BaseModel):
@@ -280,7 +302,9 @@ def post_merge(request: Request, ref: str, body: MergeIn, user: Staff) -> dict[s
     """Merge this case into ``into`` (same vessel; this one closes) → the merged case."""
     with _session(request) as session:
         target = regroup.merge(
-            session, desk.get_case(session, ref), desk.get_case(session, body.into),
+            session,
+            desk.get_case(session, ref),
+            desk.get_case(session, body.into),
             actor=user.name,
         )
         vessel = session.get(Vessel, target.vessel_id)
@@ -292,8 +316,7 @@ def post_merge(request: Request, ref: str, body: MergeIn, user: Staff) -> dict[s
 def post_split(request: Request, ref: str, body: SplitIn, user: Staff) -> dict[str, Any]:
     """Split these grievances off into a new case → the new case."""
     with _session(request) as session:
-        new = regroup.split(session, desk.get_case(session, ref), body.grievances,
-                            actor=user.name)
+        new = regroup.split(session, desk.get_case(session, ref), body.grievances, actor=user.name)
         vessel = session.get(Vessel, new.vessel_id)
         assert vessel is not None
         return views.staff_case(session, new, vessel)
@@ -380,7 +403,12 @@ def list_grievances(
     with_text = include == "text"
     with _session(request) as session:
         rows = grievance_rows(
-            session, vessel=vessel, urgent=urgent, lang=lang, category=category, since=since,
+            session,
+            vessel=vessel,
+            urgent=urgent,
+            lang=lang,
+            category=category,
+            since=since,
             limit=limit,
         )
         out = []

@@ -69,8 +69,19 @@ from shore_gateway.models import Downlink, Grievance, Message, Vessel, utcnow
 SYSTEM = "system"
 #: Audit actions that are case events (streamed live to the dashboard); the rest are views.
 EVENT_ACTIONS = frozenset(
-    {"opened", "joined", "reopened", "transition", "acknowledged", "assign", "action_add",
-     "action_done", "withdrawn", "merged", "split"}
+    {
+        "opened",
+        "joined",
+        "reopened",
+        "transition",
+        "acknowledged",
+        "assign",
+        "action_add",
+        "action_done",
+        "withdrawn",
+        "merged",
+        "split",
+    }
 )
 #: What a new grievance moves a remediated or closed case back to (the table allows both).
 REOPEN_TO: dict[Status, Status] = {
@@ -180,8 +191,15 @@ def _reopen(
     case.closed_at = None
     session.add(case)
     session.flush()
-    audit(session, SYSTEM, "reopened", case=case, grievance_id=grievance.id, before=before,
-          after=target.value)
+    audit(
+        session,
+        SYSTEM,
+        "reopened",
+        case=case,
+        grievance_id=grievance.id,
+        before=before,
+        after=target.value,
+    )
 
 
 def acknowledge(
@@ -196,8 +214,9 @@ def acknowledge(
     """Stop the response clock. A *new* case becomes *acknowledged*; a reopened case keeps its
     state and records that its new grievance was acknowledged (the crew get ``note``)."""
     if Status(case.status) == Status.NEW:
-        return transition(session, case, Status.ACKNOWLEDGED, actor=actor, note=note,
-                          settings=settings, now=now)
+        return transition(
+            session, case, Status.ACKNOWLEDGED, actor=actor, note=note, settings=settings, now=now
+        )
     if case.acknowledged_at is not None:
         return case  # already acknowledged: a second click changes nothing
     if note not in NOTES:

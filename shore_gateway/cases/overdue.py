@@ -45,5 +45,8 @@ class OverdueCollector(Collector):
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         # Described without a database read (the registry calls this on register).
-        yield GaugeMetricFamily("flip_gateway_cases_overdue", "Open cases past their response "
-                                "deadline (unacknowledged), by urgency.", labels=["urgent"])
+        yield GaugeMetricFamily(
+            "flip_gateway_cases_overdue",
+            "Open cases past their response deadline (unacknowledged), by urgency.",
+            labels=["urgent"],
+        )

@@ -195,16 +195,14 @@ async def primero_webhook(request: Request) -> dict[str, Any]:
         data = body["data"]
         case_id = str(data["id"])
     except (ValueError, KeyError, TypeError):
-        raise HTTPException(400, "expected {\"data\": {\"id\": ..., ...}}") from None
+        raise HTTPException(400, 'expected {"data": {"id": ..., ...}}') from None
     target = FROM_PRIMERO.get(str(data.get("workflow", "")))
     if data.get("status") == "closed":
         target = Status.CLOSED
 
     def work() -> dict[str, Any]:
         with request.app.state.db.session() as session:
-            case = session.exec(
-                select(Case).where(Case.external_id == case_id)
-            ).first()
+            case = session.exec(select(Case).where(Case.external_id == case_id)).first()
             if case is None:
                 raise HTTPException(404, "no such case")
             steps = path_to(case.status, target) if target else []
@@ -213,9 +211,17 @@ async def primero_webhook(request: Request) -> dict[str, Any]:
             entry = desk.audit(session, "primero", "webhook", case=case, steps=len(steps))
             if "primero" in settings.enabled():
                 desk.queue_outbox(
-                    session, "primero", "mark_synced", case, f"{case.ref}:synced:{entry.id}",
-                    {"case_id": case.external_id, "case_ref": case.ref, "status": case.status,
-                     "vessel": {"name": ""}},
+                    session,
+                    "primero",
+                    "mark_synced",
+                    case,
+                    f"{case.ref}:synced:{entry.id}",
+                    {
+                        "case_id": case.external_id,
+                        "case_ref": case.ref,
+                        "status": case.status,
+                        "vessel": {"name": ""},
+                    },
                 )
             return {"case": case.ref, "status": case.status, "steps": [s.value for s in steps]}
 

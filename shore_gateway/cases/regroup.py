@@ -61,8 +61,10 @@ def merge(
         action.case_id = _id(target)
         session.add(action)
     target.urgent = target.urgent or source.urgent
-    if source.acknowledged_at is None and source.due_at is not None and (
-        Status(source.status) not in TERMINAL
+    if (
+        source.acknowledged_at is None
+        and source.due_at is not None
+        and (Status(source.status) not in TERMINAL)
     ):
         target.acknowledged_at = None
         target.due_at = min(d for d in (target.due_at, source.due_at) if d is not None)
@@ -74,8 +76,7 @@ def merge(
     session.add(source)
     session.flush()
     audit(session, actor, "merged_into", case=source, into=target.ref, grievances=len(links))
-    entry = audit(session, actor, "merged", case=target, source=source.ref,
-                  grievances=len(links))
+    entry = audit(session, actor, "merged", case=target, source=source.ref, grievances=len(links))
     _queue_downlink(session, target, [ln for ln in links if ln.withdrawn_at is None])
     _queue_update(session, target, entry, settings)
     return target
@@ -96,10 +97,13 @@ def split(
         BadRequest: none chosen, one not in the case, or all of them (nothing would stay).
     """
     wanted = set(grievance_ids)
-    links = list(session.exec(
-        select(CaseGrievance).where(CaseGrievance.case_id == case.id).order_by(
-            col(CaseGrievance.id))
-    ))
+    links = list(
+        session.exec(
+            select(CaseGrievance)
+            .where(CaseGrievance.case_id == case.id)
+            .order_by(col(CaseGrievance.id))
+        )
+    )
     moving = [ln for ln in links if ln.grievance_id in wanted]
     if not wanted:
         raise BadRequest("choose at least one grievance to split off")

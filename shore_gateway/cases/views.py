@@ -42,9 +42,23 @@ from shore_gateway.models import (
 #: Keys an owner-facing case may carry (tests assert nothing else appears).
 OWNER_CASE_KEYS = frozenset(
     {
-        "ref", "vessel", "group", "group_code", "urgent", "status", "status_label", "opened_at",
-        "updated_at", "due_at", "overdue", "deadline", "reopened_at", "closed_at", "actions",
-        "trips", "lots",
+        "ref",
+        "vessel",
+        "group",
+        "group_code",
+        "urgent",
+        "status",
+        "status_label",
+        "opened_at",
+        "updated_at",
+        "due_at",
+        "overdue",
+        "deadline",
+        "reopened_at",
+        "closed_at",
+        "actions",
+        "trips",
+        "lots",
     }
 )
 OWNER_ACTION_KEYS = frozenset({"kind", "label", "due_at", "done_at", "overdue"})
@@ -258,9 +272,7 @@ def owner_case(session: Session, case: Case, vessel: Vessel) -> dict[str, Any]:
         trip = grievance_trip(session, g, vessel.id or 0)
         if trip is not None and trip.id is not None:
             trips[trip.id] = trip
-    lots = sorted(
-        {lot["epc_class"] for tid in trips for lot in trip_lots(session, tid)}
-    )
+    lots = sorted({lot["epc_class"] for tid in trips for lot in trip_lots(session, tid)})
     actions = _actions(session, case.id or 0)
     out = {
         "ref": case.ref,
@@ -341,11 +353,10 @@ def terminal_health(
         "silent_since": iso(last) if health == "silent" else None,
         "queue_depth": state.queue_depth if state else None,
         "health": health,
-        "missing_since": iso(min((a.created_at for a in alerts if a.kind == AlertKind.GAP),
-                                 default=None)),
-        "alerts": [
-            {"kind": a.kind, "since": iso(a.created_at)} for a in alerts
-        ],
+        "missing_since": iso(
+            min((a.created_at for a in alerts if a.kind == AlertKind.GAP), default=None)
+        ),
+        "alerts": [{"kind": a.kind, "since": iso(a.created_at)} for a in alerts],
     }
 
 
@@ -363,8 +374,13 @@ def connector_case(
         "case_ref": case.ref,
         "case_id": case.external_id,
         "status": case.status,
-        "vessel": {"name": vessel.name, "imo": vessel.imo, "ircs": vessel.ircs,
-                   "flag": vessel.flag, "owner": vessel.owner},
+        "vessel": {
+            "name": vessel.name,
+            "imo": vessel.imo,
+            "ircs": vessel.ircs,
+            "flag": vessel.flag,
+            "owner": vessel.owner,
+        },
         "category": case.category,
         "category_label": category_label(case.category),
         "urgent": case.urgent,
@@ -415,8 +431,12 @@ def overdue_cases(session: Session, now: dt.datetime | None = None) -> list[tupl
 def alarm(session: Session, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """The overdue urgent cases every staff page shows above everything else."""
     return [
-        {"ref": c.ref, "vessel": v.name, "category_label": category_label(c.category),
-         "due_at": iso(c.due_at)}
+        {
+            "ref": c.ref,
+            "vessel": v.name,
+            "category_label": category_label(c.category),
+            "due_at": iso(c.due_at),
+        }
         for c, v in overdue_cases(session, now)
         if c.urgent
     ][:5]

@@ -169,9 +169,11 @@ def parse_event(raw: Any, index: int) -> ParsedEvent | str:
     event_time = parse_time(get(raw, "eventTime"))
     if event_time is None:
         warnings.append(f"eventTime {get(raw, 'eventTime')!r} is missing or not ISO 8601")
-    key = event_id or "sha256:" + hashlib.sha256(
-        json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()
-    ).hexdigest()
+    key = (
+        event_id
+        or "sha256:"
+        + hashlib.sha256(json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    )
     parsed = ParsedEvent(
         key=key[:200],
         event_id=event_id[:200] if event_id else None,
@@ -393,13 +395,17 @@ def _trip_lot_classes(session: Session, trip_id: int) -> set[str]:
 def trip_lots(session: Session, trip_id: int) -> list[dict[str, Any]]:
     """Lots of a trip with whether each was landed (appears in a landing event)."""
     lots = _trip_lot_classes(session, trip_id)
-    landed = set(
-        session.exec(
-            select(CatchLot.epc_class)
-            .join(CatchEvent, col(CatchLot.event_id) == col(CatchEvent.id))
-            .where(CatchEvent.type == "landing", col(CatchLot.epc_class).in_(lots))
-        ).all()
-    ) if lots else set()
+    landed = (
+        set(
+            session.exec(
+                select(CatchLot.epc_class)
+                .join(CatchEvent, col(CatchLot.event_id) == col(CatchEvent.id))
+                .where(CatchEvent.type == "landing", col(CatchLot.epc_class).in_(lots))
+            ).all()
+        )
+        if lots
+        else set()
+    )
     return [{"epc_class": epc, "landed": epc in landed} for epc in sorted(lots)]
 
 

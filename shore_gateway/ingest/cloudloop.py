@@ -98,15 +98,28 @@ async def cloudloop_webhook(request: Request) -> JSONResponse:
     except ProtocolError as exc:
         metrics.frame_rejected("cloudloop", "not_a_bundle")
         raise HTTPException(422, f"message is not a frame bundle: {exc}") from None
-    meta = ArrivalMeta(channel=Channel.CLOUDLOOP, imei=mo.imei, momsn=mo.momsn,
-                       provider_time=mo.received_at, received_at=received_at)
+    meta = ArrivalMeta(
+        channel=Channel.CLOUDLOOP,
+        imei=mo.imei,
+        momsn=mo.momsn,
+        provider_time=mo.received_at,
+        received_at=received_at,
+    )
     results = await asyncio.gather(*(sink.accept(f, meta) for f in frames))
     counts = {o.value: sum(1 for r in results if r.outcome is o) for o in Outcome}
-    log.info("cloudloop arrival id=%s imei=%s transport=%s bytes=%d frames=%d %s", mo.id,
-             mo.imei, mo.transport, len(mo.payload), len(frames), counts)
+    log.info(
+        "cloudloop arrival id=%s imei=%s transport=%s bytes=%d frames=%d %s",
+        mo.id,
+        mo.imei,
+        mo.transport,
+        len(mo.payload),
+        len(frames),
+        counts,
+    )
     answer: dict[str, object] = {"frames": len(frames), **counts}
     if counts[Outcome.REJECTED.value]:
-        answer["reasons"] = sorted({r.reason or "" for r in results
-                                    if r.outcome is Outcome.REJECTED})[:5]
+        answer["reasons"] = sorted(
+            {r.reason or "" for r in results if r.outcome is Outcome.REJECTED}
+        )[:5]
         return JSONResponse(answer, status_code=422)
     return JSONResponse(answer)

@@ -113,9 +113,7 @@ def check_secret(session: Session, user: User | None, secret: str) -> bool:
 # --- login / logout ----------------------------------------------------------------------
 
 
-def login(
-    session: Session, request: Request, response: Response, name: str, secret: str
-) -> User:
+def login(session: Session, request: Request, response: Response, name: str, secret: str) -> User:
     """Check the rate limit and the secret, then start a *new* session (cookie on response).
 
     Raises:

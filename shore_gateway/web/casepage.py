@@ -41,8 +41,12 @@ S = Status
 #: The button for moving a case to a state, by the state it is in now (default: ``None`` key).
 VERBS: dict[Status, dict[Status | None, str]] = {
     S.ACKNOWLEDGED: {None: "Acknowledge"},
-    S.INVESTIGATING: {None: "Start investigation", S.CLOSED: "Reopen investigation",
-                      S.WITHDRAWN: "Reopen investigation", S.REFERRED: "Resume investigation"},
+    S.INVESTIGATING: {
+        None: "Start investigation",
+        S.CLOSED: "Reopen investigation",
+        S.WITHDRAWN: "Reopen investigation",
+        S.REFERRED: "Resume investigation",
+    },
     S.REMEDIATION_IN_PROGRESS: {None: "Start remediation", S.REMEDIATED: "Resume remediation"},
     S.REMEDIATED: {None: "Record remediation"},
     S.REFERRED: {None: "Refer to another organisation"},
@@ -102,8 +106,9 @@ def timeline(entries: list[AuditEntry]) -> list[dict[str, Any]]:
     out = []
     for e in entries:
         detail = json.loads(e.detail or "{}")
-        fields = {k: (str(v).replace("_", " ") if v is not None else "nobody")
-                  for k, v in detail.items()}
+        fields = {
+            k: (str(v).replace("_", " ") if v is not None else "nobody") for k, v in detail.items()
+        }
         fields.update(actor=e.actor, grievance=str(e.grievance_id or "?"))
         if e.action == "assign" and not detail.get("after"):
             text = f"{e.actor} removed the assignee"
@@ -114,8 +119,14 @@ def timeline(entries: list[AuditEntry]) -> list[dict[str, Any]]:
                 text = TIMELINE.get(e.action, "{actor}: " + e.action).format(**fields)
             except (KeyError, IndexError):
                 text = f"{e.actor}: {e.action.replace('_', ' ')}"
-        out.append({"time": views.iso(e.time), "text": text, "event": e.action != "view_text",
-                    "action": e.action})
+        out.append(
+            {
+                "time": views.iso(e.time),
+                "text": text,
+                "event": e.action != "view_text",
+                "action": e.action,
+            }
+        )
     return out
 
 
@@ -129,8 +140,15 @@ def case_page(
     return _render(request, ref, user, flash=DONE.get(done or ""))
 
 
-def _render(request: Request, ref: str, user: Any, *, flash: str | None = None,
-            error: str | None = None, status_code: int = 200) -> Response:
+def _render(
+    request: Request,
+    ref: str,
+    user: Any,
+    *,
+    flash: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     with _db(request).session() as session:
         try:
             case = desk.get_case(session, ref)
@@ -147,20 +165,43 @@ def _render(request: Request, ref: str, user: Any, *, flash: str | None = None,
             select(AuditEntry).where(AuditEntry.case_id == case.id).order_by(col(AuditEntry.id))
         ).all()
         others = session.exec(
-            select(Case).where(Case.vessel_id == case.vessel_id, Case.id != case.id,
-                               col(Case.status).not_in([S.CLOSED.value, S.WITHDRAWN.value]))
+            select(Case)
+            .where(
+                Case.vessel_id == case.vessel_id,
+                Case.id != case.id,
+                col(Case.status).not_in([S.CLOSED.value, S.WITHDRAWN.value]),
+            )
             .order_by(col(Case.id))
         ).all()
         merge_targets = [{"ref": c.ref, "label": Status(c.status).label} for c in others]
     current = Status(item["status"])
-    nexts = [{"to": s.value, "verb": verb(current, s), "confirm": s in CONFIRM}
-             for s in sorted(TRANSITIONS[current], key=list(Status).index)]
-    reack = current != S.NEW and item["acknowledged_at"] is None and item["deadline"] and (
-        item["deadline"]["what"] == "respond")
-    return page(request, "case.html", status_code=status_code, me=user, c=item, words=words,
-                timeline=timeline(list(trail)), nexts=nexts, reack=reack, notes=NOTES,
-                action_kinds=ACTION_KINDS, merge_targets=merge_targets, flash=flash,
-                error=error, convo=convo)
+    nexts = [
+        {"to": s.value, "verb": verb(current, s), "confirm": s in CONFIRM}
+        for s in sorted(TRANSITIONS[current], key=list(Status).index)
+    ]
+    reack = (
+        current != S.NEW
+        and item["acknowledged_at"] is None
+        and item["deadline"]
+        and (item["deadline"]["what"] == "respond")
+    )
+    return page(
+        request,
+        "case.html",
+        status_code=status_code,
+        me=user,
+        c=item,
+        words=words,
+        timeline=timeline(list(trail)),
+        nexts=nexts,
+        reack=reack,
+        notes=NOTES,
+        action_kinds=ACTION_KINDS,
+        merge_targets=merge_targets,
+        flash=flash,
+        error=error,
+        convo=convo,
+    )
 
 
 def _words(session: Session, actor: str, item: dict[str, Any]) -> list[dict[str, Any]]:
@@ -179,8 +220,9 @@ def _words(session: Session, actor: str, item: dict[str, Any]) -> list[dict[str,
     return out
 
 
-def _change(request: Request, ref: str, user: Any, fn: Callable[[Session, Case], Any],
-            done: str) -> Response:
+def _change(
+    request: Request, ref: str, user: Any, fn: Callable[[Session, Case], Any], done: str
+) -> Response:
     with _db(request).session() as session:
         try:
             result = fn(session, desk.get_case(session, ref))
@@ -197,7 +239,9 @@ def _change(request: Request, ref: str, user: Any, fn: Callable[[Session, Case],
 
 @router.post("/cases/{ref}/transition")
 def case_transition(
-    request: Request, ref: str, user: StaffPost,
+    request: Request,
+    ref: str,
+    user: StaffPost,
     status: Annotated[str, Form(max_length=32)],
     note: Annotated[int, Form(ge=0, le=0xFFFF)] = 0,
     confirm: Annotated[str, Form(max_length=8)] = "",
@@ -207,34 +251,60 @@ def case_transition(
     except CaseError as exc:
         raise HTTPException(400, str(exc)) from None
     if target in CONFIRM and confirm != "yes":
-        return _render(request, ref, user, status_code=400,
-                       error=f"Nothing changed: tick the box to confirm “{verb(S.NEW, target)}”.")
-    return _change(request, ref, user, lambda s, c: desk.transition(
-        s, c, target, actor=user.user.name, note=note), target.value)
+        return _render(
+            request,
+            ref,
+            user,
+            status_code=400,
+            error=f"Nothing changed: tick the box to confirm “{verb(S.NEW, target)}”.",
+        )
+    return _change(
+        request,
+        ref,
+        user,
+        lambda s, c: desk.transition(s, c, target, actor=user.user.name, note=note),
+        target.value,
+    )
 
 
 @router.post("/cases/{ref}/acknowledge")
 def case_acknowledge(
-    request: Request, ref: str, user: StaffPost,
+    request: Request,
+    ref: str,
+    user: StaffPost,
     note: Annotated[int, Form(ge=0, le=0xFFFF)] = 1,
 ) -> Response:
     """Stop the response clock of a reopened case (a new case: the Acknowledge move)."""
-    return _change(request, ref, user, lambda s, c: desk.acknowledge(
-        s, c, actor=user.user.name, note=note), "ack_new")
+    return _change(
+        request,
+        ref,
+        user,
+        lambda s, c: desk.acknowledge(s, c, actor=user.user.name, note=note),
+        "ack_new",
+    )
 
 
 @router.post("/cases/{ref}/assign")
 def case_assign(
-    request: Request, ref: str, user: StaffPost,
+    request: Request,
+    ref: str,
+    user: StaffPost,
     assignee: Annotated[str, Form(max_length=120)] = "",
 ) -> Response:
-    return _change(request, ref, user,
-                   lambda s, c: desk.assign(s, c, assignee, actor=user.user.name), "assigned")
+    return _change(
+        request,
+        ref,
+        user,
+        lambda s, c: desk.assign(s, c, assignee, actor=user.user.name),
+        "assigned",
+    )
 
 
 @router.post("/cases/{ref}/actions")
 def case_action(
-    request: Request, ref: str, user: StaffPost,
+    request: Request,
+    ref: str,
+    user: StaffPost,
     kind: Annotated[str, Form(max_length=32)],
     description: Annotated[str, Form(max_length=4000)] = "",
     due: Annotated[str, Form(max_length=20)] = "",
@@ -243,29 +313,51 @@ def case_action(
         due_at = dt.datetime.fromisoformat(due).replace(tzinfo=dt.UTC) if due else None
     except ValueError:
         raise HTTPException(400, "due: use YYYY-MM-DD") from None
-    return _change(request, ref, user, lambda s, c: desk.add_action(
-        s, c, kind, actor=user.user.name, description=description, due=due_at), "action_added")
+    return _change(
+        request,
+        ref,
+        user,
+        lambda s, c: desk.add_action(
+            s, c, kind, actor=user.user.name, description=description, due=due_at
+        ),
+        "action_added",
+    )
 
 
 @router.post("/cases/{ref}/actions/{action_id}/done")
 def case_action_done(
-    request: Request, ref: str, action_id: RowId, user: StaffPost,
+    request: Request,
+    ref: str,
+    action_id: RowId,
+    user: StaffPost,
     evidence: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    return _change(request, ref, user, lambda s, c: desk.complete_action(
-        s, c, action_id, actor=user.user.name, evidence=evidence), "action_done")
+    return _change(
+        request,
+        ref,
+        user,
+        lambda s, c: desk.complete_action(s, c, action_id, actor=user.user.name, evidence=evidence),
+        "action_done",
+    )
 
 
 @router.post("/cases/{ref}/merge")
 def case_merge(
-    request: Request, ref: str, user: StaffPost,
+    request: Request,
+    ref: str,
+    user: StaffPost,
     into: Annotated[str, Form(max_length=16)],
     confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """Merge this case into ``into`` (same vessel); this one closes. Needs confirmation."""
     if confirm != "yes":
-        return _render(request, ref, user, status_code=400,
-                       error="Nothing changed: tick the box to confirm the merge.")
+        return _render(
+            request,
+            ref,
+            user,
+            status_code=400,
+            error="Nothing changed: tick the box to confirm the merge.",
+        )
 
     def work(session: Session, case: Case) -> Case:
         return regroup.merge(session, case, desk.get_case(session, into), actor=user.user.name)
@@ -275,9 +367,16 @@ def case_merge(
 
 @router.post("/cases/{ref}/split")
 def case_split(
-    request: Request, ref: str, user: StaffPost,
+    request: Request,
+    ref: str,
+    user: StaffPost,
     grievance: Annotated[list[int], Form(max_length=100)],
 ) -> Response:
     """Split the ticked grievances off into a new case (redirects to it)."""
-    return _change(request, ref, user, lambda s, c: regroup.split(
-        s, c, grievance, actor=user.user.name), "split")
+    return _change(
+        request,
+        ref,
+        user,
+        lambda s, c: regroup.split(s, c, grievance, actor=user.user.name),
+        "split",
+    )

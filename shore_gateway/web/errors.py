@@ -13,8 +13,20 @@ from fastapi.responses import HTMLResponse
 from shore_gateway.web.render import page
 
 #: Paths that are APIs or machine feeds whatever the Accept header says.
-MACHINE_PREFIXES = ("/api/", "/healthz", "/metrics", "/events", "/clocks", "/dashboard/tracks.json",
-                    "/positions/", "/catch/", "/rockblock", "/primero", "/static/", "/fonts/")
+MACHINE_PREFIXES = (
+    "/api/",
+    "/healthz",
+    "/metrics",
+    "/events",
+    "/clocks",
+    "/dashboard/tracks.json",
+    "/positions/",
+    "/catch/",
+    "/rockblock",
+    "/primero",
+    "/static/",
+    "/fonts/",
+)
 TITLES = {
     400: "That request was not right",
     401: "Please log in",
@@ -53,8 +65,15 @@ def error_page(
         hint = "portal"
     elif status == 500:
         detail = "The error was logged. Try again in a moment."
-    resp = page(request, "error.html", status_code=status, me=me,
-                title=TITLES.get(status, "Something went wrong"), detail=detail, hint=hint)
+    resp = page(
+        request,
+        "error.html",
+        status_code=status,
+        me=me,
+        title=TITLES.get(status, "Something went wrong"),
+        detail=detail,
+        hint=hint,
+    )
     for name, value in (headers or {}).items():
         if name.lower() not in ("content-type", "content-length"):
             resp.headers[name] = value

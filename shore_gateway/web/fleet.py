@@ -55,8 +55,9 @@ def fleet(
                 "owner": v.owner,
                 "frames_ok_24h": ok,
                 "frames_refused_24h": failed,
-                "alert_details": [{"kind": a.kind, "detail": a.detail,
-                                   "since": iso(a.created_at)} for a in alerts],
+                "alert_details": [
+                    {"kind": a.kind, "detail": a.detail, "since": iso(a.created_at)} for a in alerts
+                ],
                 "open_cases": len(open_cases),
                 "urgent_cases": sum(1 for u in open_cases if u),
             }

@@ -40,8 +40,16 @@ from shore_gateway.web.timefmt import BadTimeZone, time_zones, zone
 router = APIRouter(include_in_schema=False)
 ACCOUNT_MSGS = {"password": "password_saved", "tz": "tz_saved"}  # catalog keys
 LOCALES = Path(__file__).resolve().parent.parent.parent / "vessel_agent" / "locale"
-LANG_NAMES = {"my": "Burmese", "th": "Thai", "km": "Khmer", "id": "Indonesian",
-              "vi": "Vietnamese", "tl": "Tagalog", "en": "English", "und": "unknown"}
+LANG_NAMES = {
+    "my": "Burmese",
+    "th": "Thai",
+    "km": "Khmer",
+    "id": "Indonesian",
+    "vi": "Vietnamese",
+    "tl": "Tagalog",
+    "en": "English",
+    "und": "unknown",
+}
 
 
 def _db(request: Request) -> Any:
@@ -63,8 +71,15 @@ def home(request: Request) -> Response:
 def login_form(request: Request, error: str | None = None) -> Response:
     token = secrets.token_urlsafe(24)
     resp = page(request, "login.html", login_csrf=token, error=error)
-    resp.set_cookie(auth.LOGIN_CSRF_COOKIE, token, max_age=3600, path="/", httponly=True,
-                    samesite="strict", secure=request.url.scheme == "https")
+    resp.set_cookie(
+        auth.LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return resp
 
 
@@ -83,8 +98,7 @@ def login_submit(
         with _db(request).session() as session:
             auth.login(session, request, resp, username, secret)
     except auth.TooManyAttempts as exc:
-        return page(request, "login.html", status_code=429, error=str(exc),
-                    login_csrf=csrf)
+        return page(request, "login.html", status_code=429, error=str(exc), login_csrf=csrf)
     except auth.LoginRefused as exc:
         return page(request, "login.html", status_code=401, error=str(exc), login_csrf=csrf)
     return resp
@@ -108,12 +122,21 @@ def account(
     return _account(request, user, lang, ACCOUNT_MSGS.get(msg or ""))
 
 
-def _account(request: Request, user: auth.WebUser, lang: str, msg: str | None,
-             status_code: int = 200) -> Response:
+def _account(
+    request: Request, user: auth.WebUser, lang: str, msg: str | None, status_code: int = 200
+) -> Response:
     """The account page in the reader's language (owners come from the portal with it)."""
-    return page(request, "account.html", status_code=status_code, lang=lang, me=user, msg=msg,
-                zones=sorted(time_zones()), s=catalog.strings(lang),
-                t=catalog.strings(lang) if lang != "en" else None)
+    return page(
+        request,
+        "account.html",
+        status_code=status_code,
+        lang=lang,
+        me=user,
+        msg=msg,
+        zones=sorted(time_zones()),
+        s=catalog.strings(lang),
+        t=catalog.strings(lang) if lang != "en" else None,
+    )
 
 
 @router.post("/account/timezone")
@@ -129,8 +152,15 @@ def account_timezone(
     except BadTimeZone as exc:
         raise HTTPException(400, str(exc)) from None
     resp = RedirectResponse(f"/account?lang={lang}&msg=tz", 303)
-    resp.set_cookie(TZ_COOKIE, tz.strip(), max_age=365 * 86400, path="/", httponly=True,
-                    samesite="strict", secure=request.url.scheme == "https")
+    resp.set_cookie(
+        TZ_COOKIE,
+        tz.strip(),
+        max_age=365 * 86400,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return resp
 
 
@@ -159,12 +189,11 @@ def account_password(
 def dashboard(request: Request, user: WebStaff) -> Response:
     with _db(request).session() as session:
         vessels = vessels_for(session, user.user)
-        rows = fleet(
-            session, vessels, silence_after_s=request.app.state.settings.silence_after_s
-        )
+        rows = fleet(session, vessels, silence_after_s=request.app.state.settings.silence_after_s)
         urgent = visible_cases(session, user.user, urgent=True, open_only=True, limit=20)
-        urgent_rows = sorted((views.staff_case(session, c, v) for c, v in urgent),
-                             key=views.deadline_order)
+        urgent_rows = sorted(
+            (views.staff_case(session, c, v) for c, v in urgent), key=views.deadline_order
+        )
     return page(request, "dashboard.html", me=user, fleet=rows, urgent=urgent_rows)
 
 
@@ -172,8 +201,9 @@ def dashboard(request: Request, user: WebStaff) -> Response:
 def tracks_json(request: Request, user: WebStaff) -> Response:
     with _db(request).session() as session:
         data = tracks(session, vessels_for(session, user.user))
-    return Response(json.dumps(data), media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        json.dumps(data), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
 
 
 # --- inbox and grievances ------------------------------------------------------------------
@@ -192,12 +222,20 @@ def inbox(
     flag = {"yes": True, "no": False}.get(urgent or "")
     with _db(request).session() as session:
         rows = grievance_rows(session, vessel=vessel or None, lang=lang or None, urgent=flag)
-        items = [views.staff_grievance(session, g, v, include_text=False, case=c)
-                 for g, v, c in rows]
+        items = [
+            views.staff_grievance(session, g, v, include_text=False, case=c) for g, v, c in rows
+        ]
         items.sort(key=views.deadline_order)  # the most pressing clock first
         names = [v.name for v in vessels_for(session, user.user)]
-    return page(request, "inbox.html", me=user, items=items, vessels=names,
-                langs=LANG_NAMES, filters={"vessel": vessel, "lang": lang, "urgent": urgent})
+    return page(
+        request,
+        "inbox.html",
+        me=user,
+        items=items,
+        vessels=names,
+        langs=LANG_NAMES,
+        filters={"vessel": vessel, "lang": lang, "urgent": urgent},
+    )
 
 
 def _crew_label(lang: str, category: int) -> str | None:
@@ -250,14 +288,20 @@ def cases_page(
 ) -> Response:
     with _db(request).session() as session:
         try:
-            rows = visible_cases(session, user.user, status=status or None,
-                                 vessel=vessel or None, q=q or None)
+            rows = visible_cases(
+                session, user.user, status=status or None, vessel=vessel or None, q=q or None
+            )
         except CaseError as exc:
             raise HTTPException(400, str(exc)) from None
-        items = sorted((views.staff_case(session, c, v) for c, v in rows),
-                       key=views.deadline_order)
-    return page(request, "cases.html", me=user, items=items, statuses=list(Status),
-                filters={"status": status, "vessel": vessel, "q": q})
+        items = sorted((views.staff_case(session, c, v) for c, v in rows), key=views.deadline_order)
+    return page(
+        request,
+        "cases.html",
+        me=user,
+        items=items,
+        statuses=list(Status),
+        filters={"status": status, "vessel": vessel, "q": q},
+    )
 
 
 @router.get("/cases.csv")
@@ -270,9 +314,14 @@ def cases_export(request: Request, user: WebAny) -> Response:
         else:
             data = [views.owner_case(session, c, v) for c, v in rows]
         desk.audit(session, user.user.name, "export", rows=len(rows), what="web cases.csv")
-    return Response(cases_csv(data, user.staff), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="cases.csv"',
-                             "Cache-Control": "no-store"})
+    return Response(
+        cases_csv(data, user.staff),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="cases.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/clocks")
@@ -293,8 +342,9 @@ def clocks(
         except ValueError:
             raise HTTPException(422, f"due: not a time: {value[:40]!r}") from None
         out.append(clock)
-    return Response(json.dumps(out), media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        json.dumps(out), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
 
 
 # --- live events ---------------------------------------------------------------------------
@@ -306,14 +356,22 @@ def _events_after(request: Request, after: int) -> list[dict[str, Any]]:
             select(AuditEntry, Case, Vessel)
             .join(Case, col(Case.id) == col(AuditEntry.case_id))
             .join(Vessel, col(Vessel.id) == col(Case.vessel_id))
-            .where(col(AuditEntry.id) > after,
-                   col(AuditEntry.action).in_(list(desk.EVENT_ACTIONS)))
+            .where(col(AuditEntry.id) > after, col(AuditEntry.action).in_(list(desk.EVENT_ACTIONS)))
             .order_by(col(AuditEntry.id))
             .limit(100)
         ).all()
-        return [{"id": e.id, "action": e.action, "case": c.ref, "vessel": v.name,
-                 "status": c.status, "urgent": c.urgent, "time": views.iso(e.time)}
-                for e, c, v in rows]
+        return [
+            {
+                "id": e.id,
+                "action": e.action,
+                "case": c.ref,
+                "vessel": v.name,
+                "status": c.status,
+                "urgent": c.urgent,
+                "time": views.iso(e.time),
+            }
+            for e, c, v in rows
+        ]
 
 
 def _last_event_id(request: Request) -> int:
@@ -353,15 +411,21 @@ async def events(
                 yield f"id: {ev['id']}\nevent: case\ndata: {json.dumps(ev)}\n\n".encode()
             await asyncio.sleep(poll_s)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 # --- static --------------------------------------------------------------------------------
 
 
-FONT_TYPES = {".woff2": "font/woff2", ".css": "text/css; charset=utf-8",
-              ".txt": "text/plain; charset=utf-8"}
+FONT_TYPES = {
+    ".woff2": "font/woff2",
+    ".css": "text/css; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+}
 
 
 @router.get("/fonts/{name}")
@@ -374,8 +438,9 @@ def fonts(name: str) -> Response:
     path = FONTS_DIR / name
     if "/" in name or name.startswith(".") or path.suffix not in FONT_TYPES or not path.is_file():
         raise HTTPException(404, "not found")
-    return FileResponse(path, media_type=FONT_TYPES[path.suffix],
-                        headers={"Cache-Control": "max-age=86400"})
+    return FileResponse(
+        path, media_type=FONT_TYPES[path.suffix], headers={"Cache-Control": "max-age=86400"}
+    )
 
 
 @router.get("/static/{name}")
@@ -384,5 +449,6 @@ def static(name: str) -> Response:
     path = STATIC / name
     if "/" in name or name.startswith(".") or path.suffix not in STATIC_TYPES or not path.is_file():
         raise HTTPException(404, "not found")
-    return FileResponse(path, media_type=STATIC_TYPES[path.suffix],
-                        headers={"Cache-Control": "max-age=3600"})
+    return FileResponse(
+        path, media_type=STATIC_TYPES[path.suffix], headers={"Cache-Control": "max-age=3600"}
+    )

@@ -36,9 +36,7 @@ def portal(
     with request.app.state.db.session() as session:
         vessels = vessels_for(session, user.user)
         after = request.app.state.settings.silence_after_s
-        health = [
-            views.terminal_health(session, v, silence_after_s=after) for v in vessels
-        ]
+        health = [views.terminal_health(session, v, silence_after_s=after) for v in vessels]
         cases = [views.owner_case(session, c, v) for c, v in visible_cases(session, user.user)]
     cases.sort(key=views.deadline_order)
     by_lot: dict[str, list[str]] = {}

@@ -56,8 +56,9 @@ def reader_zone(request: Request) -> str:
 
 def humane(request: Request, lang: str = "en") -> Humane:
     """The formatter for this request: the reader's language and zone, and now."""
-    return Humane(locale=lang, tz=zone(reader_zone(request)), now=utcnow(),
-                  phrases=catalog.phrases(lang))
+    return Humane(
+        locale=lang, tz=zone(reader_zone(request)), now=utcnow(), phrases=catalog.phrases(lang)
+    )
 
 
 def page(

@@ -121,10 +121,16 @@ class Humane:
             return None
         left = (when - self.now).total_seconds()
         if left < 0:
-            return {"text": self.phrases["overdue_by"].format(self.duration(left)),
-                    "overdue": True, "seconds": int(left)}
-        return {"text": self.phrases["in"].format(self.duration(left)), "overdue": False,
-                "seconds": int(left)}
+            return {
+                "text": self.phrases["overdue_by"].format(self.duration(left)),
+                "overdue": True,
+                "seconds": int(left),
+            }
+        return {
+            "text": self.phrases["in"].format(self.duration(left)),
+            "overdue": False,
+            "seconds": int(left),
+        }
 
     # --- absolute ------------------------------------------------------------------------
 
@@ -163,8 +169,11 @@ class Humane:
         if when is None:
             return escape(self.phrases["never"])
         return Markup('<time datetime="{}" title="{}">{} ({})</time>').format(
-            when.astimezone(UTC).isoformat(timespec="seconds"), self.at(when), self.at(when),
-            self.ago(when))
+            when.astimezone(UTC).isoformat(timespec="seconds"),
+            self.at(when),
+            self.at(when),
+            self.ago(when),
+        )
 
     def since(self, value: dt.datetime | str | None) -> Markup:
         """``<time>`` showing only how long ago (absolute time as the tooltip)."""
@@ -172,7 +181,8 @@ class Humane:
         if when is None:
             return escape(self.phrases["never"])
         return Markup('<time datetime="{}" title="{}">{}</time>').format(
-            when.astimezone(UTC).isoformat(timespec="seconds"), self.at(when), self.ago(when))
+            when.astimezone(UTC).isoformat(timespec="seconds"), self.at(when), self.ago(when)
+        )
 
     def text(self, message: str) -> str:
         """A machine-written message (an alert's detail) with every ISO time in it written
@@ -186,8 +196,12 @@ class Humane:
         if metres is None:
             return "?"
         if metres < 1000:
-            return format_unit(round(metres, -1) or round(metres), "length-meter",
-                               length="short", locale=self.locale)
+            return format_unit(
+                round(metres, -1) or round(metres),
+                "length-meter",
+                length="short",
+                locale=self.locale,
+            )
         km = metres / 1000
         value = round(km, 1) if km < 10 else round(km)
         return format_unit(value, "length-kilometer", length="short", locale=self.locale)
@@ -211,9 +225,7 @@ class Humane:
         return f"{self.number(n)} {one if form == 'one' else other}"
 
 
-_ISO = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"
-)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
 
 
 def _iso_match(text: str) -> dt.datetime:

@@ -23,9 +23,21 @@ FLIP = [sys.executable, "-m", "flip"]
 def test_emulate_probe_send_end_to_end(tmp_path: Path, receiver: DirectIPReceiver) -> None:
     host, port = receiver.address
     with subprocess.Popen(
-        [*FLIP, "bridge", "emulate", "--imei", IMEI, "--directip", f"{host}:{port}",
-         "--mt-listen", "127.0.0.1:0", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *FLIP,
+            "bridge",
+            "emulate",
+            "--imei",
+            IMEI,
+            "--directip",
+            f"{host}:{port}",
+            "--mt-listen",
+            "127.0.0.1:0",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     ) as emulate:
         try:
             _drive(emulate, tmp_path, receiver)
@@ -40,8 +52,13 @@ def _drive(emulate: subprocess.Popen[str], tmp_path: Path, receiver: DirectIPRec
     assert ready["imei"] == IMEI and ready["device"].startswith("/dev/")
     assert ready["mt_listen"].startswith("127.0.0.1:")
 
-    probe = subprocess.run([*FLIP, "bridge", "probe", ready["device"], "--json"],
-                           capture_output=True, text=True, timeout=30, check=False)
+    probe = subprocess.run(
+        [*FLIP, "bridge", "probe", ready["device"], "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert probe.returncode == 0, probe.stderr
     assert json.loads(probe.stdout)["imei"] == IMEI
 
@@ -49,12 +66,23 @@ def _drive(emulate: subprocess.Popen[str], tmp_path: Path, receiver: DirectIPRec
     assert len(payload) == 340 and b"\r\n" in payload
     (tmp_path / "p.bin").write_bytes(payload)
     send = subprocess.run(
-        [*FLIP, "bridge", "send", ready["device"], "--file", str(tmp_path / "p.bin"),
-         "--json"], capture_output=True, text=True, timeout=30, check=False)
+        [*FLIP, "bridge", "send", ready["device"], "--file", str(tmp_path / "p.bin"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert send.returncode == 0, send.stderr
     result = json.loads(send.stdout)
-    assert result == {"bytes": 340, "mo_status": 0, "momsn": 0, "mt_length": 0,
-                      "mt_queued": 0, "mt_status": 0, "outcome": "success"}
+    assert result == {
+        "bytes": 340,
+        "mo_status": 0,
+        "momsn": 0,
+        "mt_length": 0,
+        "mt_queued": 0,
+        "mt_status": 0,
+        "outcome": "success",
+    }
     deadline_ok = _wait(lambda: len(receiver.messages) == 1)
     assert deadline_ok
     message = receiver.messages[0]

@@ -53,8 +53,9 @@ def test_probe(modem: Modem) -> None:
     assert info.system_time is not None
 
 
-def test_binary_mo_with_cr_lf_reaches_directip(modem: Modem, emulator: Emulator,
-                                               receiver: DirectIPReceiver) -> None:
+def test_binary_mo_with_cr_lf_reaches_directip(
+    modem: Modem, emulator: Emulator, receiver: DirectIPReceiver
+) -> None:
     assert len(BINARY) == 340
     modem.write_mo(BINARY)
     result = modem.session()
@@ -98,11 +99,14 @@ def test_errors_and_unknown_commands(modem: Modem) -> None:
     assert modem.command("") == []
 
 
-@pytest.mark.parametrize("code", [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 32, 33, 34, 35, 36,
-                                  37, 38, 64, 65, 1, 2])
+@pytest.mark.parametrize(
+    "code", [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 32, 33, 34, 35, 36, 37, 38, 64, 65, 1, 2]
+)
 def test_every_session_result_code(receiver: DirectIPReceiver, code: int) -> None:
-    with Emulator(imei=IMEI, directip=receiver.address, link=Scripted([code])) as emu, \
-            Modem.open(emu.device, timeout_s=2.0) as modem:
+    with (
+        Emulator(imei=IMEI, directip=receiver.address, link=Scripted([code])) as emu,
+        Modem.open(emu.device, timeout_s=2.0) as modem,
+    ):
         modem.write_mo(b"x")
         result = modem.session()
         assert result.mo_status == code
@@ -110,8 +114,11 @@ def test_every_session_result_code(receiver: DirectIPReceiver, code: int) -> Non
             assert result.ok and emu.wait_delivered(1)
         else:
             assert result.mt_status == 2 and not result.ok
-            assert result.outcome.kind in (OutcomeKind.RETRYABLE, OutcomeKind.FATAL,
-                                           OutcomeKind.HARDWARE)
+            assert result.outcome.kind in (
+                OutcomeKind.RETRYABLE,
+                OutcomeKind.FATAL,
+                OutcomeKind.HARDWARE,
+            )
             assert modem.status().momsn == 0
 
 
@@ -141,8 +148,10 @@ def test_modem_goes_silent_mid_response(modem: Modem, emulator: Emulator) -> Non
 
 
 def test_sbdwb_timeout_in_the_modem(receiver: DirectIPReceiver) -> None:
-    with Emulator(imei=IMEI, directip=receiver.address, write_timeout_s=0.2) as emu, \
-            Modem.open(emu.device, timeout_s=2.0) as modem:
+    with (
+        Emulator(imei=IMEI, directip=receiver.address, write_timeout_s=0.2) as emu,
+        Modem.open(emu.device, timeout_s=2.0) as modem,
+    ):
         modem._write(b"AT+SBDWB=20\r")  # and never send the data
         time.sleep(0.5)
         modem._port.timeout = 0.2

@@ -15,8 +15,14 @@ IMEI = "300234010753370"
 
 def mo(payload: bytes | None = b"hello", location: d.MOLocation | None = None) -> d.MOMessage:
     return d.MOMessage(
-        header=d.MOHeader(cdr_reference=1234, imei=IMEI, session_status=0, momsn=65535,
-                          mtmsn=0, session_time=1_700_000_000),
+        header=d.MOHeader(
+            cdr_reference=1234,
+            imei=IMEI,
+            session_status=0,
+            momsn=65535,
+            mtmsn=0,
+            session_time=1_700_000_000,
+        ),
         payload=payload,
         location=location,
     )
@@ -55,7 +61,8 @@ def test_mo_round_trip_with_location() -> None:
 def test_mt_round_trip_and_confirmation() -> None:
     message = d.MTMessage(
         header=d.MTHeader(client_message_id=7, imei=IMEI, disposition=d.MTDisposition.ASSIGN_MTMSN),
-        payload=b"\x00\x01\r\n", priority=2,
+        payload=b"\x00\x01\r\n",
+        priority=2,
     )
     assert d.decode_mt(d.encode_mt(message)) == message
     conf = d.MTConfirmation(client_message_id=7, imei=IMEI, auto_id_reference=99, status=-5)
@@ -96,7 +103,7 @@ def test_malformed_mo() -> None:
         d.decode_mo(bytes.fromhex("010004010001ff"))
     with pytest.raises(Malformed):  # no header
         d.decode_mo(bytes.fromhex("0100050200026869"))
-    dup = good[3:6 + 28]
+    dup = good[3 : 6 + 28]
     twice = bytes([1]) + (len(dup) * 2).to_bytes(2, "big") + dup + dup
     with pytest.raises(Malformed):
         d.decode_mo(twice)
@@ -104,8 +111,13 @@ def test_malformed_mo() -> None:
 
 def test_encode_rejects_bad_values() -> None:
     with pytest.raises(LocalDirectIPError):
-        d.encode_mo(d.MOMessage(header=d.MOHeader(cdr_reference=0, imei="123", session_status=0,
-                                                   momsn=0, mtmsn=0, session_time=0)))
+        d.encode_mo(
+            d.MOMessage(
+                header=d.MOHeader(
+                    cdr_reference=0, imei="123", session_status=0, momsn=0, mtmsn=0, session_time=0
+                )
+            )
+        )
     with pytest.raises(LocalDirectIPError):
         d.encode_mo(mo(bytes(d.MAX_MO_PAYLOAD + 1)))
     with pytest.raises(LocalDirectIPError):
@@ -147,8 +159,14 @@ def test_any_bytes_value_or_typed_error(data: bytes, decode) -> None:  # type: i
 @st.composite
 def framed(draw: st.DrawFn) -> bytes:
     """Well-framed messages with random IEs inside, so decoders get past the pre-header."""
-    ies = draw(st.lists(st.tuples(st.sampled_from([1, 2, 3, 5, 0x41, 0x42, 0x44, 0x46, 0x99]),
-                                  st.binary(max_size=40)), max_size=4))
+    ies = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from([1, 2, 3, 5, 0x41, 0x42, 0x44, 0x46, 0x99]), st.binary(max_size=40)
+            ),
+            max_size=4,
+        )
+    )
     body = b"".join(bytes([i]) + len(b).to_bytes(2, "big") + b for i, b in ies)
     return bytes([draw(st.sampled_from([1, 0x31]))]) + len(body).to_bytes(2, "big") + body
 
@@ -186,21 +204,47 @@ def test_reader_whole_equals_byte_by_byte(parts: list[bytes]) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.integers(0, 2**32 - 1), st.integers(0, 255), st.integers(0, 65535), st.integers(0, 65535),
-    st.integers(0, 2**32 - 1), st.one_of(st.none(), st.binary(max_size=340)),
-    st.one_of(st.none(), st.tuples(st.booleans(), st.booleans(), st.integers(0, 90),
-                                   st.integers(0, 59999), st.integers(0, 180),
-                                   st.integers(0, 59999), st.integers(0, 2**32 - 1))),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 255),
+    st.integers(0, 65535),
+    st.integers(0, 65535),
+    st.integers(0, 2**32 - 1),
+    st.one_of(st.none(), st.binary(max_size=340)),
+    st.one_of(
+        st.none(),
+        st.tuples(
+            st.booleans(),
+            st.booleans(),
+            st.integers(0, 90),
+            st.integers(0, 59999),
+            st.integers(0, 180),
+            st.integers(0, 59999),
+            st.integers(0, 2**32 - 1),
+        ),
+    ),
 )
 def test_mo_round_trip_property(cdr, status, momsn, mtmsn, when, payload, loc) -> None:  # type: ignore[no-untyped-def]
     location = None
     if loc is not None:
-        location = d.MOLocation(south=loc[0], west=loc[1], lat_degrees=loc[2],
-                                lat_thousandths_minute=loc[3], lon_degrees=loc[4],
-                                lon_thousandths_minute=loc[5], cep_km=loc[6])
+        location = d.MOLocation(
+            south=loc[0],
+            west=loc[1],
+            lat_degrees=loc[2],
+            lat_thousandths_minute=loc[3],
+            lon_degrees=loc[4],
+            lon_thousandths_minute=loc[5],
+            cep_km=loc[6],
+        )
     message = d.MOMessage(
-        header=d.MOHeader(cdr_reference=cdr, imei=IMEI, session_status=status, momsn=momsn,
-                          mtmsn=mtmsn, session_time=when),
-        payload=payload, location=location,
+        header=d.MOHeader(
+            cdr_reference=cdr,
+            imei=IMEI,
+            session_status=status,
+            momsn=momsn,
+            mtmsn=mtmsn,
+            session_time=when,
+        ),
+        payload=payload,
+        location=location,
     )
     assert d.decode_mo(d.encode_mo(message)) == message

@@ -22,8 +22,12 @@ def free_port() -> int:
 
 def test_delivery_retries_until_shore_is_up() -> None:
     port = free_port()
-    with Emulator(imei=IMEI, directip=("127.0.0.1", port), retry_initial_s=0.05,
-                  retry_max_s=0.2) as emu, Modem.open(emu.device, timeout_s=2) as modem:
+    with (
+        Emulator(
+            imei=IMEI, directip=("127.0.0.1", port), retry_initial_s=0.05, retry_max_s=0.2
+        ) as emu,
+        Modem.open(emu.device, timeout_s=2) as modem,
+    ):
         for text in ("first", "second"):
             modem.write_text(text)
             assert modem.session().ok  # the satellite session succeeds regardless
@@ -41,8 +45,10 @@ def test_delivery_retries_until_shore_is_up() -> None:
 def test_refused_confirmation_is_retried() -> None:
     receiver = DirectIPReceiver(accept=False)
     try:
-        with Emulator(imei=IMEI, directip=receiver.address, retry_initial_s=0.05) as emu, \
-                Modem.open(emu.device, timeout_s=2) as modem:
+        with (
+            Emulator(imei=IMEI, directip=receiver.address, retry_initial_s=0.05) as emu,
+            Modem.open(emu.device, timeout_s=2) as modem,
+        ):
             modem.write_text("x")
             modem.session()
             assert not emu.wait_delivered(1, timeout=0.3)
@@ -63,8 +69,10 @@ def send_mt(address: tuple[str, int], message: d.MTMessage) -> d.MTConfirmation:
 
 
 def test_mt_over_directip(receiver: DirectIPReceiver) -> None:
-    with Emulator(imei=IMEI, directip=receiver.address, mt_listen=("127.0.0.1", 0)) as emu, \
-            Modem.open(emu.device, timeout_s=2) as modem:
+    with (
+        Emulator(imei=IMEI, directip=receiver.address, mt_listen=("127.0.0.1", 0)) as emu,
+        Modem.open(emu.device, timeout_s=2) as modem,
+    ):
         assert emu.mt_address is not None
         header = d.MTHeader(client_message_id=5, imei=IMEI)
         conf = send_mt(emu.mt_address, d.MTMessage(header=header, payload=b"\r\nreply"))

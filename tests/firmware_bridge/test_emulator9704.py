@@ -25,8 +25,12 @@ IMEI = "300434060000001"
 def test_webhook_retries_until_answered() -> None:
     hook = WebhookReceiver(fail=2)
     try:
-        with Emulator9704(imei=IMEI, webhook=hook.url, retry_initial_s=0.05,
-                          segment_timeout_s=2.0) as emu, IMTDriver.open(emu.device) as modem:
+        with (
+            Emulator9704(
+                imei=IMEI, webhook=hook.url, retry_initial_s=0.05, segment_timeout_s=2.0
+            ) as emu,
+            IMTDriver.open(emu.device) as modem,
+        ):
             modem.begin()
             modem.send(b"first")
             modem.send(b"second")
@@ -38,33 +42,61 @@ def test_webhook_retries_until_answered() -> None:
 
 
 def test_provider_api_queues_mt_and_reports_status() -> None:
-    with Emulator9704(imei=IMEI, api_listen=("127.0.0.1", 0), thing_id="thing-1",
-                      segment_timeout_s=2.0) as emu, IMTDriver.open(emu.device) as modem:
+    with (
+        Emulator9704(
+            imei=IMEI, api_listen=("127.0.0.1", 0), thing_id="thing-1", segment_timeout_s=2.0
+        ) as emu,
+        IMTDriver.open(emu.device) as modem,
+    ):
         modem.begin()
         assert emu.api_address is not None
         base = "http://{}:{}/Data".format(*emu.api_address)
         payload = bytes(range(256)) * 300
-        good = {"token": emu.api_token, "thing": "thing-1", "topic": "244",
-                "message": binascii.b2a_base64(payload, newline=False).decode()}
-        assert httpx.post(f"{base}/DoSendImtMessage", data={**good, "token": "x"}
-                          ).status_code == 401
-        assert httpx.post(f"{base}/DoSendImtMessage", data={**good, "thing": "y"}
-                          ).status_code == 404
-        assert httpx.post(f"{base}/DoSendImtMessage", data={**good, "message": "%%"}
-                          ).status_code == 400
+        good = {
+            "token": emu.api_token,
+            "thing": "thing-1",
+            "topic": "244",
+            "message": binascii.b2a_base64(payload, newline=False).decode(),
+        }
+        assert (
+            httpx.post(f"{base}/DoSendImtMessage", data={**good, "token": "x"}).status_code == 401
+        )
+        assert (
+            httpx.post(f"{base}/DoSendImtMessage", data={**good, "thing": "y"}).status_code == 404
+        )
+        assert (
+            httpx.post(f"{base}/DoSendImtMessage", data={**good, "message": "%%"}).status_code
+            == 400
+        )
         reply = httpx.post(f"{base}/DoSendImtMessage", json=good)
         assert reply.status_code == 200
         message = modem.receive(timeout_s=10)
         assert message is not None and message.payload == payload
-        status = httpx.get(f"{base}/GetMtDeliveryStatus",
-                           params={"token": emu.api_token, "message": reply.json()["id"]})
+        status = httpx.get(
+            f"{base}/GetMtDeliveryStatus",
+            params={"token": emu.api_token, "message": reply.json()["id"]},
+        )
         assert status.json()["status"] == "delivered"
 
 
 @pytest.mark.slow
 def test_cli_emulate_9704(webhook: WebhookReceiver) -> None:
-    cmd = [sys.executable, "-m", "flip", "bridge", "emulate", "--model", "9704",
-           "--imei", IMEI, "--webhook", webhook.url, "--segment-timeout", "2", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "flip",
+        "bridge",
+        "emulate",
+        "--model",
+        "9704",
+        "--imei",
+        IMEI,
+        "--webhook",
+        webhook.url,
+        "--segment-timeout",
+        "2",
+        "--json",
+    ]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
         try:
             assert proc.stdout is not None
@@ -100,10 +132,13 @@ def test_cli_probe_and_send_9704(webhook: WebhookReceiver, tmp_path: object) -> 
         assert main(["bridge", "probe", emu.device, "--model", "9704", "--json"]) == 0
         payload = tmp_path / "voice.bin"
         payload.write_bytes(bytes(range(256)) * 200)
-        assert main(["bridge", "send", emu.device, "--model", "9704", "--file", str(payload),
-                     "--json"]) == 0
+        assert (
+            main(
+                ["bridge", "send", emu.device, "--model", "9704", "--file", str(payload), "--json"]
+            )
+            == 0
+        )
         assert emu.wait_delivered(1)
         assert emu.sent[0].payload == payload.read_bytes()
         payload.write_bytes(b"")
-        assert main(["bridge", "send", emu.device, "--model", "9704", "--file",
-                     str(payload)]) != 0
+        assert main(["bridge", "send", emu.device, "--model", "9704", "--file", str(payload)]) != 0

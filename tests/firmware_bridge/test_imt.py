@@ -47,8 +47,9 @@ class Host:
                 self.other.append(event)
         return out
 
-    def say(self, method: Method, target: str, body: dict[str, object] | None = None
-            ) -> list[Response]:
+    def say(
+        self, method: Method, target: str, body: dict[str, object] | None = None
+    ) -> list[Response]:
         line = encode_request(Request(method=method, target=target, body=body or {}))
         return self._collect(self.modem.receive_data(line, self.now))
 
@@ -76,8 +77,11 @@ class Host:
 
     def send(self, payload: bytes, topic: int = 244) -> list[Response]:
         message = append_crc(payload)
-        out = self.say(Method.PUT, "messageOriginate", {
-            "topic_id": topic, "message_length": len(message), "request_reference": 1})
+        out = self.say(
+            Method.PUT,
+            "messageOriginate",
+            {"topic_id": topic, "message_length": len(message), "request_reference": 1},
+        )
         accepted = out[0]
         assert accepted.body["message_response"] == "message_accepted"
         lines = out[1:]
@@ -91,10 +95,17 @@ class Host:
                 continue
             ask = asks[0].body
             start, length = ask["segment_start"], ask["segment_length"]
-            lines = self.say(Method.PUT, "messageOriginateSegment", {
-                **{k: ask[k] for k in ("topic_id", "message_id", "segment_length",
-                                       "segment_start")},
-                "data": b64(message[start : start + length])})
+            lines = self.say(
+                Method.PUT,
+                "messageOriginateSegment",
+                {
+                    **{
+                        k: ask[k]
+                        for k in ("topic_id", "message_id", "segment_length", "segment_start")
+                    },
+                    "data": b64(message[start : start + length]),
+                },
+            )
 
 
 def test_requests_before_api_version_get_400() -> None:
@@ -120,8 +131,14 @@ def test_active_needs_a_sim_and_messaging_needs_active() -> None:
     host = Host(IMTModem(imei=IMEI))
     host.say(Method.PUT, "apiVersion", {"active_version": {"major": 1, "minor": 6, "patch": 0}})
     assert host.say(Method.PUT, "operationalState", {"state": "active"})[0].code == 410
-    assert host.say(Method.PUT, "messageOriginate", {
-        "topic_id": 244, "message_length": 5, "request_reference": 1})[0].code == 406
+    assert (
+        host.say(
+            Method.PUT,
+            "messageOriginate",
+            {"topic_id": 244, "message_length": 5, "request_reference": 1},
+        )[0].code
+        == 406
+    )
 
 
 def test_not_provisioned_is_418() -> None:
@@ -141,8 +158,9 @@ def test_mo_100000_bytes_in_requested_segments() -> None:
 
 
 def test_mo_unknown_topic_and_overflow() -> None:
-    host = Host(IMTModem(imei=IMEI, topics=(Topic(topic_id=244, topic_name="RAW",
-                                                   max_queue_depth=1),)))
+    host = Host(
+        IMTModem(imei=IMEI, topics=(Topic(topic_id=244, topic_name="RAW", max_queue_depth=1),))
+    )
     host.begin()
     body = {"topic_id": 4000, "message_length": 5, "request_reference": 9}
     reply = host.say(Method.PUT, "messageOriginate", body)[0]
@@ -150,16 +168,21 @@ def test_mo_unknown_topic_and_overflow() -> None:
     assert reply.body["request_reference"] == 9
     body["topic_id"] = 244
     assert host.say(Method.PUT, "messageOriginate", body)[0].body["message_response"] == (
-        "message_accepted")
+        "message_accepted"
+    )
     assert host.say(Method.PUT, "messageOriginate", body)[0].body["message_response"] == (
-        "message_discarded_on_overflow")
+        "message_discarded_on_overflow"
+    )
 
 
 def test_segment_not_supplied_in_time() -> None:
     host = Host(IMTModem(imei=IMEI, segment_timeout_s=0.3))
     host.begin()
-    host.say(Method.PUT, "messageOriginate",
-             {"topic_id": 244, "message_length": 10, "request_reference": 1})
+    host.say(
+        Method.PUT,
+        "messageOriginate",
+        {"topic_id": 244, "message_length": 10, "request_reference": 1},
+    )
     final = host.advance(0.31)
     assert final[-1].body["final_mo_status"] == "segment_not_supplied"
 
@@ -167,36 +190,62 @@ def test_segment_not_supplied_in_time() -> None:
 def test_wrong_segment_and_bad_crc() -> None:
     host = Host(IMTModem(imei=IMEI))
     host.begin()
-    out = host.say(Method.PUT, "messageOriginate",
-                   {"topic_id": 244, "message_length": 7, "request_reference": 1})
+    out = host.say(
+        Method.PUT,
+        "messageOriginate",
+        {"topic_id": 244, "message_length": 7, "request_reference": 1},
+    )
     mid = out[0].body["message_id"]
     seg = {"topic_id": 244, "message_id": mid, "segment_length": 7, "segment_start": 0}
     out = host.say(Method.PUT, "messageOriginateSegment", {**seg, "data": b64(b"hello\0\0")})
     assert out[0].ok and out[1].body["final_mo_status"] == "user_supplied_crc_error"
-    out = host.say(Method.PUT, "messageOriginate",
-                   {"topic_id": 244, "message_length": 7, "request_reference": 2})
+    out = host.say(
+        Method.PUT,
+        "messageOriginate",
+        {"topic_id": 244, "message_length": 7, "request_reference": 2},
+    )
     mid = out[0].body["message_id"]
     seg = {"topic_id": 244, "message_id": mid, "segment_length": 6, "segment_start": 1}
     out = host.say(Method.PUT, "messageOriginateSegment", {**seg, "data": b64(b"x" * 6)})
     assert out[0].code == 405 and out[1].body["final_mo_status"] == "segment_incorrect"
     # base64 that does not hold segment_length bytes is malformed, the transfer goes on
-    out = host.say(Method.PUT, "messageOriginate",
-                   {"topic_id": 244, "message_length": 7, "request_reference": 3})
+    out = host.say(
+        Method.PUT,
+        "messageOriginate",
+        {"topic_id": 244, "message_length": 7, "request_reference": 3},
+    )
     mid = out[0].body["message_id"]
-    out = host.say(Method.PUT, "messageOriginateSegment", {
-        "topic_id": 244, "message_id": mid, "segment_length": 7, "segment_start": 0,
-        "data": "aGk="})
+    out = host.say(
+        Method.PUT,
+        "messageOriginateSegment",
+        {
+            "topic_id": 244,
+            "message_id": mid,
+            "segment_length": 7,
+            "segment_start": 0,
+            "data": "aGk=",
+        },
+    )
     assert out[0].code == 405
 
 
 def test_link_failures_retry_then_expire() -> None:
-    host = Host(IMTModem(imei=IMEI, link=Scripted(codes=[32, 32]),
-                         topics=(Topic(topic_id=244, topic_name="RAW"),)))
+    host = Host(
+        IMTModem(
+            imei=IMEI,
+            link=Scripted(codes=[32, 32]),
+            topics=(Topic(topic_id=244, topic_name="RAW"),),
+        )
+    )
     host.begin()
     assert host.send(b"retried")[0].body["final_mo_status"] == "mo_ack_received"
-    host = Host(IMTModem(imei=IMEI, link=NoService(latency_s=5),
-                         topics=(Topic(topic_id=244, topic_name="RAW",
-                                       discard_time_seconds=60),)))
+    host = Host(
+        IMTModem(
+            imei=IMEI,
+            link=NoService(latency_s=5),
+            topics=(Topic(topic_id=244, topic_name="RAW", discard_time_seconds=60),),
+        )
+    )
     host.begin()
     assert host.say(Method.GET, "constellationState")[0].body["signal_bars"] == 0
     assert host.send(b"never")[0].body["final_mo_status"] == "message_expired"
@@ -213,8 +262,10 @@ def test_mt_segments_carry_the_crc() -> None:
     assert [r.target for r in lines][:2] == ["messageTerminate", "messageTerminateSegment"]
     assert lines[0].body["message_length_max"] == len(payload) + 2
     data = b"".join(
-        __import__("base64").b64decode(r.body["data"]) for r in lines
-        if r.target == "messageTerminateSegment")
+        __import__("base64").b64decode(r.body["data"])
+        for r in lines
+        if r.target == "messageTerminateSegment"
+    )
     assert strip_crc(data) == payload
     assert lines[-1].body["final_mt_status"] == "complete"
     assert max(r.body.get("segment_length", 0) for r in lines) == 1083
@@ -243,12 +294,24 @@ def test_any_bytes_get_answers_never_exceptions(chunks: list[bytes]) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.dictionaries(st.sampled_from(["topic_id", "message_id", "segment_length",
-                                        "segment_start", "data", "message_length",
-                                        "request_reference"]),
-                       st.none() | st.booleans() | st.integers(-5, 200_000) | st.text(max_size=8),
-                       max_size=7),
-       st.sampled_from(["messageOriginate", "messageOriginateSegment"]))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "topic_id",
+                "message_id",
+                "segment_length",
+                "segment_start",
+                "data",
+                "message_length",
+                "request_reference",
+            ]
+        ),
+        st.none() | st.booleans() | st.integers(-5, 200_000) | st.text(max_size=8),
+        max_size=7,
+    ),
+    st.sampled_from(["messageOriginate", "messageOriginateSegment"]),
+)
 def test_any_fields_get_a_typed_answer(body: dict[str, object], target: str) -> None:
     host = Host(IMTModem(imei=IMEI))
     host.begin()

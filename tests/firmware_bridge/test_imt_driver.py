@@ -65,8 +65,10 @@ def test_no_service_ends_in_a_typed_failure() -> None:
     from firmware_bridge.imt import Topic
 
     topics = (Topic(topic_id=244, topic_name="RAW", discard_time_seconds=0),)
-    with Emulator9704(imei=IMEI, link=NoService(latency_s=0.05), topics=topics) as emu, \
-            IMTDriver.open(emu.device) as modem:
+    with (
+        Emulator9704(imei=IMEI, link=NoService(latency_s=0.05), topics=topics) as emu,
+        IMTDriver.open(emu.device) as modem,
+    ):
         modem.begin()
         assert modem.signal() == 0
         with pytest.raises(TransferFailed) as info:
@@ -98,7 +100,7 @@ def test_refusal_carries_its_code() -> None:
 
 
 def test_garbage_between_lines_is_skipped() -> None:
-    answer = b"\x11\x00junk\r\n200 constellationState {\"signal_bars\":3}\r"
+    answer = b'\x11\x00junk\r\n200 constellationState {"signal_bars":3}\r'
     fake = FakeModem(lambda line: answer)
     try:
         with IMTDriver.open(fake.device, timeout_s=1) as modem:
@@ -119,10 +121,12 @@ def test_bad_signal_field_is_garbled() -> None:
 
 def _mt_lines(message: bytes, mid: int = 7) -> bytes:
     ids = f'"topic_id":244,"message_id":{mid}'
-    return (f'299 messageTerminate {{{ids},"message_length_max":{len(message)}}}\r'
-            f'299 messageTerminateSegment {{{ids},"segment_length":{len(message)},'
-            f'"segment_start":0,"data":"{b64(message)}"}}\r'
-            f'299 messageTerminateStatus {{{ids},"final_mt_status":"complete"}}\r').encode()
+    return (
+        f'299 messageTerminate {{{ids},"message_length_max":{len(message)}}}\r'
+        f'299 messageTerminateSegment {{{ids},"segment_length":{len(message)},'
+        f'"segment_start":0,"data":"{b64(message)}"}}\r'
+        f'299 messageTerminateStatus {{{ids},"final_mt_status":"complete"}}\r'
+    ).encode()
 
 
 def test_mt_with_a_bad_crc_is_not_delivered() -> None:
@@ -143,10 +147,12 @@ def test_mt_with_a_bad_crc_is_not_delivered() -> None:
 def test_segment_request_past_the_end_is_not_answered() -> None:
     def respond(line: bytes) -> bytes:
         if line.startswith(b"PUT messageOriginate "):
-            return (b'200 messageOriginate {"topic_id":244,"message_id":3,'
-                    b'"message_response":"message_accepted"}\r'
-                    b'299 messageOriginateSegment {"topic_id":244,"message_id":3,'
-                    b'"segment_length":1000,"segment_start":0}\r')
+            return (
+                b'200 messageOriginate {"topic_id":244,"message_id":3,'
+                b'"message_response":"message_accepted"}\r'
+                b'299 messageOriginateSegment {"topic_id":244,"message_id":3,'
+                b'"segment_length":1000,"segment_start":0}\r'
+            )
         return b""
 
     fake = FakeModem(respond)

@@ -37,8 +37,9 @@ def test_identity_and_signal(rockblock: tuple[RockBlock, Emulator]) -> None:
     assert rb.ring_indication == ("000", "000", rb.ring_indication[2])
 
 
-def test_send_binary_message(rockblock: tuple[RockBlock, Emulator],
-                             receiver: DirectIPReceiver) -> None:
+def test_send_binary_message(
+    rockblock: tuple[RockBlock, Emulator], receiver: DirectIPReceiver
+) -> None:
     rb, emu = rockblock
     payload = bytes(range(11, 250))  # no 0x0A/0x0D: the driver's readline-based reads need it
     rb.data_out = payload
@@ -57,8 +58,9 @@ def test_text_loopback_and_data_in(rockblock: tuple[RockBlock, Emulator]) -> Non
     assert rb.data_in == b"hello world"
 
 
-def test_location_session_and_mt(rockblock: tuple[RockBlock, Emulator],
-                                 receiver: DirectIPReceiver) -> None:
+def test_location_session_and_mt(
+    rockblock: tuple[RockBlock, Emulator], receiver: DirectIPReceiver
+) -> None:
     rb, emu = rockblock
     rb.ring_alert = False
     emu.queue_mt(b"ack 42")

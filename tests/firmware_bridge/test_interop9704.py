@@ -49,16 +49,27 @@ CHILD = textwrap.dedent("""
 
 
 def _child(device: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", CHILD, device], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, device],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _drive(child: subprocess.Popen[str], emu: Emulator9704, mt_size: int) -> None:
     assert child.stdout is not None and child.stdin is not None
     first = json.loads(child.stdout.readline())
-    assert first == {"begin": True, "signal": 5, "imei": IMEI, "iccid": emu.machine.iccid,
-                     "firmware": "v1.6.0", "send_raw": True, "send_313": True,
-                     "send_unprovisioned": False}
+    assert first == {
+        "begin": True,
+        "signal": 5,
+        "imei": IMEI,
+        "iccid": emu.machine.iccid,
+        "firmware": "v1.6.0",
+        "send_raw": True,
+        "send_313": True,
+        "send_unprovisioned": False,
+    }
     reply = bytes(i % 251 for i in range(mt_size))
     emu.queue_mt(reply)
     child.stdin.write("\n")
@@ -73,8 +84,13 @@ def _drive(child: subprocess.Popen[str], emu: Emulator9704, mt_size: int) -> Non
 def test_library_drives_the_emulator(webhook: WebhookReceiver, mt_size: int) -> None:
     # MT segments of 1,083 bytes: the library copies each segment's base64 text into a
     # 1,447-byte buffer (jspr.h JSPR_MAX_SEGMENT_LENGTH), so bigger segments corrupt it.
-    with Emulator9704(imei=IMEI, webhook=webhook.url, segment_timeout_s=2.0,
-                      mt_segment_size=1083, retry_initial_s=0.1) as emu:
+    with Emulator9704(
+        imei=IMEI,
+        webhook=webhook.url,
+        segment_timeout_s=2.0,
+        mt_segment_size=1083,
+        retry_initial_s=0.1,
+    ) as emu:
         with _child(emu.device) as child:
             try:
                 _drive(child, emu, mt_size)
@@ -83,5 +99,7 @@ def test_library_drives_the_emulator(webhook: WebhookReceiver, mt_size: int) -> 
         assert emu.wait_delivered(2)
     posted = [parse_lingo_mo(b) for b in webhook.bodies]
     assert [(m.topic, m.payload) for m in posted] == [
-        (244, bytes(range(256)) * 40), (313, b"hello purple")]
+        (244, bytes(range(256)) * 40),
+        (313, b"hello purple"),
+    ]
     assert all(m.imei == IMEI and m.transport == "imt" for m in posted)

@@ -39,8 +39,9 @@ from firmware_bridge.jspr import (
 def test_request_vectors_match_the_library() -> None:
     # the exact lines Ground Control's library writes (src/jspr_command.c)
     assert parse_request(b"GET apiVersion {}") == Request(method=Method.GET, target="apiVersion")
-    req = parse_request(b'PUT messageOriginate {"topic_id":244, "message_length":12, '
-                        b'"request_reference":1}')
+    req = parse_request(
+        b'PUT messageOriginate {"topic_id":244, "message_length":12, "request_reference":1}'
+    )
     assert req.body == {"topic_id": 244, "message_length": 12, "request_reference": 1}
     assert encode_request(Request(method=Method.GET, target="hwInfo")) == b"GET hwInfo {}\r"
 
@@ -54,17 +55,20 @@ def test_response_vectors() -> None:
     assert parse_response(b"\n\x11299 simStatus {}").unsolicited
 
 
-@pytest.mark.parametrize(("line", "error"), [
-    (b"", JSPRMalformed),
-    (b"GET apiVersion", JSPRMalformed),
-    (b"POST apiVersion {}", JSPRMalformed),
-    (b"GET api-version {}", JSPRMalformed),
-    (b"GET apiVersion [1]", JSPRBadJSON),
-    (b"GET apiVersion {", JSPRBadJSON),
-    (b'GET apiVersion {"a": NaN}', JSPRBadJSON),
-    (b"GET apiVersion {\xff}", JSPRBadJSON),
-    (b"GET apiVersion " + b"[" * 5000, JSPRBadJSON),
-])
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (b"", JSPRMalformed),
+        (b"GET apiVersion", JSPRMalformed),
+        (b"POST apiVersion {}", JSPRMalformed),
+        (b"GET api-version {}", JSPRMalformed),
+        (b"GET apiVersion [1]", JSPRBadJSON),
+        (b"GET apiVersion {", JSPRBadJSON),
+        (b'GET apiVersion {"a": NaN}', JSPRBadJSON),
+        (b"GET apiVersion {\xff}", JSPRBadJSON),
+        (b"GET apiVersion " + b"[" * 5000, JSPRBadJSON),
+    ],
+)
 def test_bad_requests_are_typed(line: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
         parse_request(line)
@@ -146,8 +150,9 @@ def _key(item: object) -> object:
 @given(st.binary(max_size=600), st.booleans())
 def test_any_bytes_whole_or_byte_by_byte(data: bytes, requests: bool) -> None:
     whole = _feed(LineDecoder(requests=requests, max_line=200), [data])
-    single = _feed(LineDecoder(requests=requests, max_line=200),
-                   [data[i : i + 1] for i in range(len(data))])
+    single = _feed(
+        LineDecoder(requests=requests, max_line=200), [data[i : i + 1] for i in range(len(data))]
+    )
     assert [_key(i) for i in whole] == [_key(i) for i in single]
     for item in whole:
         assert isinstance(item, Request | Response | Rejected)
@@ -165,16 +170,19 @@ def test_parsers_raise_only_typed_errors(line: bytes) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=10,
 )
 
 
-@given(st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,28}", fullmatch=True),
-       st.dictionaries(st.text(max_size=10), json_values, max_size=4),
-       st.sampled_from([200, 299, 404, 418]))
+@given(
+    st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,28}", fullmatch=True),
+    st.dictionaries(st.text(max_size=10), json_values, max_size=4),
+    st.sampled_from([200, 299, 404, 418]),
+)
 def test_round_trip(target: str, body: dict[str, object], code: int) -> None:
     resp = Response(code=code, target=target, body=body)
     assert parse_response(encode_response(resp)[:-1]) == resp

@@ -18,8 +18,16 @@ WHEN = dt.datetime(2026, 12, 5, 1, 2, 3, tzinfo=dt.UTC)
 
 
 def body(**changes: object) -> bytes:
-    doc = json.loads(build_lingo_mo(imei=IMEI, payload=b"\x84hello", received_at=WHEN,
-                                    topic=244, message_id=9, delivery_id=uuid.UUID(int=1)))
+    doc = json.loads(
+        build_lingo_mo(
+            imei=IMEI,
+            payload=b"\x84hello",
+            received_at=WHEN,
+            topic=244,
+            message_id=9,
+            delivery_id=uuid.UUID(int=1),
+        )
+    )
     for key, value in changes.items():
         if value is None:
             doc.pop(key, None)
@@ -38,14 +46,26 @@ def test_round_trip() -> None:
     assert sbd.transport == "sbd" and sbd.momsn == 77
 
 
-@pytest.mark.parametrize("changes", [
-    {"id": None}, {"id": 5}, {"receivedAt": None}, {"receivedAt": {"year": 2026}},
-    {"receivedAt": {"year": 2026, "month": 2, "day": 30, "hour": 1, "minute": 1}},
-    {"identity": {"hardware": "12345"}}, {"identity": {"hardware": "30043406000000x"}},
-    {"imt": {"crcError": True}}, {"imt": {"size": 99}}, {"imt": {"topic": 5}},
-    {"sbd": {"momsn": 1}}, {"imt": None}, {"message": "not base64!"}, {"message": ""},
-    {"message": None},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"id": None},
+        {"id": 5},
+        {"receivedAt": None},
+        {"receivedAt": {"year": 2026}},
+        {"receivedAt": {"year": 2026, "month": 2, "day": 30, "hour": 1, "minute": 1}},
+        {"identity": {"hardware": "12345"}},
+        {"identity": {"hardware": "30043406000000x"}},
+        {"imt": {"crcError": True}},
+        {"imt": {"size": 99}},
+        {"imt": {"topic": 5}},
+        {"sbd": {"momsn": 1}},
+        {"imt": None},
+        {"message": "not base64!"},
+        {"message": ""},
+        {"message": None},
+    ],
+)
 def test_refusals_are_typed(changes: dict[str, object]) -> None:
     with pytest.raises(LingoError):
         parse_lingo_mo(body(**changes))
@@ -69,8 +89,9 @@ def test_any_bytes(raw: bytes) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 keys = st.sampled_from(["id", "receivedAt", "identity", "imt", "sbd", "cellular", "message"])
@@ -84,8 +105,12 @@ def test_any_json_document(doc: dict[str, object]) -> None:
         pass
 
 
-@given(st.dictionaries(st.sampled_from(["year", "month", "day", "hour", "minute", "second"]),
-                       st.integers(-10, 10_000) | st.booleans() | st.none()))
+@given(
+    st.dictionaries(
+        st.sampled_from(["year", "month", "day", "hour", "minute", "second"]),
+        st.integers(-10, 10_000) | st.booleans() | st.none(),
+    )
+)
 def test_any_received_at(when: dict[str, object]) -> None:
     try:
         parse_lingo_mo(body(receivedAt=when))

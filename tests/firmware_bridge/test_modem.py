@@ -91,8 +91,10 @@ def test_binary_payload_with_cr_lf_is_not_a_command_line() -> None:
     assert response == b"\r\n+SBDIX: 0, 0, 0, 0, 0, 0\r\n\r\nOK\r\n"
     assert sent[0].payload == payload
     run(m, b"AT+SBDTC\r")
-    assert run(m, b"AT+SBDRB\r") == len(payload).to_bytes(2, "big") + payload + checksum(
-        payload) + b"\r\nOK\r\n"
+    assert (
+        run(m, b"AT+SBDRB\r")
+        == len(payload).to_bytes(2, "big") + payload + checksum(payload) + b"\r\nOK\r\n"
+    )
 
 
 def test_momsn_and_mtmsn_wrap() -> None:
@@ -163,8 +165,11 @@ def test_radio_off_gives_34() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.sampled_from([c for c, _ in VECTORS] + [b"AT+SBDWB=3\r", b"abc\x02\x14"]),
-                max_size=8))
+@given(
+    st.lists(
+        st.sampled_from([c for c, _ in VECTORS] + [b"AT+SBDWB=3\r", b"abc\x02\x14"]), max_size=8
+    )
+)
 def test_byte_by_byte_equals_whole(commands: list[bytes]) -> None:
     stream = b"".join(commands)
     whole = run(ModemMachine(imei=IMEI), stream)

@@ -57,12 +57,9 @@ def test_gnrmc_and_void_and_other_sentences() -> None:
         (RMC[:-3], NMEAChecksumError),
         ("GPRMC,1*00", NMEASentenceError),
         (sentence("GPRMC,123519,A"), NMEASentenceError),
-        (sentence("GPRMC,123519,A,48x7.038,N,01131.000,E,022.4,084.4,230394,,"),
-         NMEASentenceError),
-        (sentence("GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,320394,,"),
-         NMEASentenceError),
-        (sentence("GPRMC,123519,A,4807.038,Q,01131.000,E,022.4,084.4,230394,,"),
-         NMEASentenceError),
+        (sentence("GPRMC,123519,A,48x7.038,N,01131.000,E,022.4,084.4,230394,,"), NMEASentenceError),
+        (sentence("GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,320394,,"), NMEASentenceError),
+        (sentence("GPRMC,123519,A,4807.038,Q,01131.000,E,022.4,084.4,230394,,"), NMEASentenceError),
     ],
 )
 def test_typed_errors(line: str, error: type[Exception]) -> None:

@@ -6,8 +6,32 @@ import pytest
 
 from firmware_bridge.status import OutcomeKind, classify, msn_delta, next_msn
 
-FIELD_CODES = [0, 1, 2, 3, 4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 32, 33, 34, 35, 36, 37,
-               38, 64, 65]
+FIELD_CODES = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    17,
+    18,
+    19,
+    32,
+    33,
+    34,
+    35,
+    36,
+    37,
+    38,
+    64,
+    65,
+]
 
 
 @pytest.mark.parametrize("code", FIELD_CODES)
@@ -24,13 +48,21 @@ def test_every_documented_code_has_a_typed_outcome(code: int) -> None:
 @pytest.mark.parametrize(
     ("code", "kind", "retry"),
     [
-        (0, OutcomeKind.SUCCESS, None), (2, OutcomeKind.SUCCESS, None),
-        (12, OutcomeKind.FATAL, None), (14, OutcomeKind.FATAL, None), (16, OutcomeKind.FATAL, None),
-        (33, OutcomeKind.HARDWARE, None), (34, OutcomeKind.HARDWARE, None),
-        (36, OutcomeKind.RETRYABLE, 180.0), (32, OutcomeKind.RETRYABLE, 30.0),
-        (35, OutcomeKind.RETRYABLE, 10.0), (17, OutcomeKind.RETRYABLE, 30.0),
-        (18, OutcomeKind.RETRYABLE, 10.0), (13, OutcomeKind.RETRYABLE, 20.0),
-        (7, OutcomeKind.RETRYABLE, 30.0), (99, OutcomeKind.RETRYABLE, 30.0),
+        (0, OutcomeKind.SUCCESS, None),
+        (2, OutcomeKind.SUCCESS, None),
+        (12, OutcomeKind.FATAL, None),
+        (14, OutcomeKind.FATAL, None),
+        (16, OutcomeKind.FATAL, None),
+        (33, OutcomeKind.HARDWARE, None),
+        (34, OutcomeKind.HARDWARE, None),
+        (36, OutcomeKind.RETRYABLE, 180.0),
+        (32, OutcomeKind.RETRYABLE, 30.0),
+        (35, OutcomeKind.RETRYABLE, 10.0),
+        (17, OutcomeKind.RETRYABLE, 30.0),
+        (18, OutcomeKind.RETRYABLE, 10.0),
+        (13, OutcomeKind.RETRYABLE, 20.0),
+        (7, OutcomeKind.RETRYABLE, 30.0),
+        (99, OutcomeKind.RETRYABLE, 30.0),
     ],
 )
 def test_outcome_table(code: int, kind: OutcomeKind, retry: float | None) -> None:

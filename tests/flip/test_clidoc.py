@@ -11,6 +11,14 @@ def test_cli_reference_is_current() -> None:
 
 def test_every_command_is_documented() -> None:
     text = clidoc.render()
-    for command in ("keys new", "packet seal", "bridge emulate", "vessel submit",
-                    "gateway serve", "gateway vessel rotate-key", "sim run", "demo"):
+    for command in (
+        "keys new",
+        "packet seal",
+        "bridge emulate",
+        "vessel submit",
+        "gateway serve",
+        "gateway vessel rotate-key",
+        "sim run",
+        "demo",
+    ):
         assert f"`flip {command}`" in text

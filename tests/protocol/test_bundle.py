@@ -47,15 +47,18 @@ def test_pack_fills_bundles_in_order() -> None:
         bundle.join([], limit=100)
 
 
-@pytest.mark.parametrize(("data", "error"), [
-    (b"", Malformed),
-    (b"hello", Malformed),
-    (FRAMES[0][:-1], Truncated),
-    (FRAMES[0] + b"\x01", Malformed),
-    (b"\x9f\x01\xff", Malformed),  # indefinite-length array
-    (b"\x84" + b"\x81" * 40, Malformed),  # nesting
-    (b"\x9b" + b"\xff" * 8, Truncated),  # claims 2^64 items
-])
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", Malformed),
+        (b"hello", Malformed),
+        (FRAMES[0][:-1], Truncated),
+        (FRAMES[0] + b"\x01", Malformed),
+        (b"\x9f\x01\xff", Malformed),  # indefinite-length array
+        (b"\x84" + b"\x81" * 40, Malformed),  # nesting
+        (b"\x9b" + b"\xff" * 8, Truncated),  # claims 2^64 items
+    ],
+)
 def test_bad_bundles_are_typed(data: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
         bundle.split(data, max_frame=frame.UPLINK_MAX)

@@ -8,9 +8,30 @@ import pathlib
 import protocol
 
 BANNED_MODULES = {
-    "asyncio", "socket", "serial", "sqlite3", "time", "random", "secrets", "os", "io.open",
-    "logging", "threading", "subprocess", "selectors", "pathlib", "importlib", "urllib", "http",
-    "datetime", "uuid", "sqlmodel", "sqlalchemy", "paho", "fastapi", "httpx",
+    "asyncio",
+    "socket",
+    "serial",
+    "sqlite3",
+    "time",
+    "random",
+    "secrets",
+    "os",
+    "io.open",
+    "logging",
+    "threading",
+    "subprocess",
+    "selectors",
+    "pathlib",
+    "importlib",
+    "urllib",
+    "http",
+    "datetime",
+    "uuid",
+    "sqlmodel",
+    "sqlalchemy",
+    "paho",
+    "fastapi",
+    "httpx",
 }
 BANNED_CALLS = {"open", "print", "input", "exec", "eval", "__import__"}
 ROOT = pathlib.Path(protocol.__file__).parent

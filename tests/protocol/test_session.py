@@ -86,8 +86,13 @@ def test_forged_and_misaddressed_downlink_refused() -> None:
     pair = VesselShorePair()
     pair.vessel.queue_crew(Grievance(category=0x16, lang=Lang.EN, text="passport held"), T0)
     captain = keys.new_signing_key(det_rng("captain"))
-    forged = pack_downlink(captain, keys.key_id(pair.shore_keys.sign.public_key()),
-                           pair.vessel.kid, [Ack(cum_seq=100)], T0)[0]
+    forged = pack_downlink(
+        captain,
+        keys.key_id(pair.shore_keys.sign.public_key()),
+        pair.vessel.kid,
+        [Ack(cum_seq=100)],
+        T0,
+    )[0]
     with pytest.raises(BadSignature):
         pair.vessel.handle_downlink(forged, T0)
     other = pack_downlink(pair.shore_keys.sign, pair.shore.kid, bytes(4), [Ack(cum_seq=100)], T0)
@@ -160,18 +165,24 @@ def test_downlink_status_config_and_key_rotation() -> None:
     msgs = [
         CaseStatus(ref_seq=1, case_ref="C-0042", status=2, note=3),
         Config(version=1, airtime_bytes_per_day=2000, report_interval_s=3600),
-        KeyRotation(epoch=1, sign_pub=keys.raw_public(new_shore.public_key()),
-                    seal_pub=keys.raw_public(new_seal.public_key())),
+        KeyRotation(
+            epoch=1,
+            sign_pub=keys.raw_public(new_shore.public_key()),
+            seal_pub=keys.raw_public(new_seal.public_key()),
+        ),
     ]
     frames = pair.shore.downlink(pair.vessel.kid, msgs, T0)
     assert all(len(f) <= DOWNLINK_MAX for f in frames)
     events = [e for f in frames for e in pair.vessel.handle_downlink(f, T0)]
     assert [type(e).__name__ for e in events] == [
-        "CaseStatusReceived", "ConfigReceived", "ShoreKeyRotated",
+        "CaseStatusReceived",
+        "ConfigReceived",
+        "ShoreKeyRotated",
     ]
     assert pair.vessel.handle_downlink(frames[0], T0) != []  # statuses may repeat harmlessly
-    late = pack_downlink(new_shore, keys.key_id(new_shore.public_key()), pair.vessel.kid,
-                         [Ack(cum_seq=0)], T0)
+    late = pack_downlink(
+        new_shore, keys.key_id(new_shore.public_key()), pair.vessel.kid, [Ack(cum_seq=0)], T0
+    )
     assert pair.vessel.handle_downlink(late[0], T0) == []
 
 

@@ -130,13 +130,26 @@ def test_serve_on_a_port_in_use_is_one_line_and_status_1(tmp_path: Path) -> None
         busy.listen()
         port = busy.getsockname()[1]
         r = subprocess.run(
-            [sys.executable, "-m", "flip", "gateway", "serve", "--db",
-             f"sqlite:///{tmp_path / 'g.sqlite3'}", "--http", f"127.0.0.1:{port}",
-             "--no-directip"],
-            check=False, capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "flip",
+                "gateway",
+                "serve",
+                "--db",
+                f"sqlite:///{tmp_path / 'g.sqlite3'}",
+                "--http",
+                f"127.0.0.1:{port}",
+                "--no-directip",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert r.returncode == 1
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert lines == [f"flip: error: cannot listen on 127.0.0.1:{port}: address already in use"], \
+    assert lines == [f"flip: error: cannot listen on 127.0.0.1:{port}: address already in use"], (
         r.stderr
+    )
     assert "Traceback" not in r.stdout + r.stderr

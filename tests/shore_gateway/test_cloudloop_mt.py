@@ -21,9 +21,16 @@ from tests.shore_gateway.ingest.helpers import SHORE, T0, Boat, pipeline_for
 
 
 def test_mt_through_the_emulated_provider() -> None:
-    with Emulator9704(imei="300434060000001", api_listen=("127.0.0.1", 0), thing_id="thing-9",
-                      api_token="acct", segment_timeout_s=2.0) as emu, \
-            IMTDriver.open(emu.device) as modem:
+    with (
+        Emulator9704(
+            imei="300434060000001",
+            api_listen=("127.0.0.1", 0),
+            thing_id="thing-9",
+            api_token="acct",
+            segment_timeout_s=2.0,
+        ) as emu,
+        IMTDriver.open(emu.device) as modem,
+    ):
         modem.begin()
         assert emu.api_address is not None
         api = CloudloopMT("http://{}:{}/".format(*emu.api_address), "acct")
@@ -49,11 +56,23 @@ def test_downlink_to_a_9704_goes_as_one_cloudloop_mt_bundle(sqlite_db: Database)
     for data in boat.grievance_frames(3):
         assert pipeline.ingest(data, ArrivalMeta(channel="cloudloop")).durable
     with sqlite_db.session() as s:
-        s.add(Downlink(vessel_id=boat.vessel_id, kind="case_status",
-                       body=encode_message(CaseStatus(ref_seq=1, case_ref="C-3", status=2))))
-    with Emulator9704(imei=boat.imei, api_listen=("127.0.0.1", 0), thing_id="thing-7",
-                      api_token="acct", segment_timeout_s=2.0) as emu, \
-            IMTDriver.open(emu.device) as modem:
+        s.add(
+            Downlink(
+                vessel_id=boat.vessel_id,
+                kind="case_status",
+                body=encode_message(CaseStatus(ref_seq=1, case_ref="C-3", status=2)),
+            )
+        )
+    with (
+        Emulator9704(
+            imei=boat.imei,
+            api_listen=("127.0.0.1", 0),
+            thing_id="thing-7",
+            api_token="acct",
+            segment_timeout_s=2.0,
+        ) as emu,
+        IMTDriver.open(emu.device) as modem,
+    ):
         modem.begin()
         assert emu.api_address is not None
         api = CloudloopMT("http://{}:{}".format(*emu.api_address), "acct")
@@ -63,8 +82,11 @@ def test_downlink_to_a_9704_goes_as_one_cloudloop_mt_bundle(sqlite_db: Database)
         assert asyncio.run(sender.run_once()) == 1
         message = modem.receive(timeout_s=10)
         assert message is not None
-    events = [e for part in bundle.split(message.payload, max_frame=frame.DOWNLINK_MAX)
-              for e in boat.session.handle_downlink(part, T0)]
+    events = [
+        e
+        for part in bundle.split(message.payload, max_frame=frame.DOWNLINK_MAX)
+        for e in boat.session.handle_downlink(part, T0)
+    ]
     assert any(isinstance(e, MessagesAcked) and e.seqs == (1, 2, 3) for e in events)
     assert any(isinstance(e, CaseStatusReceived) for e in events)
     assert parse_route("cloudloop://thing-7") == Route("cloudloop", "thing-7")

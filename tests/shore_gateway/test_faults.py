@@ -463,9 +463,10 @@ def test_primero_down_for_hours_then_every_case_once_and_updates_in_order(
         # PATCHes arrive in the order the desk made the changes (a resent one repeats itself).
         observed = [p["flip_status"] for i, p in fake.patches if i == c.external_id
                     and "flip_status" in p]  # fmt: skip
-        assert _collapse([first_status[c.external_id], *observed]) == _collapse(
-            expected[ref]
-        ), (ref, observed)
+        assert _collapse([first_status[c.external_id], *observed]) == _collapse(expected[ref]), (
+            ref,
+            observed,
+        )
     print(
         f"Primero down {PRIMERO_OUTAGE}: {queued} outbox rows queued, {failed_calls} calls "
         f"refused, head row tried {head_attempts} times; drained {drained} in order, "

@@ -44,8 +44,9 @@ def test_serve_delivers_new_cases_to_primero(tmp_path: Path) -> None:
             assert gw.ready["cases"] == ["primero"]
             address = hostport(gw.ready["directip"])
             for i, frame in enumerate(frames):
-                _until_confirmed(address, mo_bytes(frame, imei=boat.imei, momsn=i),
-                                 time.monotonic() + 20)
+                _until_confirmed(
+                    address, mo_bytes(frame, imei=boat.imei, momsn=i), time.monotonic() + 20
+                )
             deadline = time.monotonic() + 20
             while not fake.creates:
                 assert time.monotonic() < deadline, "no case reached Primero"

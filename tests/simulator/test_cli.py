@@ -7,19 +7,48 @@ import subprocess
 import sys
 from pathlib import Path
 
-REQUIRED = ("created", "delivered", "lost", "duplicates_surfaced", "latency_p50_s",
-            "latency_p95_s", "oracle_p95_s", "bytes_on_air", "bytes_needed", "credits", "wall_s")
+REQUIRED = (
+    "created",
+    "delivered",
+    "lost",
+    "duplicates_surfaced",
+    "latency_p50_s",
+    "latency_p95_s",
+    "oracle_p95_s",
+    "bytes_on_air",
+    "bytes_needed",
+    "credits",
+    "wall_s",
+)
 
 
 def _flip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flip", *args], capture_output=True,
-                          text=True, timeout=240, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "flip", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
 
 
 def test_sim_run_json_writes_report_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    p = _flip("sim", "run", "--scenario", "calm", "--vessels", "3", "--days", "2",
-              "--seed", "5", "--out", str(out), "--json")
+    p = _flip(
+        "sim",
+        "run",
+        "--scenario",
+        "calm",
+        "--vessels",
+        "3",
+        "--days",
+        "2",
+        "--seed",
+        "5",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     lines = p.stdout.strip().splitlines()
     assert len(lines) == 1

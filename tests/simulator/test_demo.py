@@ -18,9 +18,22 @@ import pytest
 def test_demo_runs_end_to_end_and_stops_on_sigint(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flip", "demo", "--dir", str(data), "--vessels", "3",
-         "--http-port", "0", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "flip",
+            "demo",
+            "--dir",
+            str(data),
+            "--vessels",
+            "3",
+            "--http-port",
+            "0",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -46,9 +59,25 @@ def test_demo_runs_end_to_end_and_stops_on_sigint(tmp_path: Path) -> None:
     assert proc.returncode == 0, err[-2000:]
     # a second run replaces the directory cleanly
     again = subprocess.run(
-        [sys.executable, "-m", "flip", "demo", "--dir", str(data), "--vessels", "1",
-         "--http-port", "0", "--duration", "1", "--json"],
-        capture_output=True, text=True, timeout=180, check=False,
+        [
+            sys.executable,
+            "-m",
+            "flip",
+            "demo",
+            "--dir",
+            str(data),
+            "--vessels",
+            "1",
+            "--http-port",
+            "0",
+            "--duration",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert again.returncode == 0, again.stderr[-2000:]
 
@@ -57,7 +86,10 @@ def test_demo_refuses_a_directory_that_is_not_its_own(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
     proc = subprocess.run(
         [sys.executable, "-m", "flip", "demo", "--dir", str(tmp_path), "--json"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 1
     assert "not a flip demo directory" in json.loads(proc.stdout)["error"]
@@ -66,9 +98,24 @@ def test_demo_refuses_a_directory_that_is_not_its_own(tmp_path: Path) -> None:
 
 def test_headless_demo_prints_the_summary() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "flip", "demo", "--headless", "--vessels", "3", "--days", "2",
-         "--seed", "1", "--json"],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "flip",
+            "demo",
+            "--headless",
+            "--vessels",
+            "3",
+            "--days",
+            "2",
+            "--seed",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)

@@ -21,17 +21,37 @@ import pytest
 pytestmark = pytest.mark.slow
 
 CHROMIUM = os.environ.get("FLIP_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flip", "demo", "--dir", str(tmp_path / "demo"), "--vessels",
-         "2", "--http-port", "0", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "flip",
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--vessels",
+            "2",
+            "--http-port",
+            "0",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -80,13 +100,13 @@ def test_from_the_demo_staff_remediate_and_owner_and_crew_see_it(
 
     def ashore() -> dict[str, Any] | None:
         rows = httpx.get(f"{base}/api/grievances", headers=staff, timeout=10).json()
-        return next((r for r in rows if r["vessel"] == "MV Demo 1" and r["seq"] == mine["seq"]),
-                    None)
+        return next(
+            (r for r in rows if r["vessel"] == "MV Demo 1" and r["seq"] == mine["seq"]), None
+        )
 
     found = _until(ashore, 120, "the grievance ashore")
     # The list carries no text; this one API view of it is audited.
-    grievance = httpx.get(f"{base}/api/grievances/{found['id']}", headers=staff,
-                          timeout=10).json()
+    grievance = httpx.get(f"{base}/api/grievances/{found['id']}", headers=staff, timeout=10).json()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         context, page = _login(browser, base, "staff", demo["staff_login"]["token"])
@@ -120,9 +140,22 @@ def test_from_the_demo_staff_remediate_and_owner_and_crew_see_it(
 
     def on_board() -> dict[str, Any] | None:
         out = subprocess.run(
-            [sys.executable, "-m", "flip", "vessel", "status", "--dir", vessel_dir,
-             "--receipt", mine["receipt"], "--json"],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "flip",
+                "vessel",
+                "status",
+                "--dir",
+                vessel_dir,
+                "--receipt",
+                mine["receipt"],
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         result = json.loads(out.stdout) if out.returncode == 0 else {}
         return result if result.get("state") == "remediated" else None

@@ -14,21 +14,30 @@ from simulator.run import RunConfig, simulate
 from simulator.scenario import BUILTIN, load, parse
 
 COL = {c: i for i, c in enumerate(GRIEVANCE_COLUMNS)}
-SMALL = {"calm": (6, 6), "monsoon": (8, 10), "dark-vessel": (4, 20),
-         "provider-outage": (6, 8), "fleet-1000": (8, 5)}
+SMALL = {
+    "calm": (6, 6),
+    "monsoon": (8, 10),
+    "dark-vessel": (4, 20),
+    "provider-outage": (6, 8),
+    "fleet-1000": (8, 5),
+}
 
 
 def _run(name: str, vessels: int, days: float, seed: int = 1, workers: int = 1) -> dict[str, Any]:
-    report, _ = simulate(load(name), RunConfig(vessels=vessels, days=days, seed=seed,
-                                               workers=workers))
+    report, _ = simulate(
+        load(name), RunConfig(vessels=vessels, days=days, seed=seed, workers=workers)
+    )
     return report
 
 
 def _stable(report: dict[str, Any]) -> dict[str, Any]:
     out = dict(report)
     out["summary"] = {k: v for k, v in report["summary"].items() if k != "wall_s"}
-    out["run"] = {k: v for k, v in report["run"].items()
-                  if k not in ("workers", "vessel_days_per_s", "sim_events", "shard_cpu_s")}
+    out["run"] = {
+        k: v
+        for k, v in report["run"].items()
+        if k not in ("workers", "vessel_days_per_s", "sim_events", "shard_cpu_s")
+    }
     return out
 
 
@@ -69,8 +78,11 @@ def test_dark_vessel_shows_silence_and_still_delivers() -> None:
     assert silences[0]["hours"] >= 5 * 24 - 8  # dark days 3–8
     assert silences[1]["hours"] >= 10 * 24 - 8  # dark days 6–16
     assert 2 not in silences
-    dark = [row for row in r["grievances"]
-            if row[COL["vessel"]] == 1 and 6 * 86400 < row[COL["created"]] < 16 * 86400]
+    dark = [
+        row
+        for row in r["grievances"]
+        if row[COL["vessel"]] == 1 and 6 * 86400 < row[COL["created"]] < 16 * 86400
+    ]
     assert dark, "expected grievances typed while vessel 1 was dark"
     assert all(row[COL["delivered"]] >= 16 * 86400 for row in dark)
     assert all(row[COL["oracle"]] >= 16 * 86400 for row in dark)
@@ -78,7 +90,8 @@ def test_dark_vessel_shows_silence_and_still_delivers() -> None:
 
 
 def test_a_vessel_dark_until_the_end_is_undeliverable_with_a_reason() -> None:
-    s = parse("""
+    s = parse(
+        """
         vessels = 2
         days = 6
         drain_days = 1
@@ -89,7 +102,9 @@ def test_a_vessel_dark_until_the_end_is_undeliverable_with_a_reason() -> None:
         start_day = 1
         duration_days = 30
         vessels = [1]
-    """, "forever-dark.toml")
+    """,
+        "forever-dark.toml",
+    )
     report, _ = simulate(s, RunConfig(vessels=2, days=6, seed=1))
     assert report["summary"]["lost"] == 0
     assert report["summary"]["undeliverable"] > 0
@@ -136,8 +151,7 @@ def test_real_gateway_pipeline_as_the_shore(name: str) -> None:
     """The same run with shore_gateway's pipeline, case desk and downlink planner ashore."""
     vessels, days = (4, 4) if name == "monsoon" else (2, 14)
     fast = _run(name, vessels, days, seed=2)
-    report, _ = simulate(load(name), RunConfig(vessels=vessels, days=days, seed=2,
-                                               shore="gateway"))
+    report, _ = simulate(load(name), RunConfig(vessels=vessels, days=days, seed=2, shore="gateway"))
     s = report["summary"]
     assert s["created"] == fast["summary"]["created"] > 0
     assert s["delivered"] == s["created"] and s["lost"] == 0

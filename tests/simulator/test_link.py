@@ -19,8 +19,12 @@ def _loss(profile: LinkProfile, *, storm: bool, seed: int) -> float:
     """Share of hourly sessions lost over many independent links (the drifter-study setup)."""
     lost = total = 0
     for i in range(LINKS):
-        link = SimLink(profile, rng=random.Random(f"{seed}:{i}"), trace=Trace([]),
-                       storms=[(0.0, 1e9)] if storm else [])
+        link = SimLink(
+            profile,
+            rng=random.Random(f"{seed}:{i}"),
+            trace=Trace([]),
+            storms=[(0.0, 1e9)] if storm else [],
+        )
         for h in range(HOURS):
             a = link.attempt(h * HOUR, 120)
             total += 1
@@ -123,8 +127,7 @@ def test_outages_are_drawn_at_the_configured_rate() -> None:
 
 
 def test_sim_link_is_a_firmware_bridge_link_model() -> None:
-    link: LinkModel = SimLink(default_links()["inmarsat-c"], rng=random.Random(0),
-                              trace=Trace([]))
+    link: LinkModel = SimLink(default_links()["inmarsat-c"], rng=random.Random(0), trace=Trace([]))
     out = link.session(0.0, 100)
     assert out.latency_s >= 30.0 + 100 / 75
     assert 0 <= link.signal(1.0) <= 5

@@ -18,12 +18,27 @@ def _report(vessels: int, strips: int) -> dict[str, Any]:
     end = 17 * DAY  # 14 days of traffic + 3 of drain
     storm = [(15.5 * DAY, 20 * DAY)]  # starts in the drain, runs past the end
     return {
-        "run": {"scenario": "monsoon", "vessels": vessels, "days": 14, "seed": 1,
-                "drain_days": 3, "end_s": end},
-        "per_day": {k: [100.0 * (d < 14) for d in range(19)]
-                    for k in ("mo_bytes", "needed", "credits")},
-        "strips": [{"vessel": i, "link": "iridium", "storms": storm, "bad": [],
-                    "down": [(16.9 * DAY, 25 * DAY, "down")]} for i in range(strips)],
+        "run": {
+            "scenario": "monsoon",
+            "vessels": vessels,
+            "days": 14,
+            "seed": 1,
+            "drain_days": 3,
+            "end_s": end,
+        },
+        "per_day": {
+            k: [100.0 * (d < 14) for d in range(19)] for k in ("mo_bytes", "needed", "credits")
+        },
+        "strips": [
+            {
+                "vessel": i,
+                "link": "iridium",
+                "storms": storm,
+                "bad": [],
+                "down": [(16.9 * DAY, 25 * DAY, "down")],
+            }
+            for i in range(strips)
+        ],
     }
 
 

@@ -25,8 +25,11 @@ outages = []
 
 
 def test_compressed_link_scales_time_and_latency() -> None:
-    link = SimLink(LinkProfile(normal=LinkProfile().storm), rng=random.Random(1),
-                   trace=Trace([(100.0, 200.0, "antenna")]))
+    link = SimLink(
+        LinkProfile(normal=LinkProfile().storm),
+        rng=random.Random(1),
+        trace=Trace([(100.0, 200.0, "antenna")]),
+    )
     fast = CompressedLink(link, start=1000.0, speedup=10.0, horizon=1e6)
     assert fast.signal(1015.0) == 0  # virtual 150 s: antenna fault
     out = fast.session(1030.0, 340)  # virtual 300 s
@@ -35,8 +38,9 @@ def test_compressed_link_scales_time_and_latency() -> None:
 
 @pytest.mark.slow
 def test_realtime_run_delivers_through_real_processes() -> None:
-    report = run_realtime(parse(SCENARIO, "smoke.toml"), vessels=1, days=0.01, seed=3,
-                          speedup=60.0, drain_s=90.0)
+    report = run_realtime(
+        parse(SCENARIO, "smoke.toml"), vessels=1, days=0.01, seed=3, speedup=60.0, drain_s=90.0
+    )
     s = report["summary"]
     assert s["created"] >= 1
     assert s["delivered"] == s["created"]

@@ -9,16 +9,49 @@ from simulator.scenario import load
 
 def _result(rows: list[tuple[int, float, float]], links: dict[int, str]) -> ShardResult:
     """A shard result with one grievance per (vessel, actual latency, oracle latency)."""
-    tls = [Timeline(vessel=v, seq=i, category=0x17, lang="en", chars=40, frames=1, created=0.0,
-                    first_sent=0.0, delivered=lat, oracle=orc)
-           for i, (v, lat, orc) in enumerate(rows)]
-    vessels = [{"idx": v, "name": f"v{v}", "link": name, "group": "g", "down": [], "bad": [],
-                "storms": [], "dark": [], "silences": [], "outbox_left": 0}
-               for v, name in links.items()]
-    stats = {name: {"sessions": 10.0, "failures": 1.0, "storm_sessions": 0.0,
-                    "storm_failures": 0.0} for name in set(links.values())}
-    return ShardResult(timelines=tls, counters={}, per_day={}, vessels=vessels,
-                       link_stats=stats, events=0, end=86_400.0)
+    tls = [
+        Timeline(
+            vessel=v,
+            seq=i,
+            category=0x17,
+            lang="en",
+            chars=40,
+            frames=1,
+            created=0.0,
+            first_sent=0.0,
+            delivered=lat,
+            oracle=orc,
+        )
+        for i, (v, lat, orc) in enumerate(rows)
+    ]
+    vessels = [
+        {
+            "idx": v,
+            "name": f"v{v}",
+            "link": name,
+            "group": "g",
+            "down": [],
+            "bad": [],
+            "storms": [],
+            "dark": [],
+            "silences": [],
+            "outbox_left": 0,
+        }
+        for v, name in links.items()
+    ]
+    stats = {
+        name: {"sessions": 10.0, "failures": 1.0, "storm_sessions": 0.0, "storm_failures": 0.0}
+        for name in set(links.values())
+    }
+    return ShardResult(
+        timelines=tls,
+        counters={},
+        per_day={},
+        vessels=vessels,
+        link_stats=stats,
+        events=0,
+        end=86_400.0,
+    )
 
 
 def test_tail_counts_grievances_no_schedule_could_bring_under_the_line() -> None:
@@ -27,8 +60,9 @@ def test_tail_counts_grievances_no_schedule_could_bring_under_the_line() -> None
     rows = [(0, 20.0 + i, 15.0) for i in range(36)]
     rows += [(1, 30_000.0, 29_990.0), (1, 40_000.0, 39_999.0)]
     rows += [(2, 210.0, 152.0), (2, 160.0, 152.0)]
-    report = build_report(load("calm"), 3, 1.0, 1,
-                          [_result(rows, {0: "iridium", 1: "broadband", 2: "inmarsat-c"})])
+    report = build_report(
+        load("calm"), 3, 1.0, 1, [_result(rows, {0: "iridium", 1: "broadband", 2: "inmarsat-c"})]
+    )
     s = report["summary"]
     orc = [o for _, _, o in rows]
     line = P95_TARGET * (percentile(orc, 95) or 0)

@@ -57,8 +57,9 @@ def test_grievances_go_by_broadband_when_it_is_up(
         add_vessel(s, "MV Test", keys.public_pem(pub), VesselIds(imei=IMEI))
     modem = FakeModem(fx.shore, pub, clock=lambda: clock[0])
     out = io.StringIO()
-    agent = Agent(Device(str(fx.dir)), clock=lambda: clock[0], log=Log(out),
-                  modem_factory=lambda *_: modem)
+    agent = Agent(
+        Device(str(fx.dir)), clock=lambda: clock[0], log=Log(out), modem_factory=lambda *_: modem
+    )
     agent.step(clock[0])
     assert "broadband_ok" in _events(out)
     assert count(db, Grievance) == 3
@@ -71,16 +72,18 @@ def test_grievances_go_by_broadband_when_it_is_up(
 
 
 def test_satellite_takes_over_when_broadband_is_down(tmp_path: Path) -> None:
-    fx = make_agent_dir(tmp_path, serial="fake://",
-                        broadband_url="http://127.0.0.1:9/ingest/frames")  # discard port
+    fx = make_agent_dir(
+        tmp_path, serial="fake://", broadband_url="http://127.0.0.1:9/ingest/frames"
+    )  # discard port
     clock = [T0]
     with Device(str(fx.dir)) as dev:
         pub = dev.session.sign_key.public_key()
         sub = dev.submit(category=0x17, lang=Lang.EN, text="passport taken", now=T0)
     modem = FakeModem(fx.shore, pub, clock=lambda: clock[0])
     out = io.StringIO()
-    agent = Agent(Device(str(fx.dir)), clock=lambda: clock[0], log=Log(out),
-                  modem_factory=lambda *_: modem)
+    agent = Agent(
+        Device(str(fx.dir)), clock=lambda: clock[0], log=Log(out), modem_factory=lambda *_: modem
+    )
     for _ in range(6):
         agent.step(clock[0])
         clock[0] += 1

@@ -47,14 +47,24 @@ def test_agent_sends_grievances_by_imt_and_takes_acks(
     tmp_path: Path, gateway: tuple[str, Database]
 ) -> None:
     url, db = gateway
-    with Emulator9704(imei=IMEI, webhook=f"{url}/ingest/cloudloop?token=s3cret",
-                      segment_timeout_s=2.0, retry_initial_s=0.1) as emu:
+    with Emulator9704(
+        imei=IMEI,
+        webhook=f"{url}/ingest/cloudloop?token=s3cret",
+        segment_timeout_s=2.0,
+        retry_initial_s=0.1,
+    ) as emu:
         fx = make_agent_dir(tmp_path, imt_serial=emu.device)
         with Device(str(fx.dir)) as dev:
             pub = dev.session.sign_key.public_key()
-            subs = [dev.submit(category=0x17, lang=Lang.MY,
-                               text=f"လစာ မရသေးပါ — wages unpaid, month {i}", now=T0)
-                    for i in range(300)]
+            subs = [
+                dev.submit(
+                    category=0x17,
+                    lang=Lang.MY,
+                    text=f"လစာ မရသေးပါ — wages unpaid, month {i}",
+                    now=T0,
+                )
+                for i in range(300)
+            ]
         with db.session() as s:
             add_vessel(s, "MV Test", keys.public_pem(pub), VesselIds(imei=IMEI))
         out = io.StringIO()
@@ -72,8 +82,13 @@ def test_agent_sends_grievances_by_imt_and_takes_acks(
         # the shore's ack comes back as an IMT MT message (a bundle of downlink frames)
         top = max(agent.device.session.outbox)  # the grievances and the first heartbeat
         assert top >= max(sub.seq for sub in subs)
-        ack = pack_downlink(fx.shore.sign, keys.key_id(fx.shore.sign.public_key()), fx.kid,
-                            [Ack(cum_seq=top, bitmap=b"")], int(T0))
+        ack = pack_downlink(
+            fx.shore.sign,
+            keys.key_id(fx.shore.sign.public_key()),
+            fx.kid,
+            [Ack(cum_seq=top, bitmap=b"")],
+            int(T0),
+        )
         emu.queue_mt(b"".join(ack))
         for _ in range(50):
             agent.step(T0 + 1)

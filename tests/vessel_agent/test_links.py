@@ -34,10 +34,17 @@ ALL_UP = {"broadband": True, "imt": True, "sbd": True}
 
 
 def policy(**budgets: int) -> LinkPolicy:
-    return LinkPolicy(specs={n: LinkSpec(name=n, latency_s=s.latency_s,
-                                         cost_per_byte=s.cost_per_byte,
-                                         budget_bytes_per_day=budgets.get(n, 0))
-                             for n, s in DEFAULTS.items()})
+    return LinkPolicy(
+        specs={
+            n: LinkSpec(
+                name=n,
+                latency_s=s.latency_s,
+                cost_per_byte=s.cost_per_byte,
+                budget_bytes_per_day=budgets.get(n, 0),
+            )
+            for n, s in DEFAULTS.items()
+        }
+    )
 
 
 def test_urgent_fastest_routine_cheapest() -> None:
@@ -66,8 +73,11 @@ def test_latency_goal() -> None:
     assert p.order(T0, up=ALL_UP, urgent=False).order == ("broadband",)
 
 
-@given(st.dictionaries(st.sampled_from(["broadband", "imt", "sbd"]), st.booleans()),
-       st.booleans(), st.integers(0, 3000))
+@given(
+    st.dictionaries(st.sampled_from(["broadband", "imt", "sbd"]), st.booleans()),
+    st.booleans(),
+    st.integers(0, 3000),
+)
 def test_only_links_up_and_each_once(up: dict[str, bool], urgent: bool, spent: int) -> None:
     p = policy(broadband=2000)
     p.charge("broadband", spent, T0)
@@ -91,8 +101,12 @@ def test_vessel_with_sbd_and_broadband_follows_the_rules(
 ) -> None:
     url, db = gateway
     # broadband may carry one frame's worth of routine traffic a day
-    fx = make_agent_dir(tmp_path, serial="fake://", broadband_url=f"{url}/ingest/frames",
-                        broadband_bytes_per_day=300)
+    fx = make_agent_dir(
+        tmp_path,
+        serial="fake://",
+        broadband_url=f"{url}/ingest/frames",
+        broadband_bytes_per_day=300,
+    )
     clock = [T0]
     with Device(str(fx.dir)) as dev:
         pub = dev.session.sign_key.public_key()
@@ -101,14 +115,16 @@ def test_vessel_with_sbd_and_broadband_follows_the_rules(
         add_vessel(s, "MV Test", keys.public_pem(pub), VesselIds(imei=IMEI))
     modem = FakeModem(fx.shore, pub, clock=lambda: clock[0])
     out = io.StringIO()
-    agent = Agent(Device(str(fx.dir)), clock=lambda: clock[0], log=Log(out),
-                  modem_factory=lambda *_: modem)
+    agent = Agent(
+        Device(str(fx.dir)), clock=lambda: clock[0], log=Log(out), modem_factory=lambda *_: modem
+    )
     agent.step(clock[0])  # routine, broadband up and within budget: broadband, not the modem
     assert count(db, Grievance) == 1 and not modem.received
     clock[0] += 1
     with Device(str(fx.dir)) as dev2:
-        routine = dev2.submit(category=0x17, lang=Lang.EN, text="routine again " + "y" * 150,
-                              now=clock[0])
+        routine = dev2.submit(
+            category=0x17, lang=Lang.EN, text="routine again " + "y" * 150, now=clock[0]
+        )
     agent.device.outbox.sync(agent.device.session, full=True)
     for _ in range(4):
         agent.step(clock[0])
@@ -135,15 +151,25 @@ def test_init_takes_the_extra_links(tmp_path: Path) -> None:
     from vessel_agent.setup import init_dir
 
     fx = make_agent_dir(tmp_path)  # for the shore key files it writes
-    out = init_dir(str(tmp_path / "two"), name="MV Two", imei=IMEI,
-                   seal_pub=str(tmp_path / "shore_seal.pub"),
-                   shore_sign_pub=str(tmp_path / "shore_sign.pub"),
-                   imt_serial="/dev/ttyUSB1", broadband_url="https://gw.example/ingest/frames")
+    out = init_dir(
+        str(tmp_path / "two"),
+        name="MV Two",
+        imei=IMEI,
+        seal_pub=str(tmp_path / "shore_seal.pub"),
+        shore_sign_pub=str(tmp_path / "shore_sign.pub"),
+        imt_serial="/dev/ttyUSB1",
+        broadband_url="https://gw.example/ingest/frames",
+    )
     assert out["kid"] and fx.kid
     cfg = AgentDir(tmp_path / "two").load()
     assert cfg.imt_serial == "/dev/ttyUSB1"
     assert cfg.broadband_url == "https://gw.example/ingest/frames"
     with pytest.raises(ConfigError, match="broadband_url"):
-        init_dir(str(tmp_path / "three"), name="MV Three", imei=IMEI,
-                 seal_pub=str(tmp_path / "shore_seal.pub"),
-                 shore_sign_pub=str(tmp_path / "shore_sign.pub"), broadband_url="ftp://x")
+        init_dir(
+            str(tmp_path / "three"),
+            name="MV Three",
+            imei=IMEI,
+            seal_pub=str(tmp_path / "shore_seal.pub"),
+            shore_sign_pub=str(tmp_path / "shore_sign.pub"),
+            broadband_url="ftp://x",
+        )

@@ -38,9 +38,18 @@ def add_grievance(
         s.add(m)
         s.flush()
         g = Grievance(
-            message_id=m.id or 0, category=category, lang=lang, text=text, pseudonym=PSEUDONYM,
-            time=when, pos_lat=lat, pos_lon=lon, pos_time=when, pos_age_s=60.0,
-            pos_uncertainty_m=800.0, pos_source="naf",
+            message_id=m.id or 0,
+            category=category,
+            lang=lang,
+            text=text,
+            pseudonym=PSEUDONYM,
+            time=when,
+            pos_lat=lat,
+            pos_lon=lon,
+            pos_time=when,
+            pos_age_s=60.0,
+            pos_uncertainty_m=800.0,
+            pos_source="naf",
         )
         s.add(g)
         s.flush()

@@ -17,8 +17,7 @@ class ServerThread:
     """uvicorn on 127.0.0.1:0 in a daemon thread; ``url`` once started."""
 
     def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="on")
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -89,8 +88,9 @@ class FakePrimero:
                 return JSONResponse({"errors": ["bad login"]}, status_code=401)
             self.logins += 1
             exp = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.token_ttl_s)
-            token = jwt.encode({"sub": "primero", "exp": exp, "n": self.logins}, self.SECRET,
-                               algorithm="HS256")
+            token = jwt.encode(
+                {"sub": "primero", "exp": exp, "n": self.logins}, self.SECRET, algorithm="HS256"
+            )
             return JSONResponse({"id": 1, "user_name": "primero", "token": token})
 
         @app.post("/api/v2/cases")

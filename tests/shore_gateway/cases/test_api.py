@@ -261,8 +261,11 @@ def test_metrics_export_the_overdue_cases(gateway: Gateway, cases: dict[str, str
     text = gateway.client.get("/metrics").text
     assert 'flip_gateway_cases_overdue{urgent="true"} 1.0' in text
     assert 'flip_gateway_cases_overdue{urgent="false"} 2.0' in text
-    gateway.client.post(f"/api/cases/{cases['urgent']}/transition", headers=gateway.auth(),
-                        json={"status": "acknowledged"})
+    gateway.client.post(
+        f"/api/cases/{cases['urgent']}/transition",
+        headers=gateway.auth(),
+        json={"status": "acknowledged"},
+    )
     text = gateway.client.get("/metrics").text
     assert 'flip_gateway_cases_overdue{urgent="true"} 0.0' in text
 
@@ -272,22 +275,29 @@ def test_merge_split_and_acknowledge_over_the_api(gateway: Gateway, cases: dict[
 
     g2, same = add_grievance(gateway.db, "Sea One", 31)
     assert same == cases["acme"]
-    split = gateway.client.post(f"/api/cases/{cases['acme']}/split", headers=gateway.auth(),
-                                json={"grievances": [g2]})
+    split = gateway.client.post(
+        f"/api/cases/{cases['acme']}/split", headers=gateway.auth(), json={"grievances": [g2]}
+    )
     assert split.status_code == 200
     new = split.json()["ref"]
     assert [g["id"] for g in split.json()["grievances"]] == [g2]
     ack = gateway.client.post(f"/api/cases/{new}/acknowledge", headers=gateway.auth(), json={})
     assert ack.json()["status"] == "acknowledged" and ack.json()["deadline"] is None
-    merged = gateway.client.post(f"/api/cases/{new}/merge", headers=gateway.auth(),
-                                 json={"into": cases["acme"]})
+    merged = gateway.client.post(
+        f"/api/cases/{new}/merge", headers=gateway.auth(), json={"into": cases["acme"]}
+    )
     assert merged.status_code == 200 and merged.json()["ref"] == cases["acme"]
-    other = gateway.client.post(f"/api/cases/{cases['acme']}/merge", headers=gateway.auth(),
-                                json={"into": cases["zeta"]})
+    other = gateway.client.post(
+        f"/api/cases/{cases['acme']}/merge", headers=gateway.auth(), json={"into": cases["zeta"]}
+    )
     assert other.status_code == 400 and "same vessel" in other.json()["detail"]
-    owner = gateway.client.post(f"/api/cases/{cases['acme']}/split",
-                                headers=gateway.auth(gateway.owner_token), json={"grievances": [1]})
+    owner = gateway.client.post(
+        f"/api/cases/{cases['acme']}/split",
+        headers=gateway.auth(gateway.owner_token),
+        json={"grievances": [1]},
+    )
     assert owner.status_code == 403
-    empty = gateway.client.post(f"/api/cases/{cases['acme']}/split", headers=gateway.auth(),
-                                json={"grievances": []})
+    empty = gateway.client.post(
+        f"/api/cases/{cases['acme']}/split", headers=gateway.auth(), json={"grievances": []}
+    )
     assert empty.status_code == 422

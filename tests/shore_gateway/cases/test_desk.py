@@ -157,7 +157,9 @@ def test_transition_table_shape() -> None:
     for state in Status:  # every state reaches closed, and closed can be reopened
         assert state == Status.CLOSED or path_to(state, Status.CLOSED)
     assert path_to(Status.NEW, Status.CLOSED) == [
-        Status.ACKNOWLEDGED, Status.INVESTIGATING, Status.CLOSED,
+        Status.ACKNOWLEDGED,
+        Status.INVESTIGATING,
+        Status.CLOSED,
     ]
 
 
@@ -202,8 +204,9 @@ def test_actions_assign_and_audit(fleet: Database) -> None:
     with fleet.session() as s:
         c = desk.get_case(s, ref)
         desk.assign(s, c, "ann", actor="ann")
-        a = desk.add_action(s, c, "pay_arrears", actor="ann", description="3 months",
-                            due=T0 + dt.timedelta(days=14))
+        a = desk.add_action(
+            s, c, "pay_arrears", actor="ann", description="3 months", due=T0 + dt.timedelta(days=14)
+        )
         desk.complete_action(s, c, a.id or 0, actor="ann", evidence="bank receipt seen")
         with pytest.raises(BadRequest):
             desk.add_action(s, c, "sell_the_boat", actor="ann")

@@ -33,21 +33,31 @@ def _walk(db: Database, ref: str, *steps: Status) -> None:
 def _actions(db: Database, ref: str) -> list[str]:
     with db.session() as s:
         c = desk.get_case(s, ref)
-        rows = s.exec(select(AuditEntry).where(AuditEntry.case_id == c.id)
-                      .order_by(AuditEntry.id)).all()  # type: ignore[arg-type]
+        rows = s.exec(
+            select(AuditEntry).where(AuditEntry.case_id == c.id).order_by(AuditEntry.id)
+        ).all()  # type: ignore[arg-type]
         return [e.action for e in rows]
 
 
-REMEDIATED = (Status.ACKNOWLEDGED, Status.INVESTIGATING, Status.REMEDIATION_IN_PROGRESS,
-              Status.REMEDIATED)
+REMEDIATED = (
+    Status.ACKNOWLEDGED,
+    Status.INVESTIGATING,
+    Status.REMEDIATION_IN_PROGRESS,
+    Status.REMEDIATED,
+)
 
 
-@pytest.mark.parametrize(("steps", "reopened_as"), [
-    (REMEDIATED, Status.REMEDIATION_IN_PROGRESS),
-    ((*REMEDIATED, Status.CLOSED), Status.INVESTIGATING),
-])
+@pytest.mark.parametrize(
+    ("steps", "reopened_as"),
+    [
+        (REMEDIATED, Status.REMEDIATION_IN_PROGRESS),
+        ((*REMEDIATED, Status.CLOSED), Status.INVESTIGATING),
+    ],
+)
 def test_a_new_grievance_reopens_a_remediated_or_closed_case(
-    fleet: Database, steps: tuple[Status, ...], reopened_as: Status  # noqa: F811
+    fleet: Database,
+    steps: tuple[Status, ...],
+    reopened_as: Status,  # noqa: F811
 ) -> None:
     _, ref = add_grievance(fleet, "Sea One", 1, category=0x21)
     _walk(fleet, ref, *steps)
@@ -68,9 +78,14 @@ def test_a_new_grievance_reopens_a_remediated_or_closed_case(
         assert reopened.grievance_id == gid
         assert json.loads(reopened.detail)["after"] == reopened_as.value
         # Every crew member in the case hears that it is open again, the new one once.
-        after = [m for m in (decode_message(d.body) for d in s.exec(select(Downlink)).all())
-                 if isinstance(m, CaseStatus) and m.note == 1 and m.status == {
-                     Status.REMEDIATION_IN_PROGRESS: 5, Status.INVESTIGATING: 4}[reopened_as]]
+        after = [
+            m
+            for m in (decode_message(d.body) for d in s.exec(select(Downlink)).all())
+            if isinstance(m, CaseStatus)
+            and m.note == 1
+            and m.status
+            == {Status.REMEDIATION_IN_PROGRESS: 5, Status.INVESTIGATING: 4}[reopened_as]
+        ]
         assert sorted(m.ref_seq for m in after if m.ref_seq == 2) == [2]
         assert {m.ref_seq for m in after} == {1, 2}
 
@@ -87,8 +102,10 @@ def test_acknowledging_a_reopened_case_stops_its_clock(fleet: Database) -> None:
         assert c.acknowledged_at is not None
         assert views.overdue_cases(s, T0 + 30 * DAY) == []
         desk.acknowledge(s, c, actor="ann")  # a second click changes nothing
-        assert [e.action for e in s.exec(select(AuditEntry).where(
-            AuditEntry.action == "acknowledged")).all()] == ["acknowledged"]
+        assert [
+            e.action
+            for e in s.exec(select(AuditEntry).where(AuditEntry.action == "acknowledged")).all()
+        ] == ["acknowledged"]
         with pytest.raises(BadRequest):
             c.acknowledged_at = None
             desk.acknowledge(s, c, actor="ann", note=999)
@@ -104,8 +121,11 @@ def test_withdrawn_case_is_not_reopened_a_linked_new_case_is_opened(
     _, new = add_grievance(fleet, "Sea One", 2, category=0x21, when=T0 + DAY)
     assert new != ref and case(fleet, ref).status == Status.WITHDRAWN.value
     with fleet.session() as s:
-        opened = s.exec(select(AuditEntry).where(AuditEntry.action == "opened",
-                                                 AuditEntry.case_id == case(fleet, new).id)).one()
+        opened = s.exec(
+            select(AuditEntry).where(
+                AuditEntry.action == "opened", AuditEntry.case_id == case(fleet, new).id
+            )
+        ).one()
     assert json.loads(opened.detail)["follows"] == ref
 
 
@@ -128,18 +148,21 @@ def test_merge_moves_everything_and_closes_the_source(fleet: Database) -> None: 
         with pytest.raises(BadRequest, match="itself"):
             regroup.merge(s, desk.get_case(s, docs), desk.get_case(s, docs), actor="ann")
     with fleet.session() as s:
-        target = regroup.merge(s, desk.get_case(s, docs), desk.get_case(s, wages), actor="ann",
-                               settings=BOTH)
+        target = regroup.merge(
+            s, desk.get_case(s, docs), desk.get_case(s, wages), actor="ann", settings=BOTH
+        )
         assert target.ref == wages
         links = s.exec(select(CaseGrievance).where(CaseGrievance.case_id == target.id)).all()
         assert {ln.grievance_id for ln in links} == {g1, g2}
-        assert [a.kind for a in s.exec(select(CaseAction).where(
-            CaseAction.case_id == target.id)).all()] == ["return_passport"]
+        assert [
+            a.kind for a in s.exec(select(CaseAction).where(CaseAction.case_id == target.id)).all()
+        ] == ["return_passport"]
         # docs was never acknowledged: its running clock carries over to the merged case.
         assert target.acknowledged_at is None and target.due_at is not None
         downs = [decode_message(d.body) for d in s.exec(select(Downlink)).all()]
-        assert any(isinstance(m, CaseStatus) and m.ref_seq == 2 and m.case_ref == wages
-                   for m in downs)  # the crew member's receipt follows the case
+        assert any(
+            isinstance(m, CaseStatus) and m.ref_seq == 2 and m.case_ref == wages for m in downs
+        )  # the crew member's receipt follows the case
     source = case(fleet, docs)
     assert source.status == Status.CLOSED.value
     assert "merged_into" in _actions(fleet, docs) and "merged" in _actions(fleet, wages)
@@ -163,12 +186,15 @@ def test_split_moves_grievances_to_a_new_case(fleet: Database) -> None:  # noqa:
         new = regroup.split(s, c, [g2], actor="ann", settings=BOTH)
         assert new.ref != ref and new.vessel_id == c.vessel_id
         assert new.status == Status.NEW.value and new.due_at == c.due_at  # the clock runs on
-        held = {ln.grievance_id for ln in s.exec(select(CaseGrievance).where(
-            CaseGrievance.case_id == new.id)).all()}
+        held = {
+            ln.grievance_id
+            for ln in s.exec(select(CaseGrievance).where(CaseGrievance.case_id == new.id)).all()
+        }
         assert held == {g2}
         downs = [decode_message(d.body) for d in s.exec(select(Downlink)).all()]
-        assert any(isinstance(m, CaseStatus) and m.ref_seq == 2 and m.case_ref == new.ref
-                   for m in downs)
+        assert any(
+            isinstance(m, CaseStatus) and m.ref_seq == 2 and m.case_ref == new.ref for m in downs
+        )
     assert "split" in _actions(fleet, ref)
 
 

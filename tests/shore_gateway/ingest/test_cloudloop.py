@@ -32,8 +32,14 @@ WHEN = dt.datetime(2026, 12, 5, 1, 2, 3, tzinfo=dt.UTC)
 
 
 def lingo(payload: bytes, delivery: uuid.UUID | None = None) -> bytes:
-    return build_lingo_mo(imei=IMEI, payload=payload, received_at=WHEN, topic=244,
-                          message_id=1, delivery_id=delivery or uuid.uuid4())
+    return build_lingo_mo(
+        imei=IMEI,
+        payload=payload,
+        received_at=WHEN,
+        topic=244,
+        message_id=1,
+        delivery_id=delivery or uuid.uuid4(),
+    )
 
 
 def app_for(db: Database, **extra: object) -> Client:
@@ -76,12 +82,15 @@ def test_retries_are_absorbed_exactly_once(sqlite_db: Database) -> None:
     assert texts == sorted(f"no water for three days #{i}" for i in range(40))
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    (b"not json", 400),
-    (b"[]", 400),
-    (json.dumps({"id": "x"}).encode(), 400),
-    (b"{" * 300_000, 413),
-])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"not json", 400),
+        (b"[]", 400),
+        (json.dumps({"id": "x"}).encode(), 400),
+        (b"{" * 300_000, 413),
+    ],
+)
 def test_malformed_bodies_are_refused(sqlite_db: Database, body: bytes, status: int) -> None:
     client = app_for(sqlite_db)
     assert client.post("/ingest/cloudloop", content=body).status_code == status
@@ -102,8 +111,9 @@ def test_payload_that_is_not_a_bundle_or_has_forged_frames(sqlite_db: Database) 
     assert count(sqlite_db, Grievance) == 1  # the good frame is kept
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=400))
 def test_any_payload_gets_a_typed_answer(sqlite_db: Database, payload: bytes) -> None:
     client = app_for(sqlite_db)
@@ -132,9 +142,15 @@ def test_emulated_9704_driver_and_gateway_deliver_100kb_of_grievances(
     assert max(len(f) for f in frames) <= 340  # each grievance whole in one SBD-size frame
     bundles = bundle.pack(frames, limit=100_000)
     assert 99_500 < len(bundles[0]) <= 100_000 and len(bundles) == 2
-    with Emulator9704(imei=boat.imei, webhook=f"{url}/ingest/cloudloop?token=s3cret",
-                      segment_timeout_s=2.0, retry_initial_s=0.1) as emu, \
-            IMTDriver.open(emu.device) as modem:
+    with (
+        Emulator9704(
+            imei=boat.imei,
+            webhook=f"{url}/ingest/cloudloop?token=s3cret",
+            segment_timeout_s=2.0,
+            retry_initial_s=0.1,
+        ) as emu,
+        IMTDriver.open(emu.device) as modem,
+    ):
         modem.begin()
         for payload in bundles:
             modem.send(payload, timeout_s=60)

@@ -41,9 +41,11 @@ def test_refusals_are_typed(sqlite_db: Database) -> None:
     (frame,) = boat.grievance_frames(1)
     forged = bytearray(frame)
     forged[-3] ^= 1
-    stranger = VesselSession(sign_key=keys.new_signing_key(det_rng("stranger")),
-                             shore_sign_pub=SHORE.sign.public_key(),
-                             shore_seal_pub=SHORE.seal.public_key())
+    stranger = VesselSession(
+        sign_key=keys.new_signing_key(det_rng("stranger")),
+        shore_sign_pub=SHORE.sign.public_key(),
+        shore_seal_pub=SHORE.seal.public_key(),
+    )
     stranger.queue_heartbeat(T0)
     (unknown,) = stranger.frames_to_send(T0)
     client = client_for(sqlite_db)
@@ -58,21 +60,32 @@ def test_refusals_are_typed(sqlite_db: Database) -> None:
     for body, status in cases.items():
         reply = client.post("/ingest/frames", content=body, headers=OCTETS)
         assert reply.status_code == status, (body[:8], reply.text)
-    assert client.post("/ingest/frames", content=frame,
-                       headers={"Content-Type": "text/plain"}).status_code == 415
+    assert (
+        client.post(
+            "/ingest/frames", content=frame, headers={"Content-Type": "text/plain"}
+        ).status_code
+        == 415
+    )
     assert count(sqlite_db, Grievance) == 0
     assert client.post("/ingest/frames", content=frame, headers=OCTETS).status_code == 200
 
 
-@pytest.mark.parametrize(("reason", "status"), [
-    ("Replayed: seq 4 again", 409), ("UnknownVersion: 9", 400), ("frame of 400 bytes exceeds 340",
-                                                                   413), ("Something: else", 422)])
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [
+        ("Replayed: seq 4 again", 409),
+        ("UnknownVersion: 9", 400),
+        ("frame of 400 bytes exceeds 340", 413),
+        ("Something: else", 422),
+    ],
+)
 def test_refusal_status(reason: str, status: int) -> None:
     assert refusal_status(reason) == status
 
 
-@settings(max_examples=50, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=400))
 def test_any_body_gets_a_typed_answer(sqlite_db: Database, body: bytes) -> None:
     reply = client_for(sqlite_db).post("/ingest/frames", content=body, headers=OCTETS)

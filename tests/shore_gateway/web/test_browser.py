@@ -26,6 +26,7 @@ browser = conftest.browser
 
 pytestmark = pytest.mark.slow
 
+
 def login(browser: Any, site: Site, name: str, secret: str) -> tuple[Any, Any]:
     context = browser.new_context()
     page = context.new_page()
@@ -55,8 +56,7 @@ def test_staff_triages_urgent_case_end_to_end(browser: Any, site: Site, artifact
         page.locator("#to-case").click()
         ref = site.refs["urgent"]
         page.wait_for_url(f"**/cases/{ref}")
-        for status in ("acknowledged", "investigating", "remediation_in_progress",
-                       "remediated"):
+        for status in ("acknowledged", "investigating", "remediation_in_progress", "remediated"):
             page.locator(f"button[data-to='{status}']").click()
             page.wait_for_url(f"**/cases/{ref}?done=*")
             assert page.locator("#case-status").inner_text() == status.replace("_", " ")
@@ -78,9 +78,15 @@ def test_staff_triages_urgent_case_end_to_end(browser: Any, site: Site, artifact
 def test_owner_sees_only_their_case_and_no_text(browser: Any, site: Site, artifacts: Path) -> None:
     context, page = login(browser, site, "olga", site.gateway.owner_token)
     bodies: list[str] = []
-    page.on("response", lambda r: bodies.append(r.text()) if "text" in (
-        r.headers.get("content-type") or "") or "json" in (r.headers.get("content-type") or "")
-        else None)
+    page.on(
+        "response",
+        lambda r: (
+            bodies.append(r.text())
+            if "text" in (r.headers.get("content-type") or "")
+            or "json" in (r.headers.get("content-type") or "")
+            else None
+        ),
+    )
     try:
         assert page.url.endswith("/portal")
         page.reload()
@@ -93,8 +99,12 @@ def test_owner_sees_only_their_case_and_no_text(browser: Any, site: Site, artifa
             assert all(secret not in b for b in bodies)
         page.screenshot(path=str(artifacts / "owner-portal.png"), full_page=True)
         # No URL reaches the other owner's case or the staff pages.
-        for path in (f"/cases/{site.refs['zeta']}", f"/grievances/{site.grievances['zeta']}",
-                     "/inbox", "/dashboard"):
+        for path in (
+            f"/cases/{site.refs['zeta']}",
+            f"/grievances/{site.grievances['zeta']}",
+            "/inbox",
+            "/dashboard",
+        ):
             resp = page.goto(site.url + path)
             assert resp is not None and resp.status == 403
             assert SECRET_TEXT not in page.content()

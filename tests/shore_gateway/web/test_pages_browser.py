@@ -42,36 +42,70 @@ def busy(gateway: Gateway) -> Iterator[Site]:
     db = gateway.db
     refs: dict[str, str] = {}
     gids: dict[str, int] = {}
-    gids["wages"], refs["wages"] = add_grievance(db, "Sea One", 1, category=0x17,
-                                                 when=now - dt.timedelta(days=3))
-    gids["urgent"], refs["urgent"] = add_grievance(db, "Sea One", 2, category=0xF1,
-                                                   when=now - dt.timedelta(hours=2))
-    gids["rest"], refs["rest"] = add_grievance(db, "Sea One", 3, category=0x21,
-                                               when=now - dt.timedelta(days=10))
+    gids["wages"], refs["wages"] = add_grievance(
+        db, "Sea One", 1, category=0x17, when=now - dt.timedelta(days=3)
+    )
+    gids["urgent"], refs["urgent"] = add_grievance(
+        db, "Sea One", 2, category=0xF1, when=now - dt.timedelta(hours=2)
+    )
+    gids["rest"], refs["rest"] = add_grievance(
+        db, "Sea One", 3, category=0x21, when=now - dt.timedelta(days=10)
+    )
     with db.session() as s:
         case = desk.get_case(s, refs["rest"])
-        for step in (Status.ACKNOWLEDGED, Status.INVESTIGATING,
-                     Status.REMEDIATION_IN_PROGRESS, Status.REMEDIATED):
+        for step in (
+            Status.ACKNOWLEDGED,
+            Status.INVESTIGATING,
+            Status.REMEDIATION_IN_PROGRESS,
+            Status.REMEDIATED,
+        ):
             desk.transition(s, case, step, actor="ann", now=now - dt.timedelta(days=5))
-        desk.add_action(s, case, "rest_hours", actor="ann",
-                        due=now - dt.timedelta(days=6))
-    gids["again"], again = add_grievance(db, "Sea One", 4, category=0x21,
-                                         when=now - dt.timedelta(hours=1))
+        desk.add_action(s, case, "rest_hours", actor="ann", due=now - dt.timedelta(days=6))
+    gids["again"], again = add_grievance(
+        db, "Sea One", 4, category=0x21, when=now - dt.timedelta(hours=1)
+    )
     assert again == refs["rest"]  # the new grievance reopened the remediated case
-    gids["zeta"], refs["zeta"] = add_grievance(db, "Other Boat", 1, category=0x30, lang="th",
-                                               text="ไม่ได้พัก", when=now - dt.timedelta(hours=5))
+    gids["zeta"], refs["zeta"] = add_grievance(
+        db,
+        "Other Boat",
+        1,
+        category=0x30,
+        lang="th",
+        text="ไม่ได้พัก",
+        when=now - dt.timedelta(hours=5),
+    )
     with db.session() as s:
         vessel = s.exec(select(Vessel).where(Vessel.name == "Sea One")).one()
         other = s.exec(select(Vessel).where(Vessel.name == "Other Boat")).one()
         for i in range(12):  # two tracks in the Indian Ocean, ending a few km apart
             t = now - dt.timedelta(hours=12 - i)
-            s.add(Position(vessel_id=vessel.id or 0, time=t, lat=-4.9 + i * 0.03,
-                           lon=55.1 + i * 0.03, source="naf"))
-            s.add(Position(vessel_id=other.id or 0, time=t, lat=-4.2 - i * 0.02,
-                           lon=55.9 - i * 0.04, source="naf"))
-        s.add(Alert(vessel_id=vessel.id or 0, kind="gap", created_at=now - dt.timedelta(hours=7),
-                    detail=f"messages missing from vessel Sea One (seq 5–6; highest received 7, "
-                    f"last contact {(now - dt.timedelta(hours=7)).isoformat()})"))
+            s.add(
+                Position(
+                    vessel_id=vessel.id or 0,
+                    time=t,
+                    lat=-4.9 + i * 0.03,
+                    lon=55.1 + i * 0.03,
+                    source="naf",
+                )
+            )
+            s.add(
+                Position(
+                    vessel_id=other.id or 0,
+                    time=t,
+                    lat=-4.2 - i * 0.02,
+                    lon=55.9 - i * 0.04,
+                    source="naf",
+                )
+            )
+        s.add(
+            Alert(
+                vessel_id=vessel.id or 0,
+                kind="gap",
+                created_at=now - dt.timedelta(hours=7),
+                detail=f"messages missing from vessel Sea One (seq 5–6; highest received 7, "
+                f"last contact {(now - dt.timedelta(hours=7)).isoformat()})",
+            )
+        )
     with ServerThread(gateway.app) as server:
         site = Site(gateway, server.url, refs, gids)
         try:
@@ -84,8 +118,10 @@ def _login(chromium: Any, site: Site, name: str, secret: str, size: str) -> tupl
     w, h = SIZES[size]
     context = chromium.new_context(viewport={"width": w, "height": h})
     # Clocks tick every 0.5 s here (30 s in use), so the test sees one tick.
-    context.add_init_script("document.addEventListener('DOMContentLoaded', () => "
-                            "{ document.body.dataset.tickMs = '500'; }, {capture: true});")
+    context.add_init_script(
+        "document.addEventListener('DOMContentLoaded', () => "
+        "{ document.body.dataset.tickMs = '500'; }, {capture: true});"
+    )
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.goto(site.url + "/login")
@@ -117,8 +153,9 @@ def _check(page: Any, url: str, shots: Path, name: str) -> str:
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-def test_every_staff_page_fits_and_reads(browser: Any, busy: Site, artifacts: Path,
-                                         size: str) -> None:
+def test_every_staff_page_fits_and_reads(
+    browser: Any, busy: Site, artifacts: Path, size: str
+) -> None:
     site = busy
     context, page = _login(browser, site, "ann", site.gateway.staff_token, size)
     try:
@@ -131,10 +168,12 @@ def test_every_staff_page_fits_and_reads(browser: Any, busy: Site, artifacts: Pa
         assert 50 < west < 55.1 and 55.9 < east < 61 and -12 < south < -4.9 and -4.2 < north < 3
         assert canvas.get_attribute("data-clusters") == "1"  # two labels, one spot: one label
         assert "Sea One" in canvas.get_attribute("title") and "Other Boat" in canvas.get_attribute(
-            "title")
+            "title"
+        )
         # The overdue urgent case is on every staff page, above everything.
-        assert page.locator("#overdue-alarm").inner_text().startswith("URGENT " +
-                                                                      site.refs["urgent"])
+        assert (
+            page.locator("#overdue-alarm").inner_text().startswith("URGENT " + site.refs["urgent"])
+        )
         assert "overdue by 1 hr 30 min" in dash
         assert "messages missing since" in dash
         cases = _check(page, site.url + "/cases", artifacts, f"staff-cases-{size}")
@@ -145,14 +184,16 @@ def test_every_staff_page_fits_and_reads(browser: Any, busy: Site, artifacts: Pa
         assert "reopened" in page.locator(f"tr[data-case='{site.refs['rest']}']").inner_text()
         assert "respond overdue by 1 day" in cases  # the wages case, 2-day clock, 3 days ago
         inbox = _check(page, site.url + "/inbox", artifacts, f"staff-inbox-{size}")
-        assert page.locator("#inbox-table tbody tr").first.get_attribute(
-            "data-grievance") == str(site.grievances["urgent"])
+        assert page.locator("#inbox-table tbody tr").first.get_attribute("data-grievance") == str(
+            site.grievances["urgent"]
+        )
         assert "fix 1 min ago, ±800 m" in inbox
         assert SECRET_TEXT not in inbox and SECRET_TEXT not in cases
         assert _views(site) == before  # lists open no text and log nothing
 
-        text = _check(page, f"{site.url}/cases/{site.refs['rest']}", artifacts,
-                      f"staff-case-reopened-{size}")
+        text = _check(
+            page, f"{site.url}/cases/{site.refs['rest']}", artifacts, f"staff-case-reopened-{size}"
+        )
         assert "reopened" in page.locator("#reopened").inner_text()
         assert page.locator("blockquote.crew-text").count() == 2
         assert SECRET_TEXT in text and "fix 1 min ago" in text
@@ -163,8 +204,9 @@ def test_every_staff_page_fits_and_reads(browser: Any, busy: Site, artifacts: Pa
         page.wait_for_selector("#flash")
         assert "acknowledged" in page.locator("#flash").inner_text().lower()
 
-        _check(page, f"{site.url}/cases/{site.refs['urgent']}", artifacts,
-               f"staff-case-urgent-{size}")
+        _check(
+            page, f"{site.url}/cases/{site.refs['urgent']}", artifacts, f"staff-case-urgent-{size}"
+        )
         assert "overdue by" in page.locator("#case-clock").inner_text()
         # Closing needs a confirmation: the box must be ticked first.
         page.get_by_role("button", name="Acknowledge").click()
@@ -181,8 +223,12 @@ def test_every_staff_page_fits_and_reads(browser: Any, busy: Site, artifacts: Pa
         page.wait_for_selector("#flash")
         assert page.locator("#case-status").get_attribute("data-status") == "closed"
 
-        _check(page, f"{site.url}/grievances/{site.grievances['zeta']}", artifacts,
-               f"staff-grievance-{size}")
+        _check(
+            page,
+            f"{site.url}/grievances/{site.grievances['zeta']}",
+            artifacts,
+            f"staff-grievance-{size}",
+        )
         _check(page, site.url + "/account", artifacts, f"staff-account-{size}")
     finally:
         context.close()
@@ -197,19 +243,27 @@ def test_owner_portal_in_every_language_fits_and_reads(
     try:
         before = _views(site)
         for lang in LANGS:
-            text = _check(page, f"{site.url}/portal?lang={lang}", artifacts,
-                          f"owner-portal-{lang}-{size}")
+            text = _check(
+                page, f"{site.url}/portal?lang={lang}", artifacts, f"owner-portal-{lang}-{size}"
+            )
             assert page.locator("html").get_attribute("lang") == lang
             assert SECRET_TEXT not in text and "Other Boat" not in text
             if lang in ("my", "km", "th"):  # the shipped font draws the script, not boxes
                 family = {"my": "Myanmar", "km": "Khmer", "th": "Thai"}[lang]
                 loaded = page.evaluate(
                     """async (f) => (await document.fonts.load('16px "Noto Sans ' + f + '"',
-                         document.querySelector('h1').textContent)).length""", family)
+                         document.querySelector('h1').textContent)).length""",
+                    family,
+                )
                 assert loaded == 1, lang
             if lang != "en":  # no English left: statuses, groups, actions, headings
-                for word in ("remediation", "Category group", "restore rest hours", "overdue",
-                             "Messages missing"):
+                for word in (
+                    "remediation",
+                    "Category group",
+                    "restore rest hours",
+                    "overdue",
+                    "Messages missing",
+                ):
                     assert word not in text, (lang, word)
         en = _check(page, f"{site.url}/portal?lang=en", artifacts, f"owner-portal-{size}")
         assert "Messages missing since" in en

@@ -19,10 +19,20 @@ ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 H = Humane(now=NOW)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0, "0 sec"), (59, "59 sec"), (60, "1 min"), (7800, "2 hr 10 min"), (10800, "3 hr"),
-    (10859, "3 hr"), (183660, "2 days 3 hr"), (172860, "2 days"), (-7800, "2 hr 10 min"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0 sec"),
+        (59, "59 sec"),
+        (60, "1 min"),
+        (7800, "2 hr 10 min"),
+        (10800, "3 hr"),
+        (10859, "3 hr"),
+        (183660, "2 days 3 hr"),
+        (172860, "2 days"),
+        (-7800, "2 hr 10 min"),
+    ],
+)
 def test_durations(seconds: float, text: str) -> None:
     assert H.duration(seconds) == text
 
@@ -63,8 +73,7 @@ def test_positions_counts_and_machine_text() -> None:
     assert "Dec 4, 2026, 03:26 UTC" in H.text(alert)
 
 
-@given(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False),
-       st.sampled_from(catalog.LANGS))
+@given(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), st.sampled_from(catalog.LANGS))
 def test_any_deadline_reads_as_words(seconds: float, lang: str) -> None:
     fmt = Humane(locale=lang, now=NOW, phrases=catalog.phrases(lang))
     due = NOW + dt.timedelta(seconds=seconds)
@@ -99,5 +108,12 @@ def test_every_catalog_has_every_key_and_placeholder() -> None:
             same = [k for k, v in cat["portal"].items() if v == reference["portal"][k]]
             assert len(same) <= 3, (lang, same)
     assert set(catalog.labels("en", "status")) == {
-        "new", "acknowledged", "investigating", "remediation_in_progress", "remediated",
-        "closed", "referred", "withdrawn"}
+        "new",
+        "acknowledged",
+        "investigating",
+        "remediation_in_progress",
+        "remediated",
+        "closed",
+        "referred",
+        "withdrawn",
+    }

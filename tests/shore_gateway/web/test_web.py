@@ -217,8 +217,9 @@ def test_closing_needs_confirmation_and_moves_answer_with_a_result(site: Site) -
     assert 'data-status="investigating"' in unconfirmed.text
     refused = staff.post(f"/cases/{ref}/transition", data={"status": "new", "csrf": csrf})
     assert refused.status_code == 409 and "cannot become new" in refused.text
-    closed = staff.post(f"/cases/{ref}/transition",
-                        data={"status": "closed", "confirm": "yes", "csrf": csrf})
+    closed = staff.post(
+        f"/cases/{ref}/transition", data={"status": "closed", "confirm": "yes", "csrf": csrf}
+    )
     assert closed.status_code == 303
     assert 'data-status="closed"' in staff.get(f"/cases/{ref}").text
 
@@ -241,6 +242,7 @@ def test_staff_split_and_merge_on_the_case_page(site: Site) -> None:
     assert no.status_code == 400  # unconfirmed
     merged = staff.post(f"/cases/{new}/merge", data={"into": ref, "confirm": "yes", "csrf": csrf})
     assert merged.headers["location"] == f"/cases/{ref}?done=merged"
-    again = staff.post(f"/cases/{ref}/merge",
-                       data={"into": site.refs["zeta"], "confirm": "yes", "csrf": csrf})
+    again = staff.post(
+        f"/cases/{ref}/merge", data={"into": site.refs["zeta"], "confirm": "yes", "csrf": csrf}
+    )
     assert again.status_code == 409 and "same vessel" in again.text
