@@ -444,7 +444,8 @@ def human(info: dict[str, Any]) -> str:
             *(f"  crew app:      {c['url']} ({c['vessel']})" for c in info["crew_apps"]),
             f"  a receipt:     {info['receipts'][0]['receipt']} ({info['receipts'][0]['vessel']}); "
             f"look it up in the crew terminal or: {info['receipt_lookup']}",
-            f"  conversation:  staff ask the crew member of receipt {info['conversation']['receipt']} "
+            "  conversation:  staff ask the crew member of receipt "
+            f"{info['conversation']['receipt']} "
             "'are you safe now?' (in Burmese); the answer appears on the case page, "
             "'Ask the crew member'",
             f"  vessels:       {', '.join(info['vessels'])}",

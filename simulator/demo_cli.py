@@ -15,7 +15,9 @@ def register(sub: Any) -> None:
         help="run flip-sync end to end locally",
         description="Gateway (SQLite) with dashboard and owner portal, a fleet of emulated "
         "modems and real vessel agents, crew grievances in several languages. Runs until "
-        "Ctrl-C. With --headless: the simulator on the virtual clock (vessel sessions and the gateway's shore logic in memory; no SQL gateway, dashboard or case desk), summary printed.",
+        "Ctrl-C. With --headless: the simulator on the virtual clock (vessel sessions and "
+        "the gateway's shore logic in memory; no SQL gateway, dashboard or case desk), "
+        "summary printed.",
     )
     p.add_argument("--headless", action="store_true", help="virtual clock, print the summary")
     p.add_argument("--vessels", type=int, default=5)

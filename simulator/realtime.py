@@ -64,9 +64,9 @@ class _Procs:
 
     def start(self, args: Sequence[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], Any]:
         """Start ``flip ARGS --json`` and wait for its one ready line."""
-        p = subprocess.Popen(
+        p = subprocess.Popen(  # noqa: S603 - our own CLI, no shell
             [sys.executable, "-m", "flip", *args],
-            stdout=subprocess.PIPE,  # noqa: S603
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
@@ -108,9 +108,9 @@ def _readline(p: subprocess.Popen[str], timeout: float) -> str:
 
 
 def _flip(args: Sequence[str], env: dict[str, str]) -> dict[str, Any]:
-    p = subprocess.run(
+    p = subprocess.run(  # noqa: S603 - our own CLI, no shell
         [sys.executable, "-m", "flip", *args, "--json"],
-        capture_output=True,  # noqa: S603
+        capture_output=True,
         text=True,
         env=env,
         timeout=120,

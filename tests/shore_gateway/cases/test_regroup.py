@@ -55,9 +55,9 @@ REMEDIATED = (
     ],
 )
 def test_a_new_grievance_reopens_a_remediated_or_closed_case(
-    fleet: Database,
+    fleet: Database,  # noqa: F811 - the fixture, by name
     steps: tuple[Status, ...],
-    reopened_as: Status,  # noqa: F811
+    reopened_as: Status,
 ) -> None:
     _, ref = add_grievance(fleet, "Sea One", 1, category=0x21)
     _walk(fleet, ref, *steps)
