@@ -130,8 +130,8 @@ def build_report(
     link_of = {v["idx"]: v["link"] for v in vessel_rows}
     for name, acc in links.items():
         mine = [
-            (t.delivered - t.created, t.oracle - t.created)
-            for t in delivered  # type: ignore[operator]
+            (t.delivered - t.created, t.oracle - t.created)  # type: ignore[operator]
+            for t in delivered
             if link_of.get(t.vessel) == name and t.oracle is not None
         ]
         acc["grievances"] = len(mine)
