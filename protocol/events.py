@@ -20,9 +20,8 @@ from protocol.messages import (
 class MessageReceived:
     """A new uplink message (reassembled if it came in fragments).
 
-    ``encoded`` is the message's exact CBOR. ``possibly_duplicate`` is never set by
-    :class:`~protocol.shore.ShoreSession` (its store knows every seq); kept for callers that
-    read it.
+    ``encoded`` is the message's exact CBOR. Only new messages are reported: the store knows
+    every (device, seq), so a repeat is a :class:`DuplicateReceived`.
     """
 
     device: str
@@ -30,7 +29,6 @@ class MessageReceived:
     seq: int
     message: UplinkMessage
     encoded: bytes
-    possibly_duplicate: bool = False
     fragment_seqs: tuple[int, ...] = ()
 
 
