@@ -89,8 +89,9 @@ def uplink_payload(data: bytes) -> None:
 
 
 def shore_session(data: bytes) -> None:
-    """The sans-IO shore (verify, replay window, reassembly, chain) on payloads signed with a
-    registered device key: what a compromised or buggy vessel can make the shore do."""
+    """The shore core in its in-memory store (verify, dedupe, reassembly, gaps, chain) on
+    payloads signed with a registered device key: what a compromised or buggy vessel can make
+    the shore do."""
     from protocol.shore import ShoreSession
 
     key = _device_key()
