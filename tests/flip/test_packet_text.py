@@ -18,7 +18,9 @@ from tests.protocol.strategies import any_text
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
     status = main([*argv, "--json"])
-    (line,) = capsys.readouterr().out.strip().splitlines()
+    # One JSON line: split on "\n" only — the words may hold U+2028, U+0085 and the like, which
+    # str.splitlines() also takes for line ends, inside the JSON string where they belong.
+    (line,) = capsys.readouterr().out.strip("\n").split("\n")
     return status, json.loads(line)
 
 
