@@ -25,9 +25,7 @@ loop never blocks on the serial port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,12 +36,12 @@ import serial
 from firmware_bridge.errors import (
     GarbledResponse,
     LinkBroken,
-    LinkClosed,
     ModemError,
     ResponseTimeout,
     WriteRejected,
 )
 from firmware_bridge.modem import IRIDIUM_EPOCH, MAX_MO, checksum
+from firmware_bridge.serialport import SerialLink
 from firmware_bridge.status import Outcome, classify
 
 BAUDRATE = 19200
@@ -119,8 +117,10 @@ def _location_arg(lat: float, lon: float) -> str:
     return f"{part(lat, 2)},{part(lon, 3)}"
 
 
-class Modem:
+class Modem(SerialLink):
     """Blocking, thread-safe driver for one SBD transceiver on one serial port."""
+
+    baudrate = BAUDRATE
 
     def __init__(
         self,
@@ -131,7 +131,7 @@ class Modem:
         pace_s: float = 0.0,
         iridium_epoch: float = IRIDIUM_EPOCH,
     ) -> None:
-        self._port = port
+        super().__init__(port)
         # The 32-bit count of 90 ms ticks wraps every ~12.2 years (the 2014 epoch runs out in
         # 2026); Iridium then announces a new epoch, which the caller passes here.
         self.iridium_epoch = iridium_epoch
@@ -139,55 +139,9 @@ class Modem:
         self.session_timeout_s = session_timeout_s
         self.pace_s = pace_s  # >0: write byte by byte with this pause (slow-UART tests)
         self._buf = bytearray()
-        self._lock = threading.RLock()
         self._ring = False
-        self._closed = False
-
-    @classmethod
-    def open(cls, url: str, **kwargs: Any) -> Modem:
-        """Open ``url`` (device path or pyserial URL) at 19200 8N1, no flow control.
-
-        Raises:
-            LinkBroken: the port cannot be opened (cause chained).
-        """
-        try:
-            port = serial.serial_for_url(
-                url,
-                baudrate=BAUDRATE,
-                bytesize=serial.EIGHTBITS,
-                parity=serial.PARITY_NONE,
-                stopbits=serial.STOPBITS_ONE,
-                timeout=0.05,
-                rtscts=False,
-                xonxoff=False,
-            )
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise LinkBroken(f"cannot open {url}: {exc}") from exc
-        return cls(port, **kwargs)
-
-    def __enter__(self) -> Modem:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the port; further calls raise :class:`LinkClosed`."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                with contextlib.suppress(serial.SerialException, OSError):
-                    self._port.close()
 
     # --- low level ----------------------------------------------------------------------------
-
-    def _io(self, fn: Any, *args: Any) -> Any:
-        if self._closed:
-            raise LinkClosed("modem link is closed")
-        try:
-            return fn(*args)
-        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-            raise LinkBroken(f"serial port failed: {exc}") from exc
 
     def _write(self, data: bytes) -> None:
         if self.pace_s > 0:

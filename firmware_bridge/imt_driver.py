@@ -19,8 +19,6 @@ with its ``status``. Blocking and thread-safe (one lock per call), like
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -33,8 +31,6 @@ from firmware_bridge.errors import (
     GarbledResponse,
     JSPRError,
     JSPRRefused,
-    LinkBroken,
-    LinkClosed,
     ResponseTimeout,
     TransferFailed,
 )
@@ -60,6 +56,7 @@ from firmware_bridge.jspr import (
     get_str,
     strip_crc,
 )
+from firmware_bridge.serialport import SerialLink
 
 _SIM_STATUS_WAIT_S = 1.0
 
@@ -151,11 +148,13 @@ class MTAssembler:
 _MT_TARGETS = ("messageTerminate", "messageTerminateSegment", "messageTerminateStatus")
 
 
-class IMTDriver:
+class IMTDriver(SerialLink):
     """Blocking driver for one RockBLOCK 9704 on one serial port."""
 
+    baudrate = BAUDRATE
+
     def __init__(self, port: serial.Serial, *, timeout_s: float = 2.0) -> None:
-        self._port = port
+        super().__init__(port)
         self.timeout_s = timeout_s
         self._decoder = LineDecoder(requests=False)
         self._lines: deque[Response] = deque()
@@ -163,42 +162,8 @@ class IMTDriver:
         self.received: deque[MTMessage] = deque()
         self.unsolicited: deque[Response] = deque(maxlen=256)
         self.errors: deque[Exception] = deque(maxlen=64)
-        self._lock = threading.RLock()
-        self._closed = False
-
-    @classmethod
-    def open(cls, url: str, **kwargs: Any) -> IMTDriver:
-        """Open ``url`` at 230,400 8N1, no flow control (raises :class:`LinkBroken`)."""
-        try:
-            port = serial.serial_for_url(
-                url, baudrate=BAUDRATE, timeout=0.05, rtscts=False, xonxoff=False
-            )
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise LinkBroken(f"cannot open {url}: {exc}") from exc
-        return cls(port, **kwargs)
-
-    def __enter__(self) -> IMTDriver:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                with contextlib.suppress(serial.SerialException, OSError):
-                    self._port.close()
 
     # --- lines ---------------------------------------------------------------------------------
-
-    def _io(self, fn: Any, *args: Any) -> Any:
-        if self._closed:
-            raise LinkClosed("modem link is closed")
-        try:
-            return fn(*args)
-        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-            raise LinkBroken(f"serial port failed: {exc}") from exc
 
     def _write(self, request: Request) -> None:
         self._io(self._port.write, encode_request(request))
