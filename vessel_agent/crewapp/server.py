@@ -24,6 +24,7 @@ JSON ``{"error": …}`` and the server keeps serving.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import html
@@ -206,9 +207,23 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:  # say so: a client must not send its next request here
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _drain(self, cap: int) -> None:
+        """Read and drop a refused request's body (up to ``cap`` bytes) before answering and
+        closing: a socket closed with unread bytes is reset, and the reset can reach the client
+        before the answer does — it then sees no response at all."""
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            return
+        if 0 < length <= cap:
+            with contextlib.suppress(OSError):
+                self.rfile.read(length)
 
     def _error(self, status: int, message: str) -> None:
         body = json.dumps({"error": message}).encode()
@@ -257,6 +272,7 @@ class Handler(BaseHTTPRequestHandler):
         why = self._cross_site()
         if why:
             self.close_connection = True
+            self._drain(limit)
             self._error(403, why)
             return
         try:
@@ -267,6 +283,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if not 0 < length <= limit:
             self.close_connection = True
+            self._drain(4 * limit)
             self._error(413, f"a sealed request has at most {limit} bytes")
             return
         sealed = self.rfile.read(length)
