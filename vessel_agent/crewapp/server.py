@@ -283,7 +283,6 @@ class Handler(BaseHTTPRequestHandler):
             return
         if not 0 < length <= limit:
             self.close_connection = True
-            self._drain(4 * limit)
             self._error(413, f"a sealed request has at most {limit} bytes")
             return
         sealed = self.rfile.read(length)
