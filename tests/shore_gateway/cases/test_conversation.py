@@ -190,7 +190,7 @@ def test_question_templates_exist_in_every_language() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=80),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=80),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
     ),
@@ -215,7 +215,12 @@ json_values = st.recursive(
 def test_any_question_body_gets_a_clear_answer_never_a_server_error(
     gateway: Gateway, case_ref: str, body: dict
 ) -> None:
-    r = gateway.client.post(f"/api/cases/{case_ref}/messages", headers=gateway.auth(), json=body)
+    # Python's encoder, not the client's strict one: a sender may well write Infinity or 1e999.
+    r = gateway.client.post(
+        f"/api/cases/{case_ref}/messages",
+        headers={**gateway.auth(), "content-type": "application/json"},
+        content=json.dumps(body),
+    )
     assert r.status_code in (201, 400, 409, 422), (r.status_code, r.text)
     if r.status_code != 201:
         assert r.json()["detail"]
