@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 
-from protocol.messages import CHAIN_LEN
+from protocol.limits import CHAIN_LEN
 
 GENESIS = bytes(CHAIN_LEN)
 _LABEL = b"flip-chain"

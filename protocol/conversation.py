@@ -21,17 +21,11 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from protocol import cbor, frame
+from protocol.downlinks import ShoreMessage
 from protocol.errors import LocalProtocolError, Malformed, SealBroken
 from protocol.lang import Lang, lang_from_code
-from protocol.messages import (
-    MAX_SHORE_CHUNK,
-    MAX_SHORE_PARTS,
-    MAX_TEXT_CHARS,
-    REPLY_KEY_LEN,
-    U32,
-    ShoreMessage,
-    encode_message,
-)
+from protocol.limits import MAX_SHORE_CHUNK, MAX_SHORE_PARTS, MAX_TEXT_CHARS, REPLY_KEY_LEN, U32
+from protocol.messages import encode_message
 from protocol.seal import OVERHEAD, open_sealed, seal
 from protocol.text import decode_text, encode_text
 

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol.messages import (
-    Ack,
-    CaseStatus,
-    Config,
-    KeyRotation,
-    ShoreMessage,
-    UplinkMessage,
-)
+from protocol.downlinks import Ack, CaseStatus, Config, KeyRotation, ShoreMessage
+from protocol.messages import UplinkMessage
 
 # --- shore side -----------------------------------------------------------------------------
 

@@ -13,10 +13,8 @@ import functools
 
 from protocol import frame
 from protocol.errors import LocalProtocolError
-from protocol.messages import (
-    MAX_FRAGMENTS,
-    Fragment,
-)
+from protocol.limits import MAX_FRAGMENTS
+from protocol.messages import Fragment
 
 # A fragment message is [15, seq, index, count, chunk]: at most 1+1+5+1+1+3 bytes around chunk.
 FRAGMENT_OVERHEAD = 12

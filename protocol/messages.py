@@ -1,4 +1,6 @@
-"""Messages carried in frames, and the crew content sealed inside them (docs/wire-format.md).
+"""Messages carried in frames and their CBOR (docs/wire-format.md): the uplink messages here,
+the downlink ones in :mod:`protocol.downlinks`, the crew content sealed inside a crew message in
+:mod:`protocol.crew` (both re-exported here, so ``protocol.messages`` names every message).
 
 Every message is a CBOR array whose first element is its :class:`MsgType`. Uplink messages
 (vessel → shore) all carry their per-device sequence number second, so a receiver can
@@ -8,30 +10,90 @@ future fields and are ignored; an unknown message type decodes to :class:`Unknow
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, TypeAlias
 
 from protocol import cbor
-from protocol.errors import LocalProtocolError, Malformed, Oversize
-from protocol.lang import Lang, lang_from_code
-from protocol.text import decode_text, encode_text
-from protocol.voice import CODEC2, MAX_VOICE_BYTES, mode_from_code, pack, unpack
+from protocol.crew import (
+    CrewContent,
+    CrewKind,
+    Grievance,
+    Reply,
+    StatusRequest,
+    VoiceNote,
+    Withdraw,
+    Zawgyi,
+    ZawgyiMode,
+    decode_crew,
+    encode_crew,
+)
+from protocol.downlinks import Ack, CaseState, CaseStatus, Config, KeyRotation, ShoreMessage
+from protocol.errors import LocalProtocolError, Malformed
+from protocol.limits import (
+    CHAIN_LEN,
+    MAX_CASE_REF,
+    MAX_DELIVERED,
+    MAX_FRAGMENTS,
+    MAX_LOST_RANGES,
+    MAX_SEALED,
+    MAX_SHORE_CHUNK,
+    MAX_SHORE_PARTS,
+    MAX_TEXT_CHARS,
+    REPLY_KEY_LEN,
+    U32,
+    ZAWGYI_ELEMENT,
+)
 
-U32 = 0xFFFF_FFFF
-MAX_TEXT_CHARS = 2000
-MAX_PSEUDONYM = 32
-MAX_CASE_REF = 16
-CHAIN_LEN = 8
-MAX_SEALED = 8192
-MAX_FRAGMENTS = 32
-MAX_LOST_RANGES = 8
-ZAWGYI_ELEMENT = 6  # grievance element of the Zawgyi note (after pseudonym and reply key)
-REPLY_KEY_LEN = 32
-MAX_SHORE_PARTS = 16
-MAX_SHORE_CHUNK = 256
-MAX_DELIVERED = 16
+# Every message and crew content type, and the wire limits, importable from here as before
+# the split into protocol.crew, protocol.downlinks and protocol.limits.
+__all__ = [
+    "CHAIN_LEN",
+    "MAX_CASE_REF",
+    "MAX_DELIVERED",
+    "MAX_FRAGMENTS",
+    "MAX_LOST_RANGES",
+    "MAX_SEALED",
+    "MAX_SHORE_CHUNK",
+    "MAX_SHORE_PARTS",
+    "MAX_TEXT_CHARS",
+    "REPLY_KEY_LEN",
+    "U32",
+    "ZAWGYI_ELEMENT",
+    "Ack",
+    "CaseState",
+    "CaseStatus",
+    "Config",
+    "CrewContent",
+    "CrewKind",
+    "CrewMessage",
+    "Delivered",
+    "DownlinkMessage",
+    "Fragment",
+    "Grievance",
+    "Heartbeat",
+    "KeyRotation",
+    "LossReason",
+    "LostRange",
+    "Message",
+    "MsgType",
+    "Position",
+    "Reply",
+    "ShoreMessage",
+    "StatusRequest",
+    "UnknownMessage",
+    "UplinkMessage",
+    "VoiceNote",
+    "Withdraw",
+    "Zawgyi",
+    "ZawgyiMode",
+    "decode_crew",
+    "decode_message",
+    "encode_crew",
+    "encode_message",
+    "message_from_item",
+    "seq_of",
+]
 
 
 class MsgType(IntEnum):
@@ -56,308 +118,6 @@ class LossReason(IntEnum):
     EVICTED = 1  # storage full: a routine report dropped unsent (docs/vessel-agent.md)
     DAMAGED = 2  # lost to outbox damage before it went on air (salvage)
     SKIPPED = 3  # never assigned: skipped after a salvage lost the seq counter
-
-
-class CrewKind(IntEnum):
-    """What a sealed crew message is; hidden from anyone without the shore key."""
-
-    GRIEVANCE = 1
-    STATUS_REQUEST = 2
-    WITHDRAW = 3
-    REPLY = 4
-    VOICE = 5
-
-
-class CaseState(IntEnum):
-    """Status codes a case update carries to the crew member's receipt on board."""
-
-    RECEIVED = 1
-    OPENED = 2
-    ACKNOWLEDGED = 3
-    INVESTIGATING = 4
-    REMEDIATION_IN_PROGRESS = 5
-    REMEDIATED = 6
-    CLOSED = 7
-    REFERRED = 8
-    WITHDRAWN = 9
-
-
-# --- crew content (plaintext, exists only in memory on board and at the decrypting host) ----
-
-
-class ZawgyiMode(IntEnum):
-    """How a grievance's ``text`` relates to what the crew member typed (element 6)."""
-
-    CONVERTED = 1  # ``text`` is the Unicode conversion; ``other`` is exactly what was typed
-    UNSURE = 2  # ``text`` is exactly what was typed; ``other`` is a converted reading of it
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Zawgyi:
-    """Grievance element 6: the text was — or may have been — typed in the Zawgyi encoding.
-
-    ``probability`` is the detector's P(Zawgyi) in thousandths (0..1000). ``other`` is the
-    other reading (see :class:`ZawgyiMode`): non-empty and different from ``text``, so the
-    words the crew member typed always reach the shore exactly (docs/wire-format.md §3).
-    """
-
-    mode: ZawgyiMode
-    probability: int
-    other: str
-
-    def describe(self) -> dict[str, object]:
-        """The note for people and JSON (the gateway's API, ``flip packet open``): ``mode``,
-        ``probability`` (0..1) and ``typed`` (converted) or ``reading`` (unsure)."""
-        converted = self.mode == ZawgyiMode.CONVERTED
-        return {
-            "mode": "converted" if converted else "unsure",
-            "probability": self.probability / 1000,
-            "typed" if converted else "reading": self.other,
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Grievance:
-    """``reply_pub`` (element 5, optional): the raw X25519 key the shore seals its questions
-    about this grievance to (:mod:`protocol.conversation`); absent, the grievance encodes as
-    before."""
-
-    category: int
-    lang: Lang
-    text: str = ""
-    pseudonym: str | None = None
-    reply_pub: bytes | None = None
-    zawgyi: Zawgyi | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StatusRequest:
-    ref_seq: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Withdraw:
-    ref_seq: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reply:
-    """The crew member's answer in the conversation about the grievance ``ref_seq``."""
-
-    ref_seq: int
-    lang: Lang
-    text: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VoiceNote:
-    """A grievance spoken, not written: Codec2 frames (:mod:`protocol.voice`), each as the codec
-    hands it out. ``duration_ms`` is the audio's true length; the last frame is padded."""
-
-    category: int
-    lang: Lang
-    mode: int  # libcodec2 mode number (protocol.voice.MODES)
-    duration_ms: int
-    frames: tuple[bytes, ...]
-    pseudonym: str | None = None
-    reply_pub: bytes | None = None  # element 8, as grievance element 5 (protocol.conversation)
-    codec: int = CODEC2
-
-
-CrewContent: TypeAlias = Grievance | VoiceNote | StatusRequest | Withdraw | Reply
-
-
-def encode_crew(content: CrewContent) -> bytes:
-    """Plaintext CBOR of crew content (sealed right after; never stored).
-
-    Raises:
-        LocalProtocolError: out-of-range fields or text too long.
-    """
-    if isinstance(content, VoiceNote):
-        return _encode_voice(content)
-    if isinstance(content, Grievance):
-        if not 0 <= content.category <= 0xFF:
-            raise LocalProtocolError("category must fit one byte")
-        if len(content.text) > MAX_TEXT_CHARS:
-            raise LocalProtocolError(f"text longer than {MAX_TEXT_CHARS} characters")
-        item: list[Any] = [
-            CrewKind.GRIEVANCE,
-            content.category,
-            int(content.lang),
-            encode_text(content.text, content.lang),
-        ]
-        if content.pseudonym is not None and len(content.pseudonym) > MAX_PSEUDONYM:
-            raise LocalProtocolError(f"pseudonym longer than {MAX_PSEUDONYM} characters")
-        if content.pseudonym is not None or content.reply_pub is not None:
-            item.append(content.pseudonym)
-        if content.reply_pub is not None:
-            if len(content.reply_pub) != REPLY_KEY_LEN:
-                raise LocalProtocolError(f"reply key must be {REPLY_KEY_LEN} bytes")
-            item.append(content.reply_pub)
-        if content.zawgyi is not None:
-            item += [None] * (ZAWGYI_ELEMENT - len(item))
-            item.append(_zawgyi_item(content.zawgyi, content.text, content.lang))
-        return cbor.dumps(item)
-    if isinstance(content, Reply):
-        _check_seq(content.ref_seq)
-        if len(content.text) > MAX_TEXT_CHARS:
-            raise LocalProtocolError(f"text longer than {MAX_TEXT_CHARS} characters")
-        return cbor.dumps(
-            [
-                CrewKind.REPLY,
-                content.ref_seq,
-                int(content.lang),
-                encode_text(content.text, content.lang),
-            ]
-        )
-    kind = CrewKind.STATUS_REQUEST if isinstance(content, StatusRequest) else CrewKind.WITHDRAW
-    _check_seq(content.ref_seq)
-    return cbor.dumps([kind, content.ref_seq])
-
-
-def decode_crew(data: bytes) -> CrewContent:
-    """Crew content from opened plaintext. Raises a :class:`Malformed` subclass."""
-    item = cbor.expect_list(cbor.loads(data, what="crew content"), "crew content", 2)
-    kind = cbor.expect_int(item[0], "crew kind", 0, 0xFF)
-    if kind == CrewKind.VOICE:
-        return _decode_voice(item)
-    if kind == CrewKind.GRIEVANCE:
-        cbor.expect_list(item, "grievance", 4)
-        lang = lang_from_code(cbor.expect_int(item[2], "language", 0, 0xFF))
-        text = decode_text(
-            cbor.expect_bytes(item[3], "text", MAX_SEALED, 1), lang, max_chars=MAX_TEXT_CHARS
-        )
-        pseudonym = None
-        if len(item) > 4 and item[4] is not None:
-            pseudonym = cbor.expect_text(item[4], "pseudonym", MAX_PSEUDONYM)
-        reply_pub = None
-        if len(item) > 5 and item[5] is not None:
-            reply_pub = cbor.expect_bytes(item[5], "reply key", REPLY_KEY_LEN, REPLY_KEY_LEN)
-        zawgyi = None
-        if len(item) > ZAWGYI_ELEMENT and item[ZAWGYI_ELEMENT] is not None:
-            zawgyi = _zawgyi(item[ZAWGYI_ELEMENT], text, lang)
-        return Grievance(
-            category=cbor.expect_int(item[1], "category", 0, 0xFF),
-            lang=lang,
-            text=text,
-            pseudonym=pseudonym,
-            reply_pub=reply_pub,
-            zawgyi=zawgyi,
-        )
-    ref = cbor.expect_int(item[1], "ref seq", 1, U32)
-    if kind == CrewKind.REPLY:
-        cbor.expect_list(item, "reply", 4)
-        lang = lang_from_code(cbor.expect_int(item[2], "language", 0, 0xFF))
-        text = decode_text(
-            cbor.expect_bytes(item[3], "text", MAX_SEALED, 1), lang, max_chars=MAX_TEXT_CHARS
-        )
-        return Reply(ref_seq=ref, lang=lang, text=text)
-    if kind == CrewKind.STATUS_REQUEST:
-        return StatusRequest(ref_seq=ref)
-    if kind == CrewKind.WITHDRAW:
-        return Withdraw(ref_seq=ref)
-    raise Malformed(f"unknown crew message kind {kind}")
-
-
-def _encode_voice(note: VoiceNote) -> bytes:
-    """``[5, category, lang, codec, mode, duration_ms, frames, ? pseudonym, ? reply_pub]``."""
-    if not 0 <= note.category <= 0xFF:
-        raise LocalProtocolError("category must fit one byte")
-    if note.codec != CODEC2:
-        raise LocalProtocolError(f"unknown voice codec {note.codec}")
-    try:
-        mode = mode_from_code(note.mode)
-    except Malformed as exc:
-        raise LocalProtocolError(str(exc)) from None
-    if not 1 <= note.duration_ms <= mode.max_duration_ms:
-        raise LocalProtocolError(
-            f"voice note of {note.duration_ms / 1000:.1f} s; {mode.name} notes are 0.001 to "
-            f"{mode.max_duration_ms / 1000:g} s"
-        )
-    if len(note.frames) != mode.frame_count(note.duration_ms):
-        raise LocalProtocolError(
-            f"{len(note.frames)} frames for {note.duration_ms} ms of {mode.name} "
-            f"(expected {mode.frame_count(note.duration_ms)})"
-        )
-    item: list[Any] = [
-        CrewKind.VOICE,
-        note.category,
-        int(note.lang),
-        note.codec,
-        note.mode,
-        note.duration_ms,
-        pack(mode, note.frames),
-    ]
-    if note.pseudonym is not None and len(note.pseudonym) > MAX_PSEUDONYM:
-        raise LocalProtocolError(f"pseudonym longer than {MAX_PSEUDONYM} characters")
-    if note.pseudonym is not None or note.reply_pub is not None:
-        item.append(note.pseudonym)
-    if note.reply_pub is not None:
-        if len(note.reply_pub) != REPLY_KEY_LEN:
-            raise LocalProtocolError(f"reply key must be {REPLY_KEY_LEN} bytes")
-        item.append(note.reply_pub)
-    return cbor.dumps(item)
-
-
-def _decode_voice(item: list[Any]) -> VoiceNote:
-    """Raises :class:`Malformed` (wrong shape, unknown codec or mode, frames that disagree with
-    the duration) or :class:`Oversize` (longer than the mode allows)."""
-    cbor.expect_list(item, "voice note", 7)
-    codec = cbor.expect_int(item[3], "voice codec", 0, 0xFF)
-    if codec != CODEC2:
-        raise Malformed(f"unknown voice codec {codec}")
-    mode = mode_from_code(cbor.expect_int(item[4], "Codec2 mode", 0, 0xFF))
-    duration = cbor.expect_int(item[5], "voice duration", 1, U32)
-    if duration > mode.max_duration_ms:
-        raise Oversize(
-            f"voice note of {duration / 1000:.1f} s; {mode.name} notes are at most "
-            f"{mode.max_duration_ms / 1000:g} s"
-        )
-    if type(item[6]) is bytes and len(item[6]) > MAX_VOICE_BYTES:
-        raise Oversize(f"voice frames of {len(item[6])} bytes (at most {MAX_VOICE_BYTES})")
-    data = cbor.expect_bytes(item[6], "voice frames", MAX_VOICE_BYTES, 1)
-    pseudonym = None
-    if len(item) > 7 and item[7] is not None:
-        pseudonym = cbor.expect_text(item[7], "pseudonym", MAX_PSEUDONYM)
-    reply_pub = None
-    if len(item) > 8 and item[8] is not None:
-        reply_pub = cbor.expect_bytes(item[8], "reply key", REPLY_KEY_LEN, REPLY_KEY_LEN)
-    return VoiceNote(
-        category=cbor.expect_int(item[1], "category", 0, 0xFF),
-        lang=lang_from_code(cbor.expect_int(item[2], "language", 0, 0xFF)),
-        codec=codec,
-        mode=mode.code,
-        duration_ms=duration,
-        frames=unpack(mode, data, mode.frame_count(duration)),
-        pseudonym=pseudonym,
-        reply_pub=reply_pub,
-    )
-
-
-def _zawgyi_item(note: Zawgyi, text: str, lang: Lang) -> list[Any]:
-    """Element 6 of a grievance: ``[mode, probability, other]``, refused as a receiver would."""
-    if not isinstance(note.mode, int) or note.mode not in set(ZawgyiMode):
-        raise LocalProtocolError(f"unknown Zawgyi mode {note.mode!r}")
-    if not 0 <= note.probability <= 1000:
-        raise LocalProtocolError("Zawgyi probability must be in thousandths, 0..1000")
-    if not note.other or note.other == text:
-        raise LocalProtocolError("the other reading must be non-empty and differ from the text")
-    if len(note.other) > MAX_TEXT_CHARS:
-        raise LocalProtocolError(f"other reading longer than {MAX_TEXT_CHARS} characters")
-    return [int(note.mode), note.probability, encode_text(note.other, lang)]
-
-
-def _zawgyi(value: Any, text: str, lang: Lang) -> Zawgyi:
-    """Decode element 6. Raises :class:`Malformed` for any other shape or value."""
-    note = cbor.expect_list(value, "Zawgyi note", 3, 3)
-    mode = cbor.expect_int(note[0], "Zawgyi mode", ZawgyiMode.CONVERTED, ZawgyiMode.UNSURE)
-    probability = cbor.expect_int(note[1], "Zawgyi probability", 0, 1000)
-    other = decode_text(
-        cbor.expect_bytes(note[2], "other reading", MAX_SEALED, 2), lang, max_chars=MAX_TEXT_CHARS
-    )
-    if not other or other == text:
-        raise Malformed("a Zawgyi note's other reading is empty or equal to the text")
-    return Zawgyi(mode=ZawgyiMode(mode), probability=probability, other=other)
 
 
 # --- uplink messages ------------------------------------------------------------------------
@@ -457,99 +217,8 @@ UplinkMessage: TypeAlias = (
     CrewMessage | Heartbeat | Position | Delivered | Fragment | UnknownMessage
 )
 
-# --- downlink messages ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Ack:
-    """Every seq ≤ ``cum_seq`` arrived, and so did seq ``base + i`` for every bit ``i`` set in
-    ``bitmap`` (LSB of byte 0 first). ``base`` defaults to ``cum_seq + 1``; a later base lets the
-    shore acknowledge recent messages beyond a long-standing gap.
-    """
-
-    cum_seq: int
-    bitmap: bytes = b""
-    base: int | None = None
-
-    @property
-    def bitmap_base(self) -> int:
-        return self.cum_seq + 1 if self.base is None else self.base
-
-    def covers(self, seq: int) -> bool:
-        if seq <= self.cum_seq:
-            return True
-        i = seq - self.bitmap_base
-        return 0 <= i < 8 * len(self.bitmap) and bool(self.bitmap[i // 8] >> (i % 8) & 1)
-
-    def seqs(self) -> list[int]:
-        """The seqs above ``cum_seq`` that the bitmap acknowledges."""
-        base = self.bitmap_base
-        return [base + i for i in range(8 * len(self.bitmap)) if self.bitmap[i // 8] >> (i % 8) & 1]
-
-    @classmethod
-    def of(
-        cls, cum_seq: int, above: Iterable[int], *, base: int | None = None, max_bytes: int = 32
-    ) -> Ack:
-        """An ack from the cumulative point and seqs received above it (those that fit)."""
-        start = cum_seq + 1 if base is None else base
-        bits = bytearray(max_bytes)
-        for seq in above:
-            i = seq - start
-            if 0 <= i < 8 * max_bytes:
-                bits[i // 8] |= 1 << (i % 8)
-        return cls(
-            cum_seq=cum_seq,
-            bitmap=bytes(bits).rstrip(b"\0"),
-            base=None if start == cum_seq + 1 else start,
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CaseStatus:
-    """Case progress for the crew message ``ref_seq``; ``note`` indexes localized notes."""
-
-    ref_seq: int
-    case_ref: str
-    status: int
-    note: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Config:
-    version: int
-    airtime_bytes_per_day: int
-    report_interval_s: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeyRotation:
-    """New shore keys, announced under the current shore signature."""
-
-    epoch: int
-    sign_pub: bytes
-    seal_pub: bytes
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ShoreMessage:
-    """Part ``part`` of ``parts`` of a text the shore sealed to the reply key of the grievance
-    ``ref_seq`` (:mod:`protocol.conversation`); the chunks concatenate to the sealed body.
-    ``msg_id`` is the shore's id of the text, bound into the seal."""
-
-    ref_seq: int
-    msg_id: int
-    part: int
-    parts: int
-    chunk: bytes
-
-
 DownlinkMessage: TypeAlias = Ack | CaseStatus | Config | KeyRotation | ShoreMessage | UnknownMessage
 Message: TypeAlias = UplinkMessage | DownlinkMessage
-
-
-def _check_seq(seq: int) -> None:
-    if not 1 <= seq <= U32:
-        raise LocalProtocolError(f"seq {seq} outside 1..{U32}")
 
 
 def encode_message(msg: Message) -> bytes:

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from protocol import chain, frame
 from protocol.category import is_urgent
+from protocol.crew import CrewContent, Grievance, VoiceNote, encode_crew
+from protocol.downlinks import Ack, CaseStatus, Config, KeyRotation, ShoreMessage
 from protocol.errors import BadSignature, LocalProtocolError, WrongRecipient
 from protocol.events import (
     CaseStatusReceived,
@@ -28,23 +30,14 @@ from protocol.events import (
 )
 from protocol.fragment import max_single, split
 from protocol.keys import key_id, seal_public_from_raw, verify_key_from_raw
+from protocol.limits import U32
 from protocol.messages import (
-    U32,
-    Ack,
-    CaseStatus,
-    Config,
-    CrewContent,
     CrewMessage,
     Delivered,
-    Grievance,
     Heartbeat,
-    KeyRotation,
     LostRange,
     Message,
     Position,
-    ShoreMessage,
-    VoiceNote,
-    encode_crew,
     encode_message,
 )
 from protocol.seal import crew_info, seal

@@ -28,10 +28,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from firmware_bridge.status import OutcomeKind, classify
 from protocol import frame
+from protocol.crew import Grievance, VoiceNote
+from protocol.downlinks import CaseState, CaseStatus
 from protocol.events import CaseStatusReceived, MessagesAcked
 from protocol.keys import key_id
 from protocol.lang import lang_from_tag
-from protocol.messages import CaseState, CaseStatus, Grievance, VoiceNote
 from protocol.vessel import OutFrame, Priority, VesselSession
 from simulator.fleet import (
     EPOCH,
@@ -63,13 +64,13 @@ def speedups() -> None:
       per grievance; simulated texts come from a small phrase set and repeat, so the cache
       returns the same bytes the codec would. Sealing (HPKE) and signing still run every time.
     """
-    import protocol.messages as pm
+    import protocol.crew as pc
     import protocol.vessel as pv
 
     for module, name, wrap in (
         (pv, "max_single", cache),
-        (pm, "encode_text", _lru),
-        (pm, "decode_text", _lru),
+        (pc, "encode_text", _lru),
+        (pc, "decode_text", _lru),
     ):
         fn = getattr(module, name)
         if not hasattr(fn, "cache_info"):

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
 
-from protocol.messages import CaseStatus, LossReason
+from protocol.downlinks import CaseStatus
+from protocol.messages import LossReason
 from protocol.vessel import Outgoing, Priority, VesselSession
 from vessel_agent import lost
 from vessel_agent.errors import OutboxCorrupt, OutboxError, OutboxFull, SchemaMismatch
