@@ -20,7 +20,10 @@ protect nothing more. The reply key is therefore exactly as strong as the receip
 and strengthening the receipt hash (docs/threat-model.md) strengthens both. The settings are
 stored with each salt, so a later, stronger derivation leaves old keys derivable.
 
-Crew using the app hold a browser-made key instead; then nothing about the key is stored.
+The crew app on a phone derives the same key in the page: it reserves a code first (the agent
+sends it the code, the device salt and N, sealed), picks the per-message salt, and sends the salt
+and the public half with the grievance; the agent checks that they match. The phone can then
+open the shore's answers itself, and the code alone still opens them anywhere else.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from protocol import keys
+from protocol.errors import LocalProtocolError
 from vessel_agent import receipt
 
 SALT_LEN = 16
@@ -60,5 +64,16 @@ def from_material(mat: bytes, salt: bytes) -> X25519PrivateKey:
 
 def new(mat: bytes, rng: Callable[[int], bytes]) -> tuple[bytes, bytes]:
     """(salt, raw public key) of a fresh reply key, from the receipt's scrypt output."""
-    salt = rng(SALT_LEN)
+    return given(mat, rng(SALT_LEN))
+
+
+def given(mat: bytes, salt: bytes) -> tuple[bytes, bytes]:
+    """(salt, raw public key) of the reply key with a salt chosen elsewhere — by the crew
+    member's phone, which derives the same key itself from the code (the crew app).
+
+    Raises:
+        LocalProtocolError: the salt is not :data:`SALT_LEN` bytes.
+    """
+    if len(salt) != SALT_LEN:
+        raise LocalProtocolError(f"a reply key's salt has {SALT_LEN} bytes")
     return salt, keys.raw_public(from_material(mat, salt).public_key())

@@ -38,7 +38,7 @@ INFO_REPLY = b"flip-sync/1 crew-app reply"
 MAX_SEALED = 16_384
 #: Plaintexts are padded with spaces to a multiple of this (the page does; replies likewise).
 PAD_TO = 1024
-OPS = frozenset({"submit", "lookup", "withdraw", "ask", "messages", "decode", "reply"})
+OPS = frozenset({"submit", "reserve", "lookup", "withdraw", "ask", "messages", "decode", "reply"})
 #: A recorded voice note (``POST /api/v1/crew/voice``): 60 s of 16 kHz 16-bit mono, padded.
 MAX_VOICE_SEALED = 2_000_000
 VOICE_PAD_TO = 32_000  # one second of 16 kHz 16-bit audio: the note's length shows in seconds
@@ -141,14 +141,14 @@ def _request(plain: bytes, ops: frozenset[str]) -> Request:
     return Request(op=op, token=token, resp_pub=resp_pub, fields=data)
 
 
-def hex_field(value: object, name: str) -> bytes:
-    """A 32-byte key sent as 64 hex digits (raises :class:`BadRequest`)."""
+def hex_field(value: object, name: str, size: int = 32) -> bytes:
+    """``size`` bytes (a 32-byte key by default) sent as hex digits (raises :class:`BadRequest`)."""
     try:
-        if not isinstance(value, str) or len(value) != 64:
+        if not isinstance(value, str) or len(value) != 2 * size:
             raise ValueError
         raw = bytes.fromhex(value)
     except ValueError:
-        raise BadRequest(f"{name} must be 64 hex digits") from None
+        raise BadRequest(f"{name} must be {2 * size} hex digits") from None
     return raw
 
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from protocol.errors import LocalProtocolError
 from protocol.lang import Lang, lang_from_tag
+from vessel_agent import receipt, replykey
 from vessel_agent.crewapp import talk
 from vessel_agent.crewapp.intake import (
     BadRequest,
@@ -98,6 +99,9 @@ class CrewService:
         self._device: Device | None = None
         self._lock = threading.Lock()
         self._tokens: OrderedDict[str, float] = OrderedDict()
+        # Receipt codes handed to phones that derive their reply key from the code before they
+        # send (op "reserve"): in memory only, single-use, expiring like tokens.
+        self._reserved: OrderedDict[str, float] = OrderedDict()
         self.requests = Window(requests_per_min, 60.0)
         self.submits = Window(submits_per_10min, 600.0)
         # Urgent reports have their own, wider window: after an incident several crew may report
@@ -149,6 +153,45 @@ class CrewService:
             expiry = self._tokens.pop(token, None)
         return expiry is not None and expiry >= now
 
+    def _reserve(self, now: float) -> dict[str, Any]:
+        """A receipt code for the next report from this page, with what the page needs to
+        derive the reply key from it (:mod:`vessel_agent.replykey`): the device salt and N."""
+        code = receipt.new_code(secrets.token_bytes)
+        self._reserved[code] = now + TOKEN_TTL_S
+        while len(self._reserved) > MAX_TOKENS:
+            self._reserved.popitem(last=False)
+        return {
+            "ok": True,
+            "receipt": code,
+            "salt": self.device.outbox.salt(secrets.token_bytes).hex(),
+            "n": receipt.SCRYPT_N,
+            "r": receipt.SCRYPT_R,
+        }
+
+    def _reply_fields(self, f: dict[str, Any], now: float) -> dict[str, Any]:
+        """The reply key fields of a submit: ``receipt`` (a reserved code, spent here) with
+        ``reply_salt`` and ``reply_pub`` (derived on the phone), or ``reply_pub`` alone, or none
+        (the agent derives the key from a fresh code).
+
+        Raises:
+            BadRequest: a code this page did not reserve, or already used, or expired.
+        """
+        out: dict[str, Any] = {}
+        if f.get("reply_pub") is not None:
+            out["reply_pub"] = hex_field(f["reply_pub"], "reply_pub")
+        if f.get("receipt") is None:
+            if f.get("reply_salt") is not None:
+                raise BadRequest("reply_salt goes with a receipt code reserved for this report")
+            return out
+        code = f["receipt"]
+        expiry = self._reserved.pop(code, None) if isinstance(code, str) else None
+        if expiry is None or expiry < now:
+            raise BadRequest("receipt code not reserved here, used or expired; reload the page")
+        out["code"] = code
+        if f.get("reply_salt") is not None:
+            out["reply_salt"] = hex_field(f["reply_salt"], "reply_salt", replykey.SALT_LEN)
+        return out
+
     def hello(self) -> dict[str, Any]:
         """Figures the page's meter needs (no crew content): budget and queued bytes."""
         return self._worker.submit(self._hello).result()
@@ -199,20 +242,18 @@ class CrewService:
         if not self._spend(req.token, now):
             raise BadRequest("unknown, used or expired token; reload the page")
         self._may_submit(client, now, req.fields.get("category"))
-        reply = self._submit_voice(req.fields, audio)
+        reply = self._submit_voice(req.fields, audio, now)
         try:
             return seal_reply(reply, req.resp_pub)
         except ValueError:
             raise BadRequest("resp_pub is not a usable X25519 key") from None
 
-    def _submit_voice(self, f: dict[str, Any], audio: bytes) -> dict[str, Any]:
+    def _submit_voice(self, f: dict[str, Any], audio: bytes, now: float) -> dict[str, Any]:
         category, lang = self._category_lang(f)
         rate = f.get("rate")
         if type(rate) is not int:
             raise BadRequest("rate must be a number")
-        extra: dict[str, Any] = {}
-        if f.get("reply_pub") is not None:
-            extra["reply_pub"] = hex_field(f["reply_pub"], "reply_pub")
+        extra = self._reply_fields(f, now)
         from vessel_agent import voice
 
         try:
@@ -223,7 +264,7 @@ class CrewService:
             done = self.device.submit(category=category, lang=lang, voice=encoded, **extra)
         except OutboxFull:
             return {"ok": False, "error": "ui.full"}
-        except (OutboxError, LocalProtocolError):
+        except (OutboxError, LocalProtocolError, ReceiptError):
             return {"ok": False, "error": "ui.failed"}
         return {
             "ok": True,
@@ -252,7 +293,9 @@ class CrewService:
     def _act(self, req: Request, client: str, now: float) -> dict[str, Any]:
         f = req.fields
         if req.op == "submit":
-            return self._submit(f)
+            return self._submit(f, now)
+        if req.op == "reserve":
+            return self._reserve(now)
         if req.op == "decode":
             return talk.decode(f)
         code = f.get("receipt")
@@ -285,26 +328,17 @@ class CrewService:
             return {"ok": False, "error": "ui.failed"}
         return {"ok": True}
 
-    def _submit(self, f: dict[str, Any]) -> dict[str, Any]:
-        category, lang, text = f.get("category"), f.get("lang"), f.get("text", "")
-        if not isinstance(category, int) or isinstance(category, bool):
-            raise BadRequest("category must be a number")
-        if category not in CATEGORIES:
-            raise BadRequest("not a category crew can choose")
-        if lang not in LANGS:
-            raise BadRequest("unknown language")
+    def _submit(self, f: dict[str, Any], now: float) -> dict[str, Any]:
+        category, lang = self._category_lang(f)
+        text = f.get("text", "")
         if not isinstance(text, str) or len(text) > MAX_TEXT:
             raise BadRequest(f"text must be a string of at most {MAX_TEXT} characters")
-        extra: dict[str, Any] = {}
-        if f.get("reply_pub") is not None:
-            extra["reply_pub"] = hex_field(f["reply_pub"], "reply_pub")
+        extra = self._reply_fields(f, now)
         try:
-            done = self.device.submit(
-                category=category, lang=lang_from_tag(lang), text=text.strip(), **extra
-            )
+            done = self.device.submit(category=category, lang=lang, text=text.strip(), **extra)
         except OutboxFull:
             return {"ok": False, "error": "ui.full"}
-        except (OutboxError, LocalProtocolError):
+        except (OutboxError, LocalProtocolError, ReceiptError):
             return {"ok": False, "error": "ui.failed"}
         return {
             "ok": True,

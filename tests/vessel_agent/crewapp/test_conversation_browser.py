@@ -1,8 +1,10 @@
 """Two-way, end to end in the browser: staff ask on a case, the question travels by MT through the
 modem emulator, the crew member opens the app with the receipt and reads it in Burmese, answers,
-and the answer reaches the case. Both kinds of reply key: one made and kept on the crew member's
-phone, one derived from the receipt code on the box's own screen (Khmer). The box's outbox and
-WAL, and every request the pages sent over the vessel network, hold neither question nor answer.
+and the answer reaches the case. Every reply key derives from the receipt code: one derived on the
+crew member's phone and kept there (Burmese, opened by the phone), one derived on a phone that
+kept nothing (Thai: the code typed again opens it), one derived by the agent for the box's own
+screen (Khmer). The box's outbox and WAL, and every request the pages sent over the vessel
+network, hold neither question nor answer.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ PHONE_HOST = "crew-phone.test"
 
 ANSWER_MY = "တနင်္လာနေ့ ညနေက ဖြစ်ခဲ့တာပါ။"
 ANSWER_KM = "ថ្ងៃច័ន្ទ ពេលល្ងាច។"
+THAI = "นายท้ายเรือยึดหนังสือเดินทางของผมไว้"
+ANSWER_TH = "วันจันทร์ตอนเย็นครับ"
 
 
 @pytest.fixture(scope="module")
@@ -95,21 +99,28 @@ def test_staff_ask_crew_read_in_their_language_and_answer(
     box = Watched(browser, url, BOX)
     my_code = _submit(phone.page, "my", "17", BURMESE, keep=True)
     km_code = _submit(box.page, "km", "1A", KHMER, keep=False)
+    th_code = _submit(phone.page, "th", "16", THAI, keep=False)
+    codes = (my_code, km_code, th_code)
     vessel = Path(demo["vessel_dir"])
     with Device(str(vessel)) as dev:
-        seqs = {c: dev.lookup(c).seq for c in (my_code, km_code)}  # type: ignore[union-attr]
+        seqs = {c: dev.lookup(c).seq for c in codes}  # type: ignore[union-attr]
     staff = {"Authorization": f"Bearer {demo['staff_login']['token']}"}
     base = demo["base"]
 
     def cases() -> dict[int, str] | None:
         rows = httpx.get(f"{base}/api/grievances", headers=staff, timeout=10).json()
         got = {r["seq"]: r["case"] for r in rows if r["seq"] in seqs.values()}
-        return got if len(got) == 2 else None
+        return got if len(got) == len(codes) else None
 
-    refs = until(cases, 240, "both grievances on cases ashore")
+    refs = until(cases, 240, "the grievances on cases ashore")
     q = questions()["questions"]
     asked = {}
-    for code, template, lang in ((my_code, "which_day", "my"), (km_code, "safe_now", "km")):
+    asking = (
+        (my_code, "which_day", "my"),
+        (km_code, "safe_now", "km"),
+        (th_code, "which_day", "th"),
+    )
+    for code, template, lang in asking:
         ref = refs[seqs[code]]
         body = {"template": template, "seq": seqs[code]}
         r = httpx.post(f"{base}/api/cases/{ref}/messages", json=body, headers=staff, timeout=10)
@@ -123,6 +134,9 @@ def test_staff_ask_crew_read_in_their_language_and_answer(
     shown_km = until(lambda: _read_and_answer(box.page, "km", km_code, ANSWER_KM, shots), 300,
                      "the Khmer question on the box's screen")  # fmt: skip
     assert asked[km_code][1] in shown_km  # opened with the key derived from the receipt
+    shown_th = until(lambda: _read_and_answer(phone.page, "th", th_code, ANSWER_TH, shots), 300,
+                     "the Thai question on a phone that kept nothing")  # fmt: skip
+    assert asked[th_code][1] in shown_th  # the phone forgot its key: the code alone opens it
 
     def answered(code: str, answer: str) -> bool:
         ref = asked[code][0]
@@ -132,8 +146,9 @@ def test_staff_ask_crew_read_in_their_language_and_answer(
 
     until(lambda: answered(my_code, ANSWER_MY), 300, "the Burmese answer on the case")
     until(lambda: answered(km_code, ANSWER_KM), 300, "the Khmer answer on the case")
+    until(lambda: answered(th_code, ANSWER_TH), 300, "the Thai answer on the case")
 
-    secrets = [asked[my_code][1], asked[km_code][1], ANSWER_MY, ANSWER_KM]
+    secrets = [*(asked[c][1] for c in codes), ANSWER_MY, ANSWER_KM, ANSWER_TH]
     disk = b"".join(p.read_bytes() for p in vessel.iterdir() if p.name.startswith("outbox.db"))
     for words in secrets:
         assert words.encode() not in disk

@@ -24,6 +24,7 @@ from protocol.seal import seal
 from protocol.shore import open_crew
 from tests.vessel_agent.conftest import AgentFixture, make_agent_dir
 from tests.vessel_agent.crewapp.client import HEADERS, Page, boot, raw, sealed_request
+from vessel_agent import inbox, receipt, replykey
 from vessel_agent.crewapp import intake
 from vessel_agent.crewapp.server import CSP, CrewServer, parse_address, serve
 from vessel_agent.device import Device
@@ -105,6 +106,37 @@ def test_lookup_ask_and_withdraw_by_receipt_only(app: Any) -> None:
             if isinstance(m := decode_message(data), CrewMessage)
         ]
     assert kinds == ["Grievance", "StatusRequest", "Withdraw"]
+    page.close()
+
+
+def test_a_phone_derives_its_reply_key_from_a_code_reserved_for_it(app: Any) -> None:
+    fx, server = app
+    page = Page(server.url)
+    r = page.call("reserve")
+    assert r["ok"] is True and r["n"] == receipt.SCRYPT_N and r["r"] == receipt.SCRYPT_R
+    salt = bytes(range(16))
+    mat = replykey.material(r["receipt"], bytes.fromhex(r["salt"]), r["n"])
+    pub = keys.raw_public(replykey.from_material(mat, salt).public_key())
+    fields = {"category": 0x17, "lang": "my", "text": BURMESE, "reply_salt": salt.hex()}
+    done = page.call("submit", receipt=r["receipt"], reply_pub=pub.hex(), **fields)
+    assert done["ok"] is True and done["receipt"] == r["receipt"]
+    seq = seq_of(fx, r["receipt"])
+    assert opened(fx, seq).reply_pub == pub
+    with Device(str(fx.dir)) as dev:  # the code alone re-makes the key on the box
+        record = inbox.key_record(dev.outbox, seq)
+        assert record is not None and record.salt == salt
+    # A reserved code is spent by its report; a code never reserved here is refused.
+    for code in (r["receipt"], "12345-67890", 7):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            page.call("submit", receipt=code, **fields)
+        assert refused.value.response.status_code == 400
+        assert "reserved" in refused.value.response.json()["error"]
+    # A key that does not derive from the code is refused, and nothing is queued.
+    other = page.call("reserve")["receipt"]
+    wrong = page.call("submit", receipt=other, reply_pub=pub.hex(), **fields)
+    assert wrong == {"ok": False, "error": "ui.failed"}
+    with Device(str(fx.dir)) as dev:
+        assert dev.lookup(other) is None
     page.close()
 
 

@@ -2,6 +2,7 @@
 // comes from the agent's crew catalogs (/i18n/<lang>.json), every crew action goes to the agent
 // sealed to its intake key (./hpke.js), and nothing typed is kept once the screen is left.
 import { concat, newKeyPair, open, seal } from "./hpke.js";
+import { derivedKeyPair } from "./replykey.js";
 
 const boot = JSON.parse(document.getElementById("boot").textContent);
 const te = new TextEncoder();
@@ -139,7 +140,7 @@ async function call(op, fields) {
     cache: "no-store",
     credentials: "omit",
   });
-  if (r.status === 429) return { ok: false, error: op === "submit" ? "app.too_many" : "ui.locked" };
+  if (r.status === 429) return { ok: false, error: ["submit", "reserve"].includes(op) ? "app.too_many" : "ui.locked" };
   if (!r.ok) throw new Error(`HTTP ${r.status}`);
   const answer = new Uint8Array(await r.arrayBuffer());
   return JSON.parse(td.decode(open(resp.secretKey, INFO_REPLY, answer)));
@@ -586,11 +587,8 @@ function voiceScreen(code) {
     sendBtn.disabled = true;
     error.textContent = tr("app.sending");
     try {
-      state.reply = replyKey();
-      const answer = await callVoice(
-        { category: code, lang, rate: VOICE_RATE, samples: pcm.length, ...replyField() },
-        pcm,
-      );
+      const reply = await replyFields();
+      const answer = await callVoice({ category: code, lang, rate: VOICE_RATE, samples: pcm.length, ...reply }, pcm);
       if (!answer.ok) throw new Error(answer.error);
       drop();
       receiptScreen(answer);
@@ -628,8 +626,8 @@ function reviewScreen() {
     sendBtn.disabled = true;
     error.textContent = tr("app.sending");
     try {
-      state.reply = replyKey();
-      const answer = await call("submit", { category: code, lang, text: state.draft, ...replyField() });
+      const reply = await replyFields();
+      const answer = await call("submit", { category: code, lang, text: state.draft, ...reply });
       if (!answer.ok) throw new Error(answer.error);
       state.draft = "";
       receiptScreen(answer);
@@ -659,15 +657,19 @@ function reviewScreen() {
   document.querySelector("h1").focus();
 }
 
-// The reply key of a grievance (issue "two-way"): made here on the crew member's own phone and
-// kept with the code if they keep it; on the box's shared screen none is made here — the agent
-// derives one from the receipt code, so whoever holds the code reads the shore's answers.
-function replyKey() {
-  return onBox ? null : newKeyPair();
-}
-
-function replyField() {
-  return state.reply ? { reply_pub: toHex(state.reply.publicKey) } : {};
+// The reply key of a grievance (issue "two-way"). On the crew member's own phone the page first
+// asks the agent for the receipt code and derives the key from it here, as the agent would
+// (./replykey.js): the phone opens the shore's answers itself when the code is kept on it, and
+// the code alone still opens them on the box's screen, or here after the phone forgot it. On
+// the box's shared screen nothing is made here: the agent derives the key from the code.
+async function replyFields() {
+  state.reply = null;
+  if (onBox) return {};
+  const r = await call("reserve", {});
+  if (!r.ok) throw new Error(r.error);
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  state.reply = await derivedKeyPair(r.receipt, fromHex(r.salt), r.n, r.r, salt);
+  return { receipt: r.receipt, reply_salt: toHex(salt), reply_pub: toHex(state.reply.publicKey) };
 }
 
 function receiptScreen(answer) {
