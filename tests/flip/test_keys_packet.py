@@ -9,16 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from flip.cli import main
+from tests.flip.packet import open_frame, seal
+from tests.flip.packet import run as _run
 
 TEXT = "ဆရာက ကျွန်တော့်လစာကို သုံးလကြာ မပေးသေးပါ။"
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
-    status = main([*argv, "--json"])
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1  # exactly one JSON object
-    return status, json.loads(out[0])
 
 
 @pytest.fixture
@@ -42,40 +36,12 @@ def test_seal_open_inspect(
     keydir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "frame.bin"
-    status, sealed = _run(
-        capsys,
-        "packet",
-        "seal",
-        "--sign-key",
-        str(keydir / "mv-sign.pem"),
-        "--seal-pub",
-        str(keydir / "shore-seal.pub.pem"),
-        "--category",
-        "0x17",
-        "--lang",
-        "my",
-        "--text",
-        TEXT,
-        "--seq",
-        "9",
-        "--time",
-        "2026-11-20T10:00:00Z",
-        "--out",
-        str(out),
-    )
+    when = ("--time", "2026-11-20T10:00:00Z")
+    status, sealed = seal(capsys, keydir, out, "--text", TEXT, "--seq", "9", *when)
     assert status == 0
     assert sealed["bytes"] == out.stat().st_size <= 340
     assert TEXT.encode() not in out.read_bytes()
-    status, opened = _run(
-        capsys,
-        "packet",
-        "open",
-        str(out),
-        "--seal-key",
-        str(keydir / "shore-seal.pem"),
-        "--sign-pub",
-        str(keydir / "mv-sign.pub.pem"),
-    )
+    status, opened = open_frame(capsys, keydir, out)
     assert status == 0
     (msg,) = opened["messages"]
     assert msg == {
@@ -97,21 +63,7 @@ def test_errors_are_one_line_and_json(
     keydir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "f.bin"
-    status, err = _run(
-        capsys,
-        "packet",
-        "seal",
-        "--sign-key",
-        str(keydir / "mv-sign.pem"),
-        "--seal-pub",
-        str(keydir / "shore-seal.pub.pem"),
-        "--category",
-        "0x17",
-        "--lang",
-        "xx",
-        "--out",
-        str(out),
-    )
+    status, err = seal(capsys, keydir, out, lang="xx")
     assert status == 1
     assert "unknown language" in err["error"]
     garbage = tmp_path / "garbage.bin"
@@ -130,31 +82,8 @@ def test_frame_from_another_vessel_is_refused(
     keydir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "f.bin"
-    _run(
-        capsys,
-        "packet",
-        "seal",
-        "--sign-key",
-        str(keydir / "mv-sign.pem"),
-        "--seal-pub",
-        str(keydir / "shore-seal.pub.pem"),
-        "--category",
-        "0xF1",
-        "--lang",
-        "en",
-        "--out",
-        str(out),
-    )
-    status, err = _run(
-        capsys,
-        "packet",
-        "open",
-        str(out),
-        "--seal-key",
-        str(keydir / "shore-seal.pem"),
-        "--sign-pub",
-        str(keydir / "shore-sign.pub.pem"),
-    )
+    assert seal(capsys, keydir, out, category="0xF1", lang="en")[0] == 0
+    status, err = open_frame(capsys, keydir, out, sign_pub="shore-sign.pub.pem")
     assert status == 1
     assert err["error"].startswith("BadSignature")
 

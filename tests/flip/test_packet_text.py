@@ -3,33 +3,20 @@ frame opens to exactly the text given, or seal refuses (too long for one frame, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flip.cli import main
 from protocol.lang import LANGS
+from tests.flip.packet import new_keys, open_frame, seal
 from tests.protocol.strategies import any_text
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
-    status = main([*argv, "--json"])
-    # One JSON line: split on "\n" only — the words may hold U+2028, U+0085 and the like, which
-    # str.splitlines() also takes for line ends, inside the JSON string where they belong.
-    (line,) = capsys.readouterr().out.strip("\n").split("\n")
-    return status, json.loads(line)
 
 
 @pytest.fixture(scope="module")
 def keydir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("keys")
-    for role, name in (("shore", "shore"), ("vessel", "mv")):
-        assert main(["keys", "new", "--role", role, "--name", name, "--dir", str(d), "--json"]) == 0
-    return d
+    return new_keys(tmp_path_factory.mktemp("keys"))
 
 
 def test_any_text_seal_then_open(
@@ -43,38 +30,15 @@ def test_any_text_seal_then_open(
         text=st.one_of(any_text(max_size=400), any_text(max_size=40)), lang=st.sampled_from(LANGS)
     )
     def check(text: str, lang: str) -> None:
-        status, sealed = _run(
-            capsys,
-            "packet",
-            "seal",
-            "--sign-key",
-            str(keydir / "mv-sign.pem"),
-            "--seal-pub",
-            str(keydir / "shore-seal.pub.pem"),
-            "--category",
-            "0x17",
-            "--lang",
-            lang,
-            f"--text={text}",  # '=' so that a text starting with '-' is not an option
-            "--out",
-            str(out),
-        )
+        # '=' so that a text starting with '-' is not an option
+        status, sealed = seal(capsys, keydir, out, f"--text={text}", lang=lang)
         if status != 0:
             assert "fragments" in sealed["error"] or (
                 "\x00" in text and "U+0000" in sealed["error"]
             ), sealed
             return
         assert "\x00" not in text
-        status, opened = _run(
-            capsys,
-            "packet",
-            "open",
-            str(out),
-            "--seal-key",
-            str(keydir / "shore-seal.pem"),
-            "--sign-pub",
-            str(keydir / "mv-sign.pub.pem"),
-        )
+        status, opened = open_frame(capsys, keydir, out)
         assert status == 0
         (msg,) = opened["messages"]
         assert (msg["lang"], msg["text"]) == (lang, text)

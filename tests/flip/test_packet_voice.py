@@ -5,35 +5,20 @@ from __future__ import annotations
 import io
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.flip.test_keys_packet import _run, keydir  # noqa: F401 (fixture)
+from tests.flip.packet import open_frame, seal
+from tests.flip.test_keys_packet import keydir  # noqa: F401 (fixture)
 from tests.vessel_agent.audio import dominant_hz, tone, wav
 
 
 def _seal(
     capsys: pytest.CaptureFixture[str], keys: Path, out: Path, *extra: str
-) -> tuple[int, dict]:
-    return _run(
-        capsys,
-        "packet",
-        "seal",
-        "--sign-key",
-        str(keys / "mv-sign.pem"),
-        "--seal-pub",
-        str(keys / "shore-seal.pub.pem"),
-        "--category",
-        "0x17",
-        "--lang",
-        "my",
-        "--seq",
-        "5",
-        "--out",
-        str(out),
-        *extra,
-    )
+) -> tuple[int, dict[str, Any]]:
+    return seal(capsys, keys, out, "--seq", "5", *extra)
 
 
 def test_a_short_voice_note_seals_into_one_frame_and_opens_to_a_wav(
@@ -46,15 +31,10 @@ def test_a_short_voice_note_seals_into_one_frame_and_opens_to_a_wav(
     out = tmp_path / "frame.bin"
     status, sealed = _seal(capsys, keydir, out, "--voice", str(rec))
     assert status == 0 and sealed["bytes"] <= 340
-    status, opened = _run(
+    status, opened = open_frame(
         capsys,
-        "packet",
-        "open",
-        str(out),
-        "--seal-key",
-        str(keydir / "shore-seal.pem"),
-        "--sign-pub",
-        str(keydir / "mv-sign.pub.pem"),
+        keydir,
+        out,
         "--audio-out",
         str(tmp_path / "heard"),
     )

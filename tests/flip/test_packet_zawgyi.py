@@ -3,16 +3,15 @@ the converted text and the words exactly as typed, never one of them silently.""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from flip import keyfiles
-from flip.cli import main
 from protocol.lang import Lang
 from protocol.messages import Grievance, Zawgyi, ZawgyiMode
 from protocol.vessel import VesselSession
+from tests.flip.packet import new_keys, open_frame
 
 TYPED = "ခုႏွစ္လ လစာ မရပါ"
 CONVERTED = "ခုနှစ်လ လစာ မရပါ"
@@ -21,8 +20,7 @@ CONVERTED = "ခုနှစ်လ လစာ မရပါ"
 def test_packet_open_shows_the_zawgyi_note(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for role, name in (("shore", "shore"), ("vessel", "mv")):
-        assert main(["keys", "new", "--role", role, "--name", name, "--dir", str(tmp_path)]) == 0
+    new_keys(tmp_path)
     sign = keyfiles.load_signing(str(tmp_path / "mv-sign.pem"))
     seal_pub = keyfiles.load(str(tmp_path / "shore-seal.pub.pem"), "seal_public")
     session = VesselSession(
@@ -37,8 +35,8 @@ def test_packet_open_shows_the_zawgyi_note(
     path = tmp_path / "frame.bin"
     path.write_bytes(frame.data)
     capsys.readouterr()
-    argv = ["packet", "open", str(path), "--seal-key", str(tmp_path / "shore-seal.pem")]
-    assert main([*argv, "--sign-pub", str(tmp_path / "mv-sign.pub.pem"), "--json"]) == 0
-    (msg,) = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["messages"]
+    status, opened = open_frame(capsys, tmp_path, path)
+    assert status == 0
+    (msg,) = opened["messages"]
     assert msg["text"] == CONVERTED
     assert msg["zawgyi"] == {"mode": "converted", "probability": 0.999, "typed": TYPED}
