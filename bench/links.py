@@ -51,7 +51,7 @@ def _drain(session: VesselSession, max_frames: int) -> list[bytes]:
     out: list[bytes] = []
     while frames := session.frames_to_send(T0, max_frames=max_frames):
         out += [f.data for f in frames]
-        session.acked([q for f in frames for q in f.seqs])
+        session.forget([q for f in frames for q in f.seqs])
     return out
 
 

@@ -42,7 +42,7 @@ def _on_air(encoded: onboard.Encoded) -> tuple[int, int]:
     while frames := s.frames_to_send(1_763_640_000):
         total += sum(len(f.data) for f in frames)
         count += len(frames)
-        s.acked([q for f in frames for q in f.seqs])
+        s.forget([q for f in frames for q in f.seqs])
     return total, count
 
 

@@ -48,7 +48,7 @@ def _on_air(content: Grievance) -> tuple[int, int]:
     while frames := s.frames_to_send(T0):
         total += sum(len(f.data) for f in frames)
         count += len(frames)
-        s.acked([q for f in frames for q in f.seqs])
+        s.forget([q for f in frames for q in f.seqs])
     return total, count
 
 

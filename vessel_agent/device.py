@@ -130,18 +130,14 @@ class Device:
         seal_raw = ob.meta("shore_seal_pub")
         if isinstance(seal_raw, bytes):
             shore_seal = keys.seal_public_from_raw(seal_raw)
-        nxt, chain = ob.seq_state()
         session = VesselSession(
             sign_key=sign_key,
-            shore_sign_pub=shore_sign[0],
+            shore_sign_pub=shore_sign,
             shore_seal_pub=shore_seal,
-            next_seq=nxt,
+            config_version=ob.int_meta("config_version", -1),
+            key_epoch=ob.int_meta("key_epoch", -1),
         )
-        if chain is not None:
-            session.chain_value = chain
-        session.shore_sign_keys = shore_sign
-        session.config_version = int(ob.meta("config_version", -1))  # type: ignore[call-overload]
-        session.key_epoch = int(ob.meta("key_epoch", -1))  # type: ignore[call-overload]
+        session.restore(ob.seq_state())
         return session
 
     # --- settings that the shore may override ---------------------------------------------
@@ -190,8 +186,6 @@ class Device:
         now: float | None = None,
         rng: Rng = secrets.token_bytes,
         reply_pub: bytes | None = None,
-        code: str | None = None,
-        reply_salt: bytes | None = None,
     ) -> Submitted:
         """Seal a grievance and persist it with a fresh receipt code; one transaction.
 
@@ -204,19 +198,13 @@ class Device:
 
         Raises:
             LocalProtocolError: category or text out of range, both text and voice given, a
-                reply key not 32 bytes, a reply salt not 16 bytes, or a reply key that does not
-                derive from ``code`` and ``reply_salt``.
-            ReceiptError: ``code`` is not a receipt code.
+                reply key not 32 bytes.
             OutboxFull, OutboxError: not stored (the crew member must be told).
 
-        The reply key is derived from the receipt code, from the receipt's own scrypt run
-        (:mod:`vessel_agent.replykey`), and only its salt is kept, so whoever holds the code reads
-        the shore's answers, wherever they type it. ``code`` and ``reply_salt``: a code reserved
-        earlier (:func:`vessel_agent.receipt.new_code`) and the salt with which the crew
-        member's own phone derived the key itself (the crew app) — ``reply_pub``, when given
-        too, must be that key's public half. ``reply_pub`` alone: a key the crew member's device
-        made at random, which only that device can use. Either way the public key travels inside
-        the sealed grievance; the shore seals questions to it.
+        ``reply_pub``: the public half of a reply key the crew member's own device made (the
+        crew app). Without it, the reply key is derived from the receipt code, from the
+        receipt's own scrypt run (:mod:`vessel_agent.replykey`), and only a salt is kept. Either
+        way the public key travels inside the sealed grievance; the shore seals questions to it.
         """
         moment = int(time.time() if now is None else now)
         reading = zawgyi.read(text)
@@ -227,21 +215,16 @@ class Device:
             if text:
                 raise LocalProtocolError("a grievance is written or spoken, not both")
             content = voice.note(category=category, lang=lang)
-        code = receipt.new_code(rng) if code is None else receipt.normalize(code)
+        code = receipt.new_code(rng)
         # one scrypt run: the receipt hash and the material of a receipt-derived reply key
         mat = replykey.material(code, self.outbox.salt(rng))
         digest = mat[: receipt.HASH_LEN]
-        if reply_pub is not None and len(reply_pub) != messages.REPLY_KEY_LEN:
-            raise LocalProtocolError(f"a reply key has {messages.REPLY_KEY_LEN} bytes")
-        salt: bytes | None
-        if reply_salt is not None:
-            salt, pub = replykey.given(mat, reply_salt)
-            if reply_pub is not None and reply_pub != pub:
-                raise LocalProtocolError("the reply key does not derive from the receipt code")
-        elif reply_pub is None:
+        if reply_pub is None:
             salt, pub = replykey.new(mat, rng)
-        else:
+        elif len(reply_pub) == messages.REPLY_KEY_LEN:
             salt, pub = None, reply_pub
+        else:
+            raise LocalProtocolError(f"a reply key has {messages.REPLY_KEY_LEN} bytes")
         content = dataclasses.replace(content, reply_pub=pub)
         db = self.outbox.db
 

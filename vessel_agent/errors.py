@@ -28,6 +28,11 @@ class OutboxCorrupt(OutboxError):
     """
 
 
+class IllegalTransition(OutboxError):
+    """A message event with no entry in the outbox's transition table
+    (:data:`vessel_agent.outbox.TRANSITIONS`): nothing of the operation is stored."""
+
+
 class SchemaMismatch(OutboxError):
     """The database was written by an incompatible version of the agent."""
 

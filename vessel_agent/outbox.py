@@ -24,9 +24,15 @@ from pathlib import Path
 
 from protocol.downlinks import CaseStatus
 from protocol.messages import LossReason
-from protocol.vessel import Outgoing, Priority, VesselSession
+from protocol.vessel import Outgoing, Priority, SeqState, VesselSession
 from vessel_agent import lost
-from vessel_agent.errors import OutboxCorrupt, OutboxError, OutboxFull, SchemaMismatch
+from vessel_agent.errors import (
+    IllegalTransition,
+    OutboxCorrupt,
+    OutboxError,
+    OutboxFull,
+    SchemaMismatch,
+)
 from vessel_agent.outbox_schema import SANITY, SCHEMA, SCHEMA_VERSION
 
 #: Grievances may use this much more than ``max_queue_bytes`` once routine reports are gone.
@@ -55,7 +61,10 @@ class Event(IntEnum):
     EVICT = 3  # storage full: routine report dropped unsent (never crew messages)
 
 
-#: The one table of message transitions (docs/style.md §4). ``None`` = the row is deleted.
+#: The one table of message transitions (docs/style.md §4); every write of a message's state
+#: goes through it (:meth:`Outbox._apply`). ``None`` = the row is deleted; ``ACKED`` keeps a crew
+#: row (its receipt) without ciphertext and deletes a routine one. ``ACKED`` is final: a later
+#: event on an acked row changes nothing. A pair missing here is an :class:`IllegalTransition`.
 TRANSITIONS: dict[tuple[State, Event], State | None] = {
     (State.QUEUED, Event.SESSION_OK): State.SENT,
     (State.SENT, Event.SESSION_OK): State.SENT,  # retransmission
@@ -221,13 +230,20 @@ class Outbox:
                 self._set("receipt_salt", value)
         return value
 
-    def seq_state(self) -> tuple[int, bytes | None]:
-        """(next seq, chain value) as last committed."""
+    def seq_state(self) -> SeqState:
+        """The session's seq counter and chain value as last committed."""
         nxt = self._meta("next_seq")
         chain = self._meta("chain")
-        return (int(nxt) if isinstance(nxt, int) else 1), (
-            chain if isinstance(chain, bytes) else None
+        default = SeqState()
+        return SeqState(
+            max(nxt, 1) if isinstance(nxt, int) else default.next_seq,
+            chain if isinstance(chain, bytes) else default.chain_value,
         )
+
+    def int_meta(self, key: str, default: int) -> int:
+        """An integer meta value (``default`` when unset or not an integer)."""
+        value = self._meta(key)
+        return value if isinstance(value, int) else default
 
     # --- queueing ------------------------------------------------------------------------------
 
@@ -241,22 +257,22 @@ class Outbox:
     ) -> list[Outgoing]:
         """Assign seqs, build and persist new messages in one transaction.
 
-        Inside the write lock: the session's seq counter and chain are reloaded from the database
-        (another process may have queued since), rows others added are restored into it, then
-        ``build`` seals/encodes and the rows, counter, chain and receipt hash are committed
-        together. On any failure nothing is stored and the session forgets the new items.
+        Inside the write lock: the session restores the committed seq counter and chain
+        (another process may have queued since) and reloads rows others added, then ``build``
+        queues into it, and the items it returns are committed with the session's
+        :meth:`~protocol.vessel.VesselSession.snapshot` and the receipt hash. On any failure
+        nothing is stored and the session is restored to the committed state.
 
         Raises:
             OutboxFull: no room even after evicting routine reports.
             OutboxError: the database failed.
         """
         items: list[Outgoing] = []
+        stored = SeqState()
         try:
             with self.transaction():
-                nxt, chain = self.seq_state()
-                session.next_seq = max(nxt, 1)
-                if chain is not None:
-                    session.chain_value = chain
+                stored = self.seq_state()
+                session.restore(stored)
                 self._sync(session)
                 items = build(session)
                 size = sum(len(i.encoded) for i in items)
@@ -284,18 +300,18 @@ class Outbox:
                         "INSERT INTO receipts (code_hash, seq) VALUES (?, ?)",
                         (receipt_hash, parent),
                     )
-                self._set("next_seq", session.next_seq)
-                self._set("chain", session.chain_value)
+                state = session.snapshot()
+                self._set("next_seq", state.next_seq)
+                self._set("chain", state.chain_value)
         except BaseException as exc:
-            for i in items:
-                session.outbox.pop(i.seq, None)
+            session.restore(stored)
             if isinstance(exc, sqlite3.Error):
                 raise OutboxError(
                     f"could not store the message ({exc}; is the disk full?): nothing was "
                     "stored, try again later"
                 ) from exc
             raise
-        self._hwm = max(self._hwm, session.next_seq - 1)
+        self._hwm = max(self._hwm, state.next_seq - 1)
         return items
 
     def _make_room(self, size: int, kind: Kind) -> None:
@@ -316,7 +332,7 @@ class Outbox:
             gone.append(seq)
             pending -= vsize
         if gone:
-            self.db.executemany("DELETE FROM messages WHERE seq = ?", [(s,) for s in gone])
+            self._apply(gone, Event.EVICT)
             total = self._meta("evicted_total")
             self._set("evicted_total", (total if isinstance(total, int) else 0) + len(gone))
             lost.record(self.db, gone, LossReason.EVICTED)  # declared in the next heartbeats
@@ -346,9 +362,8 @@ class Outbox:
 
     def _sync(self, session: VesselSession) -> None:
         items = self.load_pending(self._hwm)
-        session.restore(i for i in items if i.seq not in session.outbox)
-        nxt, _ = self.seq_state()
-        self._hwm = max(self._hwm, nxt - 1)
+        session.reload(items)
+        self._hwm = max(self._hwm, self.seq_state().next_seq - 1)
 
     def sync(self, session: VesselSession, *, full: bool = False) -> None:
         """Bring the session's in-memory outbox in line with the database.
@@ -359,24 +374,53 @@ class Outbox:
         self._sync(session)
         if full:
             open_seqs = {r[0] for r in self.db.execute("SELECT seq FROM messages WHERE state < 2")}
-            for seq in [s for s in session.outbox if s not in open_seqs]:
-                del session.outbox[seq]
+            session.forget([s for s in session.outbox if s not in open_seqs])
 
     # --- transitions ---------------------------------------------------------------------------
 
-    def _transition(self, seqs: Sequence[int], event: Event, now: float) -> list[int]:
+    def _apply(
+        self, seqs: Sequence[int], event: Event, now: float = 0.0, sent: Sequence[Outgoing] = ()
+    ) -> list[int]:
+        """Move the rows ``seqs`` by ``event`` as :data:`TRANSITIONS` says and write the result;
+        returns the seqs that changed (acked rows are final and never change). ``sent``: the
+        items of a ``SESSION_OK``, whose attempts and retransmission timers are stored.
+
+        Raises:
+            IllegalTransition: a row's state has no entry for ``event`` (the caller's
+                transaction then stores nothing).
+        """
+        if not seqs:
+            return []
         rows = self.db.execute(
-            f"SELECT seq, state FROM messages WHERE seq IN ({','.join('?' * len(seqs))})",  # noqa: S608
+            f"SELECT seq, state, kind FROM messages WHERE seq IN ({','.join('?' * len(seqs))})",  # noqa: S608
             list(seqs),
         ).fetchall()
+        timers = {i.seq: i for i in sent}
         changed: list[int] = []
-        for seq, state in rows:
-            if state == State.ACKED:
+        for seq, state, kind in rows:
+            old = State(state)
+            if old is State.ACKED:
                 continue
-            target = TRANSITIONS[(State(state), event)]
+            if (old, event) not in TRANSITIONS:
+                raise IllegalTransition(
+                    f"message {seq}: no transition from {old.name} on {event.name}"
+                )
+            new = TRANSITIONS[(old, event)]
             changed.append(seq)
-            if target is None:
+            if new is None or (new is State.ACKED and kind != Kind.CREW):
                 self.db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+            elif new is State.ACKED:
+                self.db.execute(
+                    "UPDATE messages SET state = ?, encoded = NULL, acked_at = ? WHERE seq = ?",
+                    (int(new), now, seq),
+                )
+            else:
+                item = timers[seq]
+                self.db.execute(
+                    "UPDATE messages SET state = ?, attempts = ?, next_try = ?, sent_at = ? "
+                    "WHERE seq = ?",
+                    (int(new), item.attempts, item.next_try, now, seq),
+                )
         return changed
 
     def mark_sent(self, items: Sequence[Outgoing], now: float) -> None:
@@ -384,16 +428,7 @@ class Outbox:
         if not items:
             return
         with self.transaction():
-            live = set(self._transition([i.seq for i in items], Event.SESSION_OK, now))
-            self.db.executemany(
-                "UPDATE messages SET state = ?, attempts = ?, next_try = ?, sent_at = ? "
-                "WHERE seq = ?",
-                [
-                    (int(State.SENT), i.attempts, i.next_try, now, i.seq)
-                    for i in items
-                    if i.seq in live
-                ],
-            )
+            self._apply([i.seq for i in items], Event.SESSION_OK, now, items)
 
     def mark_acked(self, seqs: Sequence[int], now: float) -> list[int]:
         """A verified shore ack covers ``seqs``: crew rows keep their receipt, lose ciphertext;
@@ -401,16 +436,8 @@ class Outbox:
         if not seqs:
             return []
         with self.transaction():
-            changed = self._transition(list(seqs), Event.ACK, now)
+            changed = self._apply(list(seqs), Event.ACK, now)
             lost.acked(self.db, seqs)  # the seqs an acked heartbeat declared reached shore
-            self.db.executemany(
-                "DELETE FROM messages WHERE seq = ? AND kind != ?",
-                [(s, int(Kind.CREW)) for s in changed],
-            )
-            self.db.executemany(
-                "UPDATE messages SET state = ?, encoded = NULL, acked_at = ? WHERE seq = ?",
-                [(int(State.ACKED), now, s) for s in changed],
-            )
         return changed
 
     # --- downlink state ------------------------------------------------------------------------

@@ -98,12 +98,12 @@ def test_restore_acked_and_exhausted_sequence_space() -> None:
         shore_seal_pub=pair.shore_keys.seal.public_key(),
         next_seq=2,
     )
-    fresh.restore(
+    fresh.reload(
         [Outgoing(seq=item.seq, encoded=item.encoded, priority=Priority.ROUTINE, created=T0)]
     )
     assert fresh.get_timer() == 0.0
     assert fresh.frames_to_send(T0)[0].seqs == (1,)
-    fresh.acked([1])
+    fresh.forget([1])
     assert fresh.outbox == {}
     assert fresh.get_timer() is None
     full = VesselSession(

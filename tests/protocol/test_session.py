@@ -216,3 +216,31 @@ def test_everything_arrives_once_despite_loss_reordering_and_duplication(
     seqs = sorted(e.seq for e in pair.received)
     assert seqs == sorted(set(seqs)) == list(range(1, len(texts) + 1))
     assert [_open(pair, s).text for s in seqs] == texts
+
+
+@given(st.lists(st.sampled_from(["crew", "heartbeat", "position"]), min_size=1, max_size=6))
+@settings(max_examples=20, deadline=None)
+def test_a_session_restored_from_its_snapshot_continues_the_same_seqs_and_chain(
+    kinds: list[str],
+) -> None:
+    """What the agent persists (the items and the snapshot) is all a new session needs to go
+    on: the shore verifies one chain across the restart."""
+    pair = VesselShorePair()
+    pair.vessel.queue_crew(Grievance(category=0x17, lang=Lang.EN, text="before"), T0)
+    twin = VesselShorePair(shore_keys=pair.shore_keys, device_key=pair.device_key).vessel
+    twin.restore(pair.vessel.snapshot())
+    twin.reload(pair.vessel.outbox.values())
+    pair.vessel = twin
+    for kind in kinds:
+        before = twin.snapshot().next_seq
+        if kind == "crew":
+            items = twin.queue_crew(Grievance(category=0x01, lang=Lang.EN, text="after"), T0)
+        elif kind == "heartbeat":
+            items = [twin.queue_heartbeat(T0)]
+        else:
+            items = [twin.queue_position(time=T0, lat=1.5, lon=2.5, now=T0)]
+        assert [i.seq for i in items] == list(range(before, twin.snapshot().next_seq))
+    twin.queue_heartbeat(T0 + 2)
+    _, events = pair.uplink(T0 + 2, max_frames=50)
+    assert any(isinstance(e, ChainVerified) for e in events)
+    assert not any(isinstance(e, ChainMismatched) for e in events)

@@ -10,10 +10,11 @@ import pytest
 from protocol import chain
 from protocol.lang import Lang
 from protocol.messages import CaseState, CaseStatus
+from protocol.vessel import Outgoing, VesselSession
 from tests.helpers import VesselShorePair, det_rng
 from tests.vessel_agent.conftest import AgentFixture
 from vessel_agent.device import Device
-from vessel_agent.errors import OutboxFull
+from vessel_agent.errors import IllegalTransition, OutboxError, OutboxFull
 from vessel_agent.outbox import TRANSITIONS, Event, Kind, State
 from vessel_agent.receipt import code_hash, normalize
 
@@ -169,3 +170,33 @@ def test_schema_has_no_plaintext_columns(agent_dir: AgentFixture) -> None:
     }
     db.close()
     assert not cols & {"text", "category", "lang", "receipt", "code", "name"}
+
+
+def test_a_pair_missing_from_the_transition_table_is_refused_and_nothing_is_written(
+    agent_dir: AgentFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Device(str(agent_dir.dir)) as dev:
+        sub = dev.submit(category=0x17, lang=Lang.EN, text="wages", now=T0)
+        items = list(dev.session.outbox.values())
+        monkeypatch.delitem(TRANSITIONS, (State.QUEUED, Event.SESSION_OK))
+        with pytest.raises(IllegalTransition):
+            dev.outbox.mark_sent(items, T0 + 1)
+        row = dev.outbox.db.execute("SELECT state, sent_at FROM messages WHERE seq = ?", (sub.seq,))
+        assert row.fetchone() == (int(State.QUEUED), None)
+
+
+def test_a_failed_store_restores_the_session_to_the_committed_seq_and_chain(
+    agent_dir: AgentFixture,
+) -> None:
+    with Device(str(agent_dir.dir)) as dev:
+        dev.submit(category=0x17, lang=Lang.EN, text="first", now=T0)
+        before, queued = dev.session.snapshot(), dict(dev.session.outbox)
+
+        def build_then_fail(s: VesselSession) -> list[Outgoing]:
+            s.queue_heartbeat(T0 + 1)
+            raise sqlite3.OperationalError("disk I/O error")
+
+        with pytest.raises(OutboxError):
+            dev.outbox.queue(dev.session, build_then_fail, Kind.HEARTBEAT)
+        assert dev.session.snapshot() == before == dev.outbox.seq_state()
+        assert dev.session.outbox == queued
