@@ -7,7 +7,8 @@
 The signature covers Sig_structure = ["Signature1", protected, h'', payload] (RFC 9052 §4.4),
 so with CBOR tag 18 put back any conformant COSE library verifies a frame with the device's
 public key. Several messages share one signature (64 bytes). A frame is at most
-:data:`UPLINK_MAX` bytes (one Iridium SBD MO message) or :data:`DOWNLINK_MAX` (one MT message).
+:data:`UPLINK_MAX` bytes (one Iridium SBD MO message) or :data:`DOWNLINK_MAX` (one MT message)
+on SBD; larger links allow larger frames (:mod:`protocol.links`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import cbor2
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from protocol import PROTOCOL_VERSION, cbor
+from protocol import PROTOCOL_VERSION, cbor, ed25519
 from protocol.errors import (
     BadSignature,
     LocalProtocolError,
@@ -69,7 +69,7 @@ def sign(payload: bytes, key: Ed25519PrivateKey, kid: bytes) -> bytes:
     """Wrap ``payload`` in an untagged COSE_Sign1 signed by ``key``."""
     if len(kid) != KID_LEN:
         raise LocalProtocolError(f"kid must be {KID_LEN} bytes")
-    signature = key.sign(_sig_structure(PROTECTED, payload))
+    signature = ed25519.sign(key, _sig_structure(PROTECTED, payload))
     return (
         cbor.head(4, 4)
         + cbor.bstr(PROTECTED)
@@ -111,8 +111,8 @@ def parse(data: bytes, *, max_size: int) -> Sign1:
 def verify(frame: Sign1, key: Ed25519PublicKey) -> None:
     """Raises :class:`BadSignature` unless ``key`` signed ``frame``."""
     try:
-        key.verify(frame.signature, frame.to_be_signed())
-    except InvalidSignature:
+        ed25519.verify(key, frame.signature, frame.to_be_signed())
+    except ed25519.InvalidSignature:
         raise BadSignature(f"signature does not verify for kid {frame.kid.hex()}") from None
 
 
@@ -125,7 +125,12 @@ def uplink_payload(encoded: Sequence[bytes]) -> bytes:
 
 
 def uplink_payload_size(sizes: Sequence[int]) -> int:
-    return 2 + len(cbor.head(4, len(sizes))) + sum(sizes)
+    return uplink_payload_len(len(sizes), sum(sizes))
+
+
+def uplink_payload_len(count: int, total: int) -> int:
+    """Size of an uplink payload of ``count`` messages taking ``total`` bytes together."""
+    return 2 + len(cbor.head(4, count)) + total
 
 
 def downlink_payload(to_kid: bytes, time: int, encoded: Sequence[bytes]) -> bytes:
@@ -154,14 +159,16 @@ def _version_and_body(payload: bytes, min_len: int) -> list[Any]:
     return cbor.expect_list(arr, "payload", min_len)
 
 
-def parse_uplink(payload: bytes) -> list[tuple[UplinkMessage, bytes]]:
+def parse_uplink(
+    payload: bytes, *, max_messages: int = MAX_MESSAGES
+) -> list[tuple[UplinkMessage, bytes]]:
     """(message, its deterministic CBOR) for each message of an uplink payload.
 
     The bytes are what hash chains cover; they include future fields this side ignores.
     Downlink message types here are :class:`Malformed`.
     """
     arr = _version_and_body(payload, 2)
-    items = cbor.expect_list(arr[1], "message list", 0, MAX_MESSAGES)
+    items = cbor.expect_list(arr[1], "message list", 0, max_messages)
     out: list[tuple[UplinkMessage, bytes]] = []
     for item in items:
         msg = message_from_item(item)
@@ -171,13 +178,15 @@ def parse_uplink(payload: bytes) -> list[tuple[UplinkMessage, bytes]]:
     return out
 
 
-def parse_downlink(payload: bytes) -> tuple[bytes, int, list[DownlinkMessage]]:
+def parse_downlink(
+    payload: bytes, *, max_messages: int = MAX_MESSAGES
+) -> tuple[bytes, int, list[DownlinkMessage]]:
     """(to_kid, shore time, messages) of a downlink payload."""
     arr = _version_and_body(payload, 4)
     to_kid = cbor.expect_bytes(arr[1], "recipient kid", KID_LEN, KID_LEN)
     time = cbor.expect_int(arr[2], "time", 0, 0xFFFF_FFFF)
     out: list[DownlinkMessage] = []
-    for item in cbor.expect_list(arr[3], "message list", 0, MAX_MESSAGES):
+    for item in cbor.expect_list(arr[3], "message list", 0, max_messages):
         msg = message_from_item(item)
         if getattr(msg, "seq", None) is not None:
             raise Malformed(f"{type(msg).__name__} is not a downlink message")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from protocol import chain, frame, shorecore
+from protocol import chain, frame, links, shorecore
 from protocol.errors import LocalProtocolError
 from protocol.events import (
     ChainMismatched,
@@ -51,7 +51,9 @@ _TIMEOUT = shorecore.FRAGMENT_TIMEOUT
 _ACK_SEQS = 256 * shorecore.MAX_ACK_BITMAPS
 
 
-def verify_frame(data: bytes, lookup: KeyLookup) -> tuple[str, frame.Sign1]:
+def verify_frame(
+    data: bytes, lookup: KeyLookup, *, max_size: int = frame.UPLINK_MAX
+) -> tuple[str, frame.Sign1]:
     """Parse and verify an uplink frame: (device, frame). Cheap checks first.
 
     Raises:
@@ -59,7 +61,7 @@ def verify_frame(data: bytes, lookup: KeyLookup) -> tuple[str, frame.Sign1]:
         UnknownDevice: no registered key has this kid.
         BadSignature: none of the keys under this kid signed it.
     """
-    sign1 = frame.parse(data, max_size=frame.UPLINK_MAX)
+    sign1 = frame.parse(data, max_size=max_size)
     device, _ = shorecore.verify(sign1, lookup(sign1.kid), lambda c: c[1])
     return device, sign1
 
@@ -150,15 +152,18 @@ class ShoreSession:
             state = self.devices[name] = DeviceState()
         return state
 
-    def receive_frame(self, data: bytes, now: float) -> tuple[str, bytes, list[ShoreEvent]]:
+    def receive_frame(
+        self, data: bytes, now: float, *, max_size: int = frame.UPLINK_MAX
+    ) -> tuple[str, bytes, list[ShoreEvent]]:
         """Verify and take in one uplink frame: (device, kid, events).
 
-        Raises a :class:`RemoteProtocolError` subclass for a frame to refuse as a whole (then
+        ``max_size`` is the largest frame of the link it came by (:mod:`protocol.links`). Raises
+        a :class:`RemoteProtocolError` subclass for a frame to refuse as a whole (then
         nothing of it is kept); once the signature verifies, a single bad message inside
         refuses the frame too (a device that signs garbage is broken or compromised).
         """
-        device, sign1 = verify_frame(data, self.lookup)
-        messages = frame.parse_uplink(sign1.payload)
+        device, sign1 = verify_frame(data, self.lookup, max_size=max_size)
+        messages = links.parse_uplink(sign1.payload)
         state = self.device(device)
         f = _Frame(device, sign1.kid, state, now)
         saved = (state.collision, dict(state.parts), state.queue_depth)

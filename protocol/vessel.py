@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from protocol import chain, frame
+from protocol import chain, frame, links
 from protocol.category import is_urgent
 from protocol.crew import CrewContent, Grievance, VoiceNote, encode_crew
 from protocol.downlinks import Ack, CaseStatus, Config, KeyRotation, ShoreMessage
@@ -64,15 +63,6 @@ class Outgoing:
     next_try: float = 0.0
 
 
-class SeqState(NamedTuple):
-    """What the agent persists of a session with every message it queues, in the same
-    transaction: the next seq to assign and the hash-chain value over every seq before it
-    (:meth:`VesselSession.snapshot`, :meth:`VesselSession.restore`)."""
-
-    next_seq: int = 1
-    chain_value: bytes = chain.GENESIS
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutFrame:
     data: bytes
@@ -85,76 +75,35 @@ def backoff(attempts: int, base: float = 600.0, cap: float = 6 * 3600.0) -> floa
 
 
 class VesselSession:
-    """Protocol state of one vessel device: the one owner of its seq counter, hash chain and
-    queue of unacknowledged messages. The agent persists what it returns — the items and
-    :meth:`snapshot` — and rebuilds it after a restart with :meth:`restore` and :meth:`reload`.
-
-    ``shore_sign_pub``: the current shore signing key, or the keys kept after a rotation
-    (current first); ``config_version`` / ``key_epoch``: the newest shore config and key
-    rotation already applied (older ones are ignored).
-    """
+    """Protocol state of one vessel device. Restore it from the outbox with :meth:`restore`."""
 
     def __init__(
         self,
         *,
         sign_key: Ed25519PrivateKey,
-        shore_sign_pub: Ed25519PublicKey | Sequence[Ed25519PublicKey],
+        shore_sign_pub: Ed25519PublicKey,
         shore_seal_pub: X25519PublicKey,
         next_seq: int = 1,
         chain_value: bytes = chain.GENESIS,
         limit: int = frame.UPLINK_MAX,
-        config_version: int = -1,
-        key_epoch: int = -1,
     ) -> None:
         self.sign_key = sign_key
         self.kid = key_id(sign_key.public_key())
-        self.shore_sign_keys = (
-            [shore_sign_pub]
-            if isinstance(shore_sign_pub, Ed25519PublicKey)
-            else list(shore_sign_pub)
-        )
+        self.shore_sign_keys = [shore_sign_pub]
         self.shore_seal_pub = shore_seal_pub
         self.next_seq = next_seq
         self.chain_value = chain_value
         self.limit = limit
         self.outbox: dict[int, Outgoing] = {}
-        self.config_version = config_version
-        self.key_epoch = key_epoch
-
-    # --- state the agent persists ---------------------------------------------------------
-
-    def snapshot(self) -> SeqState:
-        """The seq counter and chain value to persist with the messages just queued."""
-        return SeqState(self.next_seq, self.chain_value)
-
-    def restore(self, state: SeqState) -> None:
-        """Take back a persisted :class:`SeqState`: another process sharing the outbox may have
-        queued since this session last did, or storing what it queued failed. Queued items at
-        or above the restored counter were never persisted; they leave the queue."""
-        self.next_seq, self.chain_value = state
-        for s in [s for s in self.outbox if s >= state.next_seq]:
-            del self.outbox[s]
-
-    def reload(self, items: Iterable[Outgoing]) -> None:
-        """Put back unacknowledged messages read from durable storage (after a restart, or
-        queued by another process). A seq already held keeps its in-memory timers."""
-        for item in items:
-            self.outbox.setdefault(item.seq, item)
-
-    def forget(self, seqs: Iterable[int]) -> None:
-        """Drop messages that left durable storage (acknowledged, or evicted unsent)."""
-        for s in seqs:
-            self.outbox.pop(s, None)
-
-    def unsend(self, seqs: Iterable[int], now: float) -> None:
-        """Messages :meth:`frames_to_send` packed that did not go after all (the link refused
-        or dropped them): due again at ``now``, the attempt not counted."""
-        for s in seqs:
-            m = self.outbox.get(s)
-            if m is not None:
-                m.attempts, m.next_try = max(0, m.attempts - 1), now
+        self.config_version = -1
+        self.key_epoch = -1
 
     # --- queueing -------------------------------------------------------------------------
+
+    def restore(self, items: Iterable[Outgoing]) -> None:
+        """Put back unacknowledged messages read from durable storage after a restart."""
+        for item in items:
+            self.outbox[item.seq] = item
 
     def _assign(self, n: int) -> int:
         first = self.next_seq
@@ -272,42 +221,60 @@ class VesselSession:
         return ready
 
     def frames_to_send(
-        self, now: float, *, max_frames: int = 1, budget: int | None = None
+        self,
+        now: float,
+        *,
+        max_frames: int = 1,
+        budget: int | None = None,
+        limit: int | None = None,
     ) -> list[OutFrame]:
-        """Pack due messages into signed frames of ≤ ``limit`` bytes, best first.
+        """Pack due messages into signed frames of ≤ ``limit`` bytes (default: the SBD frame
+        the queue was fragmented for), best first.
 
-        First-fit in priority order fills each frame. ``budget`` (bytes) stops routine and crew
-        traffic when spent; urgent messages may exceed it. Messages put in a frame are marked
-        sent (their retransmission timer starts).
+        First-fit in priority order fills each frame. On a link larger than an SBD frame, a
+        fragmented message whose fragments are all due goes whole (:func:`protocol.links.
+        collapse`). ``budget`` (bytes) stops routine and crew traffic when spent; urgent
+        messages may exceed it. Messages put in a frame are marked sent (their retransmission
+        timer starts).
         """
-        pending = self.due(now)
+        limit = self.limit if limit is None else limit
+        due = self.due(now)
+        if limit > self.limit:
+            units = [
+                (u.encoded, [self.outbox[s] for s in u.seqs])
+                for u in links.collapse([(m.seq, m.encoded) for m in due])
+            ]
+        else:
+            units = [(m.encoded, [m]) for m in due]
+        most = links.max_messages(limit)
         frames: list[OutFrame] = []
         spent = 0
-        while pending and len(frames) < max_frames:
-            batch: list[Outgoing] = []
-            rest: list[Outgoing] = []
-            for item in pending:
-                sizes = [len(m.encoded) for m in (*batch, item)]
-                if frame.frame_size(frame.uplink_payload_size(sizes)) <= self.limit:
-                    batch.append(item)
+        while units and len(frames) < max_frames:
+            batch: list[tuple[bytes, list[Outgoing]]] = []
+            rest: list[tuple[bytes, list[Outgoing]]] = []
+            total = 0
+            for unit in units:
+                n, grown = len(batch) + 1, total + len(unit[0])
+                if n <= most and frame.frame_size(frame.uplink_payload_len(n, grown)) <= limit:
+                    batch.append(unit)
+                    total = grown
                 else:
-                    rest.append(item)
-            size = frame.frame_size(frame.uplink_payload_size([len(m.encoded) for m in batch]))
-            urgent = any(m.priority is Priority.URGENT for m in batch)
+                    rest.append(unit)
+            size = frame.frame_size(frame.uplink_payload_size([len(u[0]) for u in batch]))
+            urgent = any(m.priority is Priority.URGENT for u in batch for m in u[1])
             if budget is not None and spent + size > budget:
                 if not urgent:
                     break
-                batch = [m for m in batch if m.priority is Priority.URGENT]
-                rest = [m for m in pending if m not in batch]
-            data = frame.sign(
-                frame.uplink_payload([m.encoded for m in batch]), self.sign_key, self.kid
-            )
+                batch = [u for u in batch if u[1][0].priority is Priority.URGENT]
+                rest = [u for u in units if u not in batch]
+            data = frame.sign(frame.uplink_payload([u[0] for u in batch]), self.sign_key, self.kid)
             spent += len(data)
-            for m in batch:
+            items = [m for u in batch for m in u[1]]
+            for m in items:
                 m.attempts += 1
                 m.next_try = now + backoff(m.attempts)
-            frames.append(OutFrame(data=data, seqs=tuple(m.seq for m in batch)))
-            pending = rest
+            frames.append(OutFrame(data=data, seqs=tuple(m.seq for m in items)))
+            units = rest
         return frames
 
     def get_timer(self) -> float | None:
@@ -316,20 +283,23 @@ class VesselSession:
 
     # --- downlink -------------------------------------------------------------------------
 
-    def handle_downlink(self, data: bytes, now: float) -> list[VesselEvent]:
+    def handle_downlink(
+        self, data: bytes, now: float, *, max_size: int = frame.DOWNLINK_MAX
+    ) -> list[VesselEvent]:
         """Apply one downlink frame; only a frame the shore signed for this device counts.
 
         Raises:
             BadSignature: not signed by a current shore key (an ack forged on board is refused).
             WrongRecipient: signed by the shore but for another device.
-            Oversize, Malformed, UnknownVersion: not a valid downlink frame.
+            Oversize, Malformed, UnknownVersion: not a valid downlink frame (``max_size``: the
+                largest frame of the link it came by, :mod:`protocol.links`).
         """
-        sign1 = frame.parse(data, max_size=frame.DOWNLINK_MAX)
+        sign1 = frame.parse(data, max_size=max_size)
         keys = [k for k in self.shore_sign_keys if key_id(k) == sign1.kid]
         if not keys:
             raise BadSignature(f"downlink kid {sign1.kid.hex()} is not a shore key")
         frame.verify(sign1, keys[0])
-        to_kid, shore_time, messages = frame.parse_downlink(sign1.payload)
+        to_kid, shore_time, messages = links.parse_downlink(sign1.payload)
         if to_kid != self.kid:
             raise WrongRecipient(f"downlink for device {to_kid.hex()}, this is {self.kid.hex()}")
         events: list[VesselEvent] = []
@@ -361,3 +331,8 @@ class VesselSession:
         # Keep the previous key for frames already in flight; drop older ones.
         self.shore_sign_keys = [new, self.shore_sign_keys[0]]
         self.shore_seal_pub = seal_public_from_raw(rotation.seal_pub)
+
+    def acked(self, seqs: Sequence[int]) -> None:
+        """Forget messages the agent knows were acknowledged (e.g. replayed from its log)."""
+        for s in seqs:
+            self.outbox.pop(s, None)

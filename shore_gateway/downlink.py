@@ -4,7 +4,8 @@ What to send to whom is decided without sockets (:func:`plan`, :class:`RetrySche
 vessel whose ``device_state.ack_due`` is set or that has unconfirmed ``downlinks`` rows gets
 the acks :func:`~shore_gateway.pipeline.acks_for` computes now (always the latest truth) plus
 the queued messages, signed with the shore key for the vessel's live device key
-(:func:`protocol.shore.pack_downlink`, ≤ 270 bytes per frame: one Iridium MT message each).
+(:func:`protocol.shore.pack_downlink`, one frame per MT message: ≤ 270 bytes on SBD, ≤ 100,000
+on IMT — :mod:`protocol.links`).
 
 The I/O shell (:class:`DownlinkSender`) delivers each frame as a DirectIP MT message (SBD
 Developers Guide §5.5–5.7; the confirmation's status ≥ 0 means the Iridium gateway queued it for
@@ -39,7 +40,7 @@ from firmware_bridge.directip import (
     encode_mt,
 )
 from firmware_bridge.errors import DirectIPError
-from protocol import bundle
+from protocol import links
 from protocol.errors import ProtocolError
 from protocol.keys import key_id
 from protocol.messages import (
@@ -52,7 +53,7 @@ from protocol.messages import (
     decode_message,
 )
 from protocol.shore import pack_downlink
-from shore_gateway.cloudloop import MAX_MT, CloudloopError, CloudloopMT
+from shore_gateway.cloudloop import CloudloopError, CloudloopMT
 from shore_gateway.db import Database
 from shore_gateway.errors import LocalError, RemoteError
 from shore_gateway.models import DeviceKey, DeviceState, Downlink, Vessel, utcnow
@@ -176,7 +177,8 @@ def plan(
                 continue
             messages.append(msg)
         acks = acks_for(session, vid)
-        frames = pack_downlink(sign_key, shore_kid, key.kid, [*acks, *messages], now)
+        limit = links.IMT.downlink if route.kind == "cloudloop" else links.SBD.downlink
+        frames = pack_downlink(sign_key, shore_kid, key.kid, [*acks, *messages], now, limit)
         batches.append(
             Batch(
                 vessel_id=vid,
@@ -366,13 +368,9 @@ class DownlinkSender:
 
     async def _deliver(self, batch: Batch) -> bool:
         try:
-            if batch.route.kind == "cloudloop":  # IMT: every frame in one MT message (a bundle)
-                await self._send(batch, bundle.join(batch.frames, limit=MAX_MT))
-                self.sent_frames += len(batch.frames)
-            else:
-                for data in batch.frames:
-                    await self._send(batch, data)
-                    self.sent_frames += 1
+            for data in batch.frames:  # one MT message each (IMT: up to 100,000 bytes)
+                await self._send(batch, data)
+                self.sent_frames += 1
         except DownlinkError as exc:
             self.failures += 1
             delay = self.schedule.failed(batch.vessel_id, time.monotonic())

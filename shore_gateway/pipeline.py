@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, delete, func, select, update
 
-from protocol import chain, frame, shorecore, voice
+from protocol import chain, frame, links, shorecore, voice
 from protocol.errors import RemoteProtocolError
 from protocol.keys import key_id, verify_key_from_raw
 from protocol.messages import (
@@ -82,7 +82,7 @@ from shore_gateway.models import (
     Vessel,
     utcnow,
 )
-from shore_gateway.pipeline_api import AcceptResult, ArrivalMeta, Outcome
+from shore_gateway.pipeline_api import AcceptResult, ArrivalMeta, Outcome, frame_limit
 from shore_gateway.registry import Candidate, candidate_keys
 
 log = logging.getLogger("flip.gateway.pipeline")
@@ -312,9 +312,10 @@ class Pipeline:
     ) -> list[_Arrival]:
         """Parse and verify every arrival; refused ones are answered, nothing is written."""
         parsed: list[tuple[int, frame.Sign1]] = []
-        for i, (data, _meta) in enumerate(items):
+        for i, (data, meta) in enumerate(items):
             try:
-                parsed.append((i, frame.parse(data, max_size=self.max_frame_bytes)))
+                limit = frame_limit(meta.channel, self.max_frame_bytes)
+                parsed.append((i, frame.parse(data, max_size=limit)))
             except RemoteProtocolError as exc:
                 results[i] = _refused(exc)
         if parsed:
@@ -324,7 +325,7 @@ class Pipeline:
             data, meta = items[i]
             try:
                 device = _verify(batch, sign1)
-                messages = frame.parse_uplink(sign1.payload)
+                messages = links.parse_uplink(sign1.payload)
             except RemoteProtocolError as exc:
                 results[i] = _refused(exc)
                 continue

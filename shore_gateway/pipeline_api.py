@@ -26,9 +26,20 @@ from typing import Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from protocol import links
 from shore_gateway.db import Database
 from shore_gateway.metrics import Metrics
-from shore_gateway.models import CHANNELS, RawFrame, utcnow
+from shore_gateway.models import CHANNELS, Channel, RawFrame, utcnow
+
+# Channels whose link messages are larger than an SBD message (docs/wire-format.md §1.1): the
+# Cloudloop webhook (IMT, RockBLOCK 9704) and frames posted over a broadband window.
+LARGE_FRAMES = {Channel.CLOUDLOOP.value: links.IMT.uplink, Channel.FRAMES.value: links.IP.uplink}
+
+
+def frame_limit(channel: str, sbd_limit: int) -> int:
+    """The largest frame an arrival on ``channel`` may be: the link's, else SBD's
+    (``sbd_limit``, the gateway's ``max_frame_bytes``)."""
+    return LARGE_FRAMES.get(channel, sbd_limit)
 
 
 class Outcome(enum.Enum):
@@ -127,11 +138,11 @@ class StoreRawSink:
         if not frame:
             self.metrics.frame_rejected(meta.channel, "empty")
             return AcceptResult(outcome=Outcome.REJECTED, reason="empty frame")
-        if len(frame) > self.max_frame_bytes:
+        limit = frame_limit(meta.channel, self.max_frame_bytes)
+        if len(frame) > limit:
             self.metrics.frame_rejected(meta.channel, "oversize")
             return AcceptResult(
-                outcome=Outcome.REJECTED,
-                reason=f"frame of {len(frame)} bytes exceeds {self.max_frame_bytes}",
+                outcome=Outcome.REJECTED, reason=f"frame of {len(frame)} bytes exceeds {limit}"
             )
         start = utcnow()
         row_id, created = await asyncio.to_thread(self._store, frame, meta)

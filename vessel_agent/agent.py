@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.status import OutcomeKind
-from protocol import bundle
+from protocol import links
 from protocol.errors import ProtocolError, RemoteProtocolError
 from protocol.events import (
     CaseStatusReceived,
@@ -39,6 +39,7 @@ from protocol.frame import DOWNLINK_MAX
 from protocol.vessel import OutFrame, Priority
 from vessel_agent import inbox
 from vessel_agent.broadband import BroadbandLink, PostResult
+from vessel_agent.core import AgentCore, Fix
 from vessel_agent.device import Device
 from vessel_agent.errors import OutboxCorrupt, OutboxError
 from vessel_agent.imtlink import IMTLink
@@ -47,7 +48,7 @@ from vessel_agent.logs import Log
 from vessel_agent.scheduler import Link, Scheduler, SessionPlan, SessionReport
 
 PURGE_EVERY_S = 3600.0
-IMT_MAX_FRAMES = 512  # per agent step: about four full IMT messages of SBD-size frames
+IMT_MAX_FRAMES = 4  # IMT messages per agent step (each up to 100,000 bytes)
 FIX_MAX_AGE_S = 600.0
 
 
@@ -100,6 +101,7 @@ class Agent:
             report_s=device.report_interval_s,
             mailbox_s=cfg.mailbox_check_s,
         )
+        self.core = AgentCore(self.sched, reports=device, store=device.outbox)
         day, spent = device.outbox.meta("budget_day"), device.outbox.meta("budget_spent")
         if isinstance(day, int) and isinstance(spent, int):
             self.sched.budget.day, self.sched.budget.spent = day, spent
@@ -108,6 +110,7 @@ class Agent:
         self._fix: Any = None
         self._fix_lock = threading.Lock()
         self._reported_fix_time: Any = None
+        self._fix_reported: Any = None  # the fix of the position report being queued
         self.broadband = (
             BroadbandLink(cfg.broadband_url, retry_s=cfg.broadband_retry_s)
             if cfg.broadband_url
@@ -243,11 +246,7 @@ class Agent:
             if self.modem.poll_ring():
                 self.log("ring_alert")
                 self.sched.ring_alert(now)
-            if not self.sched.ready(now):
-                return
-            if self.sched.signal_stale(now):
-                self.sched.signal_measured(now, self.modem.signal())
-            plan = self.sched.plan(now)
+            plan = self.core.plan(now, self.modem.signal)
             if plan is not None:
                 self._session(plan)
         except BridgeError as exc:
@@ -295,9 +294,8 @@ class Agent:
             mt_received=result.mt_received,
             mt_queued=result.mt_queued,
         )
-        items, cost = self.sched.finished(done, report)
+        items, cost = self.core.finished(done, report)
         if outcome.kind is OutcomeKind.SUCCESS:
-            self.device.outbox.mark_sent(items, done)
             self.device.outbox.set_meta(
                 {"budget_day": self.sched.budget.day, "budget_spent": self.sched.budget.spent}
             )
@@ -327,11 +325,14 @@ class Agent:
     # --- broadband window ----------------------------------------------------------------------
 
     def _broadband(
-        self, now: float, link: BroadbandLink, *, budget: int | None = None, max_frames: int = 32
+        self, now: float, link: BroadbandLink, *, budget: int | None = None, max_frames: int = 8
     ) -> None:
-        """Post due frames over the IP link; what does not go stays due for the modem."""
+        """Post due messages over the IP link, in frames of up to 100,000 bytes; what does not
+        go stays due for the modem."""
         session = self.device.session
-        frames = session.frames_to_send(now, max_frames=max_frames, budget=budget)
+        frames = session.frames_to_send(
+            now, max_frames=max_frames, budget=budget, limit=links.IP.uplink
+        )
         for i, out in enumerate(frames):
             items = [session.outbox[s] for s in out.seqs if s in session.outbox]
             result = link.post(out.data, now)
@@ -340,11 +341,7 @@ class Agent:
                 self.links.charge("broadband", len(out.data), now)
                 self.log("broadband_ok", seqs=list(out.seqs), bytes=len(out.data))
                 continue
-            for later in frames[i:]:  # back to the modem, due now
-                for s in later.seqs:
-                    if s in session.outbox:
-                        m = session.outbox[s]
-                        m.attempts, m.next_try = max(0, m.attempts - 1), now
+            self._due_again(frames[i:], now)  # back to the modem
             if result is PostResult.DOWN:
                 self.log(
                     "broadband_down",
@@ -364,67 +361,55 @@ class Agent:
     # --- RockBLOCK 9704 (IMT) ---------------------------------------------------------------------
 
     def _imt_receive(self, now: float, link: IMTLink) -> None:
-        """Downlinks that arrived by IMT (bundles of downlink frames)."""
+        """Downlinks that arrived by IMT: one downlink frame per MT message, up to the link's
+        size (wire format §1.1)."""
         for payload in link.receive(now):
-            try:
-                parts = bundle.split(payload, max_frame=DOWNLINK_MAX)
-            except ProtocolError as exc:
-                self.log("imt_mt_refused", level="warning", error=type(exc).__name__)
-                continue
-            for part in parts:
-                self.apply_downlink(part, now)
+            self.apply_downlink(payload, now, max_size=links.IMT.downlink)
 
     def _imt(self, now: float, link: IMTLink, *, budget: int | None = None) -> None:
-        """Due frames, packed into bundles, one IMT message each."""
+        """Due messages in frames of up to 100,000 bytes, one IMT message each — many messages
+        under one signature, fragmented messages whole."""
         session = self.device.session
-        frames = session.frames_to_send(now, max_frames=IMT_MAX_FRAMES, budget=budget)
-        if not frames:
-            return
-        groups: list[list[OutFrame]] = [[]]
-        size = 0
-        for out in frames:
-            if size + len(out.data) > link.limit and groups[-1]:
-                groups.append([])
-                size = 0
-            groups[-1].append(out)
-            size += len(out.data)
-        for i, group in enumerate(groups):
-            data = bundle.join([o.data for o in group], limit=link.limit)
-            if link.send(data, self.clock()) is PostResult.STORED:
-                items = [session.outbox[s] for o in group for s in o.seqs if s in session.outbox]
+        frames = session.frames_to_send(
+            now, max_frames=IMT_MAX_FRAMES, budget=budget, limit=link.limit
+        )
+        for i, out in enumerate(frames):
+            if link.send(out.data, self.clock()) is PostResult.STORED:
+                items = [session.outbox[s] for s in out.seqs if s in session.outbox]
                 self.device.outbox.mark_sent(items, self.clock())
-                self.links.charge("imt", len(data) + 2, now)
-                self.log(
-                    "imt_ok",
-                    frames=len(group),
-                    bytes=len(data),
-                    seqs=[s for o in group for s in o.seqs],
-                )
+                self.links.charge("imt", len(out.data) + 2, now)
+                self.log("imt_ok", messages=len(out.seqs), bytes=len(out.data), seqs=list(out.seqs))
                 continue
-            for later in groups[i:]:  # due again now, for whichever link is up
-                for out in later:
-                    for s in out.seqs:
-                        if s in session.outbox:
-                            m = session.outbox[s]
-                            m.attempts, m.next_try = max(0, m.attempts - 1), now
+            self._due_again(frames[i:], now)
             self.log("imt_failed", level="warning", error=link.last_error, retry_in_s=link.retry_s)
             break
-        self._save_status()
+        if frames:
+            self._save_status()
+
+    def _due_again(self, frames: list[OutFrame], now: float) -> None:
+        """Frames a link did not take: their messages are due now, for whichever link is up."""
+        session = self.device.session
+        for out in frames:
+            for s in out.seqs:
+                if s in session.outbox:
+                    m = session.outbox[s]
+                    m.attempts, m.next_try = max(0, m.attempts - 1), now
 
     # --- downlink ------------------------------------------------------------------------------
 
-    def apply_downlink(self, data: bytes, now: float) -> None:
-        """Verify and apply one MT message; forged or misaddressed ones are logged and dropped."""
+    def apply_downlink(self, data: bytes, now: float, *, max_size: int = DOWNLINK_MAX) -> None:
+        """Verify and apply one downlink frame (``max_size``: the largest its link carries);
+        forged or misaddressed ones are logged and dropped."""
         dev = self.device
         try:
-            events = dev.session.handle_downlink(data, now)
+            events = dev.session.handle_downlink(data, now, max_size=max_size)
         except RemoteProtocolError as exc:
             self.log("downlink_refused", level="warning", error=type(exc).__name__, bytes=len(data))
             return
+        changed = self.core.downlink(events, now)  # acks stored, a new config in force
         for ev in events:
             match ev:
                 case MessagesAcked():
-                    changed = dev.outbox.mark_acked(ev.seqs, now)
                     self.log("acked", seqs=list(ev.seqs), changed=len(changed))
                 case CaseStatusReceived():
                     known = dev.outbox.store_status(ev.status, now)
@@ -436,8 +421,6 @@ class Agent:
                     )
                 case ConfigReceived():
                     dev.apply_config(ev.config)
-                    self.sched.set_budget(ev.config.airtime_bytes_per_day)
-                    self.sched.report_s = float(ev.config.report_interval_s)
                     self.log(
                         "config_applied",
                         version=ev.config.version,
@@ -470,29 +453,33 @@ class Agent:
     # --- routine reports -----------------------------------------------------------------------
 
     def _routine(self, now: float) -> None:
-        sched, dev = self.sched, self.device
-        if sched.heartbeat_due(now):
-            item = dev.queue_heartbeat(now)
-            sched.heartbeat_queued(now)
-            self.log("heartbeat_queued", seq=item.seq, depth=len(dev.session.outbox))
-        if sched.position_due(now):
-            sched.position_queued(now)
-            with self._fix_lock:
-                fix = self._fix
-            if fix is None or fix.time == self._reported_fix_time:
-                return
-            if now - fix.time.timestamp() > FIX_MAX_AGE_S:
-                return
-            item = dev.queue_position(
-                time_s=int(fix.time.timestamp()),
-                lat=fix.lat,
-                lon=fix.lon,
-                speed_kn=min(fix.speed_kn or 0.0, 1000.0),
-                course_deg=round(fix.course_deg or 0) % 360,
-                now=now,
+        done = self.core.routine(now, lambda: self._fresh_fix(now))
+        if done.heartbeat is not None:
+            self.log(
+                "heartbeat_queued",
+                seq=done.heartbeat.seq,
+                depth=len(self.device.session.outbox),
             )
-            self._reported_fix_time = fix.time
-            self.log("position_queued", seq=item.seq)
+        if done.position is not None:
+            self._reported_fix_time = self._fix_reported
+            self.log("position_queued", seq=done.position.seq)
+
+    def _fresh_fix(self, now: float) -> Fix | None:
+        """The GPS fix to report: none twice, none older than :data:`FIX_MAX_AGE_S`."""
+        with self._fix_lock:
+            fix = self._fix
+        if fix is None or fix.time == self._reported_fix_time:
+            return None
+        if now - fix.time.timestamp() > FIX_MAX_AGE_S:
+            return None
+        self._fix_reported = fix.time
+        return Fix(
+            time_s=int(fix.time.timestamp()),
+            lat=fix.lat,
+            lon=fix.lon,
+            speed_kn=min(fix.speed_kn or 0.0, 1000.0),
+            course_deg=round(fix.course_deg or 0) % 360,
+        )
 
     def _gps_loop(self) -> None:
         from firmware_bridge.nmea import NMEAReader

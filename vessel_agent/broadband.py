@@ -1,7 +1,8 @@
 """Sending frames over a broadband window (Starlink, 4G, Wi-Fi in port), when one is up.
 
-The agent posts the very frames it would put on the satellite modem — signed, sealed, at most
-340 bytes — one per request to the gateway's ``POST /ingest/frames`` (``docs/gateway.md``). No
+The agent posts the very messages it would put on the satellite modem — signed, sealed — in
+frames of up to 100,000 bytes (many messages under one signature, wire format §1.1), one per
+request to the gateway's ``POST /ingest/frames`` (``docs/gateway.md``). No
 credentials travel: the gateway knows the vessel by each frame's signature. Crew words are
 sealed inside the frame, so nothing readable crosses the ship's network or the internet (HTTPS
 is still recommended for privacy of traffic metadata).

@@ -1,10 +1,11 @@
 """A RockBLOCK 9704 (Iridium Messaging Transport) as one of the agent's links.
 
-Where an SBD session carries one ≤ 340-byte frame, one IMT message carries up to 100,000 bytes:
-the agent packs its due frames into a *bundle* (``protocol/bundle.py``; wire format §1.1) and
-sends it with :class:`firmware_bridge.imt_driver.IMTDriver`; the provider's webhook brings it to
-the gateway's ``POST /ingest/cloudloop``. MT messages (downlinks) arrive unsolicited and are
-bundles of downlink frames too.
+Where an SBD session carries one ≤ 340-byte frame, one IMT message carries one frame of up to
+100,000 bytes: the agent packs its due messages into it under one signature (fragmented
+messages whole; ``protocol/links.py``, wire format §1.1) and sends it with
+:class:`firmware_bridge.imt_driver.IMTDriver`; the provider's webhook brings it to the gateway's
+``POST /ingest/cloudloop``. MT messages (downlinks) arrive unsolicited, one downlink frame of up
+to 100,000 bytes each.
 
 The modem is opened (and put through the JSPR start-up) on first use and again after a failure;
 :meth:`IMTLink.send` reports ``STORED`` for ``mo_ack_received`` and ``DOWN`` for anything else —
@@ -69,14 +70,14 @@ class IMTLink:
         self.down_until = now + self.retry_s
         return PostResult.DOWN
 
-    def send(self, bundle: bytes, now: float) -> PostResult:
-        """Send one bundle as one IMT message."""
+    def send(self, data: bytes, now: float) -> PostResult:
+        """Send one frame as one IMT message."""
         try:
             driver = self._open()
             self.signal = driver.signal()
             if self.signal == 0:
                 return self._down(now, "no signal")
-            driver.send(bundle, topic=self.topic, timeout_s=self.send_timeout_s)
+            driver.send(data, topic=self.topic, timeout_s=self.send_timeout_s)
         except TransferFailed as exc:
             return self._down(now, exc.status)
         except BridgeError as exc:

@@ -4,27 +4,24 @@ Cloudloop (Ground Control) posts each mobile-originated IMT (RockBLOCK 9704) or 
 "JSON (Lingo)" (:mod:`firmware_bridge.lingo`) and retries anything but a 200 within 5 s — from
 2 s, doubling, for about 12 hours. So:
 
-* the answer comes as soon as every frame in the message is durably stored (the pipeline's
-  batched ``accept``; the frames of one message are handed over together);
+* the answer comes as soon as the message's frame is durably stored (the pipeline's ``accept``);
 * a retry is a duplicate: the pipeline's (device, seq) dedupe absorbs it (IMT has no MOMSN, so
   the raw store keeps each arrival, as it does for every arrival without one);
-* the message is a frame bundle (:mod:`protocol.bundle`, a CBOR sequence of frames), so one IMT
-  message of up to 100,000 bytes carries hundreds of frames; an SBD message is a bundle of one.
+* the message is one frame (docs/wire-format.md §1.1): on IMT up to 100,000 bytes, many
+  messages under one signature (:mod:`protocol.links`); an SBD message is a frame of ≤ 340.
 
 Cloudloop documents no request signature. The sender is authenticated by each frame's signature
 (a forged or replayed frame is refused further on); in front of that, the operator may require a
 secret URL token (``FLIP_CLOUDLOOP_TOKEN``: the destination URL ends ``?token=SECRET``) and/or an
 address allowlist (``FLIP_CLOUDLOOP_ALLOW``: comma-separated networks).
 
-Answers: 200 ``{"frames": n, "stored": s, "duplicate": d}``; 401 wrong token; 403 address not
-allowed; 400 a body that is not a LingoMO; 413 oversize; 422 a payload that is not a frame
-bundle, or frames the pipeline refused (the others are stored; a retry changes nothing, and the
-vessel keeps every frame that is not acknowledged).
+Answers: 200 ``{"status": "stored" | "duplicate"}``; 401 wrong token; 403 address not allowed;
+400 a body that is not a LingoMO; 413 oversize; 422 a frame the pipeline refused (with its
+reason; a retry changes nothing, and the vessel keeps every message that is not acknowledged).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hmac
 import ipaddress
@@ -34,8 +31,6 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from firmware_bridge.lingo import MAX_BODY, LingoError, parse_lingo_mo
-from protocol import bundle
-from protocol.errors import ProtocolError
 from shore_gateway.models import Channel
 from shore_gateway.pipeline_api import ArrivalMeta, FrameSink, Outcome
 
@@ -92,12 +87,6 @@ async def cloudloop_webhook(request: Request) -> JSONResponse:
         metrics.frame_rejected("cloudloop", "malformed")
         status = 413 if "exceeds" in str(exc) else 400
         raise HTTPException(status, str(exc)) from None
-    max_frame = request.app.state.settings.max_frame_bytes
-    try:
-        frames = bundle.split(mo.payload, max_frame=max_frame)
-    except ProtocolError as exc:
-        metrics.frame_rejected("cloudloop", "not_a_bundle")
-        raise HTTPException(422, f"message is not a frame bundle: {exc}") from None
     meta = ArrivalMeta(
         channel=Channel.CLOUDLOOP,
         imei=mo.imei,
@@ -105,21 +94,15 @@ async def cloudloop_webhook(request: Request) -> JSONResponse:
         provider_time=mo.received_at,
         received_at=received_at,
     )
-    results = await asyncio.gather(*(sink.accept(f, meta) for f in frames))
-    counts = {o.value: sum(1 for r in results if r.outcome is o) for o in Outcome}
+    result = await sink.accept(mo.payload, meta)
     log.info(
-        "cloudloop arrival id=%s imei=%s transport=%s bytes=%d frames=%d %s",
+        "cloudloop arrival id=%s imei=%s transport=%s bytes=%d outcome=%s",
         mo.id,
         mo.imei,
         mo.transport,
         len(mo.payload),
-        len(frames),
-        counts,
+        result.outcome.value,
     )
-    answer: dict[str, object] = {"frames": len(frames), **counts}
-    if counts[Outcome.REJECTED.value]:
-        answer["reasons"] = sorted(
-            {r.reason or "" for r in results if r.outcome is Outcome.REJECTED}
-        )[:5]
-        return JSONResponse(answer, status_code=422)
-    return JSONResponse(answer)
+    if result.outcome is Outcome.REJECTED:
+        raise HTTPException(422, result.reason or "frame refused")
+    return JSONResponse({"status": result.outcome.value})

@@ -1,8 +1,9 @@
 """Frames straight from a vessel on a broadband window: ``POST /ingest/frames``.
 
 When a vessel has an IP link (Starlink, 4G near the coast, Wi-Fi in port) its agent posts the
-same signed frames it would put on the satellite modem (``vessel_agent/broadband.py``). The body
-is one frame (``application/octet-stream``); there is no login: **identity is the frame's
+same signed messages it would put on the satellite modem, in frames of up to 100,000 bytes
+(``vessel_agent/broadband.py``; docs/wire-format.md §1.1). The body is one frame
+(``application/octet-stream``); there is no login: **identity is the frame's
 signature**, checked by the pipeline like every other arrival, and a replay is absorbed by the
 (device, seq) dedupe. The link is optional and never required — whatever does not go this way
 goes by satellite, and whatever goes both ways is stored once.
@@ -21,7 +22,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from shore_gateway.models import Channel
-from shore_gateway.pipeline_api import ArrivalMeta, FrameSink, Outcome
+from shore_gateway.pipeline_api import ArrivalMeta, FrameSink, Outcome, frame_limit
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ async def ingest_frame(request: Request) -> JSONResponse:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in CONTENT_TYPES:
         raise HTTPException(415, f"send one frame as {CONTENT_TYPES[0]}")
-    limit = request.app.state.settings.max_frame_bytes
+    limit = frame_limit(Channel.FRAMES, request.app.state.settings.max_frame_bytes)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         metrics.frame_rejected("frames", "oversize")

@@ -9,7 +9,7 @@ import pytest
 
 from firmware_bridge.emulator9704 import Emulator9704
 from firmware_bridge.imt_driver import IMTDriver
-from protocol import bundle, frame
+from protocol import links
 from protocol.events import CaseStatusReceived, MessagesAcked
 from protocol.messages import CaseStatus, encode_message
 from shore_gateway.cloudloop import CloudloopError, CloudloopMT
@@ -50,7 +50,7 @@ def test_mt_through_the_emulated_provider() -> None:
         asyncio.run(api.send("thing-9", b"x"))
 
 
-def test_downlink_to_a_9704_goes_as_one_cloudloop_mt_bundle(sqlite_db: Database) -> None:
+def test_downlink_to_a_9704_goes_as_one_cloudloop_mt_frame(sqlite_db: Database) -> None:
     boat = Boat(sqlite_db, mt_url="cloudloop://thing-7")
     pipeline = pipeline_for(sqlite_db)
     for data in boat.grievance_frames(3):
@@ -82,11 +82,8 @@ def test_downlink_to_a_9704_goes_as_one_cloudloop_mt_bundle(sqlite_db: Database)
         assert asyncio.run(sender.run_once()) == 1
         message = modem.receive(timeout_s=10)
         assert message is not None
-    events = [
-        e
-        for part in bundle.split(message.payload, max_frame=frame.DOWNLINK_MAX)
-        for e in boat.session.handle_downlink(part, T0)
-    ]
+    # one MT message, one downlink frame (the IMT size: no 270-byte SBD split)
+    events = boat.session.handle_downlink(message.payload, T0, max_size=links.IMT.downlink)
     assert any(isinstance(e, MessagesAcked) and e.seqs == (1, 2, 3) for e in events)
     assert any(isinstance(e, CaseStatusReceived) for e in events)
     assert parse_route("cloudloop://thing-7") == Route("cloudloop", "thing-7")

@@ -1,10 +1,12 @@
 """The agent with a RockBLOCK 9704: the emulated modem (JSPR on a pty), Cloudloop's webhook and
-the gateway carry its grievances — hundreds per IMT message — and bring its acks back."""
+the gateway carry its grievances — hundreds under one signature per IMT message, a long one
+whole, the first message 100,000 bytes — and bring its acks back in one IMT MT message."""
 
 from __future__ import annotations
 
 import io
 import json
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,16 +15,16 @@ import pytest
 from sqlmodel import select
 
 from firmware_bridge.emulator9704 import Emulator9704
-from protocol import keys
+from protocol import keys, links
 from protocol.lang import Lang
 from protocol.messages import Ack
 from protocol.shore import pack_downlink
 from shore_gateway.app import create_app
 from shore_gateway.config import Settings
 from shore_gateway.db import Database
-from shore_gateway.models import Grievance
+from shore_gateway.models import Grievance, RawFrame
 from shore_gateway.registry import VesselIds, add_vessel
-from tests.shore_gateway.ingest.helpers import Served, count, pipeline_for
+from tests.shore_gateway.ingest.helpers import Served, pipeline_for
 from tests.vessel_agent.conftest import IMEI, make_agent_dir
 from vessel_agent.agent import Agent
 from vessel_agent.device import Device
@@ -30,6 +32,7 @@ from vessel_agent.logs import Log
 from vessel_agent.status import status
 
 T0 = 1_750_000_000.0
+N = 900  # short grievances: a full 100,000-byte IMT message and a second one
 
 
 @pytest.fixture
@@ -43,10 +46,13 @@ def gateway(tmp_path: Path) -> Iterator[tuple[str, Database]]:
 
 
 @pytest.mark.slow
-def test_agent_sends_grievances_by_imt_and_takes_acks(
+def test_agent_sends_a_full_imt_message_of_grievances_and_takes_acks(
     tmp_path: Path, gateway: tuple[str, Database]
 ) -> None:
     url, db = gateway
+    rng = random.Random(9)
+    long_text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(1900))
+    texts = [f"လစာ မရသေးပါ — wages unpaid, month {i}" for i in range(N)] + [long_text]
     with Emulator9704(
         imei=IMEI,
         webhook=f"{url}/ingest/cloudloop?token=s3cret",
@@ -56,15 +62,8 @@ def test_agent_sends_grievances_by_imt_and_takes_acks(
         fx = make_agent_dir(tmp_path, imt_serial=emu.device)
         with Device(str(fx.dir)) as dev:
             pub = dev.session.sign_key.public_key()
-            subs = [
-                dev.submit(
-                    category=0x17,
-                    lang=Lang.MY,
-                    text=f"လစာ မရသေးပါ — wages unpaid, month {i}",
-                    now=T0,
-                )
-                for i in range(300)
-            ]
+            subs = [dev.submit(category=0x17, lang=Lang.MY, text=t, now=T0) for t in texts]
+            assert len(dev.session.outbox) > len(texts)  # the long one queued as SBD fragments
         with db.session() as s:
             add_vessel(s, "MV Test", keys.public_pem(pub), VesselIds(imei=IMEI))
         out = io.StringIO()
@@ -72,25 +71,27 @@ def test_agent_sends_grievances_by_imt_and_takes_acks(
         agent.step(T0)
         events = [json.loads(line) for line in out.getvalue().splitlines()]
         sent = [e for e in events if e["event"] == "imt_ok"]
-        assert sent and sum(e["frames"] for e in sent) >= 300
-        assert len(sent) < 5  # hundreds of frames per IMT message, not one per session
-        assert emu.wait_delivered(len(sent), timeout=30)
-        assert count(db, Grievance) == 300
+        assert len(sent) == 2  # one signature per IMT message
+        assert 99_900 < sent[0]["bytes"] <= 100_000  # the link's largest message
+        assert emu.wait_delivered(len(sent), timeout=60)
         with db.session() as s:
-            texts = {g.text for g in s.exec(select(Grievance))}
-        assert texts == {f"လစာ မရသေးပါ — wages unpaid, month {i}" for i in range(300)}
-        # the shore's ack comes back as an IMT MT message (a bundle of downlink frames)
+            sizes = sorted(len(r.payload) for r in s.exec(select(RawFrame)))
+            stored = {g.text for g in s.exec(select(Grievance))}
+        assert sizes[-1] == sent[0]["bytes"] and len(sizes) == 2
+        assert stored == set(texts)  # every word intact, the long text whole
+        # the shore's ack comes back as one IMT MT message: one downlink frame
         top = max(agent.device.session.outbox)  # the grievances and the first heartbeat
         assert top >= max(sub.seq for sub in subs)
-        ack = pack_downlink(
+        (ack,) = pack_downlink(
             fx.shore.sign,
             keys.key_id(fx.shore.sign.public_key()),
             fx.kid,
             [Ack(cum_seq=top, bitmap=b"")],
             int(T0),
+            limit=links.IMT.downlink,
         )
-        emu.queue_mt(b"".join(ack))
-        for _ in range(50):
+        emu.queue_mt(ack)
+        for _ in range(100):
             agent.step(T0 + 1)
             if not agent.device.session.outbox:
                 break

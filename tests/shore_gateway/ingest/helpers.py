@@ -77,6 +77,18 @@ class Boat:
         return out
 
 
+def large_frames(
+    boat: Boat, n: int, *, now: int = T0, text: str = "wages withheld", limit: int = 100_000
+) -> list[bytes]:
+    """``n`` grievances in frames of up to ``limit`` bytes (an IMT message or a broadband post
+    each: many messages under one signature)."""
+    for i in range(n):
+        boat.session.queue_crew(
+            GrievanceContent(category=0x17, lang=Lang.EN, text=f"{text} #{i}"), now
+        )
+    return [f.data for f in boat.session.frames_to_send(now, max_frames=n, limit=limit)]
+
+
 def pipeline_for(db: Database, metrics: Metrics | None = None) -> Pipeline:
     return Pipeline(db, metrics or Metrics(), seal_keys=[SHORE.seal], hooks=CaseHooks())
 

@@ -55,7 +55,8 @@ def test_refusals_are_typed(sqlite_db: Database) -> None:
         frame[:40]: 400,
         b"\x00": 400,
         b"": 400,
-        frame + b"\x00" * 400: 413,
+        frame + b"\x00" * 400: 400,  # trailing bytes
+        frame + b"\x00" * 100_000: 413,  # over the broadband link's 100,000 bytes
     }
     for body, status in cases.items():
         reply = client.post("/ingest/frames", content=body, headers=OCTETS)
