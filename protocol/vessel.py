@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
@@ -63,6 +64,15 @@ class Outgoing:
     next_try: float = 0.0
 
 
+class SeqState(NamedTuple):
+    """What the agent persists of a session with every message it queues, in the same
+    transaction: the next seq to assign and the hash-chain value over every seq before it
+    (:meth:`VesselSession.snapshot`, :meth:`VesselSession.restore`)."""
+
+    next_seq: int = 1
+    chain_value: bytes = chain.GENESIS
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutFrame:
     data: bytes
@@ -75,35 +85,76 @@ def backoff(attempts: int, base: float = 600.0, cap: float = 6 * 3600.0) -> floa
 
 
 class VesselSession:
-    """Protocol state of one vessel device. Restore it from the outbox with :meth:`restore`."""
+    """Protocol state of one vessel device: the one owner of its seq counter, hash chain and
+    queue of unacknowledged messages. The agent persists what it returns — the items and
+    :meth:`snapshot` — and rebuilds it after a restart with :meth:`restore` and :meth:`reload`.
+
+    ``shore_sign_pub``: the current shore signing key, or the keys kept after a rotation
+    (current first); ``config_version`` / ``key_epoch``: the newest shore config and key
+    rotation already applied (older ones are ignored).
+    """
 
     def __init__(
         self,
         *,
         sign_key: Ed25519PrivateKey,
-        shore_sign_pub: Ed25519PublicKey,
+        shore_sign_pub: Ed25519PublicKey | Sequence[Ed25519PublicKey],
         shore_seal_pub: X25519PublicKey,
         next_seq: int = 1,
         chain_value: bytes = chain.GENESIS,
         limit: int = frame.UPLINK_MAX,
+        config_version: int = -1,
+        key_epoch: int = -1,
     ) -> None:
         self.sign_key = sign_key
         self.kid = key_id(sign_key.public_key())
-        self.shore_sign_keys = [shore_sign_pub]
+        self.shore_sign_keys = (
+            [shore_sign_pub]
+            if isinstance(shore_sign_pub, Ed25519PublicKey)
+            else list(shore_sign_pub)
+        )
         self.shore_seal_pub = shore_seal_pub
         self.next_seq = next_seq
         self.chain_value = chain_value
         self.limit = limit
         self.outbox: dict[int, Outgoing] = {}
-        self.config_version = -1
-        self.key_epoch = -1
+        self.config_version = config_version
+        self.key_epoch = key_epoch
+
+    # --- state the agent persists ---------------------------------------------------------
+
+    def snapshot(self) -> SeqState:
+        """The seq counter and chain value to persist with the messages just queued."""
+        return SeqState(self.next_seq, self.chain_value)
+
+    def restore(self, state: SeqState) -> None:
+        """Take back a persisted :class:`SeqState`: another process sharing the outbox may have
+        queued since this session last did, or storing what it queued failed. Queued items at
+        or above the restored counter were never persisted; they leave the queue."""
+        self.next_seq, self.chain_value = state
+        for s in [s for s in self.outbox if s >= state.next_seq]:
+            del self.outbox[s]
+
+    def reload(self, items: Iterable[Outgoing]) -> None:
+        """Put back unacknowledged messages read from durable storage (after a restart, or
+        queued by another process). A seq already held keeps its in-memory timers."""
+        for item in items:
+            self.outbox.setdefault(item.seq, item)
+
+    def forget(self, seqs: Iterable[int]) -> None:
+        """Drop messages that left durable storage (acknowledged, or evicted unsent)."""
+        for s in seqs:
+            self.outbox.pop(s, None)
+
+    def unsend(self, seqs: Iterable[int], now: float) -> None:
+        """Messages :meth:`frames_to_send` packed that did not go after all (the link refused
+        or dropped them): due again at ``now``, the attempt not counted."""
+        for s in seqs:
+            m = self.outbox.get(s)
+            if m is not None:
+                m.attempts, m.next_try = max(0, m.attempts - 1), now
 
     # --- queueing -------------------------------------------------------------------------
-
-    def restore(self, items: Iterable[Outgoing]) -> None:
-        """Put back unacknowledged messages read from durable storage after a restart."""
-        for item in items:
-            self.outbox[item.seq] = item
 
     def _assign(self, n: int) -> int:
         first = self.next_seq
@@ -331,8 +382,3 @@ class VesselSession:
         # Keep the previous key for frames already in flight; drop older ones.
         self.shore_sign_keys = [new, self.shore_sign_keys[0]]
         self.shore_seal_pub = seal_public_from_raw(rotation.seal_pub)
-
-    def acked(self, seqs: Sequence[int]) -> None:
-        """Forget messages the agent knows were acknowledged (e.g. replayed from its log)."""
-        for s in seqs:
-            self.outbox.pop(s, None)
