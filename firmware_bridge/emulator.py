@@ -33,7 +33,6 @@ import socket
 import threading
 import time
 import tty
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,6 +51,7 @@ from firmware_bridge.directip import (
 from firmware_bridge.errors import DirectIPError, LinkClosed
 from firmware_bridge.link import AlwaysUp, LinkModel
 from firmware_bridge.modem import BytesOut, Event, ModemMachine, MOSent
+from firmware_bridge.retry import RetryQueue
 
 _CONNECT_TIMEOUT_S = 5.0
 
@@ -104,8 +104,6 @@ class Emulator:
         self.mt_listen = mt_listen
         self.transport = transport
         self.on_mo = on_mo
-        self.retry_initial_s = retry_initial_s
-        self.retry_max_s = retry_max_s
         self.clock = clock
         self.stats = DeliveryStats()
         self.device = ""
@@ -113,8 +111,15 @@ class Emulator:
         self.delivered: list[MOMessage] = []
         self._lock = threading.RLock()
         self._stop = threading.Event()
-        self._queue: deque[MOMessage] = deque()
-        self._queue_cv = threading.Condition()
+        self._queue: RetryQueue[MOMessage] = RetryQueue(
+            self._deliver,
+            self.stats,
+            self._stop,
+            initial_s=retry_initial_s,
+            max_s=retry_max_s,
+            retry_on=(OSError, DirectIPError),
+            on_delivered=self.delivered.append,
+        )
         self._threads: list[threading.Thread] = []
         self._cdr = itertools.count(1)
         self._auto_id = itertools.count(1)
@@ -146,7 +151,7 @@ class Emulator:
             host, port = self._listener.getsockname()[:2]
             self.device = f"socket://{host}:{port}"
         self._spawn(self._serial_loop, "serial")
-        self._spawn(self._delivery_loop, "directip-mo")
+        self._spawn(self._queue.run, "directip-mo")
         if self.mt_listen is not None:
             server = socket.create_server(self.mt_listen)
             server.settimeout(0.2)
@@ -167,8 +172,7 @@ class Emulator:
             return
         self._stop.set()
         self._wake()
-        with self._queue_cv:
-            self._queue_cv.notify_all()
+        self._queue.wake()
         for thread in self._threads:
             thread.join(timeout=5)
         for s in [*self._socks, *([self._conn] if self._conn else [])]:
@@ -315,36 +319,10 @@ class Emulator:
             self.delivered.append(message)
             self.stats.delivered += 1
             return
-        with self._queue_cv:
-            self._queue.append(message)
-            self.stats.pending = len(self._queue)
-            self._queue_cv.notify()
+        self._queue.put(message)
 
-    def _delivery_loop(self) -> None:
-        backoff = self.retry_initial_s
-        while not self._stop.is_set():
-            with self._queue_cv:
-                while not self._queue and not self._stop.is_set():
-                    self._queue_cv.wait(0.5)
-                if self._stop.is_set():
-                    return
-                message = self._queue[0]
-            try:
-                self._deliver(message)
-            except (OSError, DirectIPError):
-                self.stats.attempts_failed += 1
-                self._stop.wait(backoff)
-                backoff = min(self.retry_max_s, backoff * 2)
-                continue
-            backoff = self.retry_initial_s
-            with self._queue_cv:
-                self._queue.popleft()
-                self.stats.pending = len(self._queue)
-            self.delivered.append(message)
-            self.stats.delivered += 1
-
-    def _deliver(self, message: MOMessage) -> None:
-        """Push one MO message and wait for a positive confirmation (raises on anything else)."""
+    def _deliver(self, message: MOMessage) -> bool:
+        """Push one MO message; True on a positive confirmation (raises on anything else)."""
         assert self.directip is not None
         with socket.create_connection(self.directip, timeout=_CONNECT_TIMEOUT_S) as sock:
             sock.sendall(encode_mo(message))
@@ -355,7 +333,7 @@ class Emulator:
                 if frames:
                     if not decode_mo_confirmation(frames[0]).success:
                         raise ConnectionError("receiver refused the MO message")
-                    return
+                    return True
                 if not chunk:
                     raise ConnectionError("receiver closed without a confirmation")
 

@@ -33,7 +33,6 @@ import time
 import tty
 import urllib.parse
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +44,7 @@ from firmware_bridge.jspr import MAX_MESSAGE, MAX_SEGMENT, RAW_TOPIC
 from firmware_bridge.lingo import build_lingo_mo
 from firmware_bridge.link import AlwaysUp, LinkModel
 from firmware_bridge.modem import BytesOut
+from firmware_bridge.retry import RetryQueue
 
 _MAX_PENDING_OUT = 4 * 1024 * 1024
 
@@ -94,8 +94,6 @@ class Emulator9704:
         self.api_token = api_token
         self.thing_id = thing_id or f"thing-{imei}"
         self.webhook_timeout_s = webhook_timeout_s
-        self.retry_initial_s = retry_initial_s
-        self.retry_max_s = retry_max_s
         self.on_mo = on_mo
         self.clock = clock
         self.stats = WebhookStats()
@@ -106,8 +104,9 @@ class Emulator9704:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._out = bytearray()
-        self._queue: deque[bytes] = deque()
-        self._queue_cv = threading.Condition()
+        self._queue: RetryQueue[bytes] = RetryQueue(
+            self._post, self.stats, self._stop, initial_s=retry_initial_s, max_s=retry_max_s
+        )
         self._threads: list[threading.Thread] = []
         self._fds: list[int] = []
         self._master = -1
@@ -127,7 +126,7 @@ class Emulator9704:
         self._master = master
         self.device = os.ttyname(slave)
         self._spawn(self._serial_loop, "serial")
-        self._spawn(self._delivery_loop, "webhook")
+        self._spawn(self._queue.run, "webhook")
         if self.api_listen is not None:
             self._http = http.server.ThreadingHTTPServer(self.api_listen, _api_handler(self))
             self._http.daemon_threads = True
@@ -148,8 +147,7 @@ class Emulator9704:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
-        with self._queue_cv:
-            self._queue_cv.notify_all()
+        self._queue.wake()
         for thread in self._threads:
             thread.join(timeout=5)
         for fd in self._fds:
@@ -256,30 +254,7 @@ class Emulator9704:
             delivery_id=uuid.uuid4(),
             thing_id=self.thing_id,
         )
-        with self._queue_cv:
-            self._queue.append(body)
-            self.stats.pending = len(self._queue)
-            self._queue_cv.notify()
-
-    def _delivery_loop(self) -> None:
-        backoff = self.retry_initial_s
-        while not self._stop.is_set():
-            with self._queue_cv:
-                while not self._queue and not self._stop.is_set():
-                    self._queue_cv.wait(0.5)
-                if self._stop.is_set():
-                    return
-                body = self._queue[0]
-            if not self._post(body):
-                self.stats.attempts_failed += 1
-                self._stop.wait(backoff)
-                backoff = min(self.retry_max_s, backoff * 2)
-                continue
-            backoff = self.retry_initial_s
-            with self._queue_cv:
-                self._queue.popleft()
-                self.stats.pending = len(self._queue)
-            self.stats.delivered += 1
+        self._queue.put(body)
 
     def _post(self, body: bytes) -> bool:
         assert self.webhook is not None
