@@ -60,10 +60,13 @@ def test_items_go_in_order_and_a_refused_one_is_retried_before_the_next() -> Non
 def test_an_exception_not_named_for_retry_is_not_swallowed() -> None:
     stats, stop = Stats(), threading.Event()
 
+    class Bug(Exception):
+        pass
+
     def send(item: int) -> bool:
-        raise ValueError(item)
+        raise Bug(item)
 
     q: RetryQueue[int] = RetryQueue(send, stats, stop, initial_s=0.001, max_s=0.001)
     q.put(1)
-    with pytest.raises(ValueError):  # a bug in send surfaces; it is not retried for ever
+    with pytest.raises(Bug):  # a bug in send surfaces; it is not retried for ever
         q.run()
