@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -243,7 +244,10 @@ def main() -> None:
             "expect": {"error": "Oversize"},
         }
     )
-    vectors += _refusals(vessel, vkid, shore_sign, skid, good)
+    vectors += [
+        *_refusals(vessel, vkid, shore_sign, skid, good),
+        *_large_frames(session, shore_sign, skid, vkid),
+    ]
 
     doc = {
         "about": "flip-sync wire format v1 golden vectors; see docs/wire-format.md",
@@ -269,6 +273,77 @@ def main() -> None:
         ]
     OUT.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {len(vectors)} vectors to {OUT.name}")
+
+
+def _large_frames(
+    session: Callable[[int], VesselSession],
+    shore: Ed25519PrivateKey,
+    skid: bytes,
+    vkid: bytes,
+) -> list[dict[str, object]]:
+    """Frames of links larger than an SBD message (wire format §1.1): many messages under one
+    signature, a whole message standing for its SBD fragments, and the same bytes refused on
+    an SBD link. ``link`` names the link the receiver takes them from."""
+    from protocol import links
+
+    s = session(1)
+    for i in range(65):
+        s.queue_position(time=T + 60 * i, lat=-4.6 + i / 100, lon=55.4, speed_kn=9.6, now=T)
+    (many,) = s.frames_to_send(T, limit=links.IP.uplink)
+    s = session(7)
+    digits = "".join(hashlib.sha256(f"long text {i}".encode()).hexdigest() for i in range(24))
+    content = Grievance(category=0x17, lang=Lang.EN, text=digits[:1500])
+    items = s.queue_crew(content, T)
+    s.queue_heartbeat(T)
+    (whole,) = s.frames_to_send(T, limit=links.IMT.uplink)
+    statuses = [
+        CaseStatus(ref_seq=100 + i, case_ref=f"C-{100 + i:04d}", status=2, note=1)
+        for i in range(30)
+    ]
+    (down,) = pack_downlink(shore, skid, vkid, statuses, T, links.IMT.downlink)
+    return [
+        {
+            "name": "large frame: 65 positions",
+            "direction": "uplink",
+            "link": "ip",
+            "deterministic": True,
+            "frame": many.data.hex(),
+            "expect": {"seqs": list(many.seqs)},
+        },
+        {
+            "name": "large frame on an SBD link",
+            "direction": "uplink",
+            "link": "sbd",
+            "deterministic": True,
+            "frame": many.data.hex(),
+            "expect": {"error": "Oversize"},
+        },
+        {
+            "name": "large frame: a whole message for its fragments",
+            "direction": "uplink",
+            "link": "imt",
+            "deterministic": False,
+            "frame": whole.data.hex(),
+            "expect": {
+                "seqs": sorted(whole.seqs),
+                "whole": {"seq": 7, "fragments": len(items)},
+                "fragments": [m.encoded.hex() for m in items],
+                "content": {
+                    "category": content.category,
+                    "lang": int(content.lang),
+                    "text": content.text,
+                },
+            },
+        },
+        {
+            "name": "large downlink: thirty case updates",
+            "direction": "downlink",
+            "link": "imt",
+            "deterministic": True,
+            "frame": down.hex(),
+            "expect": {"to_kid": vkid.hex(), "time": T, "types": [17] * 30},
+        },
+    ]
 
 
 def _acks(acks: list[Ack]) -> list[dict[str, object]]:

@@ -28,7 +28,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from protocol import cbor, dictionaries, frame
+from protocol import cbor, dictionaries, frame, links
+from protocol.fragment import max_single
 from protocol.lang import Lang
 from protocol.messages import (
     U32,
@@ -92,6 +93,25 @@ def _frame_sizes() -> dict[str, Size]:
         "uplink payload around 1–23 messages": len(frame.uplink_payload([b""] * 23)),
         "uplink payload around 24–64 messages": len(frame.uplink_payload([b""] * 64)),
         "downlink payload around 1–23 messages": len(frame.downlink_payload(KID, T, [b""] * 23)),
+    }
+
+
+def _link_sizes() -> dict[str, Size]:
+    def overhead(payload_len: int) -> int:
+        return frame.frame_size(payload_len) - payload_len
+
+    return {
+        "largest frame, SBD MO (DirectIP, RockBLOCK webhook, MQTT from provider connectors)": (
+            links.SBD.uplink
+        ),
+        "largest frame, SBD MT": links.SBD.downlink,
+        "largest frame, IMT MO and MT (Cloudloop webhook and Data API)": links.IMT.uplink,
+        "largest frame, broadband (`POST /ingest/frames` and its answer)": links.IP.uplink,
+        "payload bstr head, payload of 65,536 B or more": overhead(70_000) - overhead(100) + 2,
+        "fixed cost, payload of 65,536 B or more": overhead(70_000),
+        "largest message sent alone in a 100,000-byte frame": max_single(links.IMT.uplink),
+        "most messages in a frame of up to 340 B": links.max_messages(links.SBD.uplink),
+        "most messages in a larger frame": links.max_messages(links.SBD.uplink + 1),
     }
 
 
@@ -218,7 +238,7 @@ def _example_sizes() -> dict[str, Size]:
 
 def _table_after(marker: str) -> list[list[str]]:
     at = DOC.index(f"<!-- sizes:{marker} -->")
-    rows = []
+    rows: list[list[str]] = []
     for line in DOC[at:].splitlines()[1:]:
         if not line.strip():
             if rows:
@@ -246,7 +266,7 @@ def _sized(marker: str, column: int) -> dict[str, Size]:
 
 @pytest.mark.parametrize(
     ("marker", "column", "compute"),
-    [("frame", 1, _frame_sizes), ("grievance", 1, _grievance_sizes)],
+    [("frame", 1, _frame_sizes), ("grievance", 1, _grievance_sizes), ("links", 1, _link_sizes)],
 )
 def test_size_table(marker: str, column: int, compute: Callable[[], dict[str, Size]]) -> None:
     assert _sized(marker, column) == compute()

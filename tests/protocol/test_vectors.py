@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from protocol import cbor, conversation, errors, frame, keys
-from protocol.messages import Ack, CrewMessage, KeyRotation, ShoreMessage
+from protocol import cbor, conversation, errors, frame, keys, links
+from protocol.messages import Ack, CrewMessage, Fragment, KeyRotation, ShoreMessage
 from protocol.shore import open_crew, verify_frame
 from protocol.vessel import VesselSession
 
@@ -35,20 +35,21 @@ def test_vector_keys_match() -> None:
 def test_vector(vector: dict[str, Any]) -> None:
     data = bytes.fromhex(vector["frame"])
     expect = vector["expect"]
+    link = links.BY_NAME[vector.get("link", "sbd")]  # the link the receiver takes it from
     if "error" in expect:
         error = getattr(errors, expect["error"])
         with pytest.raises(error) as caught:
             if vector["direction"] == "downlink":
-                _vessel().handle_downlink(data, 0)
+                _vessel().handle_downlink(data, 0, max_size=link.downlink)
             else:
-                _, sign1 = verify_frame(data, _lookup)
-                frame.parse_uplink(sign1.payload)
+                _, sign1 = verify_frame(data, _lookup, max_size=link.uplink)
+                links.parse_uplink(sign1.payload)
         assert type(caught.value) is error  # the named error itself, not a relative
         return
     if vector["direction"] == "downlink":
-        sign1 = frame.parse(data, max_size=frame.DOWNLINK_MAX)
+        sign1 = frame.parse(data, max_size=link.downlink)
         frame.verify(sign1, SHORE.public_key())
-        to_kid, time, msgs = frame.parse_downlink(sign1.payload)
+        to_kid, time, msgs = links.parse_downlink(sign1.payload)
         assert (to_kid.hex(), time) == (expect["to_kid"], expect["time"])
         assert frame.sign(sign1.payload, SHORE, sign1.kid) == data  # deterministic
         if "types" in expect:
@@ -70,16 +71,23 @@ def test_vector(vector: dict[str, Any]) -> None:
         if "shore_text" in expect:
             _open_shore_text(vector)
         return
-    _, sign1 = verify_frame(data, lambda kid: [("v", VESSEL.public_key())])
-    msgs = frame.parse_uplink(sign1.payload)
-    assert [m.seq for m, _ in msgs] == expect["seqs"]
+    _, sign1 = verify_frame(data, lambda kid: [("v", VESSEL.public_key())], max_size=link.uplink)
+    on_air = frame.parse_uplink(sign1.payload, max_messages=links.max_messages(len(data)))
+    taken = links.expand(on_air)  # a whole message stands for its SBD fragments (§1.1)
+    assert sorted(m.seq or 0 for m, _ in taken) == sorted(expect["seqs"])
     if vector["deterministic"]:
-        assert frame.sign(frame.uplink_payload([e for _, e in msgs]), VESSEL, sign1.kid) == data
+        assert frame.sign(frame.uplink_payload([e for _, e in on_air]), VESSEL, sign1.kid) == data
+    if "whole" in expect:
+        whole = [m for m, e in on_air if m.seq == expect["whole"]["seq"]]
+        assert len(whole) == 1 and not isinstance(whole[0], Fragment)
+        fragments = [e.hex() for m, e in taken if isinstance(m, Fragment)]
+        assert fragments == expect["fragments"]
+        assert len(fragments) == expect["whole"]["fragments"]
     if "content" in expect:
-        (msg, _), *_ = msgs
+        (msg, _), *_ = on_air
         assert isinstance(msg, CrewMessage)
         content = open_crew(msg, sign1.kid, [SEAL])
-        got = {a: getattr(content, a) for a in content.__slots__}  # type: ignore[union-attr]
+        got = {a: getattr(content, a) for a in content.__slots__}
         got = {
             k: int(v) if k == "lang" else v.hex() if isinstance(v, bytes) else v
             for k, v in got.items()
