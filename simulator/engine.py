@@ -1,8 +1,11 @@
 """The virtual-clock engine: a discrete-event loop (heapq) over one shard of the fleet.
 
-Each vessel runs the real on-board code — :class:`protocol.vessel.VesselSession` (seal, sign,
-pack, retransmit, verify shore-signed downlink) under the agent's sans-IO
-:class:`vessel_agent.scheduler.Scheduler` (link state, budget, back-off, ring alerts) — and one
+Each vessel runs the real on-board code (:mod:`simulator.onboard`) — the agent core
+:class:`vessel_agent.core.AgentCore` that ``flip vessel run`` runs too (routine reports, signal,
+session plans, outcomes, downlink) over :class:`protocol.vessel.VesselSession` (seal, sign, pack,
+retransmit, verify shore-signed downlink) and the agent's :class:`vessel_agent.scheduler.
+Scheduler` (link state, budget, back-off, ring alerts); only the modem and the outbox are
+simulated. One
 :class:`simulator.shore.ShoreSide` runs the gateway's shore logic (:mod:`protocol.shorecore`) over
 the in-memory store, or ``--shore gateway`` the whole pipeline on SQLite. Frames are real bytes:
 every byte counted on air was signed, every grievance sealed and opened.
@@ -10,21 +13,15 @@ every byte counted on air was signed, every grievance sealed and opened.
 Time only moves to the next event: grievance arrivals, the scheduler's timers, session ends,
 deliveries ashore, ring alerts and case updates. Stretches in which the modem is dead or has no
 signal are skipped in one step (the polls in them could only return "nothing"), which is what
-lets a month of a fleet run in seconds.
+lets a month of a fleet run in seconds. What a shard records and returns: :mod:`simulator.records`.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cache, lru_cache
 from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from firmware_bridge.status import OutcomeKind, classify
 from protocol import frame
@@ -33,117 +30,32 @@ from protocol.downlinks import CaseState, CaseStatus
 from protocol.events import CaseStatusReceived, MessagesAcked
 from protocol.keys import key_id
 from protocol.lang import lang_from_tag
-from protocol.vessel import OutFrame, Priority, VesselSession
+from protocol.vessel import OutFrame, Priority
 from simulator.fleet import (
     EPOCH,
-    VesselPlan,
     dark_vessels,
-    device_seed,
     groups,
     plan_vessel,
     trip_start,
 )
-from simulator.link import DAY, HOUR, Attempt, SimLink
+from simulator.link import DAY, HOUR
+from simulator.onboard import Vessel, device_key, make_vessel, shore_keys, speedups
 from simulator.oracle import oracle_delivery
+from simulator.records import (
+    COUNTERS,
+    SILENCE_ALERT_S,
+    ShardResult,
+    Timeline,
+    link_stats,
+    vessel_record,
+)
 from simulator.scenario import Scenario
 from simulator.shore import InstantDesk, ShoreSide
-from vessel_agent.scheduler import Scheduler, SessionPlan, SessionReport
+from vessel_agent.core import Fix
+from vessel_agent.scheduler import SessionReport
 
 WAKE, SESSION_END, DELIVER, ARRIVAL, RING, STATUS, DRAIN, CATCH = range(8)
-SILENCE_ALERT_S = 24 * HOUR
 INF = math.inf
-
-
-def speedups() -> None:
-    """Memoize two pure protocol functions, as the modules that call them see them.
-
-    * :func:`protocol.fragment.max_single` depends only on the frame limit but walks down from
-      it a byte at a time (≈ 300 µs) for every message ``VesselSession`` queues — a third of a
-      fleet run's time before this; worth caching upstream in ``protocol/``.
-    * :func:`protocol.text.encode_text` / ``decode_text``: SCSU in pure Python costs ≈ 3 ms
-      per grievance; simulated texts come from a small phrase set and repeat, so the cache
-      returns the same bytes the codec would. Sealing (HPKE) and signing still run every time.
-    """
-    import protocol.crew as pc
-    import protocol.vessel as pv
-
-    for module, name, wrap in (
-        (pv, "max_single", cache),
-        (pc, "encode_text", _lru),
-        (pc, "decode_text", _lru),
-    ):
-        fn = getattr(module, name)
-        if not hasattr(fn, "cache_info"):
-            setattr(module, name, wrap(fn))
-
-
-def _lru(fn: Any) -> Any:
-    return lru_cache(maxsize=4096)(fn)
-
-
-@cache
-def shore_keys() -> tuple[Ed25519PrivateKey, X25519PrivateKey]:
-    """The simulated shore's keys (deterministic; cached per process)."""
-    import hashlib
-
-    sign = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"flip-sim/shore/sign").digest())
-    seal = X25519PrivateKey.from_private_bytes(hashlib.sha256(b"flip-sim/shore/seal").digest())
-    return sign, seal
-
-
-@cache
-def device_key(idx: int) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(device_seed(idx))
-
-
-@dataclass(slots=True, kw_only=True)
-class Timeline:
-    """One grievance, end to end (seconds of virtual time; None = never happened)."""
-
-    vessel: int
-    seq: int
-    category: int
-    lang: str
-    chars: int
-    frames: int  # frames it needs (fragments)
-    created: float
-    first_sent: float | None = None
-    delivered: float | None = None
-    acked: float | None = None
-    case_opened: float | None = None
-    status_seen: float | None = None
-    oracle: float | None = None  # earliest possible delivery (perfect knowledge)
-    urgent: bool = False
-
-
-@dataclass(slots=True)
-class _Vessel:
-    plan: VesselPlan
-    link: SimLink
-    session: VesselSession
-    sched: Scheduler
-    token: int = 0
-    inflight: tuple[SessionPlan, Attempt, float, dict[int, int]] | None = None
-    next_arrival: int = 0
-    ring_pending: bool = False
-    unsettled: int = 0  # grievances not yet both acked and answered with a status
-    by_seq: dict[int, int] = field(default_factory=dict)  # grievance's first seq → timeline
-    last_heard: float = 0.0
-    silences: list[tuple[float, float]] = field(default_factory=list)
-
-
-@dataclass(slots=True, kw_only=True)
-class ShardResult:
-    """What a worker hands back (plain data, picklable)."""
-
-    timelines: list[Timeline]
-    counters: dict[str, int]
-    per_day: dict[str, list[float]]
-    vessels: list[dict[str, Any]]
-    link_stats: dict[str, dict[str, float]]
-    events: int
-    end: float
-    cpu_s: float = 0.0  # CPU seconds of the process that ran the shard
 
 
 class Shard:
@@ -171,68 +83,18 @@ class Shard:
             k: [0.0] * nd
             for k in ("mo_bytes", "mt_bytes", "credits", "sessions", "failed", "needed")
         }
-        self.c: dict[str, int] = dict.fromkeys(
-            (
-                "bytes_on_air",
-                "mo_bytes_on_air",
-                "mt_bytes",
-                "bytes_needed",
-                "credits",
-                "sessions",
-                "sessions_failed",
-                "mailbox_sessions",
-                "retransmissions",
-                "duplicates_suppressed",
-                "duplicates_surfaced",
-                "ghost_deliveries",
-                "gaps_detected",
-                "positions",
-                "heartbeats",
-                "catch_events",
-                "content_mismatches",
-                "modem_down_polls",
-                "uplink_signed",
-                "uplink_verified",
-                "downlink_signed",
-                "downlink_verified",
-                "grievances_sealed",
-                "grievances_opened",
-                "catch_accepted",
-            ),
-            0,
-        )
+        self.c: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.draining = False
         sign, seal = shore_keys()
         dark = dark_vessels(scenario, vessels, seed)
         updates = [(u.after_h * HOUR, CaseState[u.state]) for u in scenario.case_desk.updates]
-        self.vs: dict[int, _Vessel] = {}
+        self.vs: dict[int, Vessel] = {}
         devices = {}
         group_of = groups(scenario, vessels)
         for idx in indices:
             plan = plan_vessel(scenario, idx, group_of[idx], seed, days, dark)
-            link = SimLink(
-                plan.profile,
-                rng=random.Random(f"{seed}:link:{idx}"),  # noqa: S311
-                trace=plan.trace,
-                storms=plan.storms,
-            )
             key = device_key(idx)
-            session = VesselSession(
-                sign_key=key,
-                shore_sign_pub=sign.public_key(),
-                shore_seal_pub=seal.public_key(),
-                limit=plan.profile.mo_max,
-            )
-            g = plan.group
-            sched = Scheduler(
-                session,
-                now=float(EPOCH),
-                budget_per_day=g.airtime_bytes_per_day,
-                heartbeat_s=g.heartbeat_interval_h * HOUR,
-                report_s=g.position_interval_h * HOUR,
-                mailbox_s=g.mailbox_interval_h * HOUR,
-            )
-            self.vs[idx] = _Vessel(plan=plan, link=link, session=session, sched=sched)
+            self.vs[idx] = make_vessel(plan, key, sign.public_key(), seal.public_key(), seed)
             devices[key_id(key.public_key())] = (plan.name, key.public_key())
             self.c["catch_events"] += len(plan.catches)
             if shore == "gateway":  # the fast shore only counts them
@@ -266,12 +128,12 @@ class Shard:
         self.counter += 1
         heapq.heappush(self.heap, (t, self.counter, kind, vessel, arg))
 
-    def _wake_now(self, v: _Vessel, t: float) -> None:
+    def _wake_now(self, v: Vessel, t: float) -> None:
         """Wake the vessel at ``t`` without a heap round trip (any pending wake is void)."""
         v.token += 1
         self._wake(v, t)
 
-    def _wake_at(self, v: _Vessel, t: float) -> None:
+    def _wake_at(self, v: Vessel, t: float) -> None:
         v.token += 1
         self._push(t, WAKE, v.plan.idx, v.token)
 
@@ -316,7 +178,7 @@ class Shard:
 
     # --- vessel side ----------------------------------------------------------------------
 
-    def _arrival(self, v: _Vessel, t: float) -> None:
+    def _arrival(self, v: Vessel, t: float) -> None:
         a = v.plan.arrivals[v.next_arrival]
         v.next_arrival += 1
         if v.next_arrival < len(v.plan.arrivals):
@@ -344,7 +206,7 @@ class Shard:
         if v.inflight is None:
             self._wake_at(v, t)
 
-    def _wake(self, v: _Vessel, t: float) -> None:
+    def _wake(self, v: Vessel, t: float) -> None:
         if v.inflight is not None or (self.draining and v.unsettled == 0):
             return  # in a session; or drained: this vessel has nothing left to settle
         s = v.sched
@@ -352,32 +214,27 @@ class Shard:
         if self.draining:
             s.next_heartbeat = s.next_position = INF
         else:
-            if s.heartbeat_due(a):
-                v.session.queue_heartbeat(int(a))
-                s.heartbeat_queued(a)
-                self.c["heartbeats"] += 1
-            if s.position_due(a):
-                lat, lon = v.plan.position(t)
-                v.session.queue_position(
-                    time=int(a), lat=round(lat, 5), lon=round(lon, 5), speed_kn=8.0, now=a
-                )
-                s.position_queued(a)
-                self.c["positions"] += 1
+            done = v.core.routine(a, lambda: self._fix(v, t))
+            self.c["heartbeats"] += done.heartbeat is not None
+            self.c["positions"] += done.position is not None
         link = v.link
         if not link.modem_alive(t):
             self._skip_modem_dead(v, t)
             return
-        if s.signal_stale(a):
-            bars = link.signal(t)
-            s.signal_measured(a, bars)
-            if bars == 0:
-                # Polls until the link is back would all read 0 bars: jump to the first poll
-                # after it (or to the next report timer, whichever is sooner).
-                up = link.trace.down_until(t)
-                poll = t + 30.0 * max(1, math.ceil((up - t) / 30.0))
-                self._wake_at(v, min(poll, s.next_heartbeat - EPOCH, s.next_position - EPOCH))
-                return
-        plan = s.plan(a)
+        bars: list[int] = []  # what the agent reads, if it measures before planning
+
+        def signal() -> int:
+            bars.append(link.signal(t))
+            return bars[-1]
+
+        plan = v.core.plan(a, signal)
+        if bars == [0]:
+            # Polls until the link is back would all read 0 bars: jump to the first poll
+            # after it (or to the next report timer, whichever is sooner).
+            up = link.trace.down_until(t)
+            poll = t + 30.0 * max(1, math.ceil((up - t) / 30.0))
+            self._wake_at(v, min(poll, s.next_heartbeat - EPOCH, s.next_position - EPOCH))
+            return
         if plan is None:
             nxt = s.get_timer(a)
             self._wake_at(v, t + 60.0 if nxt is None or nxt <= a else nxt - EPOCH)
@@ -399,7 +256,12 @@ class Shard:
         self.c["sessions"] += 1
         self._push(t + att.outcome.latency_s, SESSION_END, v.plan.idx)
 
-    def _skip_modem_dead(self, v: _Vessel, t: float) -> None:
+    @staticmethod
+    def _fix(v: Vessel, t: float) -> Fix:
+        lat, lon = v.plan.position(t)
+        return Fix(time_s=EPOCH + int(t), lat=round(lat, 5), lon=round(lon, 5), speed_kn=8.0)
+
+    def _skip_modem_dead(self, v: Vessel, t: float) -> None:
         """The modem does not answer: the agent's reopen back-off, run inline to the first
         attempt after the outage (or the next report timer)."""
         s = v.sched
@@ -415,7 +277,7 @@ class Shard:
             break
         self._wake_at(v, nxt - EPOCH)
 
-    def _first_sent(self, v: _Vessel, out: OutFrame, t: float) -> None:
+    def _first_sent(self, v: Vessel, out: OutFrame, t: float) -> None:
         for q in out.seqs:
             gi = v.by_seq.get(q)
             if gi is not None:
@@ -425,7 +287,7 @@ class Shard:
         items = [v.session.outbox[q] for q in out.seqs]
         self.c["retransmissions"] += sum(1 for m in items if m.attempts > 1)
 
-    def _session_end(self, v: _Vessel, t: float) -> None:
+    def _session_end(self, v: Vessel, t: float) -> None:
         assert v.inflight is not None
         plan, att, t0, sizes = v.inflight
         v.inflight = None
@@ -445,7 +307,7 @@ class Shard:
             report = SessionReport(
                 kind=outcome.kind, code=code, retry_after_s=outcome.retry_after_s
             )
-        v.sched.finished(EPOCH + t, report)
+        v.core.finished(EPOCH + t, report)
         if att.reached_gateway and plan.frame is not None:
             if not outcome.ok:
                 self.c["ghost_deliveries"] += 1
@@ -463,8 +325,10 @@ class Shard:
                 self._downlink(v, mt, t)
         self._wake_now(v, t)
 
-    def _downlink(self, v: _Vessel, mt: bytes, t: float) -> None:
-        for ev in v.session.handle_downlink(mt, EPOCH + t):
+    def _downlink(self, v: Vessel, mt: bytes, t: float) -> None:
+        events = v.session.handle_downlink(mt, EPOCH + t)
+        v.core.downlink(events, EPOCH + t)
+        for ev in events:
             if isinstance(ev, MessagesAcked):
                 for q in ev.seqs:
                     gi = v.by_seq.get(q)
@@ -482,7 +346,7 @@ class Shard:
         if tl.acked is not None and tl.status_seen is not None:
             self.vs[tl.vessel].unsettled -= 1
 
-    def _ring(self, v: _Vessel, t: float, left: int) -> None:
+    def _ring(self, v: Vessel, t: float, left: int) -> None:
         """The provider rings the modem while MT waits (Iridium repeats an unanswered ring
         alert; here ``RING_REPEATS`` times, ``ring_delay_s`` apart)."""
         v.ring_pending = False
@@ -500,14 +364,14 @@ class Shard:
         elif left > 0:
             self._schedule_ring(v, t, left - 1)
 
-    def _schedule_ring(self, v: _Vessel, t: float, left: int = 2) -> None:
+    def _schedule_ring(self, v: Vessel, t: float, left: int = 2) -> None:
         if not v.ring_pending:
             v.ring_pending = True
             self._push(t + v.plan.profile.ring_delay_s, RING, v.plan.idx, left)
 
     # --- shore side -----------------------------------------------------------------------
 
-    def _deliver(self, v: _Vessel, t: float, arg: tuple[bytes, dict[int, int]]) -> None:
+    def _deliver(self, v: Vessel, t: float, arg: tuple[bytes, dict[int, int]]) -> None:
         data, sizes = arg
         got = self.shore.receive(data, EPOCH + t)
         self.c["uplink_verified"] += 1
@@ -546,36 +410,8 @@ class Shard:
 
     def _result(self) -> ShardResult:
         end = self.end
-        vessels = []
-        stats: dict[str, dict[str, float]] = {}
-        for idx, v in sorted(self.vs.items()):
-            v.link.close(end)
-            quiet_end = self.days * DAY  # after it routine reports stop (drain)
-            silences = [(s, min(e, quiet_end)) for s, e in v.silences if s < quiet_end]
-            if quiet_end - v.last_heard > SILENCE_ALERT_S:
-                silences.append((v.last_heard, quiet_end))
-            vessels.append(
-                {
-                    "idx": idx,
-                    "name": v.plan.name,
-                    "link": v.plan.link_name,
-                    "group": v.plan.group.name,
-                    "down": [(s, e, k) for s, e, k in v.plan.trace.segments if s < end],
-                    "bad": v.link.bad_spans,
-                    "storms": v.plan.storms,
-                    "dark": v.plan.dark,
-                    "silences": silences,
-                    "outbox_left": len(v.session.outbox),
-                }
-            )
-            st = stats.setdefault(
-                v.plan.link_name,
-                dict.fromkeys(("sessions", "failures", "storm_sessions", "storm_failures"), 0.0),
-            )
-            st["sessions"] += v.link.sessions
-            st["failures"] += v.link.failures
-            st["storm_sessions"] += v.link.storm_sessions
-            st["storm_failures"] += v.link.storm_failures
+        vessels = [vessel_record(v, self.days * DAY, end) for _, v in sorted(self.vs.items())]
+        stats = link_stats(v for _, v in sorted(self.vs.items()))
         self.c["bytes_on_air"] = self.c["mo_bytes_on_air"]
         self.c["downlink_signed"] = self.shore.signed
         return ShardResult(

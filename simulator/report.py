@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.engine import ShardResult, Timeline
 from simulator.link import DAY
+from simulator.records import ShardResult, Timeline
 from simulator.scenario import Scenario
 
 MAX_TIMELINES = 50_000

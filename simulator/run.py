@@ -17,7 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.engine import ShardResult, run_shard
+from simulator.engine import run_shard
+from simulator.records import ShardResult
 from simulator.report import build_report
 from simulator.scenario import Scenario
 

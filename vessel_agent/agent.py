@@ -39,6 +39,7 @@ from protocol.frame import DOWNLINK_MAX
 from protocol.vessel import OutFrame, Priority
 from vessel_agent import inbox
 from vessel_agent.broadband import BroadbandLink, PostResult
+from vessel_agent.core import AgentCore, Fix
 from vessel_agent.device import Device
 from vessel_agent.errors import OutboxCorrupt, OutboxError
 from vessel_agent.imtlink import IMTLink
@@ -100,6 +101,7 @@ class Agent:
             report_s=device.report_interval_s,
             mailbox_s=cfg.mailbox_check_s,
         )
+        self.core = AgentCore(self.sched, reports=device, store=device.outbox)
         day, spent = device.outbox.meta("budget_day"), device.outbox.meta("budget_spent")
         if isinstance(day, int) and isinstance(spent, int):
             self.sched.budget.day, self.sched.budget.spent = day, spent
@@ -108,6 +110,7 @@ class Agent:
         self._fix: Any = None
         self._fix_lock = threading.Lock()
         self._reported_fix_time: Any = None
+        self._fix_reported: Any = None  # the fix of the position report being queued
         self.broadband = (
             BroadbandLink(cfg.broadband_url, retry_s=cfg.broadband_retry_s)
             if cfg.broadband_url
@@ -243,11 +246,7 @@ class Agent:
             if self.modem.poll_ring():
                 self.log("ring_alert")
                 self.sched.ring_alert(now)
-            if not self.sched.ready(now):
-                return
-            if self.sched.signal_stale(now):
-                self.sched.signal_measured(now, self.modem.signal())
-            plan = self.sched.plan(now)
+            plan = self.core.plan(now, self.modem.signal)
             if plan is not None:
                 self._session(plan)
         except BridgeError as exc:
@@ -295,9 +294,8 @@ class Agent:
             mt_received=result.mt_received,
             mt_queued=result.mt_queued,
         )
-        items, cost = self.sched.finished(done, report)
+        items, cost = self.core.finished(done, report)
         if outcome.kind is OutcomeKind.SUCCESS:
-            self.device.outbox.mark_sent(items, done)
             self.device.outbox.set_meta(
                 {"budget_day": self.sched.budget.day, "budget_spent": self.sched.budget.spent}
             )
@@ -390,12 +388,7 @@ class Agent:
 
     def _due_again(self, frames: list[OutFrame], now: float) -> None:
         """Frames a link did not take: their messages are due now, for whichever link is up."""
-        session = self.device.session
-        for out in frames:
-            for s in out.seqs:
-                if s in session.outbox:
-                    m = session.outbox[s]
-                    m.attempts, m.next_try = max(0, m.attempts - 1), now
+        self.device.session.unsend([s for out in frames for s in out.seqs], now)
 
     # --- downlink ------------------------------------------------------------------------------
 
@@ -408,10 +401,10 @@ class Agent:
         except RemoteProtocolError as exc:
             self.log("downlink_refused", level="warning", error=type(exc).__name__, bytes=len(data))
             return
+        changed = self.core.downlink(events, now)  # acks stored, a new config in force
         for ev in events:
             match ev:
                 case MessagesAcked():
-                    changed = dev.outbox.mark_acked(ev.seqs, now)
                     self.log("acked", seqs=list(ev.seqs), changed=len(changed))
                 case CaseStatusReceived():
                     known = dev.outbox.store_status(ev.status, now)
@@ -423,8 +416,6 @@ class Agent:
                     )
                 case ConfigReceived():
                     dev.apply_config(ev.config)
-                    self.sched.set_budget(ev.config.airtime_bytes_per_day)
-                    self.sched.report_s = float(ev.config.report_interval_s)
                     self.log(
                         "config_applied",
                         version=ev.config.version,
@@ -457,29 +448,33 @@ class Agent:
     # --- routine reports -----------------------------------------------------------------------
 
     def _routine(self, now: float) -> None:
-        sched, dev = self.sched, self.device
-        if sched.heartbeat_due(now):
-            item = dev.queue_heartbeat(now)
-            sched.heartbeat_queued(now)
-            self.log("heartbeat_queued", seq=item.seq, depth=len(dev.session.outbox))
-        if sched.position_due(now):
-            sched.position_queued(now)
-            with self._fix_lock:
-                fix = self._fix
-            if fix is None or fix.time == self._reported_fix_time:
-                return
-            if now - fix.time.timestamp() > FIX_MAX_AGE_S:
-                return
-            item = dev.queue_position(
-                time_s=int(fix.time.timestamp()),
-                lat=fix.lat,
-                lon=fix.lon,
-                speed_kn=min(fix.speed_kn or 0.0, 1000.0),
-                course_deg=round(fix.course_deg or 0) % 360,
-                now=now,
+        done = self.core.routine(now, lambda: self._fresh_fix(now))
+        if done.heartbeat is not None:
+            self.log(
+                "heartbeat_queued",
+                seq=done.heartbeat.seq,
+                depth=len(self.device.session.outbox),
             )
-            self._reported_fix_time = fix.time
-            self.log("position_queued", seq=item.seq)
+        if done.position is not None:
+            self._reported_fix_time = self._fix_reported
+            self.log("position_queued", seq=done.position.seq)
+
+    def _fresh_fix(self, now: float) -> Fix | None:
+        """The GPS fix to report: none twice, none older than :data:`FIX_MAX_AGE_S`."""
+        with self._fix_lock:
+            fix = self._fix
+        if fix is None or fix.time == self._reported_fix_time:
+            return None
+        if now - fix.time.timestamp() > FIX_MAX_AGE_S:
+            return None
+        self._fix_reported = fix.time
+        return Fix(
+            time_s=int(fix.time.timestamp()),
+            lat=fix.lat,
+            lon=fix.lon,
+            speed_kn=min(fix.speed_kn or 0.0, 1000.0),
+            course_deg=round(fix.course_deg or 0) % 360,
+        )
 
     def _gps_loop(self) -> None:
         from firmware_bridge.nmea import NMEAReader

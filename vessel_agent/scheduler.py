@@ -257,9 +257,7 @@ class Scheduler:
         """A session that did not go: its messages are due again, not waiting for an ack."""
         if self._inflight is None:
             return
-        for m in self._inflight.items:
-            m.attempts = max(0, m.attempts - 1)
-            m.next_try = now
+        self.session.unsend([m.seq for m in self._inflight.items], now)
         self._inflight = None
 
     def finished(self, now: float, report: SessionReport) -> tuple[list[Outgoing], int]:

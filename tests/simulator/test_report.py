@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.engine import ShardResult, Timeline
+from simulator.records import ShardResult, Timeline
 from simulator.report import P95_TARGET, build_report, percentile
 from simulator.scenario import load
 
