@@ -136,14 +136,7 @@ def encode_crew(content: CrewContent) -> bytes:
             int(content.lang),
             encode_text(content.text, content.lang),
         ]
-        if content.pseudonym is not None and len(content.pseudonym) > MAX_PSEUDONYM:
-            raise LocalProtocolError(f"pseudonym longer than {MAX_PSEUDONYM} characters")
-        if content.pseudonym is not None or content.reply_pub is not None:
-            item.append(content.pseudonym)
-        if content.reply_pub is not None:
-            if len(content.reply_pub) != REPLY_KEY_LEN:
-                raise LocalProtocolError(f"reply key must be {REPLY_KEY_LEN} bytes")
-            item.append(content.reply_pub)
+        item += _optional(content.pseudonym, content.reply_pub)
         if content.zawgyi is not None:
             item += [None] * (ZAWGYI_ELEMENT - len(item))
             item.append(_zawgyi_item(content.zawgyi, content.text, content.lang))
@@ -238,15 +231,20 @@ def _encode_voice(note: VoiceNote) -> bytes:
         note.duration_ms,
         pack(mode, note.frames),
     ]
-    if note.pseudonym is not None and len(note.pseudonym) > MAX_PSEUDONYM:
-        raise LocalProtocolError(f"pseudonym longer than {MAX_PSEUDONYM} characters")
-    if note.pseudonym is not None or note.reply_pub is not None:
-        item.append(note.pseudonym)
-    if note.reply_pub is not None:
-        if len(note.reply_pub) != REPLY_KEY_LEN:
-            raise LocalProtocolError(f"reply key must be {REPLY_KEY_LEN} bytes")
-        item.append(note.reply_pub)
+    item += _optional(note.pseudonym, note.reply_pub)
     return cbor.dumps(item)
+
+
+def _optional(pseudonym: str | None, reply_pub: bytes | None) -> list[Any]:
+    """The optional trailing elements a grievance and a voice note share: pseudonym, reply key
+    (the pseudonym's slot is kept, as null, when only a reply key follows)."""
+    if pseudonym is not None and len(pseudonym) > MAX_PSEUDONYM:
+        raise LocalProtocolError(f"pseudonym longer than {MAX_PSEUDONYM} characters")
+    if reply_pub is None:
+        return [] if pseudonym is None else [pseudonym]
+    if len(reply_pub) != REPLY_KEY_LEN:
+        raise LocalProtocolError(f"reply key must be {REPLY_KEY_LEN} bytes")
+    return [pseudonym, reply_pub]
 
 
 def _decode_voice(item: list[Any]) -> VoiceNote:
