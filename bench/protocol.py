@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from protocol import frame, keys, scsu
 from protocol.category import parse_category
+from protocol.crew import Grievance, encode_crew
 from protocol.lang import lang_from_tag
-from protocol.messages import CrewMessage, Grievance, encode_crew
+from protocol.messages import CrewMessage
 from protocol.seal import crew_info, seal
 from protocol.shore import ShoreSession, open_crew
 from protocol.vessel import VesselSession

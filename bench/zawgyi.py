@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from protocol.crew import Grievance
 from protocol.lang import Lang
-from protocol.messages import Grievance
 from protocol.vessel import VesselSession
 from tests.helpers import shore_keys
 from vessel_agent import zawgyi

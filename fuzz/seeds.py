@@ -8,9 +8,11 @@ from pathlib import Path
 
 from firmware_bridge import directip
 from protocol import frame, keys
+from protocol.crew import Grievance as GrievanceContent
+from protocol.crew import encode_crew
+from protocol.downlinks import Ack, CaseStatus, Config
 from protocol.lang import Lang
-from protocol.messages import Ack, CaseStatus, Config, encode_crew, encode_message
-from protocol.messages import Grievance as GrievanceContent
+from protocol.messages import encode_message
 from protocol.text import encode_text
 from protocol.vessel import VesselSession
 

@@ -46,7 +46,8 @@ from protocol.limits import (
 )
 
 # Every message and crew content type, and the wire limits, importable from here as before
-# the split into protocol.crew, protocol.downlinks and protocol.limits.
+# the split into protocol.crew, protocol.downlinks and protocol.limits (shore_gateway, flip and
+# the scripts still import them so; new code imports them from their own modules).
 __all__ = [
     "CHAIN_LEN",
     "MAX_CASE_REF",

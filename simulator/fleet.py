@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
-from protocol.messages import VoiceNote
+from protocol.crew import VoiceNote
 from simulator.link import DAY, HOUR, Trace, draw_outages, window_closed
 from simulator.scenario import DarkVessel, LinkProfile, ProviderOutage, Scenario, Storm, VesselGroup
 

@@ -23,10 +23,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from protocol import frame
+from protocol.crew import CrewContent
+from protocol.crew import Grievance as GrievanceContent
+from protocol.downlinks import CaseState, CaseStatus
 from protocol.keys import public_pem
 from protocol.lang import lang_from_tag
-from protocol.messages import CaseState, CaseStatus, CrewContent, CrewMessage, Fragment
-from protocol.messages import Grievance as GrievanceContent
+from protocol.messages import CrewMessage, Fragment
 from simulator.errors import SimError
 from simulator.shore import Received
 

@@ -20,13 +20,15 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from protocol.crew import CrewContent
+from protocol.downlinks import Ack, CaseState, CaseStatus
 from protocol.events import (
     DuplicateReceived,
     FragmentStored,
     GapDetected,
     MessageReceived,
 )
-from protocol.messages import Ack, CaseState, CaseStatus, CrewContent, CrewMessage, DownlinkMessage
+from protocol.messages import CrewMessage, DownlinkMessage
 from protocol.shore import ShoreSession, open_crew
 
 

@@ -22,8 +22,8 @@ import sqlite3
 from dataclasses import dataclass
 
 from protocol import conversation
+from protocol.downlinks import ShoreMessage
 from protocol.errors import Malformed
-from protocol.messages import ShoreMessage
 from vessel_agent import replykey
 from vessel_agent.errors import LookupLocked
 from vessel_agent.outbox import Kind, Outbox

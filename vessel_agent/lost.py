@@ -31,7 +31,8 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from protocol.messages import MAX_LOST_RANGES, U32, LossReason, LostRange
+from protocol.limits import MAX_LOST_RANGES, U32
+from protocol.messages import LossReason, LostRange
 from protocol.seqranges import minus, runs
 
 #: Ranges kept itemised in ``meta`` (a few KB of JSON); beyond, seqs are only counted.

@@ -43,9 +43,9 @@ from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from protocol.category import is_urgent
+from protocol.crew import ZawgyiMode
 from protocol.errors import LocalProtocolError
 from protocol.lang import lang_from_tag
-from protocol.messages import ZawgyiMode
 from vessel_agent.device import Device
 from vessel_agent.errors import LookupLocked, OutboxError, OutboxFull, ReceiptError
 from vessel_agent.i18n import GROUPS, LANGS, URGENT, Catalog, load

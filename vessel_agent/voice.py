@@ -22,8 +22,8 @@ import soundfile
 import soxr
 
 from protocol import voice
+from protocol.crew import VoiceNote
 from protocol.lang import Lang
-from protocol.messages import VoiceNote
 from vessel_agent.errors import AgentError
 
 MIN_RATE, MAX_RATE = 8000, 192_000  # Hz accepted in; every common rate lies between

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from protocol.messages import Zawgyi, ZawgyiMode
+from protocol.crew import Zawgyi, ZawgyiMode
 
 #: Convert automatically at or above this Zawgyi probability (myanmar-tools README).
 CONVERT_AT = 0.95

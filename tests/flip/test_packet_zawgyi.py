@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from flip import keyfiles
+from protocol.crew import Grievance, Zawgyi, ZawgyiMode
 from protocol.lang import Lang
-from protocol.messages import Grievance, Zawgyi, ZawgyiMode
 from protocol.vessel import VesselSession
 from tests.flip.packet import new_keys, open_frame
 

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from protocol.crew import Grievance, StatusRequest, Withdraw
+from protocol.downlinks import Ack, CaseStatus, Config, KeyRotation
 from protocol.lang import Lang
-from protocol.messages import (
-    U32,
-    Ack,
-    CaseStatus,
-    Config,
-    CrewMessage,
-    Fragment,
-    Grievance,
-    Heartbeat,
-    KeyRotation,
-    LostRange,
-    Position,
-    StatusRequest,
-    Withdraw,
-)
+from protocol.limits import U32
+from protocol.messages import CrewMessage, Fragment, Heartbeat, LostRange, Position
 
 # Script blocks of the crew languages, plus ASCII, Latin with diacritics (vi), emoji.
 SCRIPTS = [

@@ -11,21 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import cbor, conversation, frame, keys
+from protocol.crew import Grievance, Reply, decode_crew, encode_crew
+from protocol.downlinks import ShoreMessage
 from protocol.errors import LocalProtocolError, Malformed, RemoteProtocolError, SealBroken
 from protocol.lang import Lang
-from protocol.messages import (
-    MAX_DELIVERED,
-    MAX_SHORE_PARTS,
-    U32,
-    Delivered,
-    Grievance,
-    Reply,
-    ShoreMessage,
-    decode_crew,
-    decode_message,
-    encode_crew,
-    encode_message,
-)
+from protocol.limits import MAX_DELIVERED, MAX_SHORE_PARTS, U32
+from protocol.messages import Delivered, decode_message, encode_message
 from protocol.shore import pack_downlink
 from tests.protocol.strategies import crew_text
 

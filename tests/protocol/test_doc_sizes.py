@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from protocol import cbor, dictionaries, frame, links
 from protocol.fragment import max_single
 from protocol.lang import Lang
+from protocol.limits import U32
 from protocol.messages import (
-    U32,
     CrewMessage,
     Fragment,
     Heartbeat,

@@ -6,11 +6,14 @@ import pytest
 
 from protocol import frame, keys
 from protocol.category import Category, Group, group_of, is_urgent, parse_category
+from protocol.crew import Grievance
+from protocol.downlinks import CaseStatus
 from protocol.errors import LocalProtocolError, Malformed
 from protocol.events import FragmentsExpired
 from protocol.fragment import split
 from protocol.lang import LANGS, Lang, lang_from_code, lang_from_tag
-from protocol.messages import U32, CaseStatus, Fragment, Grievance, encode_message
+from protocol.limits import U32
+from protocol.messages import Fragment, encode_message
 from protocol.shore import pack_downlink
 from protocol.shorecore import FRAGMENT_TIMEOUT
 from protocol.vessel import Outgoing, Priority, VesselSession

@@ -7,20 +7,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import cbor, keys
+from protocol.crew import Grievance, decode_crew, encode_crew
+from protocol.downlinks import Ack
 from protocol.errors import LocalProtocolError, Malformed, RemoteProtocolError
 from protocol.lang import Lang
 from protocol.messages import (
-    Ack,
-    Grievance,
     Heartbeat,
     LossReason,
     LostRange,
     MsgType,
     Position,
     UnknownMessage,
-    decode_crew,
     decode_message,
-    encode_crew,
     encode_message,
 )
 from protocol.vessel import VesselSession

@@ -4,9 +4,10 @@ import pytest
 from hypothesis import given, settings
 
 from protocol import keys
+from protocol.crew import Grievance, encode_crew
 from protocol.errors import SealBroken
 from protocol.lang import Lang
-from protocol.messages import CrewMessage, Grievance, encode_crew
+from protocol.messages import CrewMessage
 from protocol.seal import OVERHEAD, crew_info, seal
 from protocol.shore import open_crew
 from tests.helpers import det_rng, shore_keys

@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import keys
+from protocol.crew import Grievance
+from protocol.downlinks import Ack, CaseStatus, Config, KeyRotation
 from protocol.errors import BadSignature, UnknownDevice, WrongRecipient
 from protocol.events import (
     ChainMismatched,
@@ -19,7 +21,7 @@ from protocol.events import (
 )
 from protocol.frame import DOWNLINK_MAX, UPLINK_MAX
 from protocol.lang import Lang
-from protocol.messages import Ack, CaseStatus, Config, CrewMessage, Grievance, KeyRotation
+from protocol.messages import CrewMessage
 from protocol.shore import open_crew, pack_downlink
 from protocol.vessel import Priority
 from tests.helpers import VesselShorePair, det_rng

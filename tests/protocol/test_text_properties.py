@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from protocol.crew import Grievance
 from protocol.errors import BadText, LocalProtocolError
 from protocol.lang import Lang
-from protocol.messages import Grievance
 from protocol.text import decode_text, encode_text
 from tests.helpers import VesselShorePair
 from tests.protocol.strategies import any_text

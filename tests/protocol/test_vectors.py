@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from protocol import cbor, conversation, errors, frame, keys, links
-from protocol.messages import Ack, CrewMessage, Fragment, KeyRotation, ShoreMessage
+from protocol.downlinks import Ack, KeyRotation, ShoreMessage
+from protocol.messages import CrewMessage, Fragment
 from protocol.shore import open_crew, verify_frame
 from protocol.vessel import VesselSession
 

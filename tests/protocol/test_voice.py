@@ -12,18 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import cbor, errors, voice
+from protocol.crew import CrewKind, VoiceNote, decode_crew, encode_crew
 from protocol.errors import LocalProtocolError, Malformed, Oversize, RemoteProtocolError
 from protocol.fragment import max_single
 from protocol.lang import Lang
-from protocol.messages import (
-    MAX_FRAGMENTS,
-    CrewKind,
-    CrewMessage,
-    VoiceNote,
-    decode_crew,
-    decode_message,
-    encode_crew,
-)
+from protocol.limits import MAX_FRAGMENTS
+from protocol.messages import CrewMessage, decode_message
 from protocol.shore import open_crew
 from protocol.vessel import VesselSession
 from tests.helpers import shore_keys

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import cbor
+from protocol.crew import Grievance, Zawgyi, ZawgyiMode, decode_crew, encode_crew
 from protocol.errors import LocalProtocolError, Malformed, RemoteProtocolError
 from protocol.lang import Lang
-from protocol.messages import Grievance, Zawgyi, ZawgyiMode, decode_crew, encode_crew
 from protocol.text import encode_text
 from tests.protocol.strategies import crew_text, grievances
 

@@ -6,8 +6,8 @@ import io
 import json
 
 from protocol import keys
+from protocol.downlinks import Ack, CaseState, CaseStatus, Config, KeyRotation
 from protocol.lang import Lang
-from protocol.messages import Ack, CaseState, CaseStatus, Config, KeyRotation
 from protocol.shore import pack_downlink
 from tests.helpers import det_rng
 from tests.vessel_agent.conftest import AgentFixture, make_agent_dir

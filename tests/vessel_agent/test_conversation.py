@@ -13,17 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol import conversation, keys
+from protocol.crew import Grievance, Reply, decode_crew
+from protocol.downlinks import ShoreMessage
 from protocol.errors import Malformed
 from protocol.lang import Lang
-from protocol.messages import (
-    CrewMessage,
-    Delivered,
-    Grievance,
-    Reply,
-    ShoreMessage,
-    decode_crew,
-    decode_message,
-)
+from protocol.messages import CrewMessage, Delivered, decode_message
 from protocol.seal import crew_info, open_sealed
 from protocol.shore import pack_downlink
 from tests.helpers import det_rng

@@ -6,10 +6,10 @@ import pathlib
 from collections.abc import Sequence
 
 from firmware_bridge.status import OutcomeKind
+from protocol.crew import Grievance
 from protocol.downlinks import Ack, Config
 from protocol.events import ConfigReceived, MessagesAcked
 from protocol.lang import Lang
-from protocol.messages import Grievance
 from protocol.vessel import Outgoing
 from tests.helpers import VesselShorePair
 from tests.protocol.test_sans_io import offenders_in

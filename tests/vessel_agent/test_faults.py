@@ -15,8 +15,8 @@ from firmware_bridge.emulator import Emulator
 from firmware_bridge.modem import ModemMachine
 from firmware_bridge.status import OutcomeKind, classify
 from protocol import keys
+from protocol.downlinks import Ack
 from protocol.lang import Lang
-from protocol.messages import Ack
 from protocol.shore import pack_downlink
 from tests.helpers import det_rng
 from tests.vessel_agent.conftest import IMEI, AgentFixture, make_agent_dir

@@ -12,9 +12,11 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocol.downlinks import Ack
 from protocol.keys import key_id
 from protocol.lang import Lang
-from protocol.messages import MAX_LOST_RANGES, Ack, Heartbeat, LossReason, LostRange, decode_message
+from protocol.limits import MAX_LOST_RANGES
+from protocol.messages import Heartbeat, LossReason, LostRange, decode_message
 from protocol.shore import pack_downlink
 from tests.vessel_agent.conftest import AgentFixture, make_agent_dir
 from vessel_agent import lost

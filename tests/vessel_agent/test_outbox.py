@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from protocol import chain
+from protocol.downlinks import CaseState, CaseStatus
 from protocol.lang import Lang
-from protocol.messages import CaseState, CaseStatus
 from protocol.vessel import Outgoing, VesselSession
 from tests.helpers import VesselShorePair, det_rng
 from tests.vessel_agent.conftest import AgentFixture

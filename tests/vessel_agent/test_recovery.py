@@ -18,15 +18,9 @@ from typing import Any
 
 import pytest
 
+from protocol.downlinks import CaseState, CaseStatus
 from protocol.lang import Lang
-from protocol.messages import (
-    CaseState,
-    CaseStatus,
-    Heartbeat,
-    LossReason,
-    LostRange,
-    decode_message,
-)
+from protocol.messages import Heartbeat, LossReason, LostRange, decode_message
 from tests.helpers import det_rng
 from tests.vessel_agent.conftest import make_agent_dir
 from vessel_agent import lost as lost_seqs

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from firmware_bridge.status import OutcomeKind, classify
+from protocol.crew import Grievance
 from protocol.lang import Lang
-from protocol.messages import Grievance
 from protocol.vessel import Priority
 from tests.helpers import VesselShorePair
 from vessel_agent.scheduler import (

@@ -9,8 +9,9 @@ import pytest
 
 from flip.cli import main
 from protocol import voice as wire
+from protocol.crew import VoiceNote
 from protocol.lang import Lang
-from protocol.messages import CrewMessage, Fragment, VoiceNote, decode_message
+from protocol.messages import CrewMessage, Fragment, decode_message
 from protocol.shore import open_crew
 from protocol.shorecore import join
 from tests.vessel_agent.audio import speechlike, tone, wav

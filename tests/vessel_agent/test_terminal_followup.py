@@ -10,15 +10,9 @@ import asyncio
 
 from textual.widgets import Button, Input, Static
 
+from protocol.crew import CrewContent, StatusRequest, Withdraw, decode_crew
 from protocol.lang import Lang
-from protocol.messages import (
-    CrewContent,
-    CrewMessage,
-    StatusRequest,
-    Withdraw,
-    decode_crew,
-    decode_message,
-)
+from protocol.messages import CrewMessage, decode_message
 from protocol.seal import crew_info, open_sealed
 from tests.helpers import det_rng
 from tests.vessel_agent.conftest import AgentFixture

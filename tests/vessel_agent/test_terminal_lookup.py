@@ -6,8 +6,8 @@ import asyncio
 
 from textual.widgets import Input, Static
 
+from protocol.downlinks import CaseState, CaseStatus
 from protocol.lang import Lang
-from protocol.messages import CaseState, CaseStatus
 from tests.helpers import det_rng
 from tests.vessel_agent.conftest import AgentFixture
 from vessel_agent.device import Device

@@ -10,7 +10,7 @@ from rich.cells import cell_len
 from textual.widget import Widget
 from textual.widgets import Button, Input, OptionList, Static, TextArea
 
-from protocol.messages import ZawgyiMode
+from protocol.crew import ZawgyiMode
 from tests.helpers import det_rng
 from tests.vessel_agent.conftest import AgentFixture
 from vessel_agent import i18n

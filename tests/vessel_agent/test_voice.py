@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import voice
+from protocol.crew import decode_crew, encode_crew
 from protocol.lang import Lang
-from protocol.messages import decode_crew, encode_crew
 from shore_gateway.voice import decode_pcm, note_wav
 from tests.vessel_agent.audio import dominant_hz, speechlike, tone, wav
 from vessel_agent.voice import (

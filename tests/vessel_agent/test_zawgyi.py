@@ -10,17 +10,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from protocol.crew import Grievance, ZawgyiMode, decode_crew, encode_crew
 from protocol.errors import LocalProtocolError
 from protocol.lang import Lang
-from protocol.messages import (
-    CrewMessage,
-    Fragment,
-    Grievance,
-    ZawgyiMode,
-    decode_crew,
-    decode_message,
-    encode_crew,
-)
+from protocol.messages import CrewMessage, Fragment, decode_message
 from protocol.seal import crew_info, open_sealed
 from tests.helpers import det_rng
 from tests.vessel_agent.conftest import AgentFixture

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from protocol.errors import ProtocolError
-from protocol.messages import U32, decode_message, seq_of
+from protocol.limits import U32
+from protocol.messages import decode_message, seq_of
 from vessel_agent.outbox import Kind, State
 from vessel_agent.outbox_schema import MESSAGE_COLUMNS, SCHEMA
 from vessel_agent.receipt import HASH_LEN

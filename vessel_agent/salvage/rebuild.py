@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from protocol import chain
-from protocol.messages import CHAIN_LEN, U32, LossReason
+from protocol.limits import CHAIN_LEN, U32
+from protocol.messages import LossReason
 from protocol.seqranges import runs
 from vessel_agent import lost
 from vessel_agent.outbox import Kind, Outbox, State

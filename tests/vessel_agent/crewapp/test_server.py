@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol import keys
-from protocol.messages import CrewMessage, Grievance, decode_message
+from protocol.crew import Grievance
+from protocol.messages import CrewMessage, decode_message
 from protocol.seal import seal
 from protocol.shore import open_crew
 from tests.vessel_agent.conftest import AgentFixture, make_agent_dir

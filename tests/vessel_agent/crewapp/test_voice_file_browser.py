@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from protocol.messages import VoiceNote
+from protocol.crew import VoiceNote
 from tests.vessel_agent.audio import speechlike, wav
 from tests.vessel_agent.conftest import AgentFixture, make_agent_dir
 from tests.vessel_agent.crewapp.test_browser import ARGS, CHROMIUM, PHONE, Watched, no_overflow

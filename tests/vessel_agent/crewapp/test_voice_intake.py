@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from protocol import keys
-from protocol.messages import VoiceNote
+from protocol.crew import VoiceNote
 from protocol.seal import open_sealed, seal
 from tests.vessel_agent.audio import speechlike
 from tests.vessel_agent.conftest import AgentFixture, make_agent_dir
