@@ -170,12 +170,7 @@ def decode_crew(data: bytes) -> CrewContent:
         text = decode_text(
             cbor.expect_bytes(item[3], "text", MAX_SEALED, 1), lang, max_chars=MAX_TEXT_CHARS
         )
-        pseudonym = None
-        if len(item) > 4 and item[4] is not None:
-            pseudonym = cbor.expect_text(item[4], "pseudonym", MAX_PSEUDONYM)
-        reply_pub = None
-        if len(item) > 5 and item[5] is not None:
-            reply_pub = cbor.expect_bytes(item[5], "reply key", REPLY_KEY_LEN, REPLY_KEY_LEN)
+        pseudonym, reply_pub = _read_optional(item, 4)
         zawgyi = None
         if len(item) > ZAWGYI_ELEMENT and item[ZAWGYI_ELEMENT] is not None:
             zawgyi = _zawgyi(item[ZAWGYI_ELEMENT], text, lang)
@@ -247,6 +242,16 @@ def _optional(pseudonym: str | None, reply_pub: bytes | None) -> list[Any]:
     return [pseudonym, reply_pub]
 
 
+def _read_optional(item: list[Any], at: int) -> tuple[str | None, bytes | None]:
+    """The pseudonym and reply key :func:`_optional` wrote, from element ``at`` on."""
+    pseudonym = reply_pub = None
+    if len(item) > at and item[at] is not None:
+        pseudonym = cbor.expect_text(item[at], "pseudonym", MAX_PSEUDONYM)
+    if len(item) > at + 1 and item[at + 1] is not None:
+        reply_pub = cbor.expect_bytes(item[at + 1], "reply key", REPLY_KEY_LEN, REPLY_KEY_LEN)
+    return pseudonym, reply_pub
+
+
 def _decode_voice(item: list[Any]) -> VoiceNote:
     """Raises :class:`Malformed` (wrong shape, unknown codec or mode, frames that disagree with
     the duration) or :class:`Oversize` (longer than the mode allows)."""
@@ -264,12 +269,7 @@ def _decode_voice(item: list[Any]) -> VoiceNote:
     if type(item[6]) is bytes and len(item[6]) > MAX_VOICE_BYTES:
         raise Oversize(f"voice frames of {len(item[6])} bytes (at most {MAX_VOICE_BYTES})")
     data = cbor.expect_bytes(item[6], "voice frames", MAX_VOICE_BYTES, 1)
-    pseudonym = None
-    if len(item) > 7 and item[7] is not None:
-        pseudonym = cbor.expect_text(item[7], "pseudonym", MAX_PSEUDONYM)
-    reply_pub = None
-    if len(item) > 8 and item[8] is not None:
-        reply_pub = cbor.expect_bytes(item[8], "reply key", REPLY_KEY_LEN, REPLY_KEY_LEN)
+    pseudonym, reply_pub = _read_optional(item, 7)
     return VoiceNote(
         category=cbor.expect_int(item[1], "category", 0, 0xFF),
         lang=lang_from_code(cbor.expect_int(item[2], "language", 0, 0xFF)),
