@@ -87,6 +87,9 @@ def _read_and_answer(page: Any, lang: str, code: str, answer: str, shots: Path) 
     return str(shown)
 
 
+# Three round trips through the emulated satellite link: about 2 minutes on an idle 2-core
+# machine, but more than the default 5 under a loaded parallel run.
+@pytest.mark.timeout(900)
 def test_staff_ask_crew_read_in_their_language_and_answer(
     demo: dict[str, Any],  # noqa: F811
     browser: Any,
