@@ -63,6 +63,9 @@ log = logging.getLogger("flip.gateway.downlink")
 
 Publish = Callable[[str, bytes], Awaitable[bool]]
 
+# The largest downlink frame per route kind (wire format §1.1); SBD MT (270) for the others.
+ROUTE_LIMITS = {"cloudloop": links.IMT.downlink, "ip": links.IP.downlink}
+
 
 class DownlinkError(RemoteError):
     """A downlink could not be delivered (the message says why); it will be retried."""
@@ -77,7 +80,7 @@ class Route:
     """Where a vessel's MT goes: DirectIP ``host:port``, MQTT (``host`` is empty), or the
     Cloudloop Data API for a RockBLOCK 9704 (``host`` is the Cloudloop Thing id)."""
 
-    kind: str  # "directip" | "mqtt" | "cloudloop"
+    kind: str  # "directip" | "mqtt" | "cloudloop" | "ip" (the answer to a broadband post)
     host: str = ""
     port: int = 0
 
@@ -131,11 +134,16 @@ def plan(
     sign_key: Ed25519PrivateKey,
     now: int,
     default_route: Route | None,
+    only: Route | None = None,
+    queued_too: bool = True,
 ) -> list[Batch]:
-    """Build the signed frames for each vessel (sans-IO apart from reading the database).
+    """Build the signed frames for each vessel (sans-IO apart from reading the database), each
+    frame of the size its route carries (:data:`ROUTE_LIMITS`).
 
-    A vessel without an IMEI, a live device key or any route is skipped (logged): nothing can
-    reach it, and its acks stay due until something can.
+    ``only`` sends every vessel by that route whatever its ``mt_url`` (the answer to a broadband
+    post); ``queued_too=False`` leaves the queued messages out (acks only). A vessel without an
+    IMEI, a live device key or any route is skipped (logged): nothing can reach it, and its acks
+    stay due until something can.
     """
     shore_kid = key_id(sign_key.public_key())
     batches: list[Batch] = []
@@ -150,7 +158,7 @@ def plan(
             log.warning("downlink skipped: no IMEI or live key", extra={"vessel_id": vid})
             continue
         try:
-            route = parse_route(vessel.mt_url) if vessel.mt_url else default_route
+            route = only or (parse_route(vessel.mt_url) if vessel.mt_url else default_route)
         except RouteError as exc:
             log.warning("downlink skipped: %s", exc, extra={"vessel_id": vid})
             continue
@@ -161,7 +169,7 @@ def plan(
             select(Downlink)
             .where(Downlink.vessel_id == vid, col(Downlink.confirmed_at).is_(None))
             .order_by(col(Downlink.id))
-            .limit(32)
+            .limit(32 if queued_too else 0)
         ).all()
         messages: list[DownlinkMessage] = []
         ids: list[int] = []
@@ -177,7 +185,7 @@ def plan(
                 continue
             messages.append(msg)
         acks = acks_for(session, vid)
-        limit = links.IMT.downlink if route.kind == "cloudloop" else links.SBD.downlink
+        limit = ROUTE_LIMITS.get(route.kind, links.SBD.downlink)
         frames = pack_downlink(sign_key, shore_kid, key.kid, [*acks, *messages], now, limit)
         batches.append(
             Batch(
@@ -192,6 +200,30 @@ def plan(
             )
         )
     return batches
+
+
+def answer_ip(
+    session: Session, vessel_id: int, *, sign_key: Ed25519PrivateKey, now: int, fresh: bool
+) -> list[bytes]:
+    """The downlink frames for a vessel that has just posted a frame over broadband (wire
+    format §1.1: up to 100,000 bytes each), recorded as delivered like a confirmed MT.
+
+    ``fresh``: the post was a new arrival. A repeated one (a replay, or the vessel posting the
+    same frame again) gets its acks only: queued messages wait for a new post or the satellite.
+    """
+    batches = plan(
+        session,
+        [vessel_id],
+        sign_key=sign_key,
+        now=now,
+        default_route=None,
+        only=Route("ip"),
+        queued_too=fresh,
+    )
+    for batch in batches:
+        mark_attempted(session, batch)
+        mark_confirmed(session, batch)
+    return [data for batch in batches for data in batch.frames]
 
 
 def mark_attempted(session: Session, batch: Batch) -> None:

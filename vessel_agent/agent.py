@@ -117,6 +117,7 @@ class Agent:
             else None
         )
         self.imt = IMTLink(cfg.imt_serial, topic=cfg.imt_topic) if cfg.imt_serial else None
+        self._imt_frames: list[OutFrame] = []  # on air on the IMT worker thread
         self.links = LinkPolicy(
             specs={
                 "broadband": replace(
@@ -210,7 +211,7 @@ class Agent:
     def _links(self, now: float) -> None:
         """Offer the due frames to the links up now, in the order the link policy gives."""
         if self.imt is not None:
-            self._imt_receive(now, self.imt)
+            self._imt_poll(now, self.imt)
         session = self.device.session
         urgent = any(
             m.priority is Priority.URGENT and m.next_try <= now for m in session.outbox.values()
@@ -333,9 +334,14 @@ class Agent:
         frames = session.frames_to_send(
             now, max_frames=max_frames, budget=budget, limit=links.IP.uplink
         )
+        if not frames and now >= link.next_poll:  # nothing to send: a heartbeat fetches downlinks
+            self.log("broadband_poll", seq=self.device.queue_heartbeat(now).seq)
+            frames = session.frames_to_send(now, max_frames=1, limit=links.IP.uplink)
         for i, out in enumerate(frames):
             items = [session.outbox[s] for s in out.seqs if s in session.outbox]
             result = link.post(out.data, now)
+            for data in link.take():  # the gateway's answer: this vessel's downlinks
+                self.apply_downlink(data, now, max_size=links.IP.downlink)
             if result is PostResult.STORED:
                 self.device.outbox.mark_sent(items, now)
                 self.links.charge("broadband", len(out.data), now)
@@ -360,31 +366,48 @@ class Agent:
 
     # --- RockBLOCK 9704 (IMT) ---------------------------------------------------------------------
 
-    def _imt_receive(self, now: float, link: IMTLink) -> None:
-        """Downlinks that arrived by IMT: one downlink frame per MT message, up to the link's
-        size (wire format §1.1)."""
+    def _imt_poll(self, now: float, link: IMTLink) -> None:
+        """The outcome of the IMT send in progress once it is over, then downlinks that arrived
+        by IMT: one downlink frame per MT message, up to the link's size (wire format §1.1)."""
+        results = link.collect(now)
+        if results is not None:
+            self._imt_sent(now, link, self._imt_frames, results)
+            self._imt_frames = []
         for payload in link.receive(now):
             self.apply_downlink(payload, now, max_size=links.IMT.downlink)
 
     def _imt(self, now: float, link: IMTLink, *, budget: int | None = None) -> None:
         """Due messages in frames of up to 100,000 bytes, one IMT message each — many messages
-        under one signature, fragmented messages whole."""
-        session = self.device.session
-        frames = session.frames_to_send(
+        under one signature, fragmented messages whole — sent on the link's worker thread: the
+        loop goes on while they are on air (about two minutes for 100 kB); :meth:`_imt_poll`
+        takes the outcome. The messages are not due meanwhile, so no other link sends them."""
+        if link.busy():
+            return
+        frames = self.device.session.frames_to_send(
             now, max_frames=IMT_MAX_FRAMES, budget=budget, limit=link.limit
         )
-        for i, out in enumerate(frames):
-            if link.send(out.data, self.clock()) is PostResult.STORED:
-                items = [session.outbox[s] for s in out.seqs if s in session.outbox]
-                self.device.outbox.mark_sent(items, self.clock())
-                self.links.charge("imt", len(out.data) + 2, now)
-                self.log("imt_ok", messages=len(out.seqs), bytes=len(out.data), seqs=list(out.seqs))
-                continue
-            self._due_again(frames[i:], now)
-            self.log("imt_failed", level="warning", error=link.last_error, retry_in_s=link.retry_s)
-            break
         if frames:
+            self._imt_frames = frames
+            link.start([out.data for out in frames], self.clock)
+            self.log("imt_sending", messages=len(frames), bytes=sum(len(o.data) for o in frames))
             self._save_status()
+
+    def _imt_sent(
+        self, now: float, link: IMTLink, frames: list[OutFrame], results: list[PostResult]
+    ) -> None:
+        session = self.device.session
+        for out, result in zip(frames, results, strict=False):
+            if result is not PostResult.STORED:
+                break
+            items = [session.outbox[s] for s in out.seqs if s in session.outbox]
+            self.device.outbox.mark_sent(items, self.clock())
+            self.links.charge("imt", len(out.data) + 2, now)
+            self.log("imt_ok", messages=len(out.seqs), bytes=len(out.data), seqs=list(out.seqs))
+        done = sum(1 for r in results if r is PostResult.STORED)
+        if done < len(frames):
+            self._due_again(frames[done:], now)
+            self.log("imt_failed", level="warning", error=link.last_error, retry_in_s=link.retry_s)
+        self._save_status()
 
     def _due_again(self, frames: list[OutFrame], now: float) -> None:
         """Frames a link did not take: their messages are due now, for whichever link is up."""
@@ -522,6 +545,7 @@ class Agent:
         if self.imt is not None:
             snap["imt"] = {
                 "up": self.imt.up(self.clock()),
+                "sending": self.imt.busy(),
                 "sent": self.imt.sent,
                 "signal": self.imt.signal,
                 "last_error": self.imt.last_error,

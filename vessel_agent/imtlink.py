@@ -10,12 +10,19 @@ to 100,000 bytes each.
 The modem is opened (and put through the JSPR start-up) on first use and again after a failure;
 :meth:`IMTLink.send` reports ``STORED`` for ``mo_ack_received`` and ``DOWN`` for anything else —
 the frames then stay due for the other links, and this one rests for ``retry_s``.
+
+A 100,000-byte message is about two minutes on air, so the agent does not wait for it:
+:meth:`IMTLink.start` sends a step's frames on a worker thread (the one thread that touches the
+modem while a send is on) and :meth:`IMTLink.collect` hands the outcomes back to a later step;
+meanwhile the agent runs on, and its other links carry whatever is due.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from firmware_bridge.errors import BridgeError, TransferFailed
@@ -44,6 +51,9 @@ class IMTLink:
     sent: int = 0
     signal: int | None = None
     _driver: IMTDriver | None = field(default=None, repr=False)
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _job: Future[list[PostResult]] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def up(self, now: float) -> bool:
         return now >= self.down_until
@@ -59,7 +69,56 @@ class IMTLink:
             self._driver = driver
         return self._driver
 
+    def start(self, frames: Sequence[bytes], clock: Callable[[], float]) -> None:
+        """Send ``frames`` one IMT message each, in order, on the worker thread; stop at the
+        first that fails. The outcomes come back from :meth:`collect`."""
+        if self.busy():
+            raise RuntimeError("an IMT send is already on")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imt")
+        self._job = self._pool.submit(self._send_all, list(frames), clock)
+
+    def _send_all(self, frames: list[bytes], clock: Callable[[], float]) -> list[PostResult]:
+        out: list[PostResult] = []
+        with self._lock:
+            for data in frames:
+                out.append(self.send(data, clock()))
+                if out[-1] is not PostResult.STORED:
+                    break
+        return out
+
+    def busy(self) -> bool:
+        """Whether a send started by :meth:`start` has not been collected yet."""
+        return self._job is not None
+
+    def collect(self, now: float) -> list[PostResult] | None:
+        """The outcomes of the frames :meth:`start` was given, once the send is over (one per
+        frame tried, the last one not ``STORED`` when it stopped early); ``None`` while it is
+        still on, or when nothing was started."""
+        job = self._job
+        if job is None or not job.done():
+            return None
+        self._job = None
+        try:
+            return job.result()
+        except Exception as exc:  # the worker must never take the agent down
+            self.close()
+            self._down(now, type(exc).__name__)
+            return []
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block until the send in progress is over (tests, shutdown); True when it is."""
+        job = self._job
+        if job is None:
+            return True
+        with contextlib.suppress(Exception):
+            job.exception(timeout=timeout_s)
+        return job.done()
+
     def close(self) -> None:
+        if self._pool is not None and self._job is not None and not self._job.done():
+            self._pool.shutdown(wait=False, cancel_futures=True)  # its send fails: frames stay due
+            self._pool = None
         if self._driver is not None:
             with contextlib.suppress(BridgeError, OSError):
                 self._driver.close()
@@ -87,8 +146,9 @@ class IMTLink:
         return PostResult.STORED
 
     def receive(self, now: float) -> list[bytes]:
-        """MT payloads that arrived (non-blocking); the link rests after a port failure."""
-        if not self.up(now):
+        """MT payloads that arrived (non-blocking; none while a send is on — the worker owns the
+        modem then); the link rests after a port failure."""
+        if not self.up(now) or self.busy():
             return []
         out: list[bytes] = []
         try:

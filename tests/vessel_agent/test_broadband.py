@@ -13,10 +13,11 @@ from sqlmodel import select
 
 from protocol import keys
 from protocol.lang import Lang
+from protocol.messages import CaseStatus, encode_message
 from shore_gateway.app import create_app
 from shore_gateway.config import Settings
 from shore_gateway.db import Database
-from shore_gateway.models import Grievance
+from shore_gateway.models import Downlink, Grievance
 from shore_gateway.registry import VesselIds, add_vessel
 from tests.shore_gateway.ingest.helpers import Served, count, pipeline_for
 from tests.vessel_agent.conftest import IMEI, make_agent_dir
@@ -90,3 +91,42 @@ def test_satellite_takes_over_when_broadband_is_down(tmp_path: Path) -> None:
     assert "broadband_down" in _events(out)
     assert sub.seq in modem.received  # the modem sent it
     assert _events(out).count("broadband_down") == 1  # the link rests, no hammering
+
+
+def test_downlinks_come_back_in_the_answers(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'gateway.sqlite3'}")
+    db.migrate()
+    app = create_app(Settings(db_url=db.url), db=db, sink=pipeline_for(db))
+    with Served(app) as url:
+        # no modem at all: broadband only; the gateway's shore key signs its answers
+        fx = make_agent_dir(tmp_path, broadband_url=f"{url}/ingest/frames")
+        app.state.sign_key = fx.shore.sign
+        clock = [T0]
+        with Device(str(fx.dir)) as dev:
+            pub = dev.session.sign_key.public_key()
+            sub = dev.submit(category=0x17, lang=Lang.EN, text="no pay since March", now=T0)
+        with db.session() as s:
+            vessel = add_vessel(s, "MV Test", keys.public_pem(pub), VesselIds(imei=IMEI))
+            s.flush()
+            vid = vessel.id
+        out = io.StringIO()
+        agent = Agent(Device(str(fx.dir)), clock=lambda: clock[0], log=Log(out))
+        agent.step(clock[0])
+        assert "broadband_ok" in _events(out) and "acked" in _events(out)
+        assert sub.seq not in agent.device.session.outbox  # acknowledged in the same answer
+        assert vid is not None
+        with db.session() as s:
+            s.add(
+                Downlink(
+                    vessel_id=vid,
+                    kind="case_status",
+                    body=encode_message(CaseStatus(ref_seq=sub.seq, case_ref="C-1", status=2)),
+                )
+            )
+        agent.step(clock[0] + 1)  # nothing due and the poll not yet due: nothing posted
+        assert "broadband_poll" not in _events(out)
+        clock[0] += agent.broadband.poll_s if agent.broadband else 0
+        agent.step(clock[0])  # a heartbeat fetches the case news
+        assert "broadband_poll" in _events(out) and "case_status" in _events(out)
+        assert status(agent.device)["link"]["broadband"]["sent"] == 2
+    db.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from shore_gateway.models import Grievance, RawFrame
 from shore_gateway.registry import VesselIds, add_vessel
 from tests.shore_gateway.ingest.helpers import Served, pipeline_for
 from tests.vessel_agent.conftest import IMEI, make_agent_dir
+from tests.vessel_agent.fakes import FakeModem
 from vessel_agent.agent import Agent
 from vessel_agent.device import Device
 from vessel_agent.logs import Log
@@ -68,7 +70,9 @@ def test_agent_sends_a_full_imt_message_of_grievances_and_takes_acks(
             add_vessel(s, "MV Test", keys.public_pem(pub), VesselIds(imei=IMEI))
         out = io.StringIO()
         agent = Agent(Device(str(fx.dir)), clock=lambda: T0, log=Log(out))
-        agent.step(T0)
+        agent.step(T0)  # starts the send on the IMT worker and returns
+        assert agent.imt is not None and agent.imt.wait(120)
+        agent.step(T0)  # takes the outcome
         events = [json.loads(line) for line in out.getvalue().splitlines()]
         sent = [e for e in events if e["event"] == "imt_ok"]
         assert len(sent) == 2  # one signature per IMT message
@@ -99,3 +103,61 @@ def test_agent_sends_a_full_imt_message_of_grievances_and_takes_acks(
         assert not agent.device.session.outbox  # everything acknowledged
         assert status(agent.device)["link"]["imt"]["sent"] == len(sent)
         agent._close_modem()
+
+
+class _SlowIMT:
+    """A 9704 whose sends take as long as the test says: the agent must not wait for them."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.on_air = threading.Event()
+        self.sent: list[bytes] = []
+
+    def begin(self) -> None: ...
+    def signal(self) -> int:
+        return 4
+
+    def send(self, data: bytes, *, topic: int, timeout_s: float) -> None:
+        self.on_air.set()
+        assert self.release.wait(30)
+        self.sent.append(data)
+
+    def receive(self, timeout_s: float = 0.0) -> None:
+        return None
+
+    def close(self) -> None: ...
+
+
+def test_the_loop_runs_on_while_an_imt_message_is_on_air(tmp_path: Path) -> None:
+    fx = make_agent_dir(tmp_path, serial="fake://", imt_serial="/dev/null")
+    clock = [T0]
+    with Device(str(fx.dir)) as dev:
+        pub = dev.session.sign_key.public_key()
+        first = dev.submit(category=0x17, lang=Lang.EN, text="no pay for months", now=T0)
+    modem = FakeModem(fx.shore, pub, clock=lambda: clock[0])
+    out = io.StringIO()
+    agent = Agent(
+        Device(str(fx.dir)), clock=lambda: clock[0], log=Log(out), modem_factory=lambda *_: modem
+    )
+    slow = _SlowIMT()
+    assert agent.imt is not None
+    agent.imt.factory = lambda *_: slow  # type: ignore[assignment]
+    agent.step(clock[0])  # IMT is the cheapest link up: it takes the grievance
+    assert slow.on_air.wait(10)
+    assert status(agent.device)["link"]["imt"]["sending"] is True
+    urgent = agent.device.submit(category=0xF1, lang=Lang.EN, text="man overboard", now=clock[0])
+    for _ in range(6):  # the loop goes on: the urgent one goes by SBD meanwhile
+        clock[0] += 1
+        agent.step(clock[0])
+        if urgent.seq in modem.received:
+            break
+    assert urgent.seq in modem.received and first.seq not in modem.received
+    assert not slow.sent and agent.imt.busy()
+    slow.release.set()
+    assert agent.imt.wait(10)
+    agent.step(clock[0])
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    (ok,) = [e for e in events if e["event"] == "imt_ok"]
+    assert first.seq in ok["seqs"] and urgent.seq not in ok["seqs"]
+    assert status(agent.device)["link"]["imt"]["sending"] is False
+    agent._close_modem()
