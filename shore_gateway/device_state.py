@@ -25,7 +25,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, update
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,6 +33,7 @@ from sqlmodel import update as orm_update
 
 from protocol import shorecore
 from protocol.shorecore import Verdict
+from shore_gateway.bulk import update_rows
 from shore_gateway.models import (
     Alert,
     AlertKind,
@@ -94,21 +94,13 @@ def _select(session: Session, ids: list[int]) -> dict[int, State]:
     return {row.vessel_id: State(**row._asdict()) for row in rows}
 
 
-_SAVE = (
-    update(_TABLE)
-    .where(_TABLE.c.vessel_id == bindparam("b_vessel_id"))
-    .values({c: bindparam(c) for c in _STORED} | {"ack_due": bindparam("ack_due")})
-)
-
-
 def save(session: Session, states: Iterable[State]) -> None:
-    """Write the states back (one executemany) and mark each vessel as owed an ack."""
+    """Write the states back (one statement) and mark each vessel as owed an ack."""
     rows = [
-        {"b_vessel_id": s.vessel_id, "ack_due": True} | {c: getattr(s, c) for c in _STORED}
+        {"vessel_id": s.vessel_id, "ack_due": True} | {c: getattr(s, c) for c in _STORED}
         for s in states
     ]
-    if rows:
-        session.connection().execute(_SAVE, rows)
+    update_rows(session.connection(), _TABLE, rows, key="vessel_id")
 
 
 def advance(

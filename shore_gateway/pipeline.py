@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, delete, func, select, update
 
 from protocol import chain, frame, links, shorecore, voice
@@ -63,7 +61,7 @@ from protocol.messages import (
 from protocol.shore import open_crew
 from protocol.shorecore import Stored
 from shore_gateway import device_state
-from shore_gateway.bulk import insert_unnest
+from shore_gateway.bulk import insert_rows
 from shore_gateway.context.positions import Fix, store_fixes
 from shore_gateway.db import Database
 from shore_gateway.enrichment import NewGrievance, reenrich, store_grievances
@@ -95,7 +93,9 @@ FRAGMENT_TIMEOUT = dt.timedelta(seconds=shorecore.FRAGMENT_TIMEOUT)
 class CaseHooks:
     """What the case desk does inside the pipeline's transaction (see shore_gateway.cases)."""
 
-    on_grievance: Callable[[Session, Grievance, Vessel], None] | None = None
+    on_grievance: Callable[[Session, Grievance, Vessel], object] | None = None
+    #: The same for a batch's grievances at once, in order (preferred when set).
+    on_grievances: Callable[[Session, list[tuple[Grievance, Vessel]]], object] | None = None
     on_withdraw: Callable[[Session, Vessel, int], None] | None = None
     on_status_request: Callable[[Session, Vessel, int], None] | None = None
 
@@ -103,11 +103,12 @@ class CaseHooks:
 def default_hooks() -> CaseHooks:
     """The built-in case desk's hooks, when it is installed."""
     try:
-        from shore_gateway.cases import desk
+        from shore_gateway.cases import desk, intake
     except ImportError:
         return CaseHooks()
     return CaseHooks(
         on_grievance=getattr(desk, "on_grievance", None),
+        on_grievances=getattr(intake, "on_grievances", None),
         on_withdraw=getattr(desk, "on_withdraw", None),
         on_status_request=getattr(desk, "on_status_request", None),
     )
@@ -747,33 +748,11 @@ def _insert_ignore(
 ) -> list[tuple[Any, ...]]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING for many rows in one statement: the
     ``returning`` columns of the rows that were new (a row whose unique key exists — the
-    exactly-once guard — returns nothing). Same on SQLite and PostgreSQL.
-
-    A Core statement on the session's connection, built once per shape: the ORM's unit of work
-    (and constructing statements) would cost more than the insert itself on this hot path.
+    exactly-once guard — returns nothing). Same on SQLite and PostgreSQL (:func:`insert_rows`).
     """
-    if not rows:
-        return []
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":  # one array per column: the text does not grow with the rows
-        return insert_unnest(
-            session.connection(), model.__table__, rows, conflict=unique, returning=returning
-        )
-    cache_key = (dialect, model.__tablename__, unique, returning)
-    stmt = _STATEMENTS.get(cache_key)
-    if stmt is None:
-        table = model.__table__
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = _STATEMENTS[cache_key] = (
-            insert(table)
-            .on_conflict_do_nothing(index_elements=list(unique))
-            .returning(*(table.c[c] for c in returning))
-        )
-    result = session.connection().execute(stmt, list(rows))
-    return [tuple(r) for r in result]
-
-
-_STATEMENTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
+    return insert_rows(
+        session.connection(), model.__table__, rows, conflict=unique, returning=returning
+    )
 
 
 def _new_grievance(
@@ -810,15 +789,20 @@ def _new_grievance(
 def hand_grievances(
     session: Session, grievances: Sequence[NewGrievance], hooks: CaseHooks
 ) -> list[int]:
-    """Store opened grievances (enriched) and hand each to the case desk, in order."""
+    """Store opened grievances (enriched) and hand them to the case desk, in order (all at
+    once when the desk takes a batch)."""
     ids = store_grievances(session, grievances)
-    if hooks.on_grievance and ids:
+    if (hooks.on_grievances or hooks.on_grievance) and ids:
         rows = session.exec(select(Grievance).where(col(Grievance.id).in_(ids))).all()
         by_id = {g.id: g for g in rows}
         vids = {g.vessel_id for g in grievances}
         vessels = {v.id: v for v in session.exec(select(Vessel).where(col(Vessel.id).in_(vids)))}
-        for g, gid in zip(grievances, ids, strict=True):
-            hooks.on_grievance(session, by_id[gid], vessels[g.vessel_id])
+        items = [(by_id[gid], vessels[g.vessel_id]) for g, gid in zip(grievances, ids, strict=True)]
+        if hooks.on_grievances:
+            hooks.on_grievances(session, items)
+        elif hooks.on_grievance:
+            for grievance, vessel in items:
+                hooks.on_grievance(session, grievance, vessel)
     return ids
 
 

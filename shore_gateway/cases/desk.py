@@ -32,11 +32,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from protocol.messages import CaseStatus, encode_message
@@ -60,11 +58,8 @@ from shore_gateway.cases.workflow import (
     Status,
     UnknownCase,
     check_transition,
-    due_at,
-    format_ref,
-    urgent,
 )
-from shore_gateway.models import Downlink, Grievance, Message, Vessel, utcnow
+from shore_gateway.models import Downlink, Grievance, Vessel, utcnow
 
 SYSTEM = "system"
 #: Audit actions that are case events (streamed live to the dashboard); the rest are views.
@@ -83,13 +78,6 @@ EVENT_ACTIONS = frozenset(
         "split",
     }
 )
-#: What a new grievance moves a remediated or closed case back to (the table allows both).
-REOPEN_TO: dict[Status, Status] = {
-    Status.REMEDIATED: Status.REMEDIATION_IN_PROGRESS,
-    Status.CLOSED: Status.INVESTIGATING,
-}
-
-
 # --- the pipeline's hooks ---------------------------------------------------------------
 
 
@@ -101,105 +89,12 @@ def on_grievance(
     settings: CaseSettings | None = None,
     now: dt.datetime | None = None,
 ) -> Case:
-    """Open or join a case for a stored grievance (see the module docstring)."""
-    settings = settings or default_settings()
-    now = now or utcnow()
-    gid, vid = _id(grievance), _id(vessel)
-    link = session.exec(select(CaseGrievance).where(CaseGrievance.grievance_id == gid)).first()
-    if link is not None:
-        return _case_by_id(session, link.case_id)
-    message = session.get(Message, grievance.message_id)
-    if message is None:
-        raise UnknownCase(f"grievance {gid} has no message")
-    case = _joinable(session, vid, grievance.category, now, settings)
-    joined = case is not None
-    previous = None if joined else _previous(session, vid, grievance.category)
-    if case is None:
-        case = Case(
-            ref=uuid.uuid4().hex[:16],  # placeholder until the id is known
-            vessel_id=vid,
-            category=grievance.category,
-            urgent=urgent(grievance.category),
-            status=Status.NEW.value,
-            opened_at=now,
-            updated_at=now,
-            due_at=due_at(grievance.category, now, settings.clock_scale),
-            external_id=str(uuid.uuid4()),
-        )
-        session.add(case)
-        session.flush()
-        case.ref = format_ref(_id(case))
-        session.add(case)
-    link = CaseGrievance(case_id=_id(case), grievance_id=gid, ref_seq=message.seq, joined_at=now)
-    session.add(link)
-    session.flush()
-    entry = audit(
-        session,
-        SYSTEM,
-        "joined" if joined else "opened",
-        case=case,
-        grievance_id=gid,
-        category=grievance.category,
-        urgent=case.urgent,
-        follows=previous.ref if previous is not None else None,
-    )
-    reopen_to = REOPEN_TO.get(Status(case.status)) if joined else None
-    if reopen_to is not None:  # the status change tells every crew member in the case,
-        _reopen(session, case, reopen_to, grievance, now, settings)  # the new one included
-    else:
-        _queue_downlink(session, case, [link], note=1)
-    for connector in settings.enabled():
-        share = _share_text(settings, connector)
-        payload = views.connector_case(session, case, vessel, grievance, share_text=share)
-        payload["joined"] = joined
-        if connector == "mqtt":
-            # CONTRACTS.md: one message per grievance, idempotency key = grievance id.
-            queue_outbox(session, connector, "case_new", case, str(gid), payload)
-        elif joined:
-            queue_outbox(session, connector, "case_update", case, f"{case.ref}:{entry.id}", payload)
-        else:
-            queue_outbox(session, connector, "case_new", case, f"{case.external_id}:new", payload)
-    early = session.exec(
-        select(EarlyWithdrawal).where(
-            EarlyWithdrawal.vessel_id == vid, EarlyWithdrawal.ref_seq == message.seq
-        )
-    ).first()
-    if early is not None:  # the crew member's withdrawal overtook the grievance on the way
-        session.delete(early)
-        session.flush()
-        return on_withdraw(session, vessel, message.seq, settings=settings, now=now) or case
+    """Open or join a case for a stored grievance (see the module docstring): one grievance
+    through :func:`shore_gateway.cases.intake.on_grievances`."""
+    from shore_gateway.cases.intake import on_grievances  # it builds on this module
+
+    (case,) = on_grievances(session, [(grievance, vessel)], settings=settings, now=now)
     return case
-
-
-def _reopen(
-    session: Session,
-    case: Case,
-    target: Status,
-    grievance: Grievance,
-    now: dt.datetime,
-    settings: CaseSettings,
-) -> None:
-    """A new grievance on a remediated or closed case: the remediation did not hold. Back to
-    ``target``, a fresh response clock (someone must acknowledge the new grievance), and a
-    ``reopened`` entry the pages flag."""
-    before = case.status
-    # Note 1, "We have your report.": true for the sender and news for the others (one
-    # downlink each: satellite airtime is dear).
-    transition(session, case, target, actor=SYSTEM, note=1, settings=settings, now=now)
-    case.acknowledged_at = None
-    case.due_at = due_at(grievance.category, now, settings.clock_scale)
-    case.closed_at = None
-    session.add(case)
-    session.flush()
-    audit(
-        session,
-        SYSTEM,
-        "reopened",
-        case=case,
-        grievance_id=grievance.id,
-        before=before,
-        after=target.value,
-    )
 
 
 def acknowledge(
@@ -423,17 +318,30 @@ def audit(
     **detail: Any,
 ) -> AuditEntry:
     """Append an audit entry. ``detail`` must never carry crew free text."""
-    entry = AuditEntry(
-        actor=actor,
-        action=action,
-        case_id=case.id if case else None,
-        vessel_id=case.vessel_id if case else None,
-        grievance_id=grievance_id,
-        detail=json.dumps({k: v for k, v in detail.items() if v is not None}, sort_keys=True),
-    )
+    entry = AuditEntry(**audit_row(actor, action, case=case, grievance_id=grievance_id, **detail))
     session.add(entry)
     session.flush()
     return entry
+
+
+def audit_row(
+    actor: str,
+    action: str,
+    *,
+    case: Case | None = None,
+    grievance_id: int | None = None,
+    **detail: Any,
+) -> dict[str, Any]:
+    """The columns of an audit entry (:func:`audit`; the intake inserts many at once)."""
+    return {
+        "time": utcnow(),
+        "actor": actor,
+        "action": action,
+        "case_id": case.id if case else None,
+        "vessel_id": case.vessel_id if case else None,
+        "grievance_id": grievance_id,
+        "detail": json.dumps({k: v for k, v in detail.items() if v is not None}, sort_keys=True),
+    }
 
 
 def get_case(session: Session, ref: str) -> Case:
@@ -455,41 +363,6 @@ def case_grievances(session: Session, case_id: int) -> list[tuple[CaseGrievance,
 
 
 # --- internals --------------------------------------------------------------------------
-
-
-def _joinable(
-    session: Session, vessel_id: int, category: int, now: dt.datetime, settings: CaseSettings
-) -> Case | None:
-    """The case a new grievance joins: the newest of its vessel and category opened within
-    the join window that is open, remediated or closed — never withdrawn or merged away.
-    A closed one counts only if it was closed within the window too."""
-    since = now - dt.timedelta(days=settings.join_window_days)
-    merged_away = select(AuditEntry.case_id).where(
-        AuditEntry.action == "merged_into", col(AuditEntry.case_id).is_not(None)
-    )
-    return session.exec(
-        select(Case)
-        .where(
-            Case.vessel_id == vessel_id,
-            Case.category == category,
-            Case.status != Status.WITHDRAWN.value,
-            col(Case.opened_at) >= since,
-            or_(col(Case.closed_at).is_(None), col(Case.closed_at) >= since),
-            col(Case.id).not_in(merged_away),
-        )
-        .order_by(col(Case.id).desc())
-        .limit(1)
-    ).first()
-
-
-def _previous(session: Session, vessel_id: int, category: int) -> Case | None:
-    """The newest earlier case of the vessel and category (a new case is linked to it)."""
-    return session.exec(
-        select(Case)
-        .where(Case.vessel_id == vessel_id, Case.category == category)
-        .order_by(col(Case.id).desc())
-        .limit(1)
-    ).first()
 
 
 def _link_for_seq(session: Session, vessel: Vessel, ref_seq: int) -> CaseGrievance | None:
@@ -525,13 +398,21 @@ def _queue_downlink(
     note: int = 0,
     state: Status | None = None,
 ) -> None:
-    code = CREW_STATE[state or Status(case.status)]
     for link in links:
-        body = encode_message(
-            CaseStatus(ref_seq=link.ref_seq, case_ref=case.ref, status=int(code), note=note)
-        )
-        session.add(Downlink(vessel_id=case.vessel_id, kind="case_status", body=body))
+        session.add(Downlink(**downlink_row(case, link.ref_seq, note=note, state=state)))
     session.flush()
+
+
+def downlink_row(
+    case: Case, ref_seq: int, *, note: int = 0, state: Status | None = None
+) -> dict[str, Any]:
+    """The crew's ``case_status`` downlink for the grievance sent as ``ref_seq``: the case's
+    status (or ``state``) and ``note`` (:func:`_queue_downlink`; the intake inserts many)."""
+    code = CREW_STATE[state or Status(case.status)]
+    body = encode_message(
+        CaseStatus(ref_seq=ref_seq, case_ref=case.ref, status=int(code), note=note)
+    )
+    return {"vessel_id": case.vessel_id, "kind": "case_status", "body": body}
 
 
 def _queue_update(
@@ -554,17 +435,24 @@ def _queue_update(
 def queue_outbox(
     session: Session, connector: str, kind: str, case: Case, key: str, payload: dict[str, Any]
 ) -> None:
-    payload = {**payload, "idempotency_key": key}
-    session.add(
-        OutboxEntry(
-            connector=connector,
-            kind=kind,
-            case_id=_id(case),
-            idempotency_key=key,
-            payload=json.dumps(payload, sort_keys=True, ensure_ascii=False),
-        )
-    )
+    session.add(OutboxEntry(**outbox_row(connector, kind, case, key, payload)))
     session.flush()
+
+
+def outbox_row(
+    connector: str, kind: str, case: Case, key: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """The columns of a connector's outbox row (:func:`queue_outbox`; the intake inserts many)."""
+    return {
+        "connector": connector,
+        "kind": kind,
+        "case_id": _id(case),
+        "idempotency_key": key,
+        "payload": json.dumps(
+            {**payload, "idempotency_key": key}, sort_keys=True, ensure_ascii=False
+        ),
+        "created_at": utcnow(),
+    }
 
 
 def _share_text(settings: CaseSettings, connector: str) -> bool:

@@ -367,9 +367,14 @@ def connector_case(
     grievance: Grievance | None,
     *,
     share_text: bool,
+    actions: list[CaseAction] | None = None,
+    seq: int | None = None,
 ) -> dict[str, Any]:
     """The JSON a case-management connector receives for a case (and the grievance that
-    opened or joined it, when there is one)."""
+    opened or joined it, when there is one). ``actions`` (the case's, in id order) and ``seq``
+    (the grievance's message seq) save the lookups when the caller already has them."""
+    if actions is None:
+        actions = _actions(session, case.id or 0)
     out: dict[str, Any] = {
         "case_ref": case.ref,
         "case_id": case.external_id,
@@ -388,15 +393,16 @@ def connector_case(
         "updated_at": iso(case.updated_at),
         "due_at": iso(case.due_at),
         "actions": [
-            {"kind": a.kind, "due_at": iso(a.due_at), "done_at": iso(a.done_at)}
-            for a in _actions(session, case.id or 0)
+            {"kind": a.kind, "due_at": iso(a.due_at), "done_at": iso(a.done_at)} for a in actions
         ],
     }
     if grievance is not None:
-        message = session.get(Message, grievance.message_id)
+        if seq is None:
+            message = session.get(Message, grievance.message_id)
+            seq = message.seq if message else None
         g: dict[str, Any] = {
             "id": grievance.id,
-            "seq": message.seq if message else None,
+            "seq": seq,
             "category": grievance.category,
             "lang": grievance.lang,
             "time": iso(grievance.time),

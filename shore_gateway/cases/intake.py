@@ -1,0 +1,377 @@
+"""The case desk's intake: new grievances into cases, a whole batch of them at once.
+
+:func:`on_grievances` is the pipeline's hook (``desk.on_grievance`` is it for one grievance).
+It runs **inside the pipeline's transaction**, and for each grievance, in the order given, does
+exactly what the desk's rules say (docs/cases.md; the module docstring of
+:mod:`shore_gateway.cases.desk`): open a case, or join the newest case of the same vessel and
+category opened within ``join_window_days`` that is open, remediated or closed within the window
+(never withdrawn or merged away) — *reopening* a remediated or closed one — with its audit
+entry, the crew's ``case_status`` downlink and each connector's outbox row; a withdrawal that
+overtook its grievance is applied once the grievance is in its case. Idempotent: a grievance
+already in a case returns that case and changes nothing.
+
+A batch costs a few set-based statements, not a few per grievance: one lookup for the
+grievances (their messages' seqs, whether one is in a case already, whether its withdrawal
+overtook it), one for the cases they may join and follow, one for those cases' actions (when a
+connector is on); one insert each for the new cases (and their refs), the links, the audit
+entries, the downlinks and the outbox rows. Where an earlier grievance of the batch changes what
+a later one meets — a reopening, an early withdrawal (after which the matter's cases are looked
+up again) — the rows so far are written first and the change is made by the desk's own
+(per-case) code, so the order of effects is the one-at-a-time order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_
+from sqlalchemy import case as when
+from sqlmodel import Session, col, select
+
+from shore_gateway.bulk import insert_rows
+from shore_gateway.cases import desk, views
+from shore_gateway.cases.config import CaseSettings, default_settings
+from shore_gateway.cases.models import (
+    AuditEntry,
+    Case,
+    CaseAction,
+    CaseGrievance,
+    EarlyWithdrawal,
+    OutboxEntry,
+)
+from shore_gateway.cases.workflow import (
+    Status,
+    UnknownCase,
+    due_at,
+    format_ref,
+    urgent,
+)
+from shore_gateway.models import Downlink, Grievance, Message, Vessel, utcnow
+
+#: What a new grievance moves a remediated or closed case back to (the table allows both).
+REOPEN_TO: dict[Status, Status] = {
+    Status.REMEDIATED: Status.REMEDIATION_IN_PROGRESS,
+    Status.CLOSED: Status.INVESTIGATING,
+}
+
+_Pair = tuple[int, int]  # (vessel id, category)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One grievance on its way into a case."""
+
+    index: int
+    grievance: Grievance
+    vessel: Vessel
+    seq: int
+    case: Case
+    joined: bool
+    follows: str | None  # the ref of the earlier case a new one follows
+    reopen: Status | None
+    early: bool  # its withdrawal arrived first
+
+
+def on_grievances(
+    session: Session,
+    items: Sequence[tuple[Grievance, Vessel]],
+    *,
+    settings: CaseSettings | None = None,
+    now: dt.datetime | None = None,
+) -> list[Case]:
+    """Open or join a case for each stored grievance (ids set), in order; their cases."""
+    if not items:
+        return []
+    settings = settings or default_settings()
+    now = now or utcnow()
+    gids = [desk._id(g) for g, _ in items]
+    seqs, linked, early = _grievances(session, gids)
+    pairs = {(desk._id(v), g.category) for g, v in items}
+    joinable, newest = _cases_of(session, pairs, now, settings)
+    results: list[Case | None] = [None] * len(items)
+    placed: dict[int, Case] = {}  # grievances put in a case by this call
+    segment: list[_Plan] = []
+    for i, (g, v) in enumerate(items):
+        gid = gids[i]
+        if gid in linked or gid in placed:
+            results[i] = linked.get(gid) or placed[gid]
+            continue
+        seq = seqs.get(gid)
+        if seq is None:
+            raise UnknownCase(f"grievance {gid} has no message")
+        pair = (desk._id(v), g.category)
+        case = joinable.get(pair)
+        joined = case is not None
+        follows = None if joined else newest.get(pair)
+        if case is None:
+            case = _new_case(pair, now, settings)
+            session.add(case)
+            joinable[pair] = newest[pair] = case
+        reopen = REOPEN_TO.get(Status(case.status)) if joined else None
+        plan = _Plan(
+            i,
+            g,
+            v,
+            seq,
+            case,
+            joined,
+            follows.ref if follows else None,
+            reopen,
+            gid in early,
+        )
+        segment.append(plan)
+        placed[gid] = case
+        if reopen is not None or plan.early:  # what follows must meet the changed case
+            _write(session, segment, results, settings, now)
+            segment = []
+        if plan.early:  # the withdrawal may have withdrawn the case: look the matter up again
+            joinable.pop(pair, None)
+            again = _cases_of(session, {pair}, now, settings)
+            joinable.update(again[0])
+            newest.update(again[1])
+    _write(session, segment, results, settings, now)
+    assert all(c is not None for c in results)
+    return results  # type: ignore[return-value]
+
+
+def _write(
+    session: Session,
+    plans: list[_Plan],
+    results: list[Case | None],
+    settings: CaseSettings,
+    now: dt.datetime,
+) -> None:
+    """Write a segment: new cases, links, audit entries, downlinks, outbox rows (one
+    statement each); then the reopening or early withdrawal that ended it (only the last plan
+    of a segment has one)."""
+    if not plans:
+        return
+    connection = session.connection()
+    fresh = [p.case for p in plans if p.case.id is None]
+    if fresh:
+        session.flush()  # one INSERT … RETURNING for the new cases
+        for case in fresh:
+            case.ref = format_ref(desk._id(case))
+        session.flush()  # their refs, now that the ids are known
+    insert_rows(
+        connection,
+        _table(CaseGrievance),
+        [
+            {
+                "case_id": desk._id(p.case),
+                "grievance_id": desk._id(p.grievance),
+                "ref_seq": p.seq,
+                "joined_at": now,
+                "withdrawn_at": None,
+            }
+            for p in plans
+        ],
+    )
+    entries = dict(
+        insert_rows(
+            connection,
+            _table(AuditEntry),
+            [
+                desk.audit_row(
+                    desk.SYSTEM,
+                    "joined" if p.joined else "opened",
+                    case=p.case,
+                    grievance_id=desk._id(p.grievance),
+                    category=p.grievance.category,
+                    urgent=p.case.urgent,
+                    follows=p.follows,
+                )
+                for p in plans
+            ],
+            returning=("grievance_id", "id"),
+        )
+    )
+    downlinks = []
+    for p in plans:
+        if p.reopen is None:
+            downlinks.append(desk.downlink_row(p.case, p.seq, note=1))
+        else:  # the status change tells every crew member in the case, the new one included
+            insert_rows(connection, _table(Downlink), downlinks)
+            downlinks = []
+            _reopen(session, p.case, p.reopen, p.grievance, now, settings)
+    insert_rows(connection, _table(Downlink), downlinks)
+    _queue_connectors(session, plans, entries, settings)
+    for p in plans:
+        results[p.index] = p.case
+        if p.early:  # the crew member's withdrawal overtook the grievance on the way
+            vid = desk._id(p.vessel)
+            session.execute(
+                delete(EarlyWithdrawal).where(
+                    col(EarlyWithdrawal.vessel_id) == vid, col(EarlyWithdrawal.ref_seq) == p.seq
+                )
+            )
+            left = desk.on_withdraw(session, p.vessel, p.seq, settings=settings, now=now)
+            results[p.index] = left or p.case
+
+
+def _queue_connectors(
+    session: Session, plans: list[_Plan], entries: dict[int, int], settings: CaseSettings
+) -> None:
+    """Each enabled connector's outbox row for each grievance (CONTRACTS.md: MQTT gets one
+    message per grievance, keyed by its id; Primero a new case, or an update of the case)."""
+    connectors = settings.enabled()
+    if not connectors:
+        return
+    ids = {desk._id(p.case) for p in plans}
+    actions: dict[int, list[CaseAction]] = {}
+    for action in session.exec(
+        select(CaseAction).where(col(CaseAction.case_id).in_(ids)).order_by(col(CaseAction.id))
+    ).all():
+        actions.setdefault(action.case_id, []).append(action)
+    rows: list[dict[str, Any]] = []
+    for p in plans:
+        case, gid = p.case, desk._id(p.grievance)
+        for connector in connectors:
+            share = desk._share_text(settings, connector)
+            payload = views.connector_case(
+                session,
+                case,
+                p.vessel,
+                p.grievance,
+                share_text=share,
+                actions=actions.get(desk._id(case), []),
+                seq=p.seq,
+            )
+            payload["joined"] = p.joined
+            if connector == "mqtt":
+                kind, key = "case_new", str(gid)
+            elif p.joined:
+                kind, key = "case_update", f"{case.ref}:{entries[gid]}"
+            else:
+                kind, key = "case_new", f"{case.external_id}:new"
+            rows.append(desk.outbox_row(connector, kind, case, key, payload))
+    insert_rows(session.connection(), _table(OutboxEntry), rows)
+
+
+def _reopen(
+    session: Session,
+    case: Case,
+    target: Status,
+    grievance: Grievance,
+    now: dt.datetime,
+    settings: CaseSettings,
+) -> None:
+    """A new grievance on a remediated or closed case: the remediation did not hold. Back to
+    ``target``, a fresh response clock (someone must acknowledge the new grievance), and a
+    ``reopened`` entry the pages flag."""
+    before = case.status
+    # Note 1, "We have your report.": true for the sender and news for the others (one
+    # downlink each: satellite airtime is dear).
+    desk.transition(session, case, target, actor=desk.SYSTEM, note=1, settings=settings, now=now)
+    case.acknowledged_at = None
+    case.due_at = due_at(grievance.category, now, settings.clock_scale)
+    case.closed_at = None
+    session.add(case)
+    session.flush()
+    desk.audit(
+        session,
+        desk.SYSTEM,
+        "reopened",
+        case=case,
+        grievance_id=grievance.id,
+        before=before,
+        after=target.value,
+    )
+
+
+def _grievances(
+    session: Session, gids: list[int]
+) -> tuple[dict[int, int], dict[int, Case], set[int]]:
+    """One lookup for the batch: each grievance's message seq, the case of those already in
+    one, and those whose withdrawal arrived first."""
+    rows = session.exec(
+        select(Grievance.id, Message.seq, CaseGrievance.case_id, EarlyWithdrawal.id)
+        .join(Message, col(Message.id) == col(Grievance.message_id))
+        .outerjoin(CaseGrievance, col(CaseGrievance.grievance_id) == col(Grievance.id))
+        .outerjoin(
+            EarlyWithdrawal,
+            and_(
+                col(EarlyWithdrawal.vessel_id) == col(Message.vessel_id),
+                col(EarlyWithdrawal.ref_seq) == col(Message.seq),
+            ),
+        )
+        .where(col(Grievance.id).in_(gids))
+    ).all()
+    seqs = {int(gid or 0): seq for gid, seq, _, _ in rows}
+    in_case = {int(gid or 0): case_id for gid, _, case_id, _ in rows if case_id is not None}
+    linked: dict[int, Case] = {}
+    if in_case:
+        cases = session.exec(select(Case).where(col(Case.id).in_(set(in_case.values()))))
+        by_id = {c.id: c for c in cases.all()}
+        linked = {gid: by_id[case_id] for gid, case_id in in_case.items()}
+    return seqs, linked, {int(gid or 0) for gid, _, _, early in rows if early is not None}
+
+
+def _cases_of(
+    session: Session, pairs: set[_Pair], now: dt.datetime, settings: CaseSettings
+) -> tuple[dict[_Pair, Case], dict[_Pair, Case]]:
+    """For each (vessel, category): the case a new grievance joins — the newest opened within
+    the join window that is open, remediated or closed (a closed one only if closed within the
+    window too), never withdrawn or merged away — and the newest case of all (a new case
+    follows it). One statement."""
+    since = now - dt.timedelta(days=settings.join_window_days)
+    merged_away = select(AuditEntry.case_id).where(
+        AuditEntry.action == "merged_into", col(AuditEntry.case_id).is_not(None)
+    )
+    open_ = and_(
+        col(Case.status) != Status.WITHDRAWN.value,
+        col(Case.opened_at) >= since,
+        or_(col(Case.closed_at).is_(None), col(Case.closed_at) >= since),
+        col(Case.id).not_in(merged_away),
+    )
+    last = (
+        select(
+            col(Case.vessel_id).label("vid"),
+            col(Case.category).label("cat"),
+            func.max(Case.id).label("last"),
+            func.max(when((open_, col(Case.id)))).label("join"),
+        )
+        .where(
+            col(Case.vessel_id).in_({v for v, _ in pairs}),
+            col(Case.category).in_({c for _, c in pairs}),
+        )
+        .group_by(col(Case.vessel_id), col(Case.category))
+        .subquery()
+    )
+    rows = session.exec(
+        select(Case, last.c.last, last.c.join).join(
+            last, or_(col(Case.id) == last.c.last, col(Case.id) == last.c.join)
+        )
+    ).all()
+    newest: dict[_Pair, Case] = {}
+    joinable: dict[_Pair, Case] = {}
+    for case, newest_id, join_id in rows:
+        pair = (case.vessel_id, case.category)
+        if pair in pairs and case.id == newest_id:
+            newest[pair] = case
+        if pair in pairs and case.id == join_id:
+            joinable[pair] = case
+    return joinable, newest
+
+
+def _new_case(pair: _Pair, now: dt.datetime, settings: CaseSettings) -> Case:
+    vessel_id, category = pair
+    return Case(
+        ref=uuid.uuid4().hex[:16],  # placeholder until the id is known
+        vessel_id=vessel_id,
+        category=category,
+        urgent=urgent(category),
+        status=Status.NEW.value,
+        opened_at=now,
+        updated_at=now,
+        due_at=due_at(category, now, settings.clock_scale),
+        external_id=str(uuid.uuid4()),
+    )
+
+
+def _table(model: Any) -> Any:
+    return model.__table__
