@@ -2,7 +2,9 @@
 
 A data directory (default ``.flip-demo``) gets shore keys, a SQLite gateway with the dashboard
 and owner portal, and a small fleet: per vessel an emulated Iridium modem on a pseudo-terminal
-(links from the ``calm`` scenario, time compressed) and a real ``flip vessel run`` agent on it.
+(links from the ``calm`` scenario, time compressed) and a real ``flip vessel run`` agent on it —
+SBD vessels, one with a RockBLOCK 9704 (IMT) and one with a broadband window besides its SBD
+modem (:mod:`simulator.demolinks`).
 Crew grievances in several languages are submitted through the agents' own CLI, positions are
 fed as NAF lines and catch as a GDST/EPCIS document, so the dashboard shows the whole flow.
 It then runs until Ctrl-C (or ``--duration``) and stops every part cleanly.
@@ -27,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from simulator.democonvo import DemoConversation
+from simulator.demolinks import compressed_link, link_vessels, register
 from simulator.errors import RealtimeError
 from simulator.fleet import plan_vessel, texts
-from simulator.link import DAY, SimLink
+from simulator.link import DAY
 from simulator.realtime import CompressedLink, _flip, _free_port, _Procs
 
 MARKER = ".flip-demo"
@@ -156,7 +159,7 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
         )
         db = f"sqlite:///{root / 'gateway.sqlite3'}"
         dip, http = _free_port(), _port(cfg.http_port)
-        vessels = _fleet(cfg, root, db, dip, keys, env, emulators)
+        vessels, gateway_env = _fleet(cfg, root, db, (dip, http), keys, env, emulators)
         staff = _flip(
             ["gateway", "user", "add", "--db", db, "--name", "staff", "--role", "staff"], env
         )["token"]
@@ -192,7 +195,7 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
                 str(root / "keys"),
                 "--json",
             ],
-            {**env, "FLIP_CASES_CLOCK_SCALE": str(CLOCK_SCALE)},
+            {**env, **gateway_env, "FLIP_CASES_CLOCK_SCALE": str(CLOCK_SCALE)},
         )
         for v in vessels:
             # Each vessel's crew app (docs/crew-app.md), as its box's own screen would open it.
@@ -227,6 +230,7 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
             "crew_apps": [{"vessel": v["name"], "url": v["crew_app"]} for v in vessels],
             "data_dir": str(root),
             "vessels": [v["name"] for v in vessels],
+            "links": {v["name"]: v["link"] for v in vessels},
             "submitted": len(submitted),
             "clock_scale_x": round(1 / CLOCK_SCALE),
             # A demo prints receipts so a tester can follow a message as its crew member would;
@@ -263,86 +267,69 @@ def _fleet(
     cfg: DemoConfig,
     root: Path,
     db: str,
-    dip: int,
+    ports: tuple[int, int],
     keys: dict[str, Any],
     env: dict[str, str],
     emulators: list[Any],
-) -> list[dict[str, Any]]:
-    """Per vessel: an emulated modem on a pty, an agent directory, a registry entry."""
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Per vessel: an emulated modem on a pty, an agent directory, a registry entry — the SBD
+    vessels, then one on IMT and one with a broadband window (:mod:`simulator.demolinks`).
+    Returns them and the environment the gateway needs for them."""
     from firmware_bridge.emulator import Emulator
     from simulator.scenario import load
 
+    dip, http = ports
     scenario = load("calm")
     start = time.time()
-    vessels = []
-    for idx in range(cfg.vessels):
-        plan = plan_vessel(scenario, idx, 0, cfg.seed, 30, {})
-        link = SimLink(
-            plan.profile,
-            rng=random.Random(f"{cfg.seed}:link:{idx}"),  # noqa: S311
-            trace=plan.trace,
-            storms=plan.storms,
-        )
-        imei = f"30023401{idx:07d}"
+
+    def plan(idx: int) -> Any:
+        return plan_vessel(scenario, idx, 0, cfg.seed, 30, {})
+
+    def link(idx: int) -> Any:
+        return compressed_link(plan(idx), cfg.seed, idx, start, cfg.speedup)
+
+    def sbd_modem(idx: int, imei: str) -> tuple[str, str]:
         emu = Emulator(
-            imei=imei,
-            directip=("127.0.0.1", dip),
-            mt_listen=("127.0.0.1", 0),
-            link=CompressedLink(link, start, cfg.speedup, 30 * DAY),
+            imei=imei, directip=("127.0.0.1", dip), mt_listen=("127.0.0.1", 0), link=link(idx)
         ).start()
         emulators.append(emu)
-        name = f"MV Demo {idx + 1}"
-        vdir = root / f"vessel-{idx + 1}"
-        made = _flip(
-            [
-                "vessel",
-                "init",
-                "--dir",
-                str(vdir),
-                "--name",
-                name,
-                "--imei",
-                imei,
-                "--seal-pub",
-                keys["seal_public"],
-                "--shore-sign-pub",
-                keys["sign_public"],
-                "--serial",
-                emu.device,
-            ],
-            env,
-        )
         assert emu.mt_address is not None
-        mt_host, mt_port = emu.mt_address
-        ircs, imo = f"HS{idx + 1:03d}DM", f"{9_700_000 + idx * 11}"
-        _flip(
-            [
-                "gateway",
-                "vessel",
-                "add",
-                "--db",
+        return emu.device, "directip://{}:{}".format(*emu.mt_address)
+
+    vessels = []
+    for idx in range(cfg.vessels):
+        imei = f"30023401{idx:07d}"
+        device, mt_url = sbd_modem(idx, imei)
+        vessels.append(
+            register(
+                root,
                 db,
-                "--name",
-                name,
-                "--imei",
-                imei,
-                "--sign-pub",
-                made["sign_public"],
-                "--owner",
-                OWNERS[idx % len(OWNERS)],
-                "--ircs",
-                ircs,
-                "--imo",
-                imo,
-                "--flag",
-                "THA",
-                "--mt-url",
-                f"directip://{mt_host}:{mt_port}",
-            ],
-            env,
+                keys,
+                env,
+                idx=idx,
+                name=f"MV Demo {idx + 1}",
+                imei=imei,
+                owner=OWNERS[idx % len(OWNERS)],
+                links=["--serial", device],
+                mt_url=mt_url,
+                plan=plan(idx),
+                label="sbd",
+            )
         )
-        vessels.append({"name": name, "dir": vdir, "ircs": ircs, "imo": imo, "track": plan})
-    return vessels
+    more, gateway_env = link_vessels(
+        cfg.vessels,
+        root=root,
+        db=db,
+        http=http,
+        keys=keys,
+        env=env,
+        emulators=emulators,
+        compressed=link,
+        plan=plan,
+        sbd_modem=sbd_modem,
+        owner=OWNERS[0],
+    )
+    return vessels + more, gateway_env
 
 
 def _context(client: Any, vessels: list[dict[str, Any]]) -> None:
@@ -448,7 +435,7 @@ def human(info: dict[str, Any]) -> str:
             f"{info['conversation']['receipt']} "
             "'are you safe now?' (in Burmese); the answer appears on the case page, "
             "'Ask the crew member'",
-            f"  vessels:       {', '.join(info['vessels'])}",
+            f"  vessels:       {', '.join(f'{n} ({k})' for n, k in info['links'].items())}",
             f"  {info['submitted']} grievances submitted on board; watch them arrive ashore.",
             f"  case clocks:   {info['clock_scale_x']}x fast (the urgent case's 30 min run out in "
             f"{30 / info['clock_scale_x']:.1f} min unless staff acknowledge it)",

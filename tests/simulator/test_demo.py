@@ -38,7 +38,13 @@ def test_demo_runs_end_to_end_and_stops_on_sigint(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
-        assert info["vessels"] == ["MV Demo 1", "MV Demo 2", "MV Demo 3"]
+        assert info["links"] == {
+            "MV Demo 1": "sbd",
+            "MV Demo 2": "sbd",
+            "MV Demo 3": "sbd",
+            "MV Demo IMT": "imt",  # a RockBLOCK 9704 on the Cloudloop webhook
+            "MV Demo Broadband": "sbd+broadband",
+        }
         assert info["crew_terminal"].startswith("flip vessel terminal --dir ")
         base = info["dashboard"].rsplit("/", 1)[0]
         staff = {"Authorization": f"Bearer {info['staff_login']['token']}"}
@@ -50,6 +56,7 @@ def test_demo_runs_end_to_end_and_stops_on_sigint(tmp_path: Path) -> None:
             rows = httpx.get(f"{base}/api/grievances", headers=staff, timeout=10).json()
         assert len(rows) == info["submitted"]
         assert {r["lang"] for r in rows} >= {"my", "th", "km", "en"}
+        assert {r["vessel"] for r in rows} >= {"MV Demo IMT", "MV Demo Broadband"}
         cases = httpx.get(f"{base}/api/cases", headers=owner, timeout=10).json()
         assert cases
         assert all("text" not in c for c in cases)
