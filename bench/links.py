@@ -3,6 +3,8 @@ cost on each link, sealed and signed exactly as the agent sends them.
 
 * **SBD** (9602/9603): one frame per mobile-originated message (``frames_to_send(max_frames=1)``
   per session); billed in 50-byte credits, at least one per session (FIELD-FACTS §4).
+* **Inmarsat-C** (modelled only: flip-sync has no driver): the same frames, one per session,
+  billed in 32-byte units (the simulator's ``inmarsat-c`` profile).
 * **IMT** (RockBLOCK 9704): the agent's IMT path — all due messages packed first-fit into
   frames of ≤ 100,000 bytes (many messages under one signature, fragmented messages whole;
   wire format §1.1), each frame one IMT message plus its 2-byte CRC (FIELD-FACTS §10).
@@ -12,15 +14,17 @@ cost on each link, sealed and signed exactly as the agent sends them.
 
 Grievances: the bench corpus (67 grievances in 7 languages) queued at once. Voice: 60 s of
 speech-like audio in Codec2 700C, as ``flip vessel submit --voice`` seals it. Baseline in the
-same run: SBD. IMT and broadband tariffs are not in FIELD-FACTS, so their cost is given in bytes
-and messages only.
+same run: SBD. Provider cost is in each provider's billing unit, counted by the simulator's own
+link profiles (``simulator.link.SimLink.credits``): SBD credits, Inmarsat-C units. IMT bills the
+bytes of successful sends (FIELD-FACTS §10) at a tariff FIELD-FACTS does not give, so its cost is
+its bytes and messages; broadband is a flat-rate plan (no per-message cost).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
+import random
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,6 @@ from vessel_agent import voice as onboard
 
 T0 = 1_763_640_000
 CORPUS = Path(__file__).parent / "corpus" / "grievances.json"
-CREDIT = 50
 IMT_CRC = 2
 
 
@@ -88,6 +91,15 @@ def _http_overhead() -> int:
     return len(head.encode())
 
 
+def _units(profile: str, frames: list[bytes]) -> int:
+    """Billing units of one successful session per frame on the simulator's ``profile``."""
+    from simulator.link import SimLink, Trace
+    from simulator.scenario import default_links
+
+    link = SimLink(default_links()[profile], rng=random.Random(0), trace=Trace([]))
+    return sum(link.credits(len(f), 0) for f in frames)
+
+
 def _measure(load: Any, what: str) -> dict[str, float]:
     sbd = _session()
     n = load(sbd)
@@ -101,8 +113,9 @@ def _measure(load: Any, what: str) -> dict[str, float]:
     return {
         f"{what}: SBD bytes on air per item": round(sbd_bytes / n, 1),
         f"{what}: SBD messages per item": round(len(sbd_frames) / n, 2),
-        f"{what}: SBD credits (50 B) per item": round(
-            sum(max(1, math.ceil(len(f) / CREDIT)) for f in sbd_frames) / n, 2
+        f"{what}: SBD credits (50 B) per item": round(_units("iridium", sbd_frames) / n, 2),
+        f"{what}: Inmarsat-C units (32 B) per item (modelled only)": round(
+            _units("inmarsat-c", sbd_frames) / n, 2
         ),
         f"{what}: IMT bytes on air per item": round(imt_bytes / n, 1),
         f"{what}: IMT messages per item": round(len(bundles) / n, 3),
