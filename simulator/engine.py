@@ -21,6 +21,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from firmware_bridge.status import OutcomeKind, classify
@@ -221,14 +222,8 @@ class Shard:
         if not link.modem_alive(t):
             self._skip_modem_dead(v, t)
             return
-        bars: list[int] = []  # what the agent reads, if it measures before planning
-
-        def signal() -> int:
-            bars.append(link.signal(t))
-            return bars[-1]
-
-        plan = v.core.plan(a, signal)
-        if bars == [0]:
+        plan = v.core.plan(a, partial(link.signal, t))
+        if v.core.measured == 0:
             # Polls until the link is back would all read 0 bars: jump to the first poll
             # after it (or to the next report timer, whichever is sooner).
             up = link.trace.down_until(t)

@@ -84,14 +84,21 @@ class Routine:
     position: Outgoing | None = None
 
 
+_NOTHING = Routine()
+
+
 class AgentCore:
-    """One vessel's agent decisions over its session and scheduler (times are Unix seconds)."""
+    """One vessel's agent decisions over its session and scheduler (times are Unix seconds).
+
+    ``measured``: the signal reading the last :meth:`plan` took (None: it took none).
+    """
 
     def __init__(self, sched: Scheduler, *, reports: Reports, store: Store) -> None:
         self.sched = sched
         self.session = sched.session
         self.reports = reports
         self.store = store
+        self.measured: int | None = None
 
     def routine(self, now: float, fix: Callable[[], Fix | None]) -> Routine:
         """Queue the heartbeat and the position report that are due. ``fix`` is asked only when
@@ -117,6 +124,8 @@ class AgentCore:
                     course_deg=f.course_deg,
                     now=now,
                 )
+        if heartbeat is None and position is None:
+            return _NOTHING
         return Routine(heartbeat=heartbeat, position=position)
 
     def plan(self, now: float, signal: Callable[[], int]) -> SessionPlan | None:
@@ -124,10 +133,12 @@ class AgentCore:
         signal is measured (``signal()``, in bars) unless a recent contact proved the link —
         no bars, no session (the scheduler waits)."""
         sched = self.sched
+        self.measured = None
         if not sched.ready(now):
             return None
         if sched.signal_stale(now):
-            sched.signal_measured(now, signal())
+            self.measured = signal()
+            sched.signal_measured(now, self.measured)
         return sched.plan(now)
 
     def finished(self, now: float, report: SessionReport) -> tuple[list[Outgoing], int]:

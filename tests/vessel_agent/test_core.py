@@ -75,8 +75,9 @@ def test_no_signal_reading_during_a_back_off_and_no_session_without_bars() -> No
         reads.append(0)
         return 0
 
-    assert c.plan(T0, no_bars) is None and reads == [0]
+    assert c.plan(T0, no_bars) is None and reads == [0] and c.measured == 0
     assert c.plan(T0 + 1, no_bars) is None and reads == [0]  # backing off: modem left alone
+    assert c.measured is None
     plan = c.plan(c.sched.not_before, lambda: 3)
     assert plan is not None and plan.frame is not None
 
