@@ -108,6 +108,8 @@ class AgentCore:
             whatever :class:`Reports` raises (on board: ``OutboxFull``, ``OutboxError``).
         """
         sched = self.sched
+        if now < sched.next_heartbeat and now < sched.next_position:
+            return _NOTHING  # the common case, once per wake in the simulator
         heartbeat = position = None
         if sched.heartbeat_due(now):
             heartbeat = self.reports.queue_heartbeat(now)
