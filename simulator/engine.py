@@ -41,7 +41,7 @@ from simulator.fleet import (
 )
 from simulator.link import DAY, HOUR
 from simulator.onboard import Vessel, device_key, make_vessel, shore_keys, speedups
-from simulator.oracle import oracle_delivery
+from simulator.oracle import oracle_delivery, oracle_frames
 from simulator.records import (
     COUNTERS,
     SILENCE_ALERT_S,
@@ -189,7 +189,7 @@ class Shard:
         )
         items = v.session.queue_crew(content, EPOCH + int(t))
         self.c["grievances_sealed"] += 1
-        sizes = [frame.frame_size(frame.uplink_payload_size([len(i.encoded)])) for i in items]
+        sizes = oracle_frames(items, v.plan.profile.mo_max)
         tl = Timeline(
             vessel=v.plan.idx,
             seq=items[0].seq,
@@ -368,7 +368,7 @@ class Shard:
 
     def _deliver(self, v: Vessel, t: float, arg: tuple[bytes, dict[int, int]]) -> None:
         data, sizes = arg
-        got = self.shore.receive(data, EPOCH + t)
+        got = self.shore.receive(data, EPOCH + t, max_size=v.plan.profile.mo_max)
         self.c["uplink_verified"] += 1
         self.c["grievances_opened"] += len(got.crew)
         if t - v.last_heard > SILENCE_ALERT_S:

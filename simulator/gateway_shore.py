@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from protocol import frame
+from protocol import frame, links
 from protocol.crew import CrewContent
 from protocol.crew import Grievance as GrievanceContent
 from protocol.downlinks import CaseState, CaseStatus
@@ -90,7 +90,7 @@ class GatewayShore:
 
     # --- uplink ---------------------------------------------------------------------------
 
-    def receive(self, data: bytes, now: float) -> Received:
+    def receive(self, data: bytes, now: float, *, max_size: int = frame.UPLINK_MAX) -> Received:
         """Hand one MO to the gateway pipeline as DirectIP would.
 
         Raises:
@@ -98,9 +98,9 @@ class GatewayShore:
         """
         from shore_gateway.pipeline_api import ArrivalMeta, Outcome
 
-        sign1 = frame.parse(data, max_size=frame.UPLINK_MAX)
+        sign1 = frame.parse(data, max_size=max_size)
         name = next(n for n, k in self.kids.items() if k == sign1.kid)
-        msgs = [m for m, _ in frame.parse_uplink(sign1.payload)]
+        msgs = [m for m, _ in links.parse_uplink(sign1.payload)]
         seqs = [m.seq for m in msgs if m.seq is not None]
         crew = {m.seq for m in msgs if isinstance(m, CrewMessage)}
         crew |= {m.first_seq for m in msgs if isinstance(m, Fragment)}
@@ -109,7 +109,7 @@ class GatewayShore:
         result = self.pipeline.ingest(
             data,
             ArrivalMeta(
-                channel="directip",
+                channel="cloudloop" if max_size > frame.UPLINK_MAX else "directip",
                 imei=self.imeis[name],
                 momsn=self.momsn & 0xFFFF,
                 provider_time=when,

@@ -13,6 +13,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from protocol import frame
 from protocol.vessel import VesselSession
 from simulator.fleet import EPOCH, VesselPlan, device_seed
 from simulator.link import HOUR, Attempt, SimLink
@@ -100,7 +101,7 @@ def make_vessel(
         sign_key=key,
         shore_sign_pub=shore_sign,
         shore_seal_pub=shore_seal,
-        limit=plan.profile.mo_max,
+        limit=min(plan.profile.mo_max, frame.UPLINK_MAX),  # seqs count SBD-sized messages
     )
     g = plan.group
     sched = Scheduler(
@@ -111,6 +112,7 @@ def make_vessel(
         report_s=g.position_interval_h * HOUR,
         mailbox_s=g.mailbox_interval_h * HOUR,
     )
+    sched.frame_limit = plan.profile.mo_max  # IMT: many messages, long ones whole (§1.1)
     store = SessionStore(session)
     core = AgentCore(sched, reports=store, store=store)
     return Vessel(plan=plan, link=link, session=session, sched=sched, core=core)

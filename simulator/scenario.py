@@ -60,14 +60,14 @@ class Outage(_Model):
     mean_h: Annotated[float, Field(gt=0)] = 12.0
 
 
-LinkKind = Literal["iridium-sbd", "inmarsat-c", "broadband-window"]
+LinkKind = Literal["iridium-sbd", "iridium-imt", "inmarsat-c", "broadband-window"]
 
 
 class LinkProfile(_Model):
     """One link kind with its parameters. Defaults are Iridium SBD (FIELD-FACTS §1, §4)."""
 
     kind: LinkKind = "iridium-sbd"
-    mo_max: Annotated[int, Field(gt=0, le=340)] = 340
+    mo_max: Annotated[int, Field(gt=0, le=100_000)] = 340  # IMT: 100,000 (wire format §1.1)
     mt_max: Annotated[int, Field(gt=0, le=270)] = 270
     setup_s: Pos = 5.0  # session latency with no payload
     bytes_per_s: Annotated[float, Field(gt=0)] = 340 / 15.0  # 340 B adds 15 s: 5–20 s per session
@@ -297,6 +297,15 @@ def default_links() -> dict[str, LinkProfile]:
             normal=SeaState(mean_good_h=40.0, mean_bad_h=1.0, loss_good=0.01, loss_bad=0.5),
             storm=SeaState(mean_good_h=8.0, mean_bad_h=1.0, loss_good=0.04, loss_bad=0.6),
             failure_codes={"10": 30, "17": 30, "13": 20, "32": 20},
+        ),
+        "imt": LinkProfile(  # RockBLOCK 9704 (FIELD-FACTS §10): one frame of ≤ 100 kB a message
+            kind="iridium-imt",
+            mo_max=100_000,
+            setup_s=10.0,
+            bytes_per_s=100_000 / 120.0,  # a full 100 kB message takes about two minutes
+            jitter_s=5.0,
+            billing_unit=1,  # billed by the byte, successful sends only; tariff not in FIELD-FACTS
+            min_units=0,
         ),
         "broadband": LinkProfile(
             kind="broadband-window",

@@ -20,6 +20,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from protocol import frame
 from protocol.crew import CrewContent
 from protocol.downlinks import Ack, CaseState, CaseStatus
 from protocol.events import (
@@ -98,13 +99,13 @@ class ShoreSide:
         self.on_gap = on_gap
         self.signed = 0  # MT frames signed
 
-    def receive(self, data: bytes, now: float) -> Received:
+    def receive(self, data: bytes, now: float, *, max_size: int = frame.UPLINK_MAX) -> Received:
         """Take one MO payload as DirectIP would hand it over.
 
         Raises:
             RemoteProtocolError: the frame is refused as a whole (never for the sim's own frames).
         """
-        device, kid, events = self.session.receive_frame(data, now)
+        device, kid, events = self.session.receive_frame(data, now, max_size=max_size)
         out = Received(device=device)
         for ev in events:
             if isinstance(ev, MessageReceived):

@@ -160,6 +160,9 @@ class Scheduler:
         self.heartbeat_s = heartbeat_s
         self.report_s = report_s
         self.mailbox_s = mailbox_s
+        # The largest frame the link carries (None: the session's own, SBD's 340 bytes); an IMT
+        # modem takes up to 100,000 (wire format §1.1).
+        self.frame_limit: int | None = None
         self.link = Link.UNKNOWN
         self.not_before = now
         self.failures = 0
@@ -235,7 +238,9 @@ class Scheduler:
         if not self.ready(now):
             return None
         remaining = self.budget.remaining(now)
-        frames = self.session.frames_to_send(now, max_frames=1, budget=remaining // CREDIT * CREDIT)
+        frames = self.session.frames_to_send(
+            now, max_frames=1, budget=remaining // CREDIT * CREDIT, limit=self.frame_limit
+        )
         fetch = self.ring or self.mt_waiting > 0
         if frames:
             frame = frames[0]
