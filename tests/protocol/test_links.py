@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import frame, links
-from protocol.errors import Malformed, Oversize
+from protocol.errors import Malformed, Oversize, ProtocolError
 from protocol.events import ChainVerified, MessageReceived, ShoreEvent
-from protocol.fragment import max_single
+from protocol.fragment import max_single, split
 from protocol.lang import Lang
 from protocol.messages import CrewMessage, Fragment, Grievance, Position, encode_message
 from protocol.shore import open_crew
@@ -151,3 +151,27 @@ def test_a_whole_message_beyond_32_fragments_is_oversize() -> None:
     encoded = encode_message(huge)
     with pytest.raises(Oversize):
         links.expand([(huge, encoded)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000))
+def test_any_payload_gives_messages_or_a_typed_refusal(data: bytes) -> None:
+    for payload in (data, frame.uplink_payload([data])):  # any bytes; any bytes as a message
+        try:
+            out = links.parse_uplink(payload)
+        except ProtocolError:
+            continue
+        assert all(isinstance(e, bytes) for _, e in out)
+
+
+@settings(max_examples=50, deadline=None)
+@given(sealed=st.binary(min_size=250, max_size=7000), seq=st.integers(1, 2**31))
+def test_collapse_and_expand_are_inverse(sealed: bytes, seq: int) -> None:
+    whole = CrewMessage(seq=seq, time=T0, sealed=sealed)
+    encoded = encode_message(whole)
+    if len(encoded) <= max_single():
+        return
+    fragments = [(f.seq, encode_message(f)) for f in split(encoded, seq)]
+    (unit,) = links.collapse(fragments)
+    assert unit.encoded == encoded and unit.seqs == tuple(s for s, _ in fragments)
+    assert [e for _, e in links.expand([(whole, encoded)])] == [e for _, e in fragments]
