@@ -39,6 +39,11 @@ def _rank(n: int, q: float) -> int:
     return max(0, min(n - 1, round(q / 100 * n + 0.5) - 1))
 
 
+def tail_slots(n: int) -> int:
+    """How many of ``n`` values the nearest-rank p95 leaves above it."""
+    return n - _rank(n, 95) - 1 if n else 0
+
+
 def _r(x: float | None, nd: int = 1) -> float | None:
     return None if x is None else round(x, nd)
 
@@ -84,7 +89,7 @@ def build_report(
     # The tail: how many grievances the p95 leaves above it, and how many of them no schedule
     # could bring under the target line (their oracle latency alone is above it).
     line = P95_TARGET * o95 if (o95 := percentile(orc, 95)) else None
-    tail_slots = len(lat) - _rank(len(lat), 95) - 1 if lat else 0
+    slots = tail_slots(len(lat))
     tail_forced = sum(1 for x in orc if line is not None and x > line)
     urgent = [t.delivered - t.created for t in delivered if t.urgent]  # type: ignore[operator]
     acked = [t.acked - t.created for t in timelines if t.acked is not None]
@@ -105,7 +110,7 @@ def build_report(
         "oracle_p50_s": _r(percentile(orc, 50)),
         "oracle_p95_s": _r(o95),
         "latency_p95_vs_oracle": _r(p95 / o95 if p95 and o95 else None, 3),
-        "tail_slots": tail_slots,
+        "tail_slots": slots,
         "tail_forced": tail_forced,
         "urgent_latency_p95_s": _r(percentile(urgent, 95)),
         "acked_on_board_p95_s": _r(percentile(acked, 95)),
