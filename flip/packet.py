@@ -52,6 +52,12 @@ def register(sub: Any) -> None:
 
     ins = psub.add_parser("inspect", help="show a frame's structure without decrypting")
     ins.add_argument("file", type=Path)
+    ins.add_argument(
+        "--link",
+        choices=("sbd", "imt", "ip"),
+        default="sbd",
+        help="the link it came by, whose frame size applies (wire format §1.1; default sbd)",
+    )
     ins.add_argument("--json", action="store_true")
     ins.set_defaults(func=run_inspect)
 
@@ -323,24 +329,40 @@ def _write_audio(directory: Path, seq: int, note: Any) -> str:
     return str(path)
 
 
+def _whole(described: dict[str, Any], msg: Any, encoded: bytes) -> dict[str, Any]:
+    """A whole message on a large link names the SBD fragment seqs it stands for (§1.1)."""
+    from protocol import links
+
+    expanded = links.expand([(msg, encoded)])
+    if len(expanded) > 1:
+        described["stands_for_seqs"] = [m.seq for m, _ in expanded]
+    return described
+
+
 def run_inspect(args: argparse.Namespace) -> int:
     """An uplink or a downlink frame (told apart by its payload), refused as the decoders do."""
-    from protocol import cbor, frame
+    from protocol import cbor, frame, links
     from protocol.errors import Oversize, ProtocolError
 
     data = _read(args.file)
+    link = links.BY_NAME[getattr(args, "link", "sbd")]
     try:
         # The largest frame of either direction; a downlink frame is held to its own limit below.
-        sign1 = frame.parse(data, max_size=frame.UPLINK_MAX)
+        sign1 = frame.parse(data, max_size=max(link.uplink, link.downlink))
         body = cbor.loads(sign1.payload, what="payload")
         downlink = isinstance(body, list) and len(body) == 4
+        most = links.max_messages(len(sign1.payload))
         if downlink:
-            if len(data) > frame.DOWNLINK_MAX:
-                raise Oversize(f"downlink frame of {len(data)} bytes exceeds {frame.DOWNLINK_MAX}")
-            to_kid, shore_time, downlink_msgs = frame.parse_downlink(sign1.payload)
+            if len(data) > link.downlink:
+                raise Oversize(f"downlink frame of {len(data)} bytes exceeds {link.downlink}")
+            to_kid, shore_time, downlink_msgs = links.parse_downlink(sign1.payload)
             messages = [describe(m) for m in downlink_msgs]
         else:
-            messages = [describe(m) for m, _ in frame.parse_uplink(sign1.payload)]
+            if len(data) > link.uplink:
+                raise Oversize(f"uplink frame of {len(data)} bytes exceeds {link.uplink}")
+            on_air = frame.parse_uplink(sign1.payload, max_messages=most)
+            messages = [_whole(describe(m), m, e) for m, e in on_air]
+            links.expand(on_air)  # refused as a receiver would (a whole message too long)
     except ProtocolError as exc:
         raise CommandError(f"{type(exc).__name__}: {exc}") from exc
     result: dict[str, Any] = {
@@ -348,10 +370,15 @@ def run_inspect(args: argparse.Namespace) -> int:
         "bytes": len(data),
         "direction": "downlink" if downlink else "uplink",
     }
+    result["link"] = link.name
     if downlink:
-        result |= {"fits_sbd_mt": True, "to_kid": to_kid.hex(), "time": _iso(shore_time)}
+        result |= {
+            "fits_sbd_mt": len(data) <= frame.DOWNLINK_MAX,
+            "to_kid": to_kid.hex(),
+            "time": _iso(shore_time),
+        }
     else:
-        result["fits_sbd_mo"] = True
+        result["fits_sbd_mo"] = len(data) <= frame.UPLINK_MAX
     result |= {
         "alg": "EdDSA",
         "kid": sign1.kid.hex(),

@@ -20,7 +20,6 @@ meanwhile the agent runs on, and its other links carry whatever is due.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,7 +52,6 @@ class IMTLink:
     _driver: IMTDriver | None = field(default=None, repr=False)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     _job: Future[list[PostResult]] | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def up(self, now: float) -> bool:
         return now >= self.down_until
@@ -80,11 +78,10 @@ class IMTLink:
 
     def _send_all(self, frames: list[bytes], clock: Callable[[], float]) -> list[PostResult]:
         out: list[PostResult] = []
-        with self._lock:
-            for data in frames:
-                out.append(self.send(data, clock()))
-                if out[-1] is not PostResult.STORED:
-                    break
+        for data in frames:
+            out.append(self.send(data, clock()))
+            if out[-1] is not PostResult.STORED:
+                break
         return out
 
     def busy(self) -> bool:
