@@ -118,3 +118,22 @@ def test_restore_acked_and_exhausted_sequence_space() -> None:
     full.queue_heartbeat(T0)
     with pytest.raises(LocalProtocolError):
         full.queue_crew(Grievance(category=0x17, lang=Lang.EN), T0)
+
+
+def test_unsent_messages_are_due_again_at_once_and_their_attempt_not_counted() -> None:
+    pair = VesselShorePair()
+    item = pair.vessel.queue_heartbeat(T0)
+    (out,) = pair.vessel.frames_to_send(T0)
+    assert item.attempts == 1 and pair.vessel.due(T0 + 1) == []
+    pair.vessel.unsend([*out.seqs, 999], T0 + 1)  # an unknown seq is ignored
+    assert item.attempts == 0 and pair.vessel.due(T0 + 1) == [item]
+
+
+def test_restore_drops_what_was_queued_above_the_restored_counter() -> None:
+    pair = VesselShorePair()
+    kept = pair.vessel.queue_heartbeat(T0)
+    saved = pair.vessel.snapshot()
+    pair.vessel.queue_crew(Grievance(category=0x17, lang=Lang.EN, text="not stored"), T0)
+    pair.vessel.restore(saved)
+    assert list(pair.vessel.outbox) == [kept.seq] and pair.vessel.snapshot() == saved
+    assert pair.vessel.queue_heartbeat(T0).seq == saved.next_seq
