@@ -186,6 +186,8 @@ class Device:
         now: float | None = None,
         rng: Rng = secrets.token_bytes,
         reply_pub: bytes | None = None,
+        code: str | None = None,
+        reply_salt: bytes | None = None,
     ) -> Submitted:
         """Seal a grievance and persist it with a fresh receipt code; one transaction.
 
@@ -198,13 +200,19 @@ class Device:
 
         Raises:
             LocalProtocolError: category or text out of range, both text and voice given, a
-                reply key not 32 bytes.
+                reply key not 32 bytes, a reply salt not 16 bytes, or a reply key that does not
+                derive from ``code`` and ``reply_salt``.
+            ReceiptError: ``code`` is not a receipt code.
             OutboxFull, OutboxError: not stored (the crew member must be told).
 
-        ``reply_pub``: the public half of a reply key the crew member's own device made (the
-        crew app). Without it, the reply key is derived from the receipt code, from the
-        receipt's own scrypt run (:mod:`vessel_agent.replykey`), and only a salt is kept. Either
-        way the public key travels inside the sealed grievance; the shore seals questions to it.
+        The reply key is derived from the receipt code, from the receipt's own scrypt run
+        (:mod:`vessel_agent.replykey`), and only its salt is kept, so whoever holds the code reads
+        the shore's answers, wherever they type it. ``code`` and ``reply_salt``: a code reserved
+        earlier (:func:`vessel_agent.receipt.new_code`) and the salt with which the crew
+        member's own phone derived the key itself (the crew app) — ``reply_pub``, when given
+        too, must be that key's public half. ``reply_pub`` alone: a key the crew member's device
+        made at random, which only that device can use. Either way the public key travels inside
+        the sealed grievance; the shore seals questions to it.
         """
         moment = int(time.time() if now is None else now)
         reading = zawgyi.read(text)
@@ -215,16 +223,21 @@ class Device:
             if text:
                 raise LocalProtocolError("a grievance is written or spoken, not both")
             content = voice.note(category=category, lang=lang)
-        code = receipt.new_code(rng)
+        code = receipt.new_code(rng) if code is None else receipt.normalize(code)
         # one scrypt run: the receipt hash and the material of a receipt-derived reply key
         mat = replykey.material(code, self.outbox.salt(rng))
         digest = mat[: receipt.HASH_LEN]
-        if reply_pub is None:
-            salt, pub = replykey.new(mat, rng)
-        elif len(reply_pub) == messages.REPLY_KEY_LEN:
-            salt, pub = None, reply_pub
-        else:
+        if reply_pub is not None and len(reply_pub) != messages.REPLY_KEY_LEN:
             raise LocalProtocolError(f"a reply key has {messages.REPLY_KEY_LEN} bytes")
+        salt: bytes | None
+        if reply_salt is not None:
+            salt, pub = replykey.given(mat, reply_salt)
+            if reply_pub is not None and reply_pub != pub:
+                raise LocalProtocolError("the reply key does not derive from the receipt code")
+        elif reply_pub is None:
+            salt, pub = replykey.new(mat, rng)
+        else:
+            salt, pub = None, reply_pub
         content = dataclasses.replace(content, reply_pub=pub)
         db = self.outbox.db
 
