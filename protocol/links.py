@@ -24,6 +24,7 @@ from protocol import cbor, frame
 from protocol.errors import LocalProtocolError, Malformed, Oversize
 from protocol.fragment import max_single, split
 from protocol.messages import (
+    U32,
     DownlinkMessage,
     Fragment,
     UplinkMessage,
@@ -46,14 +47,16 @@ IMT = LinkLimits("imt", 100_000, 100_000)  # RockBLOCK 9704 MO and Cloudloop MT 
 IP = LinkLimits("ip", 100_000, 100_000)  # POST /ingest/frames and its answer
 BY_NAME = {link.name: link for link in (SBD, IMT, IP)}
 
-# A frame no larger than an SBD message holds at most frame.MAX_MESSAGES (64) messages; a larger
-# one at most this many (the receiver's bound on work per frame; the sender stops there).
+# A payload no larger than an SBD message (so every SBD frame's) holds at most
+# frame.MAX_MESSAGES (64) messages; a larger one at most this many (the receiver's bound on work
+# per frame; the sender stops there).
 MAX_MESSAGES_LARGE = 4096
 
 
-def max_messages(frame_len: int) -> int:
-    """Most messages a receiver takes from a frame (or payload) of ``frame_len`` bytes."""
-    return frame.MAX_MESSAGES if frame_len <= frame.UPLINK_MAX else MAX_MESSAGES_LARGE
+def max_messages(size: int) -> int:
+    """Most messages a receiver takes from a payload of ``size`` bytes (a sender may pass its
+    frame limit: a payload is smaller than its frame)."""
+    return frame.MAX_MESSAGES if size <= frame.UPLINK_MAX else MAX_MESSAGES_LARGE
 
 
 def expand(
@@ -77,7 +80,7 @@ def expand(
             parts = split(encoded, seq)
         except LocalProtocolError as exc:
             raise Oversize(f"whole message of seq {seq}: {exc}") from None
-        if parts[-1].seq > 0xFFFF_FFFF:
+        if parts[-1].seq > U32:
             raise Malformed(f"whole message of seq {seq} runs past the seq space")
         out.extend((f, encode_message(f)) for f in parts)
     return out

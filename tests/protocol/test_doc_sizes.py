@@ -110,8 +110,8 @@ def _link_sizes() -> dict[str, Size]:
         "payload bstr head, payload of 65,536 B or more": overhead(70_000) - overhead(100) + 2,
         "fixed cost, payload of 65,536 B or more": overhead(70_000),
         "largest message sent alone in a 100,000-byte frame": max_single(links.IMT.uplink),
-        "most messages in a frame of up to 340 B": links.max_messages(links.SBD.uplink),
-        "most messages in a larger frame": links.max_messages(links.SBD.uplink + 1),
+        "most messages in a payload of up to 340 B": links.max_messages(links.SBD.uplink),
+        "most messages in a larger payload": links.max_messages(links.SBD.uplink + 1),
     }
 
 
