@@ -246,6 +246,38 @@ _KEYS: Any = DeviceKey.__table__  # type: ignore[attr-defined]
 _VESSELS: Any = Vessel.__table__  # type: ignore[attr-defined]
 
 
+def set_link(
+    session: Session, vessel_name: str, *, imei: str | None = None, mt_url: str | None = None
+) -> tuple[Vessel, dict[str, tuple[str | None, str | None]]]:
+    """Move a vessel to another modem: its new IMEI and downlink route (``""`` clears the route:
+    the gateway-wide default). The device key, seqs, chain, cases and history stay — the same
+    agent directory sends on through the new modem (wire format §1.1: a queue moves between SBD,
+    IMT and broadband as it is). Returns the vessel and ``{field: (old, new)}`` for what changed.
+
+    Raises:
+        RegistryError: unknown vessel, an IMEI that is not 15 digits, or nothing to change.
+    """
+    vessel = get_vessel(session, vessel_name)
+    if imei is None and mt_url is None:
+        raise RegistryError("nothing to change: give --imei, --mt-url or both")
+    changed: dict[str, tuple[str | None, str | None]] = {}
+    if imei is not None:
+        imei = imei.strip()
+        if not (imei.isdigit() and len(imei) == 15):
+            raise RegistryError("an IMEI is 15 digits")
+        if imei != vessel.imei:
+            changed["imei"] = (vessel.imei, imei)
+            vessel.imei = imei
+    if mt_url is not None:
+        route = mt_url.strip() or None
+        if route != vessel.mt_url:
+            changed["mt_url"] = (vessel.mt_url, route)
+            vessel.mt_url = route
+    session.add(vessel)
+    session.flush()
+    return vessel, changed
+
+
 def get_vessel(session: Session, name: str) -> Vessel:
     vessel = session.exec(select(Vessel).where(Vessel.name == name)).first()
     if vessel is None:
