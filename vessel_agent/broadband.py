@@ -23,8 +23,10 @@ import base64
 import binascii
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 
 class PostResult(enum.Enum):
@@ -62,6 +64,10 @@ class BroadbandLink:
 
     def post(self, frame: bytes, now: float) -> PostResult:
         """Post one frame; on ``DOWN`` the link rests for ``retry_s``."""
+        # Imported on first use: httpx (with ssl) adds ~18 MB to the agent's RSS, and most
+        # vessels have no broadband window at all.
+        import httpx
+
         try:
             reply = httpx.post(
                 self.url,
