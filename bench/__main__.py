@@ -45,19 +45,23 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
+USAGE = f"usage: python -m bench [NAME ...]   (NAME: {', '.join(BENCHES)}; none: all)"
+
+
 def main(argv: list[str]) -> int:
+    if {"-h", "--help"} & set(argv):
+        print(USAGE)
+        return 0
+    unknown = [a for a in argv if a not in BENCHES]
+    if unknown:  # a typo: say how to call it, run nothing, touch no file
+        print(f"unknown bench {', '.join(unknown)}\n{USAGE}", file=sys.stderr)
+        return 2
     names = argv or BENCHES
     RESULTS.mkdir(exist_ok=True)
     done: list[dict[str, Any]] = []
     console = Console()
     for name in names:
-        try:
-            module = importlib.import_module(f"bench.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"bench.{name}":
-                raise
-            console.print(f"[yellow]bench {name}: not present yet, skipped[/]")
-            continue
+        module = importlib.import_module(f"bench.{name}")
         console.print(f"running bench {name} …")
         result = module.run()
         result["machine"] = machine()
