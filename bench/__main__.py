@@ -83,15 +83,26 @@ def main(argv: list[str]) -> int:
             table.add_row(r["name"], m["metric"], str(m["value"]), m["target"], met)
             rows.append(f"| {r['name']} | {m['metric']} | {m['value']} | {m['target']} | {met} |")
     console.print(table)
-    write_doc(rows, machine())
+    write_doc(rows, where(everything))
     return 0
 
 
-def write_doc(rows: list[str], host: str) -> None:
+def where(results: list[dict[str, Any]]) -> str:
+    """Which machine ran which bench, and when — results on disk may come from several runs."""
+    by_host: dict[str, list[str]] = {}
+    for r in results:
+        when = str(r.get("when", ""))[:10]
+        by_host.setdefault(str(r.get("machine", "unknown machine")), []).append(
+            f"{r['name']} {when}".strip()
+        )
+    return "; ".join(f"{host} ({', '.join(names)})" for host, names in by_host.items())
+
+
+def write_doc(rows: list[str], hosts: str) -> None:
     block = "\n".join(
         [
             BEGIN,
-            f"Machine: {host}. Command: `make bench` "
+            f"Machines: {hosts}. Command: `make bench` "
             f"(or `.venv/bin/python -m bench NAME`). Updated {datetime.now(UTC):%Y-%m-%d}.",
             "",
             "| bench | metric | value | target | met |",
