@@ -112,7 +112,9 @@ class Agent:
         self._reported_fix_time: Any = None
         self._fix_reported: Any = None  # the fix of the position report being queued
         self.broadband = (
-            BroadbandLink(cfg.broadband_url, retry_s=cfg.broadband_retry_s)
+            BroadbandLink(
+                cfg.broadband_url, retry_s=cfg.broadband_retry_s, poll_s=cfg.broadband_poll_s
+            )
             if cfg.broadband_url
             else None
         )

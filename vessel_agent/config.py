@@ -58,6 +58,7 @@ class AgentConfig:
     # it answers, by satellite otherwise. Empty = satellite only.
     broadband_url: str = ""
     broadband_retry_s: float = 300.0  # after a failed post, satellite only for this long
+    broadband_poll_s: float = 600.0  # while up with nothing to send: a heartbeat fetches downlinks
     # RockBLOCK 9704 (IMT, up to 100,000 bytes per message) on its own port; empty = none.
     imt_serial: str = ""
     imt_topic: int = 244  # Cloudloop's RAW topic; must be provisioned for the modem
@@ -92,6 +93,8 @@ class AgentConfig:
             raise ConfigError("broadband_url must be an http(s):// URL of /ingest/frames")
         if self.broadband_retry_s <= 0:
             raise ConfigError("broadband_retry_s must be positive")
+        if self.broadband_poll_s < 60:
+            raise ConfigError("broadband_poll_s must be at least 60 seconds")
         if not 64 <= self.imt_topic <= 65535:
             raise ConfigError("imt_topic must be 64..65535")
 

@@ -24,6 +24,7 @@ from tests.vessel_agent.conftest import IMEI, make_agent_dir
 from tests.vessel_agent.fakes import FakeModem
 from vessel_agent.agent import Agent
 from vessel_agent.device import Device
+from vessel_agent.errors import ConfigError
 from vessel_agent.logs import Log
 from vessel_agent.status import status
 
@@ -99,7 +100,7 @@ def test_downlinks_come_back_in_the_answers(tmp_path: Path) -> None:
     app = create_app(Settings(db_url=db.url), db=db, sink=pipeline_for(db))
     with Served(app) as url:
         # no modem at all: broadband only; the gateway's shore key signs its answers
-        fx = make_agent_dir(tmp_path, broadband_url=f"{url}/ingest/frames")
+        fx = make_agent_dir(tmp_path, broadband_url=f"{url}/ingest/frames", broadband_poll_s=120)
         app.state.sign_key = fx.shore.sign
         clock = [T0]
         with Device(str(fx.dir)) as dev:
@@ -125,8 +126,16 @@ def test_downlinks_come_back_in_the_answers(tmp_path: Path) -> None:
             )
         agent.step(clock[0] + 1)  # nothing due and the poll not yet due: nothing posted
         assert "broadband_poll" not in _events(out)
-        clock[0] += agent.broadband.poll_s if agent.broadband else 0
+        assert agent.broadband is not None and agent.broadband.poll_s == 120  # agent.toml's
+        clock[0] += 120
         agent.step(clock[0])  # a heartbeat fetches the case news
         assert "broadband_poll" in _events(out) and "case_status" in _events(out)
         assert status(agent.device)["link"]["broadband"]["sent"] == 2
     db.dispose()
+
+
+def test_a_poll_interval_under_a_minute_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="broadband_poll_s"):
+        make_agent_dir(
+            tmp_path, broadband_url="http://127.0.0.1:9/ingest/frames", broadband_poll_s=5
+        )
