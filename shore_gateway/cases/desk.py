@@ -12,6 +12,10 @@ committed together with the grievance or not at all::
         (docs/cases.md, "Cases follow the people"). A withdrawn or merged-away case is never
         reopened: the grievance opens a new case linked to it. Idempotent: calling it again for
         the same grievance returns its case and changes nothing.
+    intake.on_grievances(session, [(grievance, vessel), …]) -> [Case, …]
+        The same for a batch's grievances at once, in order, in a few statements per batch
+        (:mod:`shore_gateway.cases.intake`; what the pipeline calls). ``on_grievance`` is it
+        with one grievance.
     on_withdraw(session: Session, vessel: Vessel, ref_seq: int) -> Case | None
         The crew member withdrew the grievance sent as message ``ref_seq``. The grievance leaves
         its case; the case becomes *withdrawn* when no grievance is left in it. None when no
