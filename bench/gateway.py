@@ -61,11 +61,12 @@ from protocol.vessel import VesselSession
 from shore_gateway.cases.config import CaseSettings
 from shore_gateway.cases.intake import on_grievances
 from shore_gateway.db import Database
+from shore_gateway.hooks import CaseHooks, default_hooks
 from shore_gateway.ingest.directip import DirectIPServer
 from shore_gateway.ingest.mqtt import MqttLink
 from shore_gateway.metrics import Metrics
 from shore_gateway.models import Grievance, Message
-from shore_gateway.pipeline import CaseHooks, Pipeline, default_hooks
+from shore_gateway.pipeline import Pipeline
 from shore_gateway.pipeline_api import ArrivalMeta, FrameSink
 from shore_gateway.registry import VesselIds, add_vessel
 

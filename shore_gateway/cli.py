@@ -245,7 +245,7 @@ def cmd_decrypt_worker(args: argparse.Namespace) -> int:
     import threading
 
     from flip.keyfiles import KeyFileError, load_shore
-    from shore_gateway.pipeline import open_pending
+    from shore_gateway.decrypt import open_pending
 
     try:
         shore = load_shore(args.keys)

@@ -9,13 +9,15 @@ The schema is owned by Alembic (``shore_gateway/migrations``, shipped inside the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
+
+from shore_gateway.bulk import insert_rows
 
 DEFAULT_URL = "sqlite:///flip-gateway.sqlite3"
 MIGRATIONS = "shore_gateway:migrations"
@@ -137,3 +139,20 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_ignore(
+    session: Session,
+    model: Any,
+    rows: Sequence[dict[str, Any]],
+    unique: tuple[str, ...],
+    returning: tuple[str, ...] = ("id",),
+) -> list[tuple[Any, ...]]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING for many rows of ``model``'s table in one
+    statement, in the caller's transaction: the ``returning`` columns of the rows that were new
+    (a row whose unique key exists — the exactly-once guard — returns nothing). Same on SQLite
+    and PostgreSQL (:func:`shore_gateway.bulk.insert_rows`).
+    """
+    return insert_rows(
+        session.connection(), model.__table__, rows, conflict=unique, returning=returning
+    )

@@ -2,7 +2,7 @@
 
 What to send to whom is decided without sockets (:func:`plan`, :class:`RetrySchedule`): every
 vessel whose ``device_state.ack_due`` is set or that has unconfirmed ``downlinks`` rows gets
-the acks :func:`~shore_gateway.pipeline.acks_for` computes now (always the latest truth) plus
+the acks :func:`acks_for` computes now (always the latest truth) plus
 the queued messages, signed with the shore key for the vessel's live device key
 (:func:`protocol.shore.pack_downlink`, one frame per MT message: ≤ 270 bytes on SBD, ≤ 100,000
 on IMT — :mod:`protocol.links`).
@@ -40,7 +40,7 @@ from firmware_bridge.directip import (
     encode_mt,
 )
 from firmware_bridge.errors import DirectIPError
-from protocol import links
+from protocol import links, shorecore
 from protocol.errors import ProtocolError
 from protocol.keys import key_id
 from protocol.messages import (
@@ -53,11 +53,11 @@ from protocol.messages import (
     decode_message,
 )
 from protocol.shore import pack_downlink
+from shore_gateway import collisions
 from shore_gateway.cloudloop import CloudloopError, CloudloopMT
 from shore_gateway.db import Database
 from shore_gateway.errors import LocalError, RemoteError
-from shore_gateway.models import DeviceKey, DeviceState, Downlink, Vessel, utcnow
-from shore_gateway.pipeline import acks_for
+from shore_gateway.models import DeviceKey, DeviceState, Downlink, Message, Vessel, utcnow
 
 log = logging.getLogger("flip.gateway.downlink")
 
@@ -114,6 +114,31 @@ class Batch:
     ack_due: bool
     seen_contact: dt.datetime | None  # device_state.last_contact when planned (compare-and-clear)
     acks: list[Ack] = field(default_factory=list)
+
+
+def acks_for(
+    session: Session, vessel_id: int, *, max_bitmaps: int = shorecore.MAX_ACK_BITMAPS
+) -> list[Ack]:
+    """Acks telling the vessel what arrived: the cumulative prefix and the newest seqs above it
+    (:func:`protocol.shorecore.acks`).
+
+    None while a seq collision alert is open for the vessel (:func:`collisions.held`): an ack
+    names seqs, so the box could delete what never arrived. Only seqs present in ``messages``
+    are claimed — an ack lets the vessel delete a message.
+    """
+    if collisions.held(session, vessel_id):
+        return []
+    state = session.get(DeviceState, vessel_id)
+    prefix = state.prefix if state else 0
+    above = sorted(
+        session.exec(
+            select(Message.seq)
+            .where(Message.vessel_id == vessel_id, col(Message.seq) > prefix)
+            .order_by(col(Message.seq).desc())
+            .limit(256 * max_bitmaps)
+        ).all()
+    )
+    return shorecore.acks(prefix, above)
 
 
 def due_vessels(session: Session, *, limit: int = 200) -> list[int]:

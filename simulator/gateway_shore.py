@@ -54,8 +54,9 @@ class GatewayShore:
     ) -> None:
         from shore_gateway.db import Database
         from shore_gateway.downlink import parse_route
+        from shore_gateway.hooks import default_hooks
         from shore_gateway.metrics import Metrics
-        from shore_gateway.pipeline import Pipeline, default_hooks
+        from shore_gateway.pipeline import Pipeline
         from shore_gateway.registry import VesselIds, add_vessel
 
         self._tmp = tempfile.TemporaryDirectory(prefix="flip-sim-gw-")

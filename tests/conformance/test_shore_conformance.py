@@ -39,10 +39,12 @@ from protocol.messages import Grievance as GrievanceContent
 from protocol.shore import ShoreSession, open_crew
 from protocol.vessel import VesselSession
 from shore_gateway.db import Database
+from shore_gateway.downlink import acks_for
+from shore_gateway.hooks import CaseHooks
 from shore_gateway.metrics import Metrics
 from shore_gateway.models import Alert, DeviceState, FragmentPart, Message, Vessel
 from shore_gateway.models import Grievance as GrievanceRow
-from shore_gateway.pipeline import CaseHooks, Pipeline, acks_for
+from shore_gateway.pipeline import Pipeline
 from shore_gateway.pipeline_api import ArrivalMeta, Outcome
 from shore_gateway.registry import VesselIds, add_vessel, rotate_key
 from tests.helpers import det_rng, shore_keys

@@ -21,6 +21,9 @@ from protocol.seqranges import gap_ranges, merge
 from protocol.shorecore import MAX_GAP_RANGES
 from protocol.vessel import VesselSession
 from shore_gateway.db import Database
+from shore_gateway.decrypt import open_pending
+from shore_gateway.downlink import acks_for
+from shore_gateway.hooks import CaseHooks
 from shore_gateway.metrics import Metrics
 from shore_gateway.models import (
     Alert,
@@ -31,7 +34,7 @@ from shore_gateway.models import (
     Position,
     RawFrame,
 )
-from shore_gateway.pipeline import CaseHooks, Pipeline, acks_for, open_pending
+from shore_gateway.pipeline import Pipeline
 from shore_gateway.pipeline_api import ArrivalMeta, Outcome
 from shore_gateway.registry import VesselIds, add_vessel, revoke_key, rotate_key
 from tests.helpers import det_rng, shore_keys

@@ -13,7 +13,7 @@ from protocol.lang import Lang
 from protocol.messages import Grievance as GrievanceContent
 from shore_gateway.db import Database
 from shore_gateway.models import Grievance, Message
-from shore_gateway.pipeline import Outcome
+from shore_gateway.pipeline_api import Outcome
 from tests.protocol.strategies import any_text
 from tests.shore_gateway.test_pipeline import T0, Fleet
 

@@ -16,8 +16,9 @@ from shore_gateway.cases import conversation, desk
 from shore_gateway.cases.models import Case
 from shore_gateway.db import Database
 from shore_gateway.downlink import plan
+from shore_gateway.hooks import default_hooks
 from shore_gateway.metrics import Metrics
-from shore_gateway.pipeline import Pipeline, default_hooks
+from shore_gateway.pipeline import Pipeline
 from shore_gateway.pipeline_api import ArrivalMeta
 from shore_gateway.registry import VesselIds, add_vessel
 from tests.helpers import shore_keys

@@ -28,9 +28,10 @@ from protocol.lang import Lang
 from protocol.messages import Grievance as GrievanceContent
 from protocol.vessel import VesselSession
 from shore_gateway.db import Database
+from shore_gateway.hooks import CaseHooks
 from shore_gateway.ingest.directip import DirectIPLimits, DirectIPServer
 from shore_gateway.metrics import Metrics
-from shore_gateway.pipeline import CaseHooks, Pipeline
+from shore_gateway.pipeline import Pipeline
 from shore_gateway.registry import VesselIds, add_vessel
 from tests.helpers import shore_keys
 
