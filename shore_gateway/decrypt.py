@@ -105,32 +105,28 @@ def hand_grievances(
 def _new_grievance(
     vessel_id: int, message_id: int, msg: CrewMessage, content: GrievanceContent | VoiceNote
 ) -> NewGrievance:
-    time = dt.datetime.fromtimestamp(msg.time, dt.UTC)
+    text, zawgyi = "", None
+    frames, mode_code, duration_ms = None, None, None
     if isinstance(content, VoiceNote):  # stored as Codec2 frames; decoded only when heard
         mode = voice.MODES[content.mode]
-        return NewGrievance(
-            vessel_id=vessel_id,
-            message_id=message_id,
-            time=time,
-            category=content.category,
-            lang=content.lang.tag,
-            text="",
-            pseudonym=content.pseudonym,
-            voice=voice.pack(mode, content.frames),
-            voice_mode=mode.code,
-            voice_ms=content.duration_ms,
-        )
+        frames, mode_code = voice.pack(mode, content.frames), mode.code
+        duration_ms = content.duration_ms
+    else:
+        text, zawgyi = content.text, content.zawgyi
     return NewGrievance(
         vessel_id=vessel_id,
         message_id=message_id,
-        time=time,
+        time=dt.datetime.fromtimestamp(msg.time, dt.UTC),
         category=content.category,
         lang=content.lang.tag,
-        text=content.text,
+        text=text,
         pseudonym=content.pseudonym,
-        zawgyi=content.zawgyi.mode.name.lower() if content.zawgyi else None,
-        zawgyi_p=content.zawgyi.probability if content.zawgyi else None,
-        zawgyi_other=content.zawgyi.other if content.zawgyi else None,
+        zawgyi=zawgyi.mode.name.lower() if zawgyi else None,
+        zawgyi_p=zawgyi.probability if zawgyi else None,
+        zawgyi_other=zawgyi.other if zawgyi else None,
+        voice=frames,
+        voice_mode=mode_code,
+        voice_ms=duration_ms,
     )
 
 
