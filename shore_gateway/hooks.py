@@ -21,19 +21,19 @@ class CaseHooks:
     on_grievance: Callable[[Session, Grievance, Vessel], object] | None = None
     #: The same for a batch's grievances at once, in order (preferred when set).
     on_grievances: Callable[[Session, list[tuple[Grievance, Vessel]]], object] | None = None
-    on_withdraw: Callable[[Session, Vessel, int], None] | None = None
-    on_status_request: Callable[[Session, Vessel, int], None] | None = None
+    on_withdraw: Callable[[Session, Vessel, int], object] | None = None
+    on_status_request: Callable[[Session, Vessel, int], object] | None = None
 
 
 def default_hooks() -> CaseHooks:
-    """The built-in case desk's hooks, when it is installed."""
-    try:
-        from shore_gateway.cases import desk, intake
-    except ImportError:
-        return CaseHooks()
+    """The built-in case desk's hooks (:mod:`shore_gateway.cases`): a batch's grievances to
+    :func:`~shore_gateway.cases.intake.on_grievances`, the rest to :mod:`~shore_gateway.cases.desk`.
+    """
+    from shore_gateway.cases import desk, intake  # a layer above the pipeline: imported here
+
     return CaseHooks(
-        on_grievance=getattr(desk, "on_grievance", None),
-        on_grievances=getattr(intake, "on_grievances", None),
-        on_withdraw=getattr(desk, "on_withdraw", None),
-        on_status_request=getattr(desk, "on_status_request", None),
+        on_grievance=desk.on_grievance,
+        on_grievances=intake.on_grievances,
+        on_withdraw=desk.on_withdraw,
+        on_status_request=desk.on_status_request,
     )
