@@ -48,7 +48,6 @@ from protocol.shorecore import Stored, Verdict
 
 KeyLookup = Callable[[bytes], Sequence[tuple[str, Ed25519PublicKey]]]
 _TIMEOUT = shorecore.FRAGMENT_TIMEOUT
-_ACK_SEQS = 256 * shorecore.MAX_ACK_BITMAPS
 
 
 def verify_frame(
@@ -366,7 +365,7 @@ class ShoreSession:
         """Acks covering the device's prefix and the newest seqs stored above it (none while a
         collision is open) — :func:`protocol.shorecore.acks`, as the gateway sends them."""
         state = self.device(device)
-        above = sorted(state.above)[-_ACK_SEQS:]
+        above = sorted(state.above)[-shorecore.ACK_SEQS :]
         return shorecore.acks(state.progress.prefix, above, held=state.collision)
 
     def downlink(self, to_kid: bytes, messages: Sequence[DownlinkMessage], now: int) -> list[bytes]:

@@ -51,6 +51,8 @@ MAX_FRAGMENT_ROWS = 256
 FRAGMENT_TIMEOUT = 30 * 86400.0
 #: Seqs above the prefix an ack may name: this many bitmaps of 256.
 MAX_ACK_BITMAPS = 4
+#: How many of the newest seqs stored above the prefix a store hands to :func:`acks`.
+ACK_SEQS = 256 * MAX_ACK_BITMAPS
 
 # --- verify ---------------------------------------------------------------------------------
 
@@ -296,7 +298,7 @@ def chain_from(rows: Iterable[tuple[int, bytes | None]], upto: int) -> bytes | N
 
 def acks(prefix: int, above: Sequence[int], *, held: bool = False) -> list[Ack]:
     """Acks telling the vessel what arrived: the prefix and ``above`` — the newest seqs stored
-    above it (at most ``256 * MAX_ACK_BITMAPS``, ascending). None while ``held`` (a collision
+    above it (at most :data:`ACK_SEQS`, ascending). None while ``held`` (a collision
     is open: an ack names seqs, so the box could delete what never arrived).
 
     Only stored seqs are claimed — an ack lets the vessel delete a message.

@@ -116,9 +116,7 @@ class Batch:
     acks: list[Ack] = field(default_factory=list)
 
 
-def acks_for(
-    session: Session, vessel_id: int, *, max_bitmaps: int = shorecore.MAX_ACK_BITMAPS
-) -> list[Ack]:
+def acks_for(session: Session, vessel_id: int) -> list[Ack]:
     """Acks telling the vessel what arrived: the cumulative prefix and the newest seqs above it
     (:func:`protocol.shorecore.acks`).
 
@@ -135,7 +133,7 @@ def acks_for(
             select(Message.seq)
             .where(Message.vessel_id == vessel_id, col(Message.seq) > prefix)
             .order_by(col(Message.seq).desc())
-            .limit(256 * max_bitmaps)
+            .limit(shorecore.ACK_SEQS)
         ).all()
     )
     return shorecore.acks(prefix, above)
