@@ -1,8 +1,9 @@
 """The shore's logic as pure functions: one core, two stores.
 
-The gateway (:mod:`shore_gateway.device_state`, :mod:`shore_gateway.pipeline`) keeps a
-device's state in SQL; :class:`protocol.shore.ShoreSession` keeps it in memory (the simulator,
-tests, the fuzzer). Both call these functions, so both decide the same things:
+The gateway (:mod:`shore_gateway.stages` and the modules it runs: ``device_state``,
+``fragments``, ``collisions``, ``downlink.acks_for``) keeps a device's state in SQL;
+:class:`protocol.shore.ShoreSession` keeps it in memory (the simulator, tests, the fuzzer).
+Both call these functions, so both decide the same things:
 
 - :func:`verify`: a parsed frame against the candidate keys of its kid;
 - :func:`classify`: a message whose seq is stored already — a duplicate, or a *collision* (same
