@@ -196,11 +196,13 @@ def _default_sink(settings: Settings, db: Database, metrics: Metrics) -> FrameSi
     if settings.keys_dir is None or not any(settings.keys_dir.glob("*.pem")):
         return StoreRawSink(db, metrics, max_frame_bytes=settings.max_frame_bytes)
     from flip.keyfiles import load_shore
+    from shore_gateway.hooks import default_hooks
     from shore_gateway.pipeline import Pipeline
 
     # Without decryption this host needs no sealing key at all (split deployment).
     seals = load_shore(settings.keys_dir).seals if settings.decrypt else None
-    return Pipeline(db, metrics, seal_keys=seals, max_frame_bytes=settings.max_frame_bytes)
+    limit = settings.max_frame_bytes
+    return Pipeline(db, metrics, seal_keys=seals, max_frame_bytes=limit, hooks=default_hooks())
 
 
 @asynccontextmanager

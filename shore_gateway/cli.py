@@ -246,6 +246,7 @@ def cmd_decrypt_worker(args: argparse.Namespace) -> int:
 
     from flip.keyfiles import KeyFileError, load_shore
     from shore_gateway.decrypt import open_pending
+    from shore_gateway.hooks import default_hooks
 
     try:
         shore = load_shore(args.keys)
@@ -265,7 +266,7 @@ def cmd_decrypt_worker(args: argparse.Namespace) -> int:
                 lambda r: f"decrypt worker ready (db {r['db']})",
             )
         while True:
-            n = open_pending(db, shore.seals)
+            n = open_pending(db, shore.seals, hooks=default_hooks())
             opened += n
             if args.once:
                 break

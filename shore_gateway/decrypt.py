@@ -27,7 +27,7 @@ from protocol.messages import Grievance as GrievanceContent
 from protocol.shore import open_crew
 from shore_gateway.db import Database
 from shore_gateway.enrichment import NewGrievance, store_grievances
-from shore_gateway.hooks import CaseHooks, default_hooks
+from shore_gateway.hooks import CaseHooks
 from shore_gateway.models import Alert, AlertKind, DeviceKey, Grievance, Message, Vessel, utcnow
 
 
@@ -160,8 +160,8 @@ def open_pending(
     db: Database,
     seal_keys: list[X25519PrivateKey],
     *,
+    hooks: CaseHooks,
     limit: int = 500,
-    hooks: CaseHooks | None = None,
 ) -> int:
     """Decrypt-worker step: open crew messages stored sealed; returns how many were opened.
 
@@ -169,7 +169,6 @@ def open_pending(
     grievance, ``sealed`` kept), so it is not retried on every pass, re-alerting and starving
     the rest.
     """
-    hooks = hooks if hooks is not None else default_hooks()
     opened = 0
     with db.session() as session:
         rows = session.exec(

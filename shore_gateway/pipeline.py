@@ -31,7 +31,7 @@ from protocol import frame
 from protocol.errors import RemoteProtocolError
 from shore_gateway import stages
 from shore_gateway.db import Database
-from shore_gateway.hooks import CaseHooks, default_hooks
+from shore_gateway.hooks import CaseHooks
 from shore_gateway.metrics import Metrics
 from shore_gateway.models import RawFrame
 from shore_gateway.pipeline_api import AcceptResult, ArrivalMeta, Outcome
@@ -60,7 +60,7 @@ class Pipeline:
         *,
         seal_keys: list[X25519PrivateKey] | None = None,
         max_frame_bytes: int = frame.UPLINK_MAX,
-        hooks: CaseHooks | None = None,
+        hooks: CaseHooks,
         max_batch: int = 64,
         parallel: int | None = None,
     ) -> None:
@@ -68,7 +68,7 @@ class Pipeline:
         self.metrics = metrics
         self.seal_keys = seal_keys or []
         self.max_frame_bytes = max_frame_bytes
-        self.hooks = hooks if hooks is not None else default_hooks()
+        self.hooks = hooks
         self.max_batch = max_batch
         # Batches worked at once, each in its own transaction and thread (safe: the same as
         # several gateway processes, which the state-row locks serialise per vessel). One by

@@ -20,6 +20,7 @@ from protocol.lang import Lang
 from protocol.messages import Grievance as GrievanceContent
 from protocol.vessel import VesselSession
 from shore_gateway.db import Database
+from shore_gateway.hooks import default_hooks
 from shore_gateway.metrics import Metrics
 from shore_gateway.models import Grievance, Message
 from shore_gateway.pipeline import Pipeline
@@ -70,7 +71,7 @@ def test_backlog_of_100k_frames_from_1000_vessels(tmp_path: Path) -> None:
                 session.outbox.clear()  # delivered once: the backlog holds each frame once
     rng = random.Random(5)
     rng.shuffle(frames)
-    pipeline = Pipeline(db, Metrics(), seal_keys=[shore.seal])
+    pipeline = Pipeline(db, Metrics(), seal_keys=[shore.seal], hooks=default_hooks())
     rss_before = _rss_mb()
     latencies: list[float] = []
     outcomes: dict[str, int] = {}
