@@ -309,7 +309,7 @@ def _finish(batch: _Batch) -> None:
 
 def _record(batch: _Batch, arrivals: list[_Arrival], results: list[AcceptResult | None]) -> None:
     """The raw arrivals with their outcome (one statement); a row a previous sink left
-    ``pending`` (see :func:`reprocess_pending`) is marked done."""
+    ``pending`` (see :func:`shore_gateway.pipeline.reprocess_pending`) is marked done."""
     session = batch.session
     rows: list[dict[str, Any]] = []
     owners: list[tuple[tuple[Any, ...], _Arrival]] = []
