@@ -13,13 +13,13 @@ Next to the SBD vessels of :func:`simulator.demo._fleet`, ``flip demo`` runs:
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
 from simulator.fleet import VesselPlan
-from simulator.link import DAY, SimLink
-from simulator.realtime import CompressedLink, _flip
+from simulator.link import DAY
+from simulator.onboard import plan_link
+from simulator.realtime import CompressedLink, enrol
 
 THING = "demo-9704"
 API_TOKEN = "demo-cloudloop-token"  # noqa: S105 - the emulated provider's, on loopback only
@@ -43,51 +43,9 @@ def register(
     """An agent directory (``flip vessel init`` with ``links``, its link options) and the
     vessel in the gateway's registry."""
     vdir = root / f"vessel-{idx + 1}"
-    made = _flip(
-        [
-            "vessel",
-            "init",
-            "--dir",
-            str(vdir),
-            "--name",
-            name,
-            "--imei",
-            imei,
-            "--seal-pub",
-            keys["seal_public"],
-            "--shore-sign-pub",
-            keys["sign_public"],
-            *links,
-        ],
-        env,
-    )
     ircs, imo = f"HS{idx + 1:03d}DM", f"{9_700_000 + idx * 11}"
-    _flip(
-        [
-            "gateway",
-            "vessel",
-            "add",
-            "--db",
-            db,
-            "--name",
-            name,
-            "--imei",
-            imei,
-            "--sign-pub",
-            made["sign_public"],
-            "--owner",
-            owner,
-            "--ircs",
-            ircs,
-            "--imo",
-            imo,
-            "--flag",
-            "THA",
-            "--mt-url",
-            mt_url,
-        ],
-        env,
-    )
+    ids = ["--owner", owner, "--ircs", ircs, "--imo", imo, "--flag", "THA"]
+    enrol(vdir, db, keys, env, name=name, imei=imei, agent=links, mt_url=mt_url, registry=ids)
     return {"name": name, "dir": vdir, "ircs": ircs, "imo": imo, "track": plan, "link": label}
 
 
@@ -167,10 +125,5 @@ def compressed_link(
     plan: VesselPlan, seed: int, idx: int, start: float, speedup: float
 ) -> CompressedLink:
     """A vessel's Iridium link from its plan, on the demo's compressed clock."""
-    link = SimLink(
-        plan.profile,
-        rng=random.Random(f"{seed}:link:{idx}"),  # noqa: S311
-        trace=plan.trace,
-        storms=plan.storms,
-    )
-    return CompressedLink(link, start, speedup, 30 * DAY)
+    assert plan.idx == idx, "a plan drawn for another vessel"
+    return CompressedLink(plan_link(plan, seed), start, speedup, 30 * DAY)

@@ -83,6 +83,16 @@ class Vessel:
     silences: list[tuple[float, float]] = field(default_factory=list)
 
 
+def plan_link(plan: VesselPlan, seed: int) -> SimLink:
+    """A vessel's satellite link as its plan draws it (the same draws in every run of a seed)."""
+    return SimLink(
+        plan.profile,
+        rng=random.Random(f"{seed}:link:{plan.idx}"),  # noqa: S311
+        trace=plan.trace,
+        storms=plan.storms,
+    )
+
+
 def make_vessel(
     plan: VesselPlan,
     key: Ed25519PrivateKey,
@@ -91,12 +101,7 @@ def make_vessel(
     seed: int,
 ) -> Vessel:
     """A vessel as its agent starts: empty queue, the scheduler's settings from its group."""
-    link = SimLink(
-        plan.profile,
-        rng=random.Random(f"{seed}:link:{plan.idx}"),  # noqa: S311
-        trace=plan.trace,
-        storms=plan.storms,
-    )
+    link = plan_link(plan, seed)
     session = VesselSession(
         sign_key=key,
         shore_sign_pub=shore_sign,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from firmware_bridge.link import SessionOutcome
 from simulator.errors import RealtimeError
 from simulator.fleet import dark_vessels, groups, plan_vessel
 from simulator.link import DAY, SimLink
+from simulator.onboard import plan_link
 from simulator.report import percentile
 from simulator.scenario import Scenario
 
@@ -122,6 +122,33 @@ def _flip(args: Sequence[str], env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+def enrol(
+    vdir: Path,
+    db: str,
+    keys: dict[str, Any],
+    env: dict[str, str],
+    *,
+    name: str,
+    imei: str,
+    agent: Sequence[str],
+    mt_url: str,
+    registry: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A vessel as an operator sets one up: ``flip vessel init`` (with ``agent``'s link options)
+    and ``flip gateway vessel add`` (with ``registry``'s identifiers); returns what init made."""
+    made = _flip(
+        ["vessel", "init", "--dir", str(vdir), "--name", name, "--imei", imei,
+         "--seal-pub", keys["seal_public"], "--shore-sign-pub", keys["sign_public"], *agent],
+        env,
+    )  # fmt: skip
+    _flip(
+        ["gateway", "vessel", "add", "--db", db, "--name", name, "--imei", imei,
+         "--sign-pub", made["sign_public"], *registry, "--mt-url", mt_url],
+        env,
+    )  # fmt: skip
+    return made
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -168,12 +195,7 @@ def run_realtime(
             start = time.time()
             for idx in range(vessels):
                 plan = plan_vessel(scenario, idx, group_of[idx], seed, days, dark)
-                link = SimLink(
-                    plan.profile,
-                    rng=random.Random(f"{seed}:link:{idx}"),  # noqa: S311
-                    trace=plan.trace,
-                    storms=plan.storms,
-                )
+                link = plan_link(plan, seed)
                 imei = f"30023401{idx:07d}"
                 emu = Emulator(
                     imei=imei,
@@ -182,45 +204,16 @@ def run_realtime(
                     link=CompressedLink(link, start, speedup, days * DAY),
                 ).start()
                 emulators.append(emu)
-                vdir = root / f"vessel-{idx}"
-                made = _flip(
-                    [
-                        "vessel",
-                        "init",
-                        "--dir",
-                        str(vdir),
-                        "--name",
-                        plan.name,
-                        "--imei",
-                        imei,
-                        "--seal-pub",
-                        keys["seal_public"],
-                        "--shore-sign-pub",
-                        keys["sign_public"],
-                        "--serial",
-                        emu.device,
-                    ],
-                    env,
-                )
                 assert emu.mt_address is not None
-                mt_host, mt_port = emu.mt_address
-                _flip(
-                    [
-                        "gateway",
-                        "vessel",
-                        "add",
-                        "--db",
-                        db,
-                        "--name",
-                        plan.name,
-                        "--imei",
-                        imei,
-                        "--sign-pub",
-                        made["sign_public"],
-                        "--mt-url",
-                        f"directip://{mt_host}:{mt_port}",
-                    ],
+                enrol(
+                    root / f"vessel-{idx}",
+                    db,
+                    keys,
                     env,
+                    name=plan.name,
+                    imei=imei,
+                    agent=["--serial", emu.device],
+                    mt_url="directip://{}:{}".format(*emu.mt_address),
                 )
                 submissions += [(a.time, idx, a) for a in plan.arrivals]
             token = _flip(
