@@ -82,7 +82,12 @@ def primero_record(payload: dict[str, Any]) -> dict[str, Any]:
         data["language"] = [g["lang"]]
         if g.get("position"):
             data["location_current"] = f"{g['position']['lat']:.4f},{g['position']['lon']:.4f}"
-        if "text" in g:
+        if g.get("kind") == "voice":  # no words to copy: say so, and where staff can listen
+            data["narrative"] = (
+                f"Voice note, {g.get('duration_s', 0):.0f} s, language {g['lang']}: listen in "
+                f"flip-sync ({g.get('audio', '')}, staff login; every listening is audited)."
+            )
+        elif "text" in g:
             data["narrative"] = g["text"]
     return data
 

@@ -405,9 +405,13 @@ def connector_case(
             "seq": seq,
             "category": grievance.category,
             "lang": grievance.lang,
+            "kind": "voice" if grievance.voice_mode is not None else "text",
             "time": iso(grievance.time),
             "position": position(grievance),
         }
+        if grievance.voice_mode is not None:  # the audio stays ashore: fetched by staff, audited
+            g["duration_s"] = (grievance.voice_ms or 0) / 1000
+            g["audio"] = f"/api/grievances/{grievance.id}/audio"
         if share_text:
             g["text"] = grievance.text
             g["zawgyi"] = zawgyi_note(grievance)

@@ -29,6 +29,7 @@ def add_grievance(
     when: dt.datetime = T0,
     lat: float | None = -4.61,
     lon: float | None = 55.45,
+    voice_ms: int | None = None,
 ) -> tuple[int, str]:
     """Insert a message and its grievance and call ``desk.on_grievance`` in one transaction;
     returns (grievance id, case ref)."""
@@ -51,6 +52,8 @@ def add_grievance(
             pos_uncertainty_m=800.0,
             pos_source="naf",
         )
+        if voice_ms is not None:  # a 700C voice note of that length instead of words
+            g.text, g.voice, g.voice_mode, g.voice_ms = "", bytes(voice_ms // 40 * 4), 8, voice_ms
         s.add(g)
         s.flush()
         case = desk.on_grievance(s, g, v, settings=settings or CaseSettings(), now=when)

@@ -186,6 +186,22 @@ def test_primero_outage_drains_afterwards_nothing_lost_nothing_doubled(gateway: 
         connector.close()
 
 
+def test_a_voice_grievance_reaches_primero_as_a_voice_note_not_an_empty_narrative(
+    gateway: Gateway,
+) -> None:
+    fake = FakePrimero()
+    with ServerThread(fake.app) as server:
+        settings = CaseSettings(connectors="primero")
+        connector = PrimeroConnector(server.url, "primero", "pw")
+        dispatcher = Dispatcher(gateway.db, {"primero": connector})
+        gid, ref = add_grievance(gateway.db, "Sea One", 1, settings=settings, voice_ms=12_000)
+        assert dispatcher.run_once() == 1
+        record = fake.cases[case(gateway.db, ref).external_id]
+        assert record["narrative"].startswith("Voice note, 12 s, language my")
+        assert f"/api/grievances/{gid}/audio" in record["narrative"]
+        connector.close()
+
+
 def test_primero_token_refreshed_before_expiry(gateway: Gateway) -> None:
     fake = FakePrimero(token_ttl_s=30)  # under the 60 s margin: every call logs in again
     with ServerThread(fake.app) as server:
