@@ -252,3 +252,31 @@ def test_idle_returns_to_the_start_and_shows_nothing_of_the_last_person(
     page.wait_for_selector("#s-lang", timeout=(IDLE_S + 5) * 1000)
     assert i18n.load("th")["ui.not_found"] not in page.content()
     w.close()
+
+
+def test_a_report_over_the_limit_says_wait_not_no_connection(browser: Any, tmp_path: Path) -> None:
+    fx = make_agent_dir(tmp_path)
+    server = serve(str(fx.dir), ("127.0.0.1", 0), submits_per_10min=1)
+    w = Watched(browser, server.url, PHONE)
+    page = w.page
+    t = i18n.load("en")
+    try:
+        for attempt in range(2):
+            page.click("[data-lang=en]")
+            page.click("#go-report")
+            page.click("[data-cat='17']")
+            page.fill("#text", f"no pay, report {attempt}")
+            page.click("#next")
+            page.click("#send")
+            if attempt == 0:
+                page.wait_for_selector("#s-receipt")
+                page.click("#done")
+        page.wait_for_function(
+            "sending => document.getElementById('error').textContent !== sending",
+            arg=t["app.sending"],
+        )
+        assert page.inner_text("#error") == t["app.too_many"]  # not "no connection": wait
+        assert page.locator("#send").is_enabled()
+    finally:
+        w.close()
+        server.close()

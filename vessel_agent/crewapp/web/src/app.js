@@ -632,7 +632,9 @@ function reviewScreen() {
       state.draft = "";
       receiptScreen(answer);
     } catch (e) {
-      error.textContent = tr(String(e.message).startsWith("ui.") ? e.message : "app.offline");
+      // "app.too_many" too: a crew member told "no connection" would just press Send again.
+      const key = String(e.message);
+      error.textContent = tr(key.startsWith("ui.") || key.startsWith("app.") ? key : "app.offline");
       sendBtn.disabled = false;
     }
   };
