@@ -86,11 +86,13 @@ def test_gateway_killed_mid_burst_loses_nothing_and_doubles_nothing(tmp_path: Pa
     killed = threading.Event()
     try:
         with ThreadPoolExecutor(8) as pool:
-            # A steady stream (one frame every 10 ms, ~4 s in all), so the kill surely lands
-            # mid-burst however fast the gateway drains what has arrived.
+            # A steady stream (one frame every 25 ms, ~10 s in all), so the kill surely lands
+            # mid-burst however fast the gateway drains what has arrived — and even when this
+            # test's own thread is starved for seconds on a loaded runner (at 10 ms, ~4 s, all
+            # 400 were once stored before the kill).
             start = time.monotonic()
             futures = [
-                pool.submit(_until_confirmed, address, m, deadline, start + i * 0.01)
+                pool.submit(_until_confirmed, address, m, deadline, start + i * 0.025)
                 for i, m in enumerate(messages)
             ]
             _wait_for(lambda: count(db, Grievance) >= 20)
