@@ -35,8 +35,10 @@ from protocol.errors import LocalProtocolError
 from protocol.lang import Lang, lang_from_tag
 from protocol.messages import Reply, encode_message
 from shore_gateway.cases import desk
+from shore_gateway.cases.config import default_settings
 from shore_gateway.cases.conversation_models import CaseMessage, ReplyKey
 from shore_gateway.cases.models import Case, CaseGrievance
+from shore_gateway.cases.views import iso
 from shore_gateway.cases.workflow import BadRequest, BadTransition
 from shore_gateway.models import DeviceKey, Downlink, Grievance, Vessel, utcnow
 
@@ -122,6 +124,14 @@ def take_reply(session: Session, vessel: Vessel, message_id: int, reply: Reply) 
     if case is not None:
         case.updated_at = now
         session.add(case)
+        session.flush()
+        message = {
+            "from": "crew",
+            "ref_seq": reply.ref_seq,
+            "lang": reply.lang.tag,
+            "time": iso(now),
+        }
+        desk.crew_answered(session, case, message, reply.text, default_settings())
     session.flush()
     return True
 

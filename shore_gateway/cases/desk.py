@@ -426,14 +426,30 @@ def _queue_update(
     settings: CaseSettings,
     *,
     skip: str | None = None,
+    message: dict[str, Any] | None = None,
+    words: str | None = None,
 ) -> None:
+    """The case as it is now, to every connector but ``skip``. ``message``: a conversation
+    message that caused the update, with its ``words`` only where the connector shares text."""
     vessel = session.get(Vessel, case.vessel_id)
     assert vessel is not None
     for connector in settings.enabled():
         if connector == skip:
             continue
         payload = views.connector_case(session, case, vessel, None, share_text=False)
+        if message is not None:
+            shared = words is not None and _share_text(settings, connector)
+            payload["message"] = {**message, "text": words} if shared else message
         queue_outbox(session, connector, "case_update", case, f"{case.ref}:{entry.id}", payload)
+
+
+def crew_answered(
+    session: Session, case: Case, message: dict[str, Any], words: str, settings: CaseSettings
+) -> None:
+    """A crew member's answer landed on ``case``: audited (without the words) and sent to the
+    connectors as a case update, so a case system sees the conversation move."""
+    entry = audit(session, "crew", "crew_answer", case=case, ref_seq=message.get("ref_seq"))
+    _queue_update(session, case, entry, settings, message=message, words=words)
 
 
 def queue_outbox(

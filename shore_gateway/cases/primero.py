@@ -76,6 +76,8 @@ def primero_record(payload: dict[str, Any]) -> dict[str, Any]:
         "vessel_imo": payload["vessel"].get("imo"),
         "flip_actions": payload.get("actions", []),
     }
+    if payload.get("message"):  # a conversation message moved the case (the crew answered)
+        data["flip_last_message"] = payload["message"]
     g = payload.get("grievance")
     if g:
         data["flip_grievance_id"] = g["id"]

@@ -89,6 +89,9 @@ TIMELINE: dict[str, str] = {
     "split_from": "{actor} split this case off {source}",
     "view_text": "{actor} read the crew's words (grievance #{grievance})",
     "export": "{actor} exported cases",
+    "message_sent": "{actor} asked the crew member a question",
+    "crew_answer": "The crew member answered",
+    "view_conversation": "{actor} read the conversation with the crew",
 }
 
 
@@ -123,7 +126,7 @@ def timeline(entries: list[AuditEntry]) -> list[dict[str, Any]]:
             {
                 "time": views.iso(e.time),
                 "text": text,
-                "event": e.action != "view_text",
+                "event": e.action not in ("view_text", "view_conversation"),
                 "action": e.action,
             }
         )

@@ -18,7 +18,7 @@ from shore_gateway.cases.config import CaseSettings
 from shore_gateway.cases.models import OutboxEntry
 from shore_gateway.cases.mqtt import MqttConnector
 from shore_gateway.cases.outbox import Dispatcher
-from shore_gateway.cases.primero import PrimeroConnector
+from shore_gateway.cases.primero import PrimeroConnector, primero_record
 from shore_gateway.cases.workflow import Status
 from shore_gateway.db import Database
 from tests.shore_gateway.cases.helpers import SECRET_TEXT, add_grievance, case
@@ -200,6 +200,30 @@ def test_a_voice_grievance_reaches_primero_as_a_voice_note_not_an_empty_narrativ
         assert record["narrative"].startswith("Voice note, 12 s, language my")
         assert f"/api/grievances/{gid}/audio" in record["narrative"]
         connector.close()
+
+
+def test_a_crew_answer_reaches_the_connectors_its_words_only_where_text_is_shared(
+    gateway: Gateway,
+) -> None:
+    from sqlmodel import select
+
+    from shore_gateway.cases.models import AuditEntry
+
+    settings = CaseSettings(connectors="mqtt,primero")  # MQTT shares no text by default
+    _, ref = add_grievance(gateway.db, "Sea One", 1, settings=settings)
+    answer = "ဒီနေ့ မနက်ပါ"
+    message = {"from": "crew", "ref_seq": 1, "lang": "my", "time": "2026-12-05T06:00:00+00:00"}
+    with gateway.db.session() as s:
+        desk.crew_answered(s, desk.get_case(s, ref), message, answer, settings)
+    with gateway.db.session() as s:
+        rows = s.exec(select(OutboxEntry).where(OutboxEntry.kind == "case_update")).all()
+        sent = {r.connector: json.loads(r.payload) for r in rows}
+        (audit,) = s.exec(select(AuditEntry).where(AuditEntry.action == "crew_answer")).all()
+    assert set(sent) == {"mqtt", "primero"}
+    assert sent["primero"]["message"] == {**message, "text": answer}
+    assert sent["mqtt"]["message"] == message  # no words where text is not shared
+    assert answer not in audit.detail  # the audit log never holds crew words
+    assert primero_record(sent["primero"])["flip_last_message"]["text"] == answer
 
 
 def test_primero_token_refreshed_before_expiry(gateway: Gateway) -> None:
