@@ -181,22 +181,8 @@ def run(cfg: DemoConfig, emit_ready: Any) -> dict[str, Any]:
         )["token"]
         # Case response clocks run CLOCK_SCALE fast, like the link's compressed time, so the
         # urgent case's 30 minutes run out on screen (docs/cases.md, "Response clocks").
-        procs.start(
-            [
-                "gateway",
-                "serve",
-                "--db",
-                db,
-                "--http",
-                f"127.0.0.1:{http}",
-                "--directip",
-                f"127.0.0.1:{dip}",
-                "--keys",
-                str(root / "keys"),
-                "--json",
-            ],
-            {**env, **gateway_env, "FLIP_CASES_CLOCK_SCALE": str(CLOCK_SCALE)},
-        )
+        clocks = {"FLIP_CASES_CLOCK_SCALE": str(CLOCK_SCALE)}
+        procs.gateway(db, http, dip, root / "keys", {**env, **gateway_env, **clocks})
         for v in vessels:
             # Each vessel's crew app (docs/crew-app.md), as its box's own screen would open it.
             v["crew_app"] = f"http://127.0.0.1:{_free_port()}/"

@@ -78,6 +78,14 @@ class _Procs:
             raise RealtimeError(f"`flip {' '.join(args[:2])}` did not start: {err.strip()[:300]}")
         return p, json.loads(line)
 
+    def gateway(self, db: str, http: int, dip: int, keys: Path, env: dict[str, str]) -> None:
+        """``flip gateway serve`` on loopback (HTTP ``http``, DirectIP ``dip``), once ready."""
+        self.start(
+            ["gateway", "serve", "--db", db, "--http", f"127.0.0.1:{http}",
+             "--directip", f"127.0.0.1:{dip}", "--keys", str(keys), "--json"],
+            env,
+        )  # fmt: skip
+
     def stop(self) -> None:
         for p in self.procs:
             if p.poll() is None:
@@ -219,22 +227,7 @@ def run_realtime(
             token = _flip(
                 ["gateway", "user", "add", "--db", db, "--name", "sim", "--role", "staff"], env
             )["token"]
-            procs.start(
-                [
-                    "gateway",
-                    "serve",
-                    "--db",
-                    db,
-                    "--http",
-                    f"127.0.0.1:{http}",
-                    "--directip",
-                    f"127.0.0.1:{dip}",
-                    "--keys",
-                    str(root / "keys"),
-                    "--json",
-                ],
-                env,
-            )
+            procs.gateway(db, http, dip, root / "keys", env)
             for idx in range(vessels):
                 # No crew app: a fleet of agents on one host would all ask for 127.0.0.1:8080.
                 procs.start(
