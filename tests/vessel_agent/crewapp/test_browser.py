@@ -128,6 +128,7 @@ def test_urgent_needs_two_deliberate_actions_and_enter_never_discards(
     w = Watched(browser, server.url, PHONE)
     page = w.page
     page.click("[data-lang=my]")
+    page.wait_for_selector("#s-home")  # the catalog loads first: a loaded machine takes a while
     # The start page: digits and Enter (what opened and sent urgent reports in the old
     # terminal) do nothing.
     for key in ("1", "2", "3", "4", "Enter", "r", "Enter"):
