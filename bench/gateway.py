@@ -10,7 +10,9 @@ Measured in one run, so the ratios hold on a noisy machine:
   and strictly one at a time (one commit per frame) for reference;
 * **DirectIP** — the asyncio receiver with 8 concurrent senders (one TCP connection and one
   confirmation per frame, as Iridium does), SQLite; frames/s and p50/p99 latency from sending
-  the first byte to reading the confirmation;
+  the first byte to reading the confirmation. The senders run in a process of their own
+  (:mod:`bench.senders`): Iridium's servers are not in the gateway's process, and as threads
+  beside it they took its interpreter lock and CPU, so the bench measured them too;
 * **PostgreSQL** — the production path: in-process ingest, DirectIP with 8 senders, and MQTT
   ingest by one gateway (:class:`~shore_gateway.ingest.mqtt.MqttLink` draining a backlog that
   waited in its broker session: the broker at ``FLIP_BENCH_MQTT``, default 127.0.0.1:1883), with
@@ -29,13 +31,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
@@ -45,13 +45,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlmodel import func, select
 
-from firmware_bridge.directip import (
-    DirectIPReader,
-    MOHeader,
-    MOMessage,
-    decode_mo_confirmation,
-    encode_mo,
-)
+from bench.senders import send_in_process
 from protocol import frame, keys
 from protocol.lang import Lang
 from protocol.messages import CrewMessage
@@ -169,25 +163,18 @@ def directip_run(
     *,
     desk: bool = False,
 ) -> tuple[float, list[float]]:
+    """Frames/s and latencies of the DirectIP receiver with ``senders`` concurrent senders,
+    each one connection and one confirmation per frame. The senders run in a process of their
+    own (:mod:`bench.senders`), as Iridium's servers are not in the gateway's: threads here
+    would compete with the gateway for its interpreter lock and CPU."""
     fleet.register(db)
     pipeline = fleet.pipeline(db, desk=desk)
-    latencies: list[float] = []
-    lock = threading.Lock()
+    items = [(data, fleet.vessels[i][1], n) for n, (i, data) in enumerate(frames)]
     with serve(pipeline) as address:
-
-        def send(item: tuple[int, tuple[int, bytes]]) -> None:
-            n, (i, data) = item
-            t = time.perf_counter()
-            assert deliver(address, data, imei=fleet.vessels[i][1], momsn=n)
-            with lock:
-                latencies.append(time.perf_counter() - t)
-
-        start = time.perf_counter()
-        with ThreadPoolExecutor(senders) as pool:
-            list(pool.map(send, enumerate(frames)))
-        rate = len(frames) / (time.perf_counter() - start)
+        seconds, latencies, confirmed = send_in_process(address, items, senders)
+    assert confirmed == len(frames)
     assert _count(db, Grievance) == len(frames)
-    return rate, latencies
+    return len(frames) / seconds, latencies
 
 
 def backlog_run(fleet: Fleet, db: Database, frames: list[tuple[int, bytes]]) -> dict[str, Any]:
@@ -301,32 +288,6 @@ def serve(sink: FrameSink) -> Iterator[tuple[str, int]]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
-
-
-def deliver(address: tuple[str, int], payload: bytes, *, imei: str, momsn: int) -> bool:
-    message = encode_mo(
-        MOMessage(
-            header=MOHeader(
-                cdr_reference=momsn & 0xFFFFFFFF,
-                imei=imei,
-                session_status=0,
-                momsn=momsn & 0xFFFF,
-                mtmsn=0,
-                session_time=1_763_640_000,
-            ),
-            payload=payload,
-        )
-    )
-    with socket.create_connection(address, timeout=30) as sock:
-        sock.sendall(message)
-        reader = DirectIPReader(max_message=64)
-        while True:
-            chunk = sock.recv(64)
-            done = reader.receive_data(chunk or None)
-            if done:
-                return decode_mo_confirmation(done[0]).success
-            if not chunk:
-                return False
 
 
 def _count(db: Database, model: type) -> int:

@@ -20,6 +20,7 @@ from protocol.messages import LossReason, LostRange, StatusRequest, Withdraw
 from protocol.seqranges import gap_ranges, merge
 from protocol.shorecore import MAX_GAP_RANGES
 from protocol.vessel import VesselSession
+from shore_gateway import pipeline as pipeline_module
 from shore_gateway.db import Database
 from shore_gateway.decrypt import open_pending
 from shore_gateway.downlink import acks_for
@@ -35,7 +36,7 @@ from shore_gateway.models import (
     RawFrame,
 )
 from shore_gateway.pipeline import Pipeline
-from shore_gateway.pipeline_api import ArrivalMeta, Outcome
+from shore_gateway.pipeline_api import AcceptResult, ArrivalMeta, Outcome
 from shore_gateway.registry import VesselIds, add_vessel, revoke_key, rotate_key
 from tests.helpers import det_rng, shore_keys
 
@@ -420,6 +421,43 @@ def test_a_cancelled_caller_spoils_no_other_arrival(fleet: Fleet) -> None:
 
     assert asyncio.run(burst()) == [Outcome.STORED] * (len(frames) - 1)
     assert fleet.count(Grievance) == 6  # the cancelled caller's frame was taken all the same
+
+
+def test_callers_answered_together_come_back_into_one_batch(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Senders that send again once answered (DirectIP: a connection per frame) come back over
+    several turns of the event loop; the next batch waits for all of them, rather than taking
+    the first and leaving the others to a batch of their own (the wait is bounded by a share of
+    the batch's time, made long here so that a loaded machine cannot end it first)."""
+    monkeypatch.setattr(pipeline_module, "GATHER_SHARE", 100.0)
+    senders, rounds = 4, 5
+    frames = []
+    for i in range(senders * rounds):
+        fleet.session.queue_crew(GrievanceContent(category=0x14, lang=Lang.EN, text=f"g{i}"), T0)
+        frames += fleet.frames(T0, n=1)
+    batches: list[int] = []
+    ingest_many = fleet.pipeline.ingest_many
+
+    def counted(items: list[tuple[bytes, ArrivalMeta]]) -> list[AcceptResult]:
+        batches.append(len(items))
+        return ingest_many(items)
+
+    monkeypatch.setattr(fleet.pipeline, "ingest_many", counted)
+
+    async def sender(k: int) -> None:
+        for n, data in enumerate(frames[k::senders]):
+            for _ in range(2 * k * n):  # the first round sent at once, then back after a while
+                await asyncio.sleep(0)
+            meta = ArrivalMeta(channel="directip", imei="1", momsn=n * senders + k)
+            assert (await fleet.pipeline.accept(data, meta)).outcome is Outcome.STORED
+
+    async def run() -> None:
+        await asyncio.gather(*(sender(k) for k in range(senders)))
+
+    asyncio.run(run())
+    assert batches == [senders] * rounds
+    assert fleet.count(Grievance) == senders * rounds
 
 
 def test_a_replacement_box_reusing_seqs_is_flagged_and_loses_nothing(fleet: Fleet) -> None:

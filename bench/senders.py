@@ -1,0 +1,118 @@
+"""DirectIP senders for the gateway bench, run in a process of their own.
+
+Iridium's servers are not in the gateway's process: run as threads beside it, the senders
+would take its interpreter lock and CPU and the bench would measure them with the gateway.
+:func:`send_in_process` starts ``python -m bench.senders`` (a fresh interpreter: nothing of the
+gateway's threads or event loop is copied into it, and the caller's main module is not run
+again as ``multiprocessing``'s spawn would). The child imports only the DirectIP codec, so it
+starts quickly; its clock starts when the first message is sent. The messages go to it on
+stdin and its figures come back on stdout, as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from firmware_bridge.directip import (
+    DirectIPReader,
+    MOHeader,
+    MOMessage,
+    decode_mo_confirmation,
+    encode_mo,
+)
+
+# (payload, IMEI, MOMSN) of one MO message.
+Item = tuple[bytes, str, int]
+
+
+def mo_message(payload: bytes, *, imei: str, momsn: int) -> bytes:
+    """One MO message as Iridium's gateway sends it (header and payload IEs)."""
+    return encode_mo(
+        MOMessage(
+            header=MOHeader(
+                cdr_reference=momsn & 0xFFFFFFFF,
+                imei=imei,
+                session_status=0,
+                momsn=momsn & 0xFFFF,
+                mtmsn=0,
+                session_time=1_763_640_000,
+            ),
+            payload=payload,
+        )
+    )
+
+
+def deliver(address: tuple[str, int], message: bytes) -> bool:
+    """One connection, one message, the confirmation read back: True when it says success."""
+    with socket.create_connection(address, timeout=30) as sock:
+        sock.sendall(message)
+        reader = DirectIPReader(max_message=64)
+        while True:
+            chunk = sock.recv(64)
+            done = reader.receive_data(chunk or None)
+            if done:
+                return decode_mo_confirmation(done[0]).success
+            if not chunk:
+                return False
+
+
+def send_all(
+    address: tuple[str, int], items: list[Item], senders: int
+) -> tuple[float, list[float], int]:
+    """Deliver every item with ``senders`` connections at a time, as Iridium does.
+
+    Returns (seconds from the first send to the last confirmation, each message's latency from
+    connecting to reading its confirmation, how many were confirmed).
+    """
+    messages = [mo_message(p, imei=imei, momsn=n) for p, imei, n in items]
+
+    def send(message: bytes) -> tuple[float, bool]:
+        start = time.perf_counter()
+        ok = deliver(address, message)
+        return time.perf_counter() - start, ok
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(senders) as pool:
+        done = list(pool.map(send, messages))
+    seconds = time.perf_counter() - start
+    return seconds, [t for t, _ok in done], sum(ok for _t, ok in done)
+
+
+def send_in_process(
+    address: tuple[str, int], items: list[Item], senders: int = 8
+) -> tuple[float, list[float], int]:
+    """:func:`send_all` in a child process (see the module docstring)."""
+    request = {
+        "address": list(address),
+        "senders": senders,
+        "items": [[payload.hex(), imei, momsn] for payload, imei, momsn in items],
+    }
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.senders"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    answer = json.loads(child.stdout)
+    return answer["seconds"], answer["latencies"], answer["confirmed"]
+
+
+def main() -> None:
+    """The child: a request on stdin (:func:`send_in_process`), the figures on stdout."""
+    request = json.load(sys.stdin)
+    host, port = request["address"]
+    items = [(bytes.fromhex(p), imei, momsn) for p, imei, momsn in request["items"]]
+    seconds, latencies, confirmed = send_all((host, port), items, request["senders"])
+    json.dump({"seconds": seconds, "latencies": latencies, "confirmed": confirmed}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
