@@ -172,7 +172,7 @@ def directip_run(
     items = [(data, fleet.vessels[i][1], n) for n, (i, data) in enumerate(frames)]
     with serve(pipeline) as address:
         seconds, latencies, confirmed = send_in_process(address, items, senders)
-    assert confirmed == len(frames)
+    assert confirmed == len(frames), (confirmed, len(frames))
     assert _count(db, Grievance) == len(frames)
     return len(frames) / seconds, latencies
 
