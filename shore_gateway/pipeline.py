@@ -124,9 +124,10 @@ class Pipeline:
         lane = self._lanes.setdefault(loop, _Lane())
         lane.waiting.append(waiting)
         lane.arrived()
-        if lane.draining < self.parallel:
+        if lane.draining < self.parallel and lane.wake is None:
             # A task of its own, so a cancelled caller never strands the others' results (a
-            # cancelled caller cancels only its own future, which the drain then skips).
+            # cancelled caller cancels only its own future, which the drain then skips). Not
+            # while a drain gathers: this arrival is one of those it waits for.
             lane.draining += 1
             task = loop.create_task(self._drain(loop, lane))
             self._tasks.add(task)
