@@ -79,15 +79,15 @@ class Pipeline:
     Concurrent arrivals are committed together (group commit): the batch is durable as a whole
     before any adapter tells its provider "received", and one fsync serves many frames.
 
-    Providers that wait for the answer before sending more (a DirectIP sender, an MQTT session
-    at its receive maximum, a bounded backlog drain) come back the moment a batch is answered,
-    yet not all within one turn of the event loop: the next batch would take the first one or
-    two and leave the rest to a batch of their own, each paying the whole per-batch cost (with
-    8 DirectIP senders, batches of 2 and 6 alternated). So a batch first waits a little for as
-    many arrivals as were in flight last time (the batch just answered and those that waited
-    behind it), for at most :data:`GATHER_SHARE` of that batch's time after it was answered —
-    less than a batch costs. An arrival long after the last batch starts one at once; no drain
-    waits without an arrival waiting.
+    Senders that wait for the answer before sending more (DirectIP: a connection per frame,
+    confirmed once durable) come back once a batch is answered, but over a few milliseconds,
+    not within one turn of the event loop: the next batch took the first one or two and left
+    the rest to a batch of their own, each paying the whole per-batch cost (with 8 DirectIP
+    senders, batches of 2 and 6 alternated). So a batch first waits for as many arrivals as
+    were in flight last time (the batch just answered and those that waited behind it), for at
+    most :data:`GATHER_SHARE` of that batch's time after it was answered: less than a batch
+    costs. An arrival after a quiet spell starts a batch at once, and no drain waits without an
+    arrival waiting.
     """
 
     def __init__(
