@@ -485,11 +485,13 @@ def _postgres_rows(fleet: Fleet, frames: list[tuple[int, bytes]]) -> list[dict[s
                 "bound": round(crypto),
             },
         ]
-        if "in-process" in what:  # DirectIP senders and the MQTT publisher share the process
+        if "MQTT" not in what:  # the MQTT publisher shares the process; the DirectIP senders
+            # have one of their own
+            outside = "server and senders" if "DirectIP" in what else "server"
             rows.append(
                 {
                     "metric": f"{what} / crypto bound in CPU per frame of this process, "
-                    "PostgreSQL (server not counted; median of the same pairs)",
+                    f"PostgreSQL ({outside} not counted; median of the same pairs)",
                     "value": round(cpu, 2),
                     "target": "reported",
                     "met": None,
