@@ -12,12 +12,16 @@ already in a case returns that case and changes nothing.
 
 A batch costs a few set-based statements, not a few per grievance: one lookup for the
 grievances (their messages' seqs, whether one is in a case already, whether its withdrawal
-overtook it), one for the cases they may join and follow, one for those cases' actions (when a
-connector is on); one insert each for the new cases (and their refs), the links, the audit
-entries, the downlinks and the outbox rows. Where an earlier grievance of the batch changes what
-a later one meets — a reopening, an early withdrawal (after which the matter's cases are looked
-up again) — the rows so far are written first and the change is made by the desk's own
-(per-case) code, so the order of effects is the one-at-a-time order.
+overtook it), one for the cases they may join and follow (with their actions, when a connector
+is on); one insert each for the new cases (and their refs), the links, the audit entries, the
+downlinks and the outbox rows. The lookups are built once per process, their lists bound as
+one parameter each (:class:`_OneOf`): a statement built, keyed and parsed anew on every batch
+cost the gateway more than the database spent running it.
+
+Where an earlier grievance of the batch changes what a later one meets — a reopening, an early
+withdrawal (after which the matter's cases are looked up again) — the rows so far are written
+first and the change is made by the desk's own (per-case) code, so the order of effects is the
+one-at-a-time order.
 """
 
 from __future__ import annotations
@@ -28,11 +32,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_
+from sqlalchemy import BindParameter, Boolean, and_, any_, bindparam, delete, func, or_
 from sqlalchemy import case as when
+from sqlalchemy import select as core_select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Session, col, select
 
-from shore_gateway.bulk import insert_rows
+from shore_gateway.bulk import insert_rows, update_rows
 from shore_gateway.cases import desk, views
 from shore_gateway.cases.config import CaseSettings, default_settings
 from shore_gateway.cases.models import (
@@ -91,7 +101,8 @@ def on_grievances(
     gids = [desk._id(g) for g, _ in items]
     seqs, linked, early = _grievances(session, gids)
     pairs = {(desk._id(v), g.category) for g, v in items}
-    joinable, newest = _cases_of(session, pairs, now, settings)
+    actions: dict[int, list[CaseAction]] = {}  # of the cases looked up, for the connectors
+    joinable, newest = _cases_of(session, pairs, now, settings, actions)
     results: list[Case | None] = [None] * len(items)
     placed: dict[int, Case] = {}  # grievances put in a case by this call
     segment: list[_Plan] = []
@@ -108,8 +119,7 @@ def on_grievances(
         joined = case is not None
         follows = None if joined else newest.get(pair)
         if case is None:
-            case = _new_case(pair, now, settings)
-            session.add(case)
+            case = _new_case(pair, now, settings)  # inserted with its segment
             joinable[pair] = newest[pair] = case
         reopen = REOPEN_TO.get(Status(case.status)) if joined else None
         plan = _Plan(
@@ -126,14 +136,14 @@ def on_grievances(
         segment.append(plan)
         placed[gid] = case
         if reopen is not None or plan.early:  # what follows must meet the changed case
-            _write(session, segment, results, settings, now)
+            _write(session, segment, results, settings, now, actions)
             segment = []
         if plan.early:  # the withdrawal may have withdrawn the case: look the matter up again
             joinable.pop(pair, None)
-            again = _cases_of(session, {pair}, now, settings)
+            again = _cases_of(session, {pair}, now, settings, actions)
             joinable.update(again[0])
             newest.update(again[1])
-    _write(session, segment, results, settings, now)
+    _write(session, segment, results, settings, now, actions)
     assert all(c is not None for c in results)
     return results  # type: ignore[return-value]
 
@@ -144,6 +154,7 @@ def _write(
     results: list[Case | None],
     settings: CaseSettings,
     now: dt.datetime,
+    actions: dict[int, list[CaseAction]],
 ) -> None:
     """Write a segment: new cases, links, audit entries, downlinks, outbox rows (one
     statement each); then the reopening or early withdrawal that ended it (only the last plan
@@ -151,12 +162,9 @@ def _write(
     if not plans:
         return
     connection = session.connection()
-    fresh = [p.case for p in plans if p.case.id is None]
+    fresh = {id(p.case): p.case for p in plans if p.case.id is None}  # once each, in order
     if fresh:
-        session.flush()  # one INSERT … RETURNING for the new cases
-        for case in fresh:
-            case.ref = format_ref(desk._id(case))
-        session.flush()  # their refs, now that the ids are known
+        _insert_cases(session, list(fresh.values()))
     insert_rows(
         connection,
         _table(CaseGrievance),
@@ -199,7 +207,7 @@ def _write(
             downlinks = []
             _reopen(session, p.case, p.reopen, p.grievance, now, settings)
     insert_rows(connection, _table(Downlink), downlinks)
-    _queue_connectors(session, plans, entries, settings)
+    _queue_connectors(session, plans, entries, settings, actions)
     for p in plans:
         results[p.index] = p.case
         if p.early:  # the crew member's withdrawal overtook the grievance on the way
@@ -213,20 +221,36 @@ def _write(
             results[p.index] = left or p.case
 
 
+def _insert_cases(session: Session, cases: list[Case]) -> None:
+    """Insert new cases (one statement), then give each the ref made from its id (a second);
+    they join the session as if loaded from it. Core statements of a fixed text: the ORM's unit
+    of work (and its insert, whose text grows with the rows) cost more than the two."""
+    connection = session.connection()
+    names = [c.name for c in _C.columns if c.name != "id"]
+    rows = [{n: getattr(case, n) for n in names} for case in cases]
+    ids = dict(insert_rows(connection, _C, rows, returning=("external_id", "id")))
+    for case in cases:
+        case.id = ids[case.external_id]
+        case.ref = format_ref(case.id)
+    update_rows(connection, _C, [{"id": c.id, "ref": c.ref} for c in cases], key="id")
+    for case in cases:
+        make_transient_to_detached(case)  # its columns are the row's: no load, no flush
+        session.add(case)
+
+
 def _queue_connectors(
-    session: Session, plans: list[_Plan], entries: dict[int, int], settings: CaseSettings
+    session: Session,
+    plans: list[_Plan],
+    entries: dict[int, int],
+    settings: CaseSettings,
+    actions: dict[int, list[CaseAction]],
 ) -> None:
     """Each enabled connector's outbox row for each grievance (CONTRACTS.md: MQTT gets one
-    message per grievance, keyed by its id; Primero a new case, or an update of the case)."""
+    message per grievance, keyed by its id; Primero a new case, or an update of the case).
+    ``actions``: the joined cases' actions, looked up with the cases (a new case has none)."""
     connectors = settings.enabled()
     if not connectors:
         return
-    ids = {desk._id(p.case) for p in plans}
-    actions: dict[int, list[CaseAction]] = {}
-    for action in session.exec(
-        select(CaseAction).where(col(CaseAction.case_id).in_(ids)).order_by(col(CaseAction.id))
-    ).all():
-        actions.setdefault(action.case_id, []).append(action)
     rows: list[dict[str, Any]] = []
     for p in plans:
         case, gid = p.case, desk._id(p.grievance)
@@ -283,42 +307,70 @@ def _reopen(
     )
 
 
-def _grievances(
-    session: Session, gids: list[int]
-) -> tuple[dict[int, int], dict[int, Case], set[int]]:
-    """One lookup for the batch: each grievance's message seq, the case of those already in
-    one, and those whose withdrawal arrived first."""
-    rows = session.exec(
-        select(Grievance.id, Message.seq, CaseGrievance.case_id, EarlyWithdrawal.id)
-        .join(Message, col(Message.id) == col(Grievance.message_id))
-        .outerjoin(CaseGrievance, col(CaseGrievance.grievance_id) == col(Grievance.id))
-        .outerjoin(
-            EarlyWithdrawal,
-            and_(
-                col(EarlyWithdrawal.vessel_id) == col(Message.vessel_id),
-                col(EarlyWithdrawal.ref_seq) == col(Message.seq),
-            ),
-        )
-        .where(col(Grievance.id).in_(gids))
-    ).all()
-    seqs = {int(gid or 0): seq for gid, seq, _, _ in rows}
-    in_case = {int(gid or 0): case_id for gid, _, case_id, _ in rows if case_id is not None}
-    linked: dict[int, Case] = {}
-    if in_case:
-        cases = session.exec(select(Case).where(col(Case.id).in_(set(in_case.values()))))
-        by_id = {c.id: c for c in cases.all()}
-        linked = {gid: by_id[case_id] for gid, case_id in in_case.items()}
-    return seqs, linked, {int(gid or 0) for gid, _, _, early in rows if early is not None}
+_C: Any = Case.__table__  # type: ignore[attr-defined]
+_G: Any = Grievance.__table__  # type: ignore[attr-defined]
+_M: Any = Message.__table__  # type: ignore[attr-defined]
+_CG: Any = CaseGrievance.__table__  # type: ignore[attr-defined]
+_EW: Any = EarlyWithdrawal.__table__  # type: ignore[attr-defined]
 
 
-def _cases_of(
-    session: Session, pairs: set[_Pair], now: dt.datetime, settings: CaseSettings
-) -> tuple[dict[_Pair, Case], dict[_Pair, Case]]:
-    """For each (vessel, category): the case a new grievance joins — the newest opened within
-    the join window that is open, remediated or closed (a closed one only if closed within the
-    window too), never withdrawn or merged away — and the newest case of all (a new case
-    follows it). One statement."""
-    since = now - dt.timedelta(days=settings.join_window_days)
+class _OneOf(ColumnElement[bool]):
+    """``column`` is one of the values of the list parameter ``name``.
+
+    On PostgreSQL ``column = ANY(%(name)s)``: one array parameter, so the statement's text is
+    the same for 1 value or 64 and the driver keeps its parsed form (psycopg parses again any
+    statement of more than 50 parameters, as ``IN (…)`` with one per value is at 64) and the
+    server its plan. Elsewhere an expanding ``IN``."""
+
+    type = Boolean()
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's cache key reads it from the class
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: Any, name: str) -> None:
+        self.column = column
+        self.name = name
+
+    def self_group(self, against: Any = None) -> Any:
+        return self  # already a condition: no ``= 1`` where booleans are integers
+
+
+@compiles(_OneOf)
+def _in_list(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    expanding = element.column.in_(bindparam(element.name, expanding=True))
+    return str(compiler.process(expanding, **kw))
+
+
+@compiles(_OneOf, "postgresql")
+def _any_of_array(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    array = bindparam(element.name, type_=ARRAY(element.column.type))
+    return str(compiler.process(element.column == any_(array), **kw))
+
+
+# The intake's lookups are built once, with their lists and times as parameters: building and
+# keying a statement on every batch cost more client time than running it.
+
+#: Each grievance's message seq, its case if it is in one, and whether its withdrawal arrived
+#: first (plain columns: no ORM objects wanted).
+_GRIEVANCES: Any = (
+    core_select(_G.c.id, _M.c.seq, _CG.c.case_id, _EW.c.id)
+    .select_from(
+        _G.join(_M, _M.c.id == _G.c.message_id)
+        .outerjoin(_CG, _CG.c.grievance_id == _G.c.id)
+        .outerjoin(_EW, and_(_EW.c.vessel_id == _M.c.vessel_id, _EW.c.ref_seq == _M.c.seq))
+    )
+    .where(_OneOf(_G.c.id, "gids"))
+)
+
+_CASES_BY_ID: Any = select(Case).where(_OneOf(_C.c.id, "ids"))
+
+
+def _cases_statement(*, with_actions: bool) -> Any:
+    """For each (vessel, category) among ``vids`` × ``cats``: the newest case (``last``) and
+    the newest a grievance may join (``join``, see :func:`_cases_of`), each row with one of
+    the case's actions (in id order) when ``with_actions``."""
+    since: BindParameter[dt.datetime] = bindparam("since")
     merged_away = select(AuditEntry.case_id).where(
         AuditEntry.action == "merged_into", col(AuditEntry.case_id).is_not(None)
     )
@@ -336,25 +388,81 @@ def _cases_of(
             func.max(when((open_, col(Case.id)))).label("join"),
         )
         .where(
-            col(Case.vessel_id).in_({v for v, _ in pairs}),
-            col(Case.category).in_({c for _, c in pairs}),
+            _OneOf(_C.c.vessel_id, "vids"),
+            _OneOf(_C.c.category, "cats"),
         )
         .group_by(col(Case.vessel_id), col(Case.category))
         .subquery()
     )
-    rows = session.exec(
-        select(Case, last.c.last, last.c.join).join(
-            last, or_(col(Case.id) == last.c.last, col(Case.id) == last.c.join)
-        )
-    ).all()
+    stmt = select(Case, last.c.last, last.c.join).join(
+        last, or_(col(Case.id) == last.c.last, col(Case.id) == last.c.join)
+    )
+    if not with_actions:
+        return stmt
+    return (
+        stmt.add_columns(CaseAction)
+        .outerjoin(CaseAction, col(CaseAction.case_id) == col(Case.id))
+        .order_by(col(CaseAction.id))
+    )
+
+
+_CASES: Any = _cases_statement(with_actions=False)
+_CASES_AND_ACTIONS: Any = _cases_statement(with_actions=True)
+
+
+def _grievances(
+    session: Session, gids: list[int]
+) -> tuple[dict[int, int], dict[int, Case], set[int]]:
+    """One lookup for the batch: each grievance's message seq, the case of those already in
+    one, and those whose withdrawal arrived first."""
+    session.flush()  # what an ORM query would autoflush: a plain one does not
+    rows = session.connection().execute(_GRIEVANCES, {"gids": gids}).all()
+    seqs = {int(gid): seq for gid, seq, _, _ in rows}
+    in_case = {int(gid): case_id for gid, _, case_id, _ in rows if case_id is not None}
+    linked: dict[int, Case] = {}
+    if in_case:
+        cases = session.exec(_CASES_BY_ID, params={"ids": list(set(in_case.values()))})
+        by_id = {c.id: c for c in cases.all()}
+        linked = {gid: by_id[case_id] for gid, case_id in in_case.items()}
+    return seqs, linked, {int(gid) for gid, _, _, early in rows if early is not None}
+
+
+def _cases_of(
+    session: Session,
+    pairs: set[_Pair],
+    now: dt.datetime,
+    settings: CaseSettings,
+    actions: dict[int, list[CaseAction]],
+) -> tuple[dict[_Pair, Case], dict[_Pair, Case]]:
+    """For each (vessel, category): the case a new grievance joins — the newest opened within
+    the join window that is open, remediated or closed (a closed one only if closed within the
+    window too), never withdrawn or merged away — and the newest case of all (a new case
+    follows it). One statement, which also puts those cases' actions (in id order) in
+    ``actions`` when a connector is on (its payloads list them)."""
+    since = now - dt.timedelta(days=settings.join_window_days)
+    with_actions = bool(settings.enabled())
+    params = {
+        "since": since,
+        "vids": list({v for v, _ in pairs}),
+        "cats": list({c for _, c in pairs}),
+    }
+    rows = session.exec(_CASES_AND_ACTIONS if with_actions else _CASES, params=params).all()
     newest: dict[_Pair, Case] = {}
     joinable: dict[_Pair, Case] = {}
-    for case, newest_id, join_id in rows:
+    seen: set[int] = set()
+    for case, newest_id, join_id, *action in rows:
         pair = (case.vessel_id, case.category)
         if pair in pairs and case.id == newest_id:
             newest[pair] = case
         if pair in pairs and case.id == join_id:
             joinable[pair] = case
+        if with_actions:
+            case_id = desk._id(case)
+            if case_id not in seen:  # a case looked up again: its actions afresh
+                seen.add(case_id)
+                actions[case_id] = []
+            if action[0] is not None:
+                actions[case_id].append(action[0])
     return joinable, newest
 
 

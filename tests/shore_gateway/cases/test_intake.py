@@ -229,3 +229,32 @@ def test_a_mixed_batch_on_both_databases(db: Database) -> None:
     assert withdrawn == {stored[1][0], stored[4][0]}
     assert _hand(db, stored, batch=True) == refs  # idempotent: nothing changes
     assert _state(db) == state
+
+
+def test_a_joining_grievance_carries_its_cases_actions(db: Database) -> None:
+    """The connector rows of a grievance that joins a case list the case's actions in id order
+    (the intake looks them up with the cases it may join); a new case has none."""
+    with db.session() as s:
+        for name in VESSELS:
+            add_vessel(s, name, make_pub_pem(), VesselIds())
+    stored = _prepare(db, [(0, 0x17, "acknowledged", 1)], [(0, 0x17, False), (1, 0x17, False)])
+    quiet = CaseSettings(connectors="")  # the staff's own changes queue nothing here
+    with db.session() as s:
+        case = s.exec(select(Case)).one()
+        due = NOW + dt.timedelta(days=3)
+        desk.add_action(s, case, "return_passport", actor="staff", due=due, settings=quiet)
+        desk.add_action(s, case, "pay_arrears", actor="staff", settings=quiet)
+    _hand(db, stored, batch=True)
+    with db.session() as s:
+        rows = [(r.connector, r.kind, json.loads(r.payload)) for r in s.exec(select(OutboxEntry))]
+    sent = {(connector, p["grievance_id"]): (kind, p) for connector, kind, p in rows}
+    assert sent[("mqtt", stored[0][0])][0] == "case_new"  # MQTT: one message per grievance
+    joined = sent[("mqtt", stored[0][0])][1]
+    assert joined["joined"] and [a["kind"] for a in joined["actions"]] == [
+        "return_passport",
+        "pay_arrears",
+    ]
+    assert joined["actions"][0]["due_at"] == due.isoformat()
+    assert sent[("primero", stored[0][0])][0] == "case_update"
+    assert sent[("primero", stored[0][0])][1]["actions"] == joined["actions"]
+    assert sent[("mqtt", stored[1][0])][1]["actions"] == []  # a new case
