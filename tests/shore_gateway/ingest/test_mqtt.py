@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -18,7 +19,7 @@ from sqlmodel import select
 from shore_gateway.db import Database
 from shore_gateway.ingest.mqtt import EnvelopeError, MqttLink, parse_mo
 from shore_gateway.models import Grievance, Position, RawFrame
-from shore_gateway.pipeline_api import AcceptResult, ArrivalMeta, FrameSink
+from shore_gateway.pipeline_api import AcceptResult, ArrivalMeta, FrameSink, Outcome
 from tests.shore_gateway.ingest.helpers import Boat, count, pipeline_for
 
 BROKER = ("127.0.0.1", 1883)
@@ -155,3 +156,60 @@ def test_unacknowledged_message_is_redelivered_to_the_restarted_session(
         cleanup.disconnect()
     assert second.stats["acked"] == 1
     assert count(sqlite_db, Grievance) == 1
+
+
+class HeldSink:
+    """A sink that holds every arrival until released, counting how many it holds at once."""
+
+    def __init__(self) -> None:
+        self.order: list[bytes] = []
+        self.held = 0
+        self.most = 0
+        self.release = asyncio.Event()
+
+    async def accept(self, frame: bytes, meta: ArrivalMeta) -> AcceptResult:
+        self.order.append(frame)
+        self.held += 1
+        self.most = max(self.most, self.held)
+        await self.release.wait()
+        self.held -= 1
+        return AcceptResult(outcome=Outcome.STORED)
+
+
+def test_the_link_works_at_most_receive_maximum_messages_whatever_the_broker_sends() -> None:
+    """Mosquitto 2.0 sends a session's whole queue once PUBACKs flow, past the receive maximum
+    the gateway asked for: the link holds to it itself. Forty messages delivered at once by the
+    network thread reach the sink four at a time, in the order they came, each acknowledged
+    once (nothing here needs a broker: the network thread's callback is called directly)."""
+    sink = HeldSink()
+    link = MqttLink(*BROKER, sink, client_id="t-window", receive_maximum=4)
+    acked: list[int] = []
+    link.client.ack = lambda mid, _qos: acked.append(mid)  # type: ignore[method-assign]
+    messages = []
+    for mid in range(1, 41):
+        msg = mqtt.MQTTMessage(mid=mid, topic=f"flip/v1/mo/{IMEI}".encode())
+        msg.payload = b"\x84frame %d" % mid
+        messages.append(msg)
+
+    def network_thread() -> None:
+        for msg in messages:
+            link._on_message(link.client, None, msg)
+
+    async def scenario() -> None:
+        link._loop = asyncio.get_running_loop()  # what start() records before connecting
+        thread = threading.Thread(target=network_thread)
+        thread.start()
+        await asyncio.to_thread(thread.join)
+        await _until(lambda: sink.held >= 4)
+        for _ in range(20):  # every delivery is on the loop by now: give them turns
+            await asyncio.sleep(0)
+        assert sink.held == 4
+        sink.release.set()
+        await _until(lambda: len(acked) == 40)
+        await link.stop()
+
+    asyncio.run(scenario())
+    assert sink.most == 4
+    assert sink.order == [bytes(m.payload) for m in messages]
+    assert sorted(acked) == list(range(1, 41))
+    assert link.stats == {"received": 40, "acked": 40, "refused": 0, "retries": 0}
