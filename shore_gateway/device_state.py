@@ -12,9 +12,10 @@ written for its vessel, so arrivals for one vessel are applied one batch at a ti
 gateway process; several vessels are locked in ascending id order, so two batches never wait on
 each other in a cycle.
 
-Rows travel as plain :class:`State` values through Core statements (one SELECT, one
-executemany UPDATE per batch): the ORM's identity map and unit of work cost more than the
-arithmetic on this hot path.
+Rows travel as plain :class:`State` values (and heartbeat checkpoints as :class:`Claim`)
+through Core statements built once (one SELECT, one UPDATE per batch): the ORM's identity map
+and unit of work, and building a statement afresh, cost more than the arithmetic on this hot
+path.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import delete as core_delete
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -45,8 +48,23 @@ from shore_gateway.models import (
 )
 
 _TABLE: Any = DeviceState.__table__  # type: ignore[attr-defined]
+_CLAIMS: Any = ChainClaim.__table__  # type: ignore[attr-defined]
 _COLUMNS = ("prefix", "highest", "chain_seq", "chain_value", "queue_depth", "last_contact")
 _STORED = (*_COLUMNS, "missing", "declared")
+_SELECT = (
+    core_select(_TABLE.c.vessel_id, *(_TABLE.c[c] for c in _STORED))
+    .where(_TABLE.c.vessel_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_TABLE.c.vessel_id)
+    .with_for_update()
+)
+_INSERT = {
+    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(),
+}
+_SELECT_CLAIMS = core_select(
+    _CLAIMS.c.id, _CLAIMS.c.vessel_id, _CLAIMS.c.last_seq, _CLAIMS.c.chain
+).where(_CLAIMS.c.vessel_id.in_(bindparam("ids", expanding=True)))
+_DELETE_CLAIMS = core_delete(_CLAIMS).where(_CLAIMS.c.id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(slots=True)
@@ -70,10 +88,9 @@ def lock(session: Session, vessel_ids: Iterable[int]) -> dict[int, State]:
     states = _select(session, ids)
     new = [vid for vid in ids if vid not in states]
     if new:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.connection().execute(
-            insert(_TABLE).on_conflict_do_nothing(),
-            [{**_defaults(), "vessel_id": vid} for vid in new],
+        connection = session.connection()
+        connection.execute(
+            _INSERT[connection.dialect.name], [{**_defaults(), "vessel_id": vid} for vid in new]
         )
         states.update(_select(session, new))
     return states
@@ -85,12 +102,7 @@ def _defaults() -> dict[str, Any]:
 
 
 def _select(session: Session, ids: list[int]) -> dict[int, State]:
-    rows = session.connection().execute(
-        core_select(_TABLE.c.vessel_id, *(_TABLE.c[c] for c in _STORED))
-        .where(_TABLE.c.vessel_id.in_(ids))
-        .order_by(_TABLE.c.vessel_id)
-        .with_for_update()
-    )
+    rows = session.connection().execute(_SELECT, {"ids": ids})
     return {row.vessel_id: State(**row._asdict()) for row in rows}
 
 
@@ -108,7 +120,7 @@ def advance(
     vessel_id: int,
     name: str,
     state: State,
-    claims: list[ChainClaim],
+    claims: list[Claim],
     added: Mapping[int, bytes | None],
     *,
     complete: bool,
@@ -171,11 +183,14 @@ def advance(
         since = state.last_contact.isoformat() if state.last_contact else None
         detail = shorecore.gap_text(name, out.gap_alert, highest=p.highest, last_contact=since)
         session.add(Alert(vessel_id=vessel_id, kind=AlertKind.GAP, detail=detail))
+    settled = []
     for last_seq, verdict in out.checked:
         if verdict is Verdict.MISMATCHED:
             detail = shorecore.chain_text(name, last_seq)
             session.add(Alert(vessel_id=vessel_id, kind=AlertKind.CHAIN, detail=detail))
-        session.delete(by_seq[last_seq])
+        settled.append(by_seq[last_seq].id)
+    if settled:
+        session.connection().execute(_DELETE_CLAIMS, {"ids": settled})
 
 
 def _declared(raw: str) -> list[tuple[int, int, int]]:
@@ -184,15 +199,23 @@ def _declared(raw: str) -> list[tuple[int, int, int]]:
     return [(int(a), int(b), int(r)) for a, b, r in json.loads(raw)]
 
 
-def claims_for(session: Session, vessel_ids: Iterable[int]) -> dict[int, list[ChainClaim]]:
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A heartbeat checkpoint waiting for the chain (a ``chain_claims`` row)."""
+
+    id: int
+    last_seq: int
+    chain: bytes
+
+
+def claims_for(session: Session, vessel_ids: Iterable[int]) -> dict[int, list[Claim]]:
     """Heartbeat checkpoints still waiting for the chain, per vessel (one query)."""
-    out: dict[int, list[ChainClaim]] = {}
+    out: dict[int, list[Claim]] = {}
     ids = list(vessel_ids)
     if ids:
-        for claim in session.exec(
-            select(ChainClaim).where(col(ChainClaim.vessel_id).in_(ids))
-        ).all():
-            out.setdefault(claim.vessel_id, []).append(claim)
+        rows = session.connection().execute(_SELECT_CLAIMS, {"ids": ids})
+        for claim_id, vessel_id, last_seq, chain in rows:
+            out.setdefault(vessel_id, []).append(Claim(claim_id, last_seq, chain))
     return out
 
 
