@@ -12,10 +12,12 @@ written for its vessel, so arrivals for one vessel are applied one batch at a ti
 gateway process; several vessels are locked in ascending id order, so two batches never wait on
 each other in a cycle.
 
-Rows travel as plain :class:`State` values (and heartbeat checkpoints as :class:`Claim`)
-through Core statements built once (one SELECT, one UPDATE per batch): the ORM's identity map
-and unit of work, and building a statement afresh, cost more than the arithmetic on this hot
-path.
+Rows travel as plain :class:`State` values through Core statements built once (one SELECT,
+one UPDATE per batch): the ORM's identity map and unit of work, and building a statement
+afresh, cost more than the arithmetic on this hot path. The vessel's heartbeat checkpoints
+(``chain_claims``, :class:`Claim`) come with its state row in the locking SELECT: only a
+transaction holding that lock adds or settles them, so the batch keeps them current itself
+(:meth:`State.claims`) instead of reading them again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam
@@ -52,18 +54,22 @@ _CLAIMS: Any = ChainClaim.__table__  # type: ignore[attr-defined]
 _COLUMNS = ("prefix", "highest", "chain_seq", "chain_value", "queue_depth", "last_contact")
 _STORED = (*_COLUMNS, "missing", "declared")
 _SELECT = (
-    core_select(_TABLE.c.vessel_id, *(_TABLE.c[c] for c in _STORED))
+    core_select(
+        _TABLE.c.vessel_id,
+        *(_TABLE.c[c] for c in _STORED),
+        _CLAIMS.c.id,
+        _CLAIMS.c.last_seq,
+        _CLAIMS.c.chain,
+    )
+    .select_from(_TABLE.outerjoin(_CLAIMS, _CLAIMS.c.vessel_id == _TABLE.c.vessel_id))
     .where(_TABLE.c.vessel_id.in_(bindparam("ids", expanding=True)))
     .order_by(_TABLE.c.vessel_id)
-    .with_for_update()
+    .with_for_update(of=_TABLE)
 )
 _INSERT = {
     "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(),
     "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(),
 }
-_SELECT_CLAIMS = core_select(
-    _CLAIMS.c.id, _CLAIMS.c.vessel_id, _CLAIMS.c.last_seq, _CLAIMS.c.chain
-).where(_CLAIMS.c.vessel_id.in_(bindparam("ids", expanding=True)))
 _DELETE_CLAIMS = core_delete(_CLAIMS).where(_CLAIMS.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -80,6 +86,20 @@ class State:
     last_contact: dt.datetime | None = None
     missing: str = "[]"  # JSON [[first, last(, reason)], ...] last alerted
     declared: str = "[]"  # JSON [[first, last, reason], ...] the vessel's own claims
+    claims: list[Claim] = field(default_factory=list)  # heartbeat checkpoints (not a column)
+
+    def claimed(self, claim_id: int, last_seq: int, chain: bytes) -> None:
+        """A heartbeat checkpoint this transaction stored for the vessel."""
+        self.claims.append(Claim(claim_id, last_seq, chain))
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A heartbeat checkpoint waiting for the chain (a ``chain_claims`` row)."""
+
+    id: int
+    last_seq: int
+    chain: bytes
 
 
 def lock(session: Session, vessel_ids: Iterable[int]) -> dict[int, State]:
@@ -102,8 +122,17 @@ def _defaults() -> dict[str, Any]:
 
 
 def _select(session: Session, ids: list[int]) -> dict[int, State]:
-    rows = session.connection().execute(_SELECT, {"ids": ids})
-    return {row.vessel_id: State(**row._asdict()) for row in rows}
+    """The state rows, locked, each with its checkpoints (a row per checkpoint, or one)."""
+    states: dict[int, State] = {}
+    for vessel_id, *stored, claim_id, last_seq, chain in session.connection().execute(
+        _SELECT, {"ids": ids}
+    ):
+        state = states.get(vessel_id)
+        if state is None:
+            state = states[vessel_id] = State(vessel_id, **dict(zip(_STORED, stored, strict=True)))
+        if claim_id is not None:
+            state.claimed(claim_id, last_seq, chain)
+    return states
 
 
 def save(session: Session, states: Iterable[State]) -> None:
@@ -120,7 +149,6 @@ def advance(
     vessel_id: int,
     name: str,
     state: State,
-    claims: list[Claim],
     added: Mapping[int, bytes | None],
     *,
     complete: bool,
@@ -153,6 +181,7 @@ def advance(
         pending = session.exec(select(FragmentPart.seq).where(FragmentPart.vessel_id == vessel_id))
         return dict(above), set(pending.all())
 
+    claims = state.claims
     by_seq = {c.last_seq: c for c in claims}
     out = shorecore.advance(
         p,
@@ -197,26 +226,6 @@ def _declared(raw: str) -> list[tuple[int, int, int]]:
     if raw == "[]":
         return []
     return [(int(a), int(b), int(r)) for a, b, r in json.loads(raw)]
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A heartbeat checkpoint waiting for the chain (a ``chain_claims`` row)."""
-
-    id: int
-    last_seq: int
-    chain: bytes
-
-
-def claims_for(session: Session, vessel_ids: Iterable[int]) -> dict[int, list[Claim]]:
-    """Heartbeat checkpoints still waiting for the chain, per vessel (one query)."""
-    out: dict[int, list[Claim]] = {}
-    ids = list(vessel_ids)
-    if ids:
-        rows = session.connection().execute(_SELECT_CLAIMS, {"ids": ids})
-        for claim_id, vessel_id, last_seq, chain in rows:
-            out.setdefault(vessel_id, []).append(Claim(claim_id, last_seq, chain))
-    return out
 
 
 def recompute_chain(session: Session, vessel_id: int, upto: int) -> bytes | None:
