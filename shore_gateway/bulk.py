@@ -13,18 +13,161 @@ column travels as one array parameter instead::
 SQLAlchemy bind processing (e.g. :class:`~shore_gateway.models.UtcDateTime`), and columns the
 rows leave out get their Python-side defaults, as a Core insert would give them. Rows come back
 in no promised order: callers match them by the columns they ask for.
+
+Each array travels typed (:class:`PgArray`, :func:`register_arrays`): psycopg otherwise scans
+every list it is given, twice, in Python, to choose the element type (and for integers the
+smallest one that fits) — per statement that cost as much as the statement's own round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from sqlalchemy import Table, bindparam, insert, update
+from psycopg.adapt import AdaptersMap
+from psycopg.pq import Format
+from sqlalchemy import Column, Table, bindparam, insert, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
-_SQL: dict[tuple[str, tuple[str, ...], tuple[str, ...] | None, tuple[str, ...]], Any] = {}
+
+class PgArray(list[Any]):
+    """A list psycopg sends as a binary array of one PostgreSQL type (``pg_type``), fixed up
+    front (:func:`register_arrays`) instead of found by scanning the elements."""
+
+    pg_type: ClassVar[str] = ""
+
+
+# The element types of the gateway's columns, by the (lower-case) name SQLAlchemy compiles them
+# to on PostgreSQL (length dropped): PostgreSQL's own name of each, as psycopg knows it.
+_PG_TYPES = {
+    "smallint": "int2",
+    "integer": "int4",
+    "bigint": "int8",
+    "float": "float8",
+    "double precision": "float8",
+    "boolean": "bool",
+    "text": "text",
+    "varchar": "varchar",
+    "bytea": "bytea",
+    "timestamp with time zone": "timestamptz",
+}
+_ARRAYS: dict[str, type[PgArray]] = {
+    name: type(f"{name.title()}Array", (PgArray,), {"pg_type": name})
+    for name in sorted(set(_PG_TYPES.values()))
+}
+
+
+def register_arrays(adapters: AdaptersMap) -> None:
+    """Teach a psycopg connection (its ``adapters``) the typed arrays: each :class:`PgArray`
+    dumps with psycopg's own binary dumper for that array type, which knows its oid and its
+    element dumper up front (``AdaptersMap.get_dumper_by_oid``). A connection without them
+    still sends the same arrays, found by psycopg's scan."""
+    for name, cls in _ARRAYS.items():
+        info = adapters.types.get(name)
+        if info is not None and info.array_oid:
+            adapters.register_dumper(cls, adapters.get_dumper_by_oid(info.array_oid, Format.BINARY))
+
+
+@dataclass(frozen=True, slots=True)
+class _Param:
+    """How one column's values become one array parameter (worked out once per shape)."""
+
+    name: str
+    process: Callable[[Any], Any] | None  # the column type's bind processing
+    floats: bool  # a binary array holds one element type: ``1`` and ``1.5`` are two
+    array: type[list[Any]]
+    column: Any = None  # set for a column the rows leave out: its Python-side default
+
+    def bind(self, values: list[Any]) -> list[Any]:
+        """``values`` as the driver should get them."""
+        if self.process is not None:
+            process = self.process
+            values = [process(v) for v in values]
+        if self.floats:
+            values = [None if v is None else float(v) for v in values]
+        return self.array(values)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """An unnest statement of one shape, and how its parameters are made."""
+
+    sql: str
+    given: tuple[_Param, ...]
+    defaults: tuple[_Param, ...]
+
+
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
+
+
+def _plan(
+    table: Table,
+    dialect: Dialect,
+    given: tuple[str, ...],
+    shape: tuple[Any, ...],
+    sql: Callable[[str, tuple[str, ...]], str],
+    *,
+    defaults: bool,
+) -> _Plan:
+    """The plan for ``given`` columns of ``table`` in a statement of ``shape``, made with
+    ``sql(casts, names)`` the first time; ``defaults``: with the columns the rows leave out
+    that have a Python-side default."""
+    key = (type(dialect), table, given, shape)
+    plan = _PLANS.get(key)
+    if plan is None:
+        left_out = tuple(
+            c
+            for c in table.columns
+            if defaults and c.name not in given and c.default is not None and not c.primary_key
+        )
+        columns = [table.c[n] for n in given] + list(left_out)
+        names = tuple(c.name for c in columns)
+        # Identifiers and types come from the table metadata, values only from parameters.
+        casts = ", ".join(f"CAST(%({c.name})b AS {_sql_type(c, dialect)}[])" for c in columns)
+        params = [_param(c, dialect) for c in columns]
+        defaulted = tuple(
+            _Param(p.name, p.process, p.floats, p.array, column)
+            for p, column in zip(params[len(given) :], left_out, strict=True)
+        )
+        plan = _PLANS[key] = _Plan(sql(casts, names), tuple(params[: len(given)]), defaulted)
+    return plan
+
+
+def _sql_type(column: Column[Any], dialect: Dialect) -> str:
+    return str(column.type.compile(dialect=dialect))
+
+
+def _param(column: Column[Any], dialect: Dialect) -> _Param:
+    base = _sql_type(column, dialect).split("(", 1)[0].strip().lower()
+    pg_type = _PG_TYPES.get(base)
+    return _Param(
+        name=column.name,
+        process=column.type.bind_processor(dialect),
+        floats=_python_type(column) is float,
+        array=_ARRAYS[pg_type] if pg_type else list,
+    )
+
+
+def _python_type(column: Any) -> type | None:
+    try:
+        kind: type = column.type.python_type
+    except NotImplementedError:
+        return None
+    return kind
+
+
+def _params(plan: _Plan, rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    params = {p.name: p.bind([row[p.name] for row in rows]) for p in plan.given}
+    for p in plan.defaults:
+        default: Any = p.column.default
+        if getattr(default, "is_callable", False):
+            values = [default.arg(None) for _ in rows]
+        else:
+            values = [default.arg] * len(rows)
+        params[p.name] = p.bind(values)
+    return params
 
 
 def insert_unnest(
@@ -39,58 +182,18 @@ def insert_unnest(
     Returns the ``returning`` columns of the rows inserted."""
     if not rows:
         return []
-    dialect = connection.dialect
     given = tuple(rows[0])
-    defaults = [
-        c
-        for c in table.columns
-        if c.name not in given and c.default is not None and not c.primary_key
-    ]
-    names = given + tuple(c.name for c in defaults)
-    key = (table.name, names, conflict, returning)
-    stmt = _SQL.get(key)
-    if stmt is None:
-        casts = ", ".join(
-            f"CAST(%({n})b AS {table.c[n].type.compile(dialect=dialect)}[])" for n in names
-        )
-        # Identifiers and types come from the table metadata, values only from parameters.
-        sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({casts})"  # noqa: S608
+
+    def sql(casts: str, names: tuple[str, ...]) -> str:
+        text = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({casts})"  # noqa: S608
         if conflict:
-            sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-        sql += f" RETURNING {', '.join(returning)}"
-        stmt = _SQL[key] = sql
-    params: dict[str, list[Any]] = {}
-    for name in given:
-        params[name] = _bind(table.c[name], [row[name] for row in rows], dialect)
-    for column in defaults:
-        default: Any = column.default
-        if getattr(default, "is_callable", False):
-            values = [default.arg(None) for _ in rows]
-        else:
-            values = [default.arg] * len(rows)
-        params[column.name] = _bind(column, values, dialect)
+            text += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        return text + f" RETURNING {', '.join(returning)}"
+
+    plan = _plan(table, connection.dialect, given, (conflict, returning), sql, defaults=True)
     # The driver's own placeholders (``%(name)b``): the arrays travel in binary, which the
     # driver dumps several times faster than escaping each element into a text array.
-    return [tuple(r) for r in connection.exec_driver_sql(stmt, params)]
-
-
-def _bind(column: Any, values: list[Any], dialect: Any) -> list[Any]:
-    """``values`` as the driver should get them: through the column's bind processing, and
-    floats as floats (a binary array holds one element type; ``1`` and ``1.5`` are two)."""
-    process = column.type.bind_processor(dialect)
-    if process:
-        values = [process(v) for v in values]
-    if _python_type(column) is float:
-        values = [None if v is None else float(v) for v in values]
-    return values
-
-
-def _python_type(column: Any) -> type | None:
-    try:
-        kind: type = column.type.python_type
-    except NotImplementedError:
-        return None
-    return kind
+    return [tuple(r) for r in connection.exec_driver_sql(plan.sql, _params(plan, rows))]
 
 
 _CORE: dict[tuple[str, str, tuple[str, ...] | None, tuple[str, ...]], Any] = {}
@@ -142,18 +245,13 @@ def update_rows(
         )
         connection.execute(stmt, [{**r, f"b_{key}": r[key]} for r in rows])
         return
-    cache = (table.name, names, ("update", key), ())
-    sql = _SQL.get(cache)
-    if sql is None:
-        dialect = connection.dialect
-        casts = ", ".join(
-            f"CAST(%({n})b AS {table.c[n].type.compile(dialect=dialect)}[])" for n in names
-        )
+
+    def sql(casts: str, columns: tuple[str, ...]) -> str:
         assigns = ", ".join(f"{n} = v.{n}" for n in sets)
-        # Identifiers and types come from the table metadata, values only from parameters.
-        sql = _SQL[cache] = (
-            f"UPDATE {table.name} SET {assigns} FROM unnest({casts}) AS v({', '.join(names)}) "  # noqa: S608
-            f"WHERE {table.name}.{key} = v.{key}"
+        return (
+            f"UPDATE {table.name} SET {assigns} FROM unnest({casts}) "  # noqa: S608
+            f"AS v({', '.join(columns)}) WHERE {table.name}.{key} = v.{key}"
         )
-    params = {n: _bind(table.c[n], [r[n] for r in rows], connection.dialect) for n in names}
-    connection.exec_driver_sql(sql, params)
+
+    plan = _plan(table, connection.dialect, names, ("update", key), sql, defaults=False)
+    connection.exec_driver_sql(plan.sql, _params(plan, rows))

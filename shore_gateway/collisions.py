@@ -15,7 +15,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from protocol import shorecore
@@ -23,6 +26,12 @@ from protocol.shorecore import Stored
 from shore_gateway.models import Alert, AlertKind, Message
 
 log = logging.getLogger("flip.gateway.pipeline")
+
+_MESSAGES: Any = Message.__table__  # type: ignore[attr-defined]
+_STORED = core_select(_MESSAGES.c.vessel_id, _MESSAGES.c.seq, _MESSAGES.c.digest).where(
+    _MESSAGES.c.vessel_id.in_(bindparam("vessel_ids", expanding=True)),
+    _MESSAGES.c.seq.in_(bindparam("seqs", expanding=True)),
+)  # built once: building it per batch cost more than running it
 
 
 @dataclass(slots=True)
@@ -42,12 +51,13 @@ def collided(session: Session, conflicts: Sequence[tuple[tuple[int, int], bytes]
         return []
     stored = {
         (vid, seq): digest
-        for vid, seq, digest in session.exec(
-            select(Message.vessel_id, Message.seq, Message.digest).where(
-                col(Message.vessel_id).in_({key[0] for key, _ in conflicts}),
-                col(Message.seq).in_({key[1] for key, _ in conflicts}),
-            )
-        ).all()
+        for vid, seq, digest in session.connection().execute(
+            _STORED,
+            {
+                "vessel_ids": sorted({key[0] for key, _ in conflicts}),
+                "seqs": sorted({key[1] for key, _ in conflicts}),
+            },
+        )
     }
     return [
         i

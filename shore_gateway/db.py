@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from shore_gateway.bulk import insert_rows
+from shore_gateway.bulk import insert_rows, register_arrays
 
 DEFAULT_URL = "sqlite:///flip-gateway.sqlite3"
 MIGRATIONS = "shore_gateway:migrations"
@@ -38,7 +38,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(parsed, **kwargs)
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_driver_name() == "psycopg":
+        event.listen(engine, "connect", _psycopg_arrays)
+    return engine
+
+
+def _psycopg_arrays(dbapi_conn: Any, _record: Any) -> None:
+    # The bulk statements' arrays with their types known up front (shore_gateway.bulk).
+    register_arrays(dbapi_conn.adapters)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

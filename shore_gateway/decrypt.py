@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from protocol import voice
@@ -89,17 +90,23 @@ def hand_grievances(
     once when the desk takes a batch)."""
     ids = store_grievances(session, grievances)
     if (hooks.on_grievances or hooks.on_grievance) and ids:
-        rows = session.exec(select(Grievance).where(col(Grievance.id).in_(ids))).all()
-        by_id = {g.id: g for g in rows}
-        vids = {g.vessel_id for g in grievances}
-        vessels = {v.id: v for v in session.exec(select(Vessel).where(col(Vessel.id).in_(vids)))}
-        items = [(by_id[gid], vessels[g.vessel_id]) for g, gid in zip(grievances, ids, strict=True)]
+        loaded = {g.id: (g, v) for g, v in session.execute(_HANDED, {"ids": ids})}
+        items = [loaded[gid] for gid in ids]
         if hooks.on_grievances:
             hooks.on_grievances(session, items)
         elif hooks.on_grievance:
             for grievance, vessel in items:
                 hooks.on_grievance(session, grievance, vessel)
     return ids
+
+
+# The stored grievances with their vessels, as the case desk takes them (one query, built once).
+_HANDED = (
+    select(Grievance, Vessel)
+    .join(Message, col(Message.id) == col(Grievance.message_id))
+    .join(Vessel, col(Vessel.id) == col(Message.vessel_id))
+    .where(col(Grievance.id).in_(bindparam("ids", expanding=True)))
+)
 
 
 def _new_grievance(

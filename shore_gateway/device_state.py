@@ -12,9 +12,12 @@ written for its vessel, so arrivals for one vessel are applied one batch at a ti
 gateway process; several vessels are locked in ascending id order, so two batches never wait on
 each other in a cycle.
 
-Rows travel as plain :class:`State` values through Core statements (one SELECT, one
-executemany UPDATE per batch): the ORM's identity map and unit of work cost more than the
-arithmetic on this hot path.
+Rows travel as plain :class:`State` values through Core statements built once (one SELECT,
+one UPDATE per batch): the ORM's identity map and unit of work, and building a statement
+afresh, cost more than the arithmetic on this hot path. The vessel's heartbeat checkpoints
+(``chain_claims``, :class:`Claim`) come with its state row in the locking SELECT: only a
+transaction holding that lock adds or settles them, so the batch keeps them current itself
+(:meth:`State.claims`) instead of reading them again.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import delete as core_delete
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -45,8 +50,27 @@ from shore_gateway.models import (
 )
 
 _TABLE: Any = DeviceState.__table__  # type: ignore[attr-defined]
+_CLAIMS: Any = ChainClaim.__table__  # type: ignore[attr-defined]
 _COLUMNS = ("prefix", "highest", "chain_seq", "chain_value", "queue_depth", "last_contact")
 _STORED = (*_COLUMNS, "missing", "declared")
+_SELECT = (
+    core_select(
+        _TABLE.c.vessel_id,
+        *(_TABLE.c[c] for c in _STORED),
+        _CLAIMS.c.id,
+        _CLAIMS.c.last_seq,
+        _CLAIMS.c.chain,
+    )
+    .select_from(_TABLE.outerjoin(_CLAIMS, _CLAIMS.c.vessel_id == _TABLE.c.vessel_id))
+    .where(_TABLE.c.vessel_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_TABLE.c.vessel_id)
+    .with_for_update(of=_TABLE)
+)
+_INSERT = {
+    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(),
+}
+_DELETE_CLAIMS = core_delete(_CLAIMS).where(_CLAIMS.c.id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(slots=True)
@@ -62,6 +86,20 @@ class State:
     last_contact: dt.datetime | None = None
     missing: str = "[]"  # JSON [[first, last(, reason)], ...] last alerted
     declared: str = "[]"  # JSON [[first, last, reason], ...] the vessel's own claims
+    claims: list[Claim] = field(default_factory=list)  # heartbeat checkpoints (not a column)
+
+    def claimed(self, claim_id: int, last_seq: int, chain: bytes) -> None:
+        """A heartbeat checkpoint this transaction stored for the vessel."""
+        self.claims.append(Claim(claim_id, last_seq, chain))
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A heartbeat checkpoint waiting for the chain (a ``chain_claims`` row)."""
+
+    id: int
+    last_seq: int
+    chain: bytes
 
 
 def lock(session: Session, vessel_ids: Iterable[int]) -> dict[int, State]:
@@ -70,10 +108,9 @@ def lock(session: Session, vessel_ids: Iterable[int]) -> dict[int, State]:
     states = _select(session, ids)
     new = [vid for vid in ids if vid not in states]
     if new:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.connection().execute(
-            insert(_TABLE).on_conflict_do_nothing(),
-            [{**_defaults(), "vessel_id": vid} for vid in new],
+        connection = session.connection()
+        connection.execute(
+            _INSERT[connection.dialect.name], [{**_defaults(), "vessel_id": vid} for vid in new]
         )
         states.update(_select(session, new))
     return states
@@ -85,13 +122,17 @@ def _defaults() -> dict[str, Any]:
 
 
 def _select(session: Session, ids: list[int]) -> dict[int, State]:
-    rows = session.connection().execute(
-        core_select(_TABLE.c.vessel_id, *(_TABLE.c[c] for c in _STORED))
-        .where(_TABLE.c.vessel_id.in_(ids))
-        .order_by(_TABLE.c.vessel_id)
-        .with_for_update()
-    )
-    return {row.vessel_id: State(**row._asdict()) for row in rows}
+    """The state rows, locked, each with its checkpoints (a row per checkpoint, or one)."""
+    states: dict[int, State] = {}
+    for vessel_id, *stored, claim_id, last_seq, chain in session.connection().execute(
+        _SELECT, {"ids": ids}
+    ):
+        state = states.get(vessel_id)
+        if state is None:
+            state = states[vessel_id] = State(vessel_id, **dict(zip(_STORED, stored, strict=True)))
+        if claim_id is not None:
+            state.claimed(claim_id, last_seq, chain)
+    return states
 
 
 def save(session: Session, states: Iterable[State]) -> None:
@@ -108,7 +149,6 @@ def advance(
     vessel_id: int,
     name: str,
     state: State,
-    claims: list[ChainClaim],
     added: Mapping[int, bytes | None],
     *,
     complete: bool,
@@ -141,6 +181,7 @@ def advance(
         pending = session.exec(select(FragmentPart.seq).where(FragmentPart.vessel_id == vessel_id))
         return dict(above), set(pending.all())
 
+    claims = state.claims
     by_seq = {c.last_seq: c for c in claims}
     out = shorecore.advance(
         p,
@@ -171,29 +212,20 @@ def advance(
         since = state.last_contact.isoformat() if state.last_contact else None
         detail = shorecore.gap_text(name, out.gap_alert, highest=p.highest, last_contact=since)
         session.add(Alert(vessel_id=vessel_id, kind=AlertKind.GAP, detail=detail))
+    settled = []
     for last_seq, verdict in out.checked:
         if verdict is Verdict.MISMATCHED:
             detail = shorecore.chain_text(name, last_seq)
             session.add(Alert(vessel_id=vessel_id, kind=AlertKind.CHAIN, detail=detail))
-        session.delete(by_seq[last_seq])
+        settled.append(by_seq[last_seq].id)
+    if settled:
+        session.connection().execute(_DELETE_CLAIMS, {"ids": settled})
 
 
 def _declared(raw: str) -> list[tuple[int, int, int]]:
     if raw == "[]":
         return []
     return [(int(a), int(b), int(r)) for a, b, r in json.loads(raw)]
-
-
-def claims_for(session: Session, vessel_ids: Iterable[int]) -> dict[int, list[ChainClaim]]:
-    """Heartbeat checkpoints still waiting for the chain, per vessel (one query)."""
-    out: dict[int, list[ChainClaim]] = {}
-    ids = list(vessel_ids)
-    if ids:
-        for claim in session.exec(
-            select(ChainClaim).where(col(ChainClaim.vessel_id).in_(ids))
-        ).all():
-            out.setdefault(claim.vessel_id, []).append(claim)
-    return out
 
 
 def recompute_chain(session: Session, vessel_id: int, upto: int) -> bytes | None:

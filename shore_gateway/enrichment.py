@@ -4,8 +4,10 @@ Lookups are made for a whole batch at once: one statement finds, for every (vess
 asked, the fix before, the fix after and the trip, and one more loads those fixes. The
 statement is hand-written SQL because the portable Core form of "a list of (vessel, time) rows
 joined to correlated LIMIT 1 subqueries" needs a VALUES list with named columns, which SQLite
-only accepts inside a CTE and which SQLAlchemy compiles afresh for every batch; the text form is
-built once per size (rounded up to a power of two) and cached.
+only accepts inside a CTE and which SQLAlchemy compiles afresh for every batch. On SQLite the
+text form is built once per size (rounded up to a power of two) and cached; on PostgreSQL the
+rows travel as three arrays (``unnest``), one text for every size — a long VALUES text is
+converted again by the driver on every batch.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import TextClause, bindparam, insert, text
+from sqlalchemy import Integer, TextClause, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
 from shore_gateway.bulk import insert_unnest
@@ -43,20 +46,11 @@ def context_at(session: Session, wanted: Sequence[tuple[int, dt.datetime]]) -> l
 
 
 def _context_chunk(session: Session, wanted: Sequence[tuple[int, dt.datetime]]) -> list[Context]:
-    size = 1
-    while size < len(wanted):
-        size *= 2
-    padded = list(wanted) + [wanted[-1]] * (size - len(wanted))
-    params: dict[str, Any] = {}
-    for k, (vid, when) in enumerate(padded):
-        params[f"i{k}"], params[f"v{k}"], params[f"t{k}"] = k, vid, when
-    rows = session.connection().execute(_lookup(size), params).all()
+    rows = _lookup_rows(session, wanted)
     found = {idx: (before, after, trip) for idx, before, after, trip in rows}
     ids = {i for b, a, _ in found.values() for i in (b, a) if i is not None}
     fixes = (
-        {p.id: p for p in session.exec(select(Position).where(col(Position.id).in_(ids))).all()}
-        if ids
-        else {}
+        {p.id: p for p in session.execute(_FIXES, {"ids": sorted(ids)}).scalars()} if ids else {}
     )
     out = []
     for k, (_vid, when) in enumerate(wanted):
@@ -70,6 +64,46 @@ def _context_chunk(session: Session, wanted: Sequence[tuple[int, dt.datetime]]) 
     return out
 
 
+def _lookup_rows(session: Session, wanted: Sequence[tuple[int, dt.datetime]]) -> list[Any]:
+    """(index in ``wanted``, fix before, fix after, trip) for each (vessel id, time)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        params = {
+            "idx": list(range(len(wanted))),
+            "vid": [vid for vid, _ in wanted],
+            "t": [when for _, when in wanted],
+        }
+        return list(connection.execute(_PG_LOOKUP, params))
+    size = 1
+    while size < len(wanted):
+        size *= 2
+    padded = list(wanted) + [wanted[-1]] * (size - len(wanted))
+    values: dict[str, Any] = {}
+    for k, (vid, when) in enumerate(padded):
+        values[f"i{k}"], values[f"v{k}"], values[f"t{k}"] = k, vid, when
+    return list(connection.execute(_lookup(size), values))
+
+
+_FIXES = select(Position).where(col(Position.id).in_(bindparam("ids", expanding=True)))
+
+# For each row of q(idx, vid, t): the fix at or before t, the fix after t, the trip at t.
+_NEIGHBOURS = (
+    "SELECT q.idx, "
+    "(SELECT p.id FROM positions p WHERE p.vessel_id = q.vid AND p.time <= q.t "
+    " ORDER BY p.time DESC LIMIT 1), "
+    "(SELECT p.id FROM positions p WHERE p.vessel_id = q.vid AND p.time > q.t "
+    " ORDER BY p.time LIMIT 1), "
+    "(SELECT r.id FROM trips r WHERE r.vessel_id = q.vid AND r.trip_date <= q.t "
+    " ORDER BY r.trip_date DESC LIMIT 1) "
+    "FROM q"
+)
+_PG_LOOKUP = text(
+    f"WITH q(idx, vid, t) AS (SELECT * FROM unnest(:idx, :vid, :t)) {_NEIGHBOURS}"  # noqa: S608
+).bindparams(
+    bindparam("idx", type_=ARRAY(Integer())),
+    bindparam("vid", type_=ARRAY(Integer())),
+    bindparam("t", type_=ARRAY(UtcDateTime())),
+)
 _LOOKUPS: dict[int, TextClause] = {}
 
 
@@ -78,15 +112,7 @@ def _lookup(size: int) -> TextClause:
     if stmt is None:
         rows = ", ".join(f"(:i{k}, :v{k}, :t{k})" for k in range(size))
         stmt = _LOOKUPS[size] = text(
-            f"WITH q(idx, vid, t) AS (VALUES {rows}) "  # noqa: S608 — placeholders only
-            "SELECT q.idx, "
-            "(SELECT p.id FROM positions p WHERE p.vessel_id = q.vid AND p.time <= q.t "
-            " ORDER BY p.time DESC LIMIT 1), "
-            "(SELECT p.id FROM positions p WHERE p.vessel_id = q.vid AND p.time > q.t "
-            " ORDER BY p.time LIMIT 1), "
-            "(SELECT r.id FROM trips r WHERE r.vessel_id = q.vid AND r.trip_date <= q.t "
-            " ORDER BY r.trip_date DESC LIMIT 1) "
-            "FROM q"
+            f"WITH q(idx, vid, t) AS (VALUES {rows}) {_NEIGHBOURS}"  # placeholders only
         ).bindparams(*(bindparam(f"t{k}", type_=UtcDateTime()) for k in range(size)))
     return stmt
 

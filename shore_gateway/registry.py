@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
@@ -228,22 +229,24 @@ class Candidate:
     vessel_name: str
 
 
+_KEYS: Any = DeviceKey.__table__  # type: ignore[attr-defined]
+_VESSELS: Any = Vessel.__table__  # type: ignore[attr-defined]
+# Built once: constructing and coercing the statement cost more than running it per batch.
+_CANDIDATES = (
+    core_select(_KEYS.c.kid, _KEYS.c.id, _KEYS.c.public_key, _VESSELS.c.id, _VESSELS.c.name)
+    .join_from(_KEYS, _VESSELS, _KEYS.c.vessel_id == _VESSELS.c.id)
+    .where(_KEYS.c.kid.in_(bindparam("kids", expanding=True)), _KEYS.c.revoked_at.is_(None))
+)
+
+
 def candidate_keys(session: Session, kids: Iterable[bytes]) -> dict[bytes, list[Candidate]]:
     """Every live key registered under each kid (one query for a batch of arrivals), by kid."""
     out: dict[bytes, list[Candidate]] = {kid: [] for kid in kids}
     if out:
-        rows = session.connection().execute(
-            core_select(_KEYS.c.kid, _KEYS.c.id, _KEYS.c.public_key, _VESSELS.c.id, _VESSELS.c.name)
-            .join_from(_KEYS, _VESSELS, _KEYS.c.vessel_id == _VESSELS.c.id)
-            .where(_KEYS.c.kid.in_(list(out)), _KEYS.c.revoked_at.is_(None))
-        )
+        rows = session.connection().execute(_CANDIDATES, {"kids": list(out)})
         for kid, key_id, public_key, vessel_id, name in rows:
             out[kid].append(Candidate(key_id, public_key, vessel_id, name))
     return out
-
-
-_KEYS: Any = DeviceKey.__table__  # type: ignore[attr-defined]
-_VESSELS: Any = Vessel.__table__  # type: ignore[attr-defined]
 
 
 def set_link(

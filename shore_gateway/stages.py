@@ -253,7 +253,10 @@ def _effects(
                         (r.first, r.last, r.reason) for r in hb.lost
                     )
                 claim = {"vessel_id": vid, "last_seq": hb.last_seq, "chain": hb.chain}
-                insert_ignore(session, ChainClaim, [claim], ("vessel_id", "last_seq"))
+                for (claim_id,) in insert_ignore(
+                    session, ChainClaim, [claim], ("vessel_id", "last_seq")
+                ):  # the state keeps its checkpoints current (device_state.lock)
+                    batch.states[vid].claimed(claim_id, hb.last_seq, hb.chain)
             case Delivered() as d:  # shore questions whole on board (conversation)
                 decrypt.conversation().delivered(session, vid, d.ids)
             case CrewMessage():
@@ -289,7 +292,6 @@ def _take_fragment(batch: _Batch, entry: _Entry) -> None:
 def _finish(batch: _Batch) -> None:
     """Advance every touched vessel's prefix, gaps and chain; write the states back."""
     session = batch.session
-    claims = device_state.claims_for(session, batch.vessels)
     for vid, name in sorted(batch.vessels.items()):
         state = batch.states[vid]
         if vid in batch.depths:
@@ -299,7 +301,6 @@ def _finish(batch: _Batch) -> None:
             vid,
             name,
             state,
-            claims.get(vid, []),
             batch.added.get(vid, {}),
             complete=vid not in batch.unsettled,  # fragments moved: read the state back
             declared=batch.declared.get(vid, ()),

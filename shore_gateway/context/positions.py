@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from shore_gateway.bulk import insert_rows
 from shore_gateway.context.naf import NafError, NafReport, parse_naf
 from shore_gateway.context.track import DEFAULT_MAX_SPEED_KN, Estimate, estimate
 from shore_gateway.models import Position, Vessel
@@ -51,7 +51,9 @@ class LineReport:
 
 
 def store_fixes(session: Session, fixes: Iterable[Fix]) -> int:
-    """Insert fixes, ignoring ones already stored (same vessel, time, source). Returns count."""
+    """Insert fixes, ignoring ones already stored (same vessel, time, source). Returns count.
+
+    One statement for all (:func:`shore_gateway.bulk.insert_rows`), built once per shape."""
     rows = [
         {
             "vessel_id": f.vessel_id,
@@ -68,11 +70,8 @@ def store_fixes(session: Session, fixes: Iterable[Fix]) -> int:
     ]
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
     table = Position.__table__  # type: ignore[attr-defined]
-    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    stmt = ins.on_conflict_do_nothing(index_elements=["vessel_id", "time", "source"])
-    session.execute(stmt, rows)
+    insert_rows(session.connection(), table, rows, conflict=("vessel_id", "time", "source"))
     return len(rows)
 
 
