@@ -17,6 +17,10 @@ in no promised order: callers match them by the columns they ask for.
 Each array travels typed (:class:`PgArray`, :func:`register_arrays`): psycopg otherwise scans
 every list it is given, twice, in Python, to choose the element type (and for integers the
 smallest one that fits) — per statement that cost as much as the statement's own round trip.
+
+Lookups by a list of values take the list the same way (:func:`one_of`: ``column = ANY(array)``
+on PostgreSQL), so their statements too are built once and keep one text for any number of
+values.
 """
 
 from __future__ import annotations
@@ -27,9 +31,13 @@ from typing import Any, ClassVar
 
 from psycopg.adapt import AdaptersMap
 from psycopg.pq import Format
-from sqlalchemy import Column, Table, bindparam, insert, update
+from sqlalchemy import Boolean, Column, Table, any_, bindparam, insert, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 class PgArray(list[Any]):
@@ -255,3 +263,44 @@ def update_rows(
 
     plan = _plan(table, connection.dialect, names, ("update", key), sql, defaults=False)
     connection.exec_driver_sql(plan.sql, _params(plan, rows))
+
+
+class OneOf(ColumnElement[bool]):
+    """``column`` is one of the values of the list parameter ``name`` (:func:`one_of`)."""
+
+    type = Boolean()
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's cache key reads it from the class
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: Any, name: str) -> None:
+        self.column = column
+        self.name = name
+
+    def self_group(self, against: Any = None) -> Any:
+        return self  # already a condition: no ``= 1`` where booleans are integers
+
+
+def one_of(column: Any, name: str) -> OneOf:
+    """A condition: ``column`` is one of the values of the list parameter ``name``, given at
+    execution (``{name: [...]}``).
+
+    On PostgreSQL ``column = ANY(%(name)s)``: one array parameter, so the statement's text is
+    the same for 1 value or 64 — the driver keeps its parsed form (psycopg parses again any
+    statement of more than 50 parameters, as ``IN (…)`` with one per value is at 64) and the
+    server its plan. Elsewhere an expanding ``IN``. Build the statement once (module level):
+    building and keying one per batch cost more client time than running it."""
+    return OneOf(column, name)
+
+
+@compiles(OneOf)
+def _in_list(element: OneOf, compiler: Any, **kw: Any) -> str:
+    expanding = element.column.in_(bindparam(element.name, expanding=True))
+    return str(compiler.process(expanding, **kw))
+
+
+@compiles(OneOf, "postgresql")
+def _any_of_array(element: OneOf, compiler: Any, **kw: Any) -> str:
+    array = bindparam(element.name, type_=ARRAY(element.column.type))
+    return str(compiler.process(element.column == any_(array), **kw))

@@ -17,20 +17,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from protocol import shorecore
 from protocol.shorecore import Stored
+from shore_gateway.bulk import one_of
 from shore_gateway.models import Alert, AlertKind, Message
 
 log = logging.getLogger("flip.gateway.pipeline")
 
 _MESSAGES: Any = Message.__table__  # type: ignore[attr-defined]
 _STORED = core_select(_MESSAGES.c.vessel_id, _MESSAGES.c.seq, _MESSAGES.c.digest).where(
-    _MESSAGES.c.vessel_id.in_(bindparam("vessel_ids", expanding=True)),
-    _MESSAGES.c.seq.in_(bindparam("seqs", expanding=True)),
+    one_of(_MESSAGES.c.vessel_id, "vessel_ids"),
+    one_of(_MESSAGES.c.seq, "seqs"),
 )  # built once: building it per batch cost more than running it
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from protocol import voice
@@ -26,6 +25,7 @@ from protocol.keys import key_id, verify_key_from_raw
 from protocol.messages import CrewContent, CrewMessage, Reply, StatusRequest, VoiceNote, Withdraw
 from protocol.messages import Grievance as GrievanceContent
 from protocol.shore import open_crew
+from shore_gateway.bulk import one_of
 from shore_gateway.db import Database
 from shore_gateway.enrichment import NewGrievance, store_grievances
 from shore_gateway.hooks import CaseHooks
@@ -105,7 +105,7 @@ _HANDED = (
     select(Grievance, Vessel)
     .join(Message, col(Message.id) == col(Grievance.message_id))
     .join(Vessel, col(Vessel.id) == col(Message.vessel_id))
-    .where(col(Grievance.id).in_(bindparam("ids", expanding=True)))
+    .where(one_of(col(Grievance.id), "ids"))
 )
 
 

@@ -28,7 +28,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam
 from sqlalchemy import delete as core_delete
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -38,7 +37,7 @@ from sqlmodel import update as orm_update
 
 from protocol import shorecore
 from protocol.shorecore import Verdict
-from shore_gateway.bulk import update_rows
+from shore_gateway.bulk import one_of, update_rows
 from shore_gateway.models import (
     Alert,
     AlertKind,
@@ -62,7 +61,7 @@ _SELECT = (
         _CLAIMS.c.chain,
     )
     .select_from(_TABLE.outerjoin(_CLAIMS, _CLAIMS.c.vessel_id == _TABLE.c.vessel_id))
-    .where(_TABLE.c.vessel_id.in_(bindparam("ids", expanding=True)))
+    .where(one_of(_TABLE.c.vessel_id, "ids"))
     .order_by(_TABLE.c.vessel_id)
     .with_for_update(of=_TABLE)
 )
@@ -70,7 +69,7 @@ _INSERT = {
     "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(),
     "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(),
 }
-_DELETE_CLAIMS = core_delete(_CLAIMS).where(_CLAIMS.c.id.in_(bindparam("ids", expanding=True)))
+_DELETE_CLAIMS = core_delete(_CLAIMS).where(one_of(_CLAIMS.c.id, "ids"))
 
 
 @dataclass(slots=True)

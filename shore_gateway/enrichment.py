@@ -21,7 +21,7 @@ from sqlalchemy import Integer, TextClause, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
-from shore_gateway.bulk import insert_unnest
+from shore_gateway.bulk import insert_unnest, one_of
 from shore_gateway.context.positions import position_at
 from shore_gateway.context.track import Estimate, estimate
 from shore_gateway.models import Grievance, Message, Position, UtcDateTime
@@ -84,7 +84,7 @@ def _lookup_rows(session: Session, wanted: Sequence[tuple[int, dt.datetime]]) ->
     return list(connection.execute(_lookup(size), values))
 
 
-_FIXES = select(Position).where(col(Position.id).in_(bindparam("ids", expanding=True)))
+_FIXES = select(Position).where(one_of(col(Position.id), "ids"))
 
 # For each row of q(idx, vid, t): the fix at or before t, the fix after t, the trip at t.
 _NEIGHBOURS = (

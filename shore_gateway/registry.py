@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
 from protocol.errors import LocalProtocolError
 from protocol.keys import key_id, load_verify_key, raw_public
+from shore_gateway.bulk import one_of
 from shore_gateway.errors import RemoteError
 from shore_gateway.models import ROLES, Alert, AlertKind, DeviceKey, User, Vessel, utcnow
 
@@ -235,7 +235,7 @@ _VESSELS: Any = Vessel.__table__  # type: ignore[attr-defined]
 _CANDIDATES = (
     core_select(_KEYS.c.kid, _KEYS.c.id, _KEYS.c.public_key, _VESSELS.c.id, _VESSELS.c.name)
     .join_from(_KEYS, _VESSELS, _KEYS.c.vessel_id == _VESSELS.c.id)
-    .where(_KEYS.c.kid.in_(bindparam("kids", expanding=True)), _KEYS.c.revoked_at.is_(None))
+    .where(one_of(_KEYS.c.kid, "kids"), _KEYS.c.revoked_at.is_(None))
 )
 
 

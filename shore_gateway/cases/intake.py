@@ -15,8 +15,8 @@ grievances (their messages' seqs, whether one is in a case already, whether its 
 overtook it), one for the cases they may join and follow (with their actions, when a connector
 is on); one insert each for the new cases (and their refs), the links, the audit entries, the
 downlinks and the outbox rows. The lookups are built once per process, their lists bound as
-one parameter each (:class:`_OneOf`): a statement built, keyed and parsed anew on every batch
-cost the gateway more than the database spent running it.
+one parameter each (:func:`shore_gateway.bulk.one_of`): a statement built, keyed and parsed
+anew on every batch cost the gateway more than the database spent running it.
 
 Where an earlier grievance of the batch changes what a later one meets — a reopening, an early
 withdrawal (after which the matter's cases are looked up again) — the rows so far are written
@@ -32,17 +32,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, Boolean, and_, any_, bindparam, delete, func, or_
+from sqlalchemy import BindParameter, and_, bindparam, delete, func, or_
 from sqlalchemy import case as when
 from sqlalchemy import select as core_select
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Session, col, select
 
-from shore_gateway.bulk import insert_rows, update_rows
+from shore_gateway.bulk import insert_rows, one_of, update_rows
 from shore_gateway.cases import desk, views
 from shore_gateway.cases.config import CaseSettings, default_settings
 from shore_gateway.cases.models import (
@@ -314,40 +310,6 @@ _CG: Any = CaseGrievance.__table__  # type: ignore[attr-defined]
 _EW: Any = EarlyWithdrawal.__table__  # type: ignore[attr-defined]
 
 
-class _OneOf(ColumnElement[bool]):
-    """``column`` is one of the values of the list parameter ``name``.
-
-    On PostgreSQL ``column = ANY(%(name)s)``: one array parameter, so the statement's text is
-    the same for 1 value or 64 and the driver keeps its parsed form (psycopg parses again any
-    statement of more than 50 parameters, as ``IN (…)`` with one per value is at 64) and the
-    server its plan. Elsewhere an expanding ``IN``."""
-
-    type = Boolean()
-    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's cache key reads it from the class
-        ("column", InternalTraversal.dp_clauseelement),
-        ("name", InternalTraversal.dp_string),
-    ]
-
-    def __init__(self, column: Any, name: str) -> None:
-        self.column = column
-        self.name = name
-
-    def self_group(self, against: Any = None) -> Any:
-        return self  # already a condition: no ``= 1`` where booleans are integers
-
-
-@compiles(_OneOf)
-def _in_list(element: _OneOf, compiler: Any, **kw: Any) -> str:
-    expanding = element.column.in_(bindparam(element.name, expanding=True))
-    return str(compiler.process(expanding, **kw))
-
-
-@compiles(_OneOf, "postgresql")
-def _any_of_array(element: _OneOf, compiler: Any, **kw: Any) -> str:
-    array = bindparam(element.name, type_=ARRAY(element.column.type))
-    return str(compiler.process(element.column == any_(array), **kw))
-
-
 # The intake's lookups are built once, with their lists and times as parameters: building and
 # keying a statement on every batch cost more client time than running it.
 
@@ -360,10 +322,10 @@ _GRIEVANCES: Any = (
         .outerjoin(_CG, _CG.c.grievance_id == _G.c.id)
         .outerjoin(_EW, and_(_EW.c.vessel_id == _M.c.vessel_id, _EW.c.ref_seq == _M.c.seq))
     )
-    .where(_OneOf(_G.c.id, "gids"))
+    .where(one_of(_G.c.id, "gids"))
 )
 
-_CASES_BY_ID: Any = select(Case).where(_OneOf(_C.c.id, "ids"))
+_CASES_BY_ID: Any = select(Case).where(one_of(_C.c.id, "ids"))
 
 
 def _cases_statement(*, with_actions: bool) -> Any:
@@ -388,8 +350,8 @@ def _cases_statement(*, with_actions: bool) -> Any:
             func.max(when((open_, col(Case.id)))).label("join"),
         )
         .where(
-            _OneOf(_C.c.vessel_id, "vids"),
-            _OneOf(_C.c.category, "cats"),
+            one_of(_C.c.vessel_id, "vids"),
+            one_of(_C.c.category, "cats"),
         )
         .group_by(col(Case.vessel_id), col(Case.category))
         .subquery()
