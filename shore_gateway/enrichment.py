@@ -13,7 +13,7 @@ converted again by the driver on every batch.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
 from shore_gateway.bulk import insert_unnest, one_of
-from shore_gateway.context.positions import position_at
 from shore_gateway.context.track import Estimate, estimate
 from shore_gateway.models import Grievance, Message, Position, UtcDateTime
 
@@ -184,26 +183,56 @@ def store_grievances(session: Session, new: Sequence[NewGrievance]) -> list[int]
     return [ids[g.message_id] for g in new]
 
 
-def reenrich(session: Session, vessel_id: int, fix_times: Sequence[dt.datetime]) -> int:
-    """New fixes may place earlier grievances better (positions often arrive after them)."""
-    if not fix_times:
+#: How far from a new fix a grievance may be re-placed.
+REENRICH_WINDOW = dt.timedelta(hours=24)
+
+# The grievances of some vessels within a time range, with their vessel: through the index of
+# each vessel's crew messages by time (migration 0011; the literal ``kind`` is its predicate).
+# ``messages.sent_at`` is the grievance's ``time`` (both the message's own); the grievance's is
+# checked too, so the set is exactly the grievances in the range.
+_NEAR = (
+    select(Grievance, Message.vessel_id)
+    .join(Message, col(Message.id) == col(Grievance.message_id))
+    .where(
+        one_of(col(Message.vessel_id), "vids"),
+        text("messages.kind = 'crew'"),
+        col(Message.sent_at) >= bindparam("since"),
+        col(Message.sent_at) <= bindparam("until"),
+        col(Grievance.time) >= bindparam("since"),
+        col(Grievance.time) <= bindparam("until"),
+    )
+)
+
+
+def reenrich(session: Session, fixes: Mapping[int, Sequence[dt.datetime]]) -> int:
+    """New fixes may place earlier grievances better (positions often arrive after them).
+
+    ``fixes``: each vessel's new fix times. A grievance within :data:`REENRICH_WINDOW` of one
+    of its vessel's new fixes, whose position is missing or older than that distance, takes the
+    position estimated now. All vessels at once: one lookup of the grievances near the fixes
+    and one :func:`context_at` for those that may move — per vessel and per grievance, a batch
+    of positions from many vessels cost a statement or three each. Returns how many moved.
+    """
+    fixes = {vid: times for vid, times in fixes.items() if times}
+    if not fixes:
         return 0
-    window = dt.timedelta(hours=24)
-    rows = session.exec(
-        select(Grievance)
-        .join(Message, col(Message.id) == col(Grievance.message_id))
-        .where(
-            Message.vessel_id == vessel_id,
-            col(Grievance.time) >= min(fix_times) - window,
-            col(Grievance.time) <= max(fix_times) + window,
-        )
-    ).all()
-    changed = 0
-    for g in rows:
-        gap = min(abs((g.time - t).total_seconds()) for t in fix_times)
-        if gap > window.total_seconds() or (g.pos_age_s is not None and g.pos_age_s <= gap):
+    window = REENRICH_WINDOW.total_seconds()
+    every = [t for times in fixes.values() for t in times]
+    params = {
+        "vids": sorted(fixes),
+        "since": min(every) - REENRICH_WINDOW,
+        "until": max(every) + REENRICH_WINDOW,
+    }
+    movable: list[tuple[Grievance, int]] = []
+    for g, vid in session.execute(_NEAR, params).all():
+        gap = min(abs((g.time - t).total_seconds()) for t in fixes[vid])
+        if gap > window or (g.pos_age_s is not None and g.pos_age_s <= gap):
             continue
-        est = position_at(session, vessel_id, g.time)
+        movable.append((g, vid))
+    contexts = context_at(session, [(vid, g.time) for g, vid in movable])
+    changed = 0
+    for (g, _vid), context in zip(movable, contexts, strict=True):
+        est = context.position
         if est is None:
             continue
         g.pos_lat, g.pos_lon, g.pos_time = est.lat, est.lon, est.time

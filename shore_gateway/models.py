@@ -272,7 +272,17 @@ class Message(GatewayModel, table=True):
     """A verified message from a device. UNIQUE (vessel_id, seq) is the exactly-once guard."""
 
     __tablename__: ClassVar[str] = "messages"
-    __table_args__ = (UniqueConstraint("vessel_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("vessel_id", "seq"),
+        # A vessel's crew messages by time: the grievances a new fix may re-place (0011).
+        Index(
+            "ix_messages_crew_vessel_sent",
+            "vessel_id",
+            "sent_at",
+            sqlite_where=sql_text("kind = 'crew'"),
+            postgresql_where=sql_text("kind = 'crew'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     vessel_id: int = Field(foreign_key="vessels.id", index=True)

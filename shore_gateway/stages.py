@@ -262,8 +262,7 @@ def _effects(
             case CrewMessage():
                 crew.append((e, row_id))
     store_fixes(session, fixes)
-    for vid, times in batch.fixes.items():
-        reenrich(session, vid, times)
+    reenrich(session, batch.fixes)
     batch.fixes.clear()
     crew_opened = [
         decrypt.Opened(e.key[0], e.arrival.device.vessel_name, row_id, e.msg, content)
