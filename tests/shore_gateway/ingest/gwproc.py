@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,13 @@ def flip(*args: str, timeout: float = 60) -> dict[str, Any]:
 
 
 class Proc:
-    """A long-running `flip … --json` process; ``ready`` is its first JSON line."""
+    """A long-running `flip … --json` process; ``ready`` is its first JSON line.
+
+    After that line both of its streams are read on threads of their own, keeping the last
+    lines (:attr:`tail`): a process that writes more than a pipe holds (a long run's log)
+    would otherwise block on its next write and look hung."""
+
+    TAIL = 200
 
     def __init__(self, *args: str, timeout: float = 30, env: dict[str, str] | None = None) -> None:
         self.args = args
@@ -47,6 +55,18 @@ class Proc:
             err = self.proc.stderr.read() if self.proc.stderr else ""
             raise AssertionError(f"flip {' '.join(args)} exited: {err.strip()}")
         self.ready: dict[str, Any] = json.loads(line)
+        self.tail: deque[str] = deque(maxlen=self.TAIL)
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream,), daemon=True)
+            for stream in (self.proc.stdout, self.proc.stderr)
+            if stream is not None
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self.tail.append(line.rstrip("\n"))
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         if self.proc.poll() is None:
@@ -57,13 +77,17 @@ class Proc:
             self.proc.kill()
             return self.proc.wait(5)
         finally:
-            for stream in (self.proc.stdout, self.proc.stderr):
-                if stream is not None:
-                    stream.close()
+            self._close()
 
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
+        self._close()
+
+    def _close(self) -> None:
+        """Read what the process left in its pipes, then close them."""
+        for reader in self._readers:
+            reader.join(5)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
