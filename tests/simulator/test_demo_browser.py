@@ -5,12 +5,8 @@ the owner portal and the crew member's receipt on board follow."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,60 +14,17 @@ from typing import Any
 import httpx
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.browsers import chromium
+from tests.demoproc import demo as run_demo
+from tests.demoproc import until
 
-CHROMIUM = os.environ.get("FLIP_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flip",
-            "demo",
-            "--dir",
-            str(tmp_path / "demo"),
-            "--vessels",
-            "2",
-            "--http-port",
-            "0",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
-        info["base"] = info["dashboard"].rsplit("/", 1)[0]
+    with run_demo(tmp_path / "demo", vessels=2) as info:
         yield info
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err[-2000:]
-
-
-def _until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _login(browser: Any, base: str, user: str, token: str) -> tuple[Any, Any]:
@@ -89,10 +42,6 @@ def _login(browser: Any, base: str, user: str, token: str) -> tuple[Any, Any]:
 def test_from_the_demo_staff_remediate_and_owner_and_crew_see_it(
     demo: dict[str, Any], tmp_path: Path
 ) -> None:
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.fail(f"{CHROMIUM} missing: run scripts/ensure-services.sh (installs chromium)")
-    from playwright.sync_api import sync_playwright
-
     base = demo["base"]
     staff = {"Authorization": f"Bearer {demo['staff_login']['token']}"}
     # The first grievance of MV Demo 1 (owned by the demo's owner login).
@@ -104,11 +53,10 @@ def test_from_the_demo_staff_remediate_and_owner_and_crew_see_it(
             (r for r in rows if r["vessel"] == "MV Demo 1" and r["seq"] == mine["seq"]), None
         )
 
-    found = _until(ashore, 120, "the grievance ashore")
+    found = until(ashore, 120, "the grievance ashore")
     # The list carries no text; this one API view of it is audited.
     grievance = httpx.get(f"{base}/api/grievances/{found['id']}", headers=staff, timeout=10).json()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as browser:
         context, page = _login(browser, base, "staff", demo["staff_login"]["token"])
         page.goto(f"{base}/grievances/{grievance['id']}")
         page.wait_for_selector("#grievance-text")
@@ -134,7 +82,6 @@ def test_from_the_demo_staff_remediate_and_owner_and_crew_see_it(
         assert grievance["text"] not in page.content()
         page.screenshot(path=str(tmp_path / "demo-portal.png"), full_page=True)
         context.close()
-        browser.close()
 
     vessel_dir = demo["crew_terminal"].split("--dir ", 1)[1]
 
@@ -160,5 +107,5 @@ def test_from_the_demo_staff_remediate_and_owner_and_crew_see_it(
         result = json.loads(out.stdout) if out.returncode == 0 else {}
         return result if result.get("state") == "remediated" else None
 
-    seen = _until(on_board, 180, "the remediated status on the crew member's receipt")
+    seen = until(on_board, 180, "the remediated status on the crew member's receipt")
     assert seen["statuses"][-1]["case_ref"] == ref

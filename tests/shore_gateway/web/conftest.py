@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from shore_gateway.cases import desk
+from tests.browsers import chromium
 from tests.shore_gateway.cases.helpers import add_grievance
 from tests.shore_gateway.cases.servers import ServerThread
 from tests.shore_gateway.conftest import Gateway
@@ -66,29 +66,11 @@ def site(gateway: Gateway) -> Iterator[Site]:
 
 # --- a real browser (Debian's Chromium via Playwright) for the slow page tests -----------
 
-CHROMIUM = os.environ.get("FLIP_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.fail(f"{CHROMIUM} missing: run scripts/ensure-services.sh (installs chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

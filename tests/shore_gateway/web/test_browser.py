@@ -17,10 +17,10 @@ from sqlmodel import select
 from shore_gateway.cases.models import AuditEntry
 from tests.shore_gateway.cases.helpers import PSEUDONYM, SECRET_TEXT, add_grievance, case
 from tests.shore_gateway.web import conftest
-from tests.shore_gateway.web.conftest import ARGS, CHROMIUM, Site
+from tests.shore_gateway.web.conftest import Site
 
 # The browser fixtures live in conftest.py; kept importable from here as well.
-__all__ = ["ARGS", "CHROMIUM", "artifacts", "browser"]
+__all__ = ["artifacts", "browser"]
 artifacts = conftest.artifacts
 browser = conftest.browser
 

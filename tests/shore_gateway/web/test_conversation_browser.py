@@ -18,7 +18,7 @@ from shore_gateway.models import Message, Vessel
 from tests.shore_gateway.cases.helpers import add_grievance
 from tests.shore_gateway.cases.servers import ServerThread
 from tests.shore_gateway.conftest import Gateway
-from tests.shore_gateway.web.test_browser import ARGS, CHROMIUM, artifacts, browser  # noqa: F401
+from tests.shore_gateway.web.test_browser import artifacts, browser  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,6 @@ The journey to the shore and back is tests/vessel_agent/crewapp/test_e2e_browser
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.browsers import chromium
 from tests.vessel_agent.conftest import AgentFixture, make_agent_dir
 from tests.vessel_agent.crewapp.test_server import BURMESE, KHMER, THAI, opened, seq_of
 from vessel_agent import i18n
@@ -21,10 +20,6 @@ from vessel_agent.crewapp.server import CrewServer, serve
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("FLIP_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]  # fmt: skip
 PHONE = {"width": 390, "height": 844}
 BOX = {"width": 1024, "height": 600}
 IDLE_S = 6
@@ -32,14 +27,8 @@ IDLE_S = 6
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.fail(f"{CHROMIUM} missing: run scripts/ensure-services.sh (installs chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

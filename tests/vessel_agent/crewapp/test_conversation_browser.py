@@ -10,7 +10,6 @@ network, hold neither question nor answer.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ import httpx
 import pytest
 
 from shore_gateway.cases.conversation import questions
-from tests.vessel_agent.crewapp.test_browser import ARGS, BOX, CHROMIUM, PHONE, Watched
+from tests.browsers import chromium
+from tests.vessel_agent.crewapp.test_browser import BOX, PHONE, Watched
 from tests.vessel_agent.crewapp.test_e2e_browser import demo, until  # noqa: F401
 from tests.vessel_agent.crewapp.test_server import BURMESE, KHMER
 from vessel_agent.device import Device
@@ -38,15 +38,8 @@ ANSWER_TH = "วันจันทร์ตอนเย็นครับ"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.fail(f"{CHROMIUM} missing: run scripts/ensure-services.sh (installs chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        args = [*ARGS, f"--host-resolver-rules=MAP {PHONE_HOST} 127.0.0.1"]
-        b = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
-        yield b
-        b.close()
+    with chromium(f"--host-resolver-rules=MAP {PHONE_HOST} 127.0.0.1") as browser:
+        yield browser
 
 
 def _submit(page: Any, lang: str, category: str, text: str, *, keep: bool) -> str:

@@ -8,11 +8,6 @@ status by receipt in the app, in Burmese. The vessel's outbox and WAL never hold
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.demoproc import demo as run_demo
+from tests.demoproc import until
 from tests.vessel_agent.crewapp.test_browser import BOX, PHONE, Watched, browser  # noqa: F401
 from tests.vessel_agent.crewapp.test_server import BURMESE, KHMER, THAI
 from vessel_agent import i18n
@@ -34,33 +31,9 @@ ZAWGYI_AS_UNICODE = "ခုနှစ်လ လစာ မရပါ"
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flip", "demo", "--dir", str(tmp_path / "demo"), "--vessels",
-         "1", "--http-port", "0", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        info = json.loads(line)
-        assert "error" not in info, info
-        info["base"] = info["dashboard"].rsplit("/", 1)[0]
+    with run_demo(tmp_path / "demo") as info:
         info["vessel_dir"] = info["crew_terminal"].split("--dir ", 1)[1]
         yield info
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err[-2000:]
-
-
-def until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def submit(page: Any, lang: str, category: str, text: str, *, urgent: bool = False) -> str:

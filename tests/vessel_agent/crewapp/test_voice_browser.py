@@ -10,11 +10,7 @@ app recorded, the test tone's frequency kept, the energy envelope correlated."""
 from __future__ import annotations
 
 import io
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import wave
 from collections.abc import Iterator
@@ -25,8 +21,10 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.browsers import chromium
+from tests.demoproc import demo as run_demo
 from tests.vessel_agent.audio import dominant_hz, envelope_correlation, wav
-from tests.vessel_agent.crewapp.test_browser import ARGS, CHROMIUM, PHONE, Watched
+from tests.vessel_agent.crewapp.test_browser import PHONE, Watched
 
 pytestmark = pytest.mark.slow
 RATE = 16_000
@@ -51,41 +49,22 @@ def source() -> np.ndarray:
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flip", "demo", "--dir", str(tmp_path / "demo"), "--vessels",
-         "1", "--http-port", "0", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
-        assert "error" not in info, info
-        info["base"] = info["dashboard"].rsplit("/", 1)[0]
+    with run_demo(tmp_path / "demo") as info:
         yield info
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err[-2000:]
 
 
 @pytest.fixture
 def mic_browser(tmp_path: Path) -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} missing: run scripts/ensure-services.sh (installs chromium)")
     fake = tmp_path / "said.wav"
     fake.write_bytes(wav(source(), RATE))
-    from playwright.sync_api import sync_playwright
-
     flags = [
         "--use-fake-device-for-media-stream",
         "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-audio-capture={fake}",
         "--autoplay-policy=no-user-gesture-required",
     ]
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS + flags, headless=True)
-        yield b
-        b.close()
+    with chromium(*flags) as browser:
+        yield browser
 
 
 def test_a_note_recorded_in_the_app_is_heard_ashore_as_it_was_said(

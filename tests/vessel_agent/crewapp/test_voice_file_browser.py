@@ -20,9 +20,10 @@ import pytest
 import soundfile
 
 from protocol.crew import VoiceNote
+from tests.browsers import chromium
 from tests.vessel_agent.audio import speechlike, wav
 from tests.vessel_agent.conftest import AgentFixture, make_agent_dir
-from tests.vessel_agent.crewapp.test_browser import ARGS, CHROMIUM, PHONE, Watched, no_overflow
+from tests.vessel_agent.crewapp.test_browser import PHONE, Watched, no_overflow
 from tests.vessel_agent.test_submit_voice import _opened
 from vessel_agent import i18n
 from vessel_agent.crewapp.server import CrewServer, serve
@@ -34,15 +35,8 @@ LAN_NAME = "crew.vessel"
 
 @pytest.fixture(scope="module")
 def lan_browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} missing: run scripts/ensure-services.sh (installs chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        rules = f"--host-resolver-rules=MAP {LAN_NAME} 127.0.0.1"
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, rules], headless=True)
-        yield b
-        b.close()
+    with chromium(f"--host-resolver-rules=MAP {LAN_NAME} 127.0.0.1") as browser:
+        yield browser
 
 
 @pytest.fixture
