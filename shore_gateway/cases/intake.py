@@ -14,12 +14,14 @@ A batch costs a few set-based statements, not a few per grievance: one lookup fo
 grievances by id (what their connector payloads show, their vessels, their messages' seqs,
 whether one is in a case already, whether its withdrawal overtook it — plain rows: loading the
 grievances and vessels as ORM objects cost more than the rest of the lookups), one for the
-cases they may join and follow (with their actions, when a connector is on); one insert each
-for the new cases (and their refs), the links, the audit entries, the downlinks and the outbox
-rows. The lookups are built once per process, their lists bound as one parameter each
+cases they may join and follow (with their actions, when a connector is on); one insert for
+the new cases (and one update of their refs); and on PostgreSQL one statement for the links,
+the audit entries, the downlinks and the outbox rows together
+(:func:`shore_gateway.bulk.insert_together`: each statement costs the client about as much as
+its rows). The lookups are built once per process, their lists bound as one parameter each
 (:func:`shore_gateway.bulk.one_of`): a statement built, keyed and parsed anew on every batch
 cost the gateway more than the database spent running it. What is the same for many rows (an
-audit entry's detail, a vessel's part of a payload) is made once a batch.
+audit entry's detail, a case's or a vessel's part of a payload) is made once a batch.
 
 Where an earlier grievance of the batch changes what a later one meets — a reopening, an early
 withdrawal (after which the matter's cases are looked up again) — the rows so far are written
@@ -41,7 +43,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
-from shore_gateway.bulk import insert_rows, one_of, update_rows
+from shore_gateway.bulk import insert_rows, insert_together, one_of, update_rows
 from shore_gateway.cases import desk, views
 from shore_gateway.cases.config import CaseSettings, default_settings
 from shore_gateway.cases.models import (
@@ -146,29 +148,28 @@ def _write(
     now: dt.datetime,
     actions: dict[int, list[CaseAction]],
 ) -> None:
-    """Write a segment: new cases, links, audit entries, downlinks, outbox rows (one
-    statement each); then the reopening or early withdrawal that ended it (only the last plan
-    of a segment has one)."""
+    """Write a segment: new cases (two statements, when there are any); the links, audit
+    entries, downlinks and outbox rows (one statement on PostgreSQL,
+    :func:`shore_gateway.bulk.insert_together`); then the reopening or early withdrawal that
+    ended it (only the last plan of a segment has one). The outbox rows wait for a reopening
+    (their payloads show the case reopened) or for the audit entries' ids (a Primero update's
+    key)."""
     if not plans:
         return
     connection = session.connection()
     fresh = {id(p.case): p.case for p in plans if p.case.id is None}  # once each, in order
     if fresh:
         _insert_cases(session, list(fresh.values()))
-    insert_rows(
-        connection,
-        _CG,
-        [
-            {
-                "case_id": p.case.id,
-                "grievance_id": p.gid,
-                "ref_seq": p.seq,
-                "joined_at": now,
-                "withdrawn_at": None,
-            }
-            for p in plans
-        ],
-    )
+    links = [
+        {
+            "case_id": p.case.id,
+            "grievance_id": p.gid,
+            "ref_seq": p.seq,
+            "joined_at": now,
+            "withdrawn_at": None,
+        }
+        for p in plans
+    ]
     details: dict[tuple[Any, ...], str] = {}  # each distinct audit detail made once
     audit_rows = []
     for p in plans:
@@ -180,17 +181,18 @@ def _write(
             fields = {"category": category, "urgent": urgent_, "follows": p.follows}
             detail = details[key] = desk.audit_detail(fields)
         audit_rows.append(desk.audit_columns(desk.SYSTEM, action, p.case, p.gid, detail))
-    entries = dict(insert_rows(connection, _AL, audit_rows, returning=("grievance_id", "id")))
-    downlinks = []
-    for p in plans:
-        if p.reopen is None:
-            downlinks.append(desk.downlink_row(p.case, p.seq, note=1))
-        else:  # the status change tells every crew member in the case, the new one included
-            insert_rows(connection, _DL, downlinks)
-            downlinks = []
-            _reopen(session, p.case, p.reopen, p.grievance.category, p.gid, now, settings)
-    insert_rows(connection, _DL, downlinks)
-    _queue_connectors(session, plans, entries, settings, actions)
+    # A reopening's status change tells every crew member in the case, the new one included.
+    downlinks = [desk.downlink_row(p.case, p.seq, note=1) for p in plans if p.reopen is None]
+    reopen = plans[-1].reopen
+    keyed = "primero" in settings.enabled() and any(p.joined for p in plans)
+    outbox = _outbox_rows(plans, {}, settings, actions) if reopen is None and not keyed else []
+    parts = [(_CG, links), (_DL, downlinks), (_OB, outbox), (_AL, audit_rows)]
+    entries = dict(insert_together(connection, parts, returning=("grievance_id", "id")))
+    if reopen is not None:
+        last = plans[-1]
+        _reopen(session, last.case, reopen, last.grievance.category, last.gid, now, settings)
+    if reopen is not None or keyed:
+        insert_rows(connection, _OB, _outbox_rows(plans, entries, settings, actions))
     for p in plans:
         results[p.index] = p.case
         if p.early:  # the crew member's withdrawal overtook the grievance on the way
@@ -223,29 +225,34 @@ def _insert_cases(session: Session, cases: list[Case]) -> None:
         session.add(case)
 
 
-def _queue_connectors(
-    session: Session,
+def _outbox_rows(
     plans: list[_Plan],
     entries: dict[int, int],
     settings: CaseSettings,
     actions: dict[int, list[CaseAction]],
-) -> None:
+) -> list[dict[str, Any]]:
     """Each enabled connector's outbox row for each grievance (CONTRACTS.md: MQTT gets one
     message per grievance, keyed by its id; Primero a new case, or an update of the case).
-    ``actions``: the joined cases' actions, looked up with the cases (a new case has none)."""
+    ``actions``: the joined cases' actions, looked up with the cases (a new case has none);
+    ``entries``: the audit entries' ids by grievance (a Primero update's key)."""
     connectors = settings.enabled()
     if not connectors:
-        return
+        return []
     shares = [(connector, desk._share_text(settings, connector)) for connector in connectors]
     vessels: dict[int, dict[str, Any]] = {}  # each vessel's part made once
+    cases: dict[int, dict[str, Any]] = {}  # and each case's
     rows: list[dict[str, Any]] = []
     for p in plans:
         case, gid, g = p.case, p.gid, p.grievance
-        vessel = vessels.get(g.vessel_id)
-        if vessel is None:
-            vessel = vessels[g.vessel_id] = views.connector_vessel(g)
-        fields = views.connector_case_fields(case, actions.get(desk._id(case), []))
-        fields |= {"vessel": vessel, "grievance_id": gid, "joined": p.joined}
+        case_id = desk._id(case)
+        fields = cases.get(case_id)
+        if fields is None:
+            fields = cases[case_id] = views.connector_case_fields(case, actions.get(case_id, []))
+            vessel = vessels.get(g.vessel_id)
+            if vessel is None:
+                vessel = vessels[g.vessel_id] = views.connector_vessel(g)
+            fields["vessel"] = vessel
+        fields = {**fields, "grievance_id": gid, "joined": p.joined}
         for connector, share_text in shares:
             payload = {
                 **fields,
@@ -259,7 +266,7 @@ def _queue_connectors(
                 kind, key = "case_new", f"{case.external_id}:new"
             text = desk.outbox_payload(payload, key)
             rows.append(desk.outbox_columns(connector, kind, case, key, text))
-    insert_rows(session.connection(), _OB, rows)
+    return rows
 
 
 def _reopen(
