@@ -215,24 +215,33 @@ def insert_together(
     parts: Sequence[tuple[Table, Sequence[dict[str, Any]]]],
     *,
     returning: tuple[str, ...] = ("id",),
+    updates: Sequence[tuple[Table, Sequence[dict[str, Any]], str]] = (),
 ) -> list[tuple[Any, ...]]:
     """INSERT rows into several tables (``parts``: each table with its rows, every row of a
-    part with the same keys; parts without rows are left out), in order; the ``returning``
+    part with the same keys; parts without rows are left out), in order, after ``updates``
+    (each table with its rows and their key, as :func:`update_rows`); the ``returning``
     columns of the last part's rows, in no promised order.
 
-    On PostgreSQL one statement: each part but the last a data-modifying ``WITH`` of the
-    :func:`insert_unnest` form, their parameters prefixed by their place (``p0_``…) — one
-    round trip and one statement's client work for all of them, where each statement costs
-    the driver and SQLAlchemy about as much as its rows. Elsewhere :func:`insert_rows` each."""
+    On PostgreSQL one statement: each update and each part but the last a data-modifying
+    ``WITH`` of the :func:`update_rows` or :func:`insert_unnest` form, their parameters
+    prefixed by their place (``u0_``…, ``p0_``…) — one round trip and one statement's client
+    work for all of them, where each statement costs the driver and SQLAlchemy about as much as
+    its rows. Elsewhere :func:`update_rows` and :func:`insert_rows` each."""
     parts = [(table, rows) for table, rows in parts if rows]
-    if not parts:
-        return []
-    if connection.dialect.name != "postgresql":
+    updates = [(table, rows, key) for table, rows, key in updates if rows]
+    if not parts or connection.dialect.name != "postgresql":
+        for table, rows, key in updates:
+            update_rows(connection, table, rows, key=key)
         for table, rows in parts[:-1]:
             insert_rows(connection, table, rows)
-        return insert_rows(connection, *parts[-1], returning=returning)
+        return insert_rows(connection, *parts[-1], returning=returning) if parts else []
     texts: list[str] = []
     params: dict[str, list[Any]] = {}
+    for k, (table, rows, key) in enumerate(updates):
+        prefix = f"u{k}_"
+        plan = _update_plan(table, connection.dialect, tuple(rows[0]), key, prefix)
+        texts.append(plan.sql)
+        params.update({prefix + name: values for name, values in _params(plan, rows).items()})
     for k, (table, rows) in enumerate(parts):
         prefix = f"p{k}_"
 
@@ -246,7 +255,7 @@ def insert_together(
         texts.append(plan.sql)
         params.update({prefix + name: values for name, values in _params(plan, rows).items()})
     *first, last = texts
-    head = ", ".join(f"p{k} AS ({text})" for k, text in enumerate(first))
+    head = ", ".join(f"w{k} AS ({text})" for k, text in enumerate(first))
     statement = (f"WITH {head} " if head else "") + f"{last} RETURNING {', '.join(returning)}"
     return [tuple(r) for r in connection.exec_driver_sql(statement, params)]
 
@@ -301,6 +310,16 @@ def update_rows(
         connection.execute(stmt, [{**r, f"b_{key}": r[key]} for r in rows])
         return
 
+    plan = _update_plan(table, connection.dialect, names, key)
+    connection.exec_driver_sql(plan.sql, _params(plan, rows))
+
+
+def _update_plan(
+    table: Table, dialect: Dialect, names: tuple[str, ...], key: str, prefix: str = ""
+) -> _Plan:
+    """:func:`update_rows`'s statement on PostgreSQL (``prefix``: as :func:`_plan`'s)."""
+    sets = [n for n in names if n != key]
+
     def sql(casts: str, columns: tuple[str, ...]) -> str:
         assigns = ", ".join(f"{n} = v.{n}" for n in sets)
         return (
@@ -308,8 +327,8 @@ def update_rows(
             f"AS v({', '.join(columns)}) WHERE {table.name}.{key} = v.{key}"
         )
 
-    plan = _plan(table, connection.dialect, names, ("update", key), sql, defaults=False)
-    connection.exec_driver_sql(plan.sql, _params(plan, rows))
+    shape = ("update", key, prefix)
+    return _plan(table, dialect, names, shape, sql, defaults=False, prefix=prefix)
 
 
 class OneOf(ColumnElement[bool]):

@@ -15,8 +15,8 @@ grievances by id (what their connector payloads show, their vessels, their messa
 whether one is in a case already, whether its withdrawal overtook it — plain rows: loading the
 grievances and vessels as ORM objects cost more than the rest of the lookups), one for the
 cases they may join and follow (with their actions, when a connector is on); one insert for
-the new cases (and one update of their refs); and on PostgreSQL one statement for the links,
-the audit entries, the downlinks and the outbox rows together
+the new cases; and on PostgreSQL one statement for the new cases' refs, the links, the audit
+entries, the downlinks and the outbox rows together
 (:func:`shore_gateway.bulk.insert_together`: each statement costs the client about as much as
 its rows). The lookups are built once per process, their lists bound as one parameter each
 (:func:`shore_gateway.bulk.one_of`): a statement built, keyed and parsed anew on every batch
@@ -43,7 +43,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
-from shore_gateway.bulk import insert_rows, insert_together, one_of, update_rows
+from shore_gateway.bulk import insert_rows, insert_together, one_of
 from shore_gateway.cases import desk, views
 from shore_gateway.cases.config import CaseSettings, default_settings
 from shore_gateway.cases.models import (
@@ -148,8 +148,8 @@ def _write(
     now: dt.datetime,
     actions: dict[int, list[CaseAction]],
 ) -> None:
-    """Write a segment: new cases (two statements, when there are any); the links, audit
-    entries, downlinks and outbox rows (one statement on PostgreSQL,
+    """Write a segment: new cases (one statement, when there are any); their refs, the links,
+    audit entries, downlinks and outbox rows (one statement on PostgreSQL,
     :func:`shore_gateway.bulk.insert_together`); then the reopening or early withdrawal that
     ended it (only the last plan of a segment has one). The outbox rows wait for a reopening
     (their payloads show the case reopened) or for the audit entries' ids (a Primero update's
@@ -158,8 +158,7 @@ def _write(
         return
     connection = session.connection()
     fresh = {id(p.case): p.case for p in plans if p.case.id is None}  # once each, in order
-    if fresh:
-        _insert_cases(session, list(fresh.values()))
+    refs = _insert_cases(session, list(fresh.values())) if fresh else []
     links = [
         {
             "case_id": p.case.id,
@@ -187,7 +186,9 @@ def _write(
     keyed = "primero" in settings.enabled() and any(p.joined for p in plans)
     outbox = _outbox_rows(plans, {}, settings, actions) if reopen is None and not keyed else []
     parts = [(_CG, links), (_DL, downlinks), (_OB, outbox), (_AL, audit_rows)]
-    entries = dict(insert_together(connection, parts, returning=("grievance_id", "id")))
+    updates = [(_C, refs, "id")]  # the new cases' refs
+    returned = insert_together(connection, parts, returning=("grievance_id", "id"), updates=updates)
+    entries = dict(returned)
     if reopen is not None:
         last = plans[-1]
         _reopen(session, last.case, reopen, last.grievance.category, last.gid, now, settings)
@@ -208,10 +209,11 @@ def _write(
             results[p.index] = left or p.case
 
 
-def _insert_cases(session: Session, cases: list[Case]) -> None:
-    """Insert new cases (one statement), then give each the ref made from its id (a second);
-    they join the session as if loaded from it. Core statements of a fixed text: the ORM's unit
-    of work (and its insert, whose text grows with the rows) cost more than the two."""
+def _insert_cases(session: Session, cases: list[Case]) -> list[dict[str, Any]]:
+    """Insert new cases (one statement) and give each the ref made from its id; they join the
+    session as if loaded from it. Returns the rows that set their refs in the database (the
+    caller's next statement does, with the segment's other rows). Core statements of a fixed
+    text: the ORM's unit of work (and its insert, whose text grows with the rows) cost more."""
     connection = session.connection()
     names = [c.name for c in _C.columns if c.name != "id"]
     rows = [{n: getattr(case, n) for n in names} for case in cases]
@@ -219,10 +221,10 @@ def _insert_cases(session: Session, cases: list[Case]) -> None:
     for case in cases:
         case.id = ids[case.external_id]
         case.ref = format_ref(case.id)
-    update_rows(connection, _C, [{"id": c.id, "ref": c.ref} for c in cases], key="id")
     for case in cases:
-        make_transient_to_detached(case)  # its columns are the row's: no load, no flush
+        make_transient_to_detached(case)  # its columns are the row's (ref once updated)
         session.add(case)
+    return [{"id": c.id, "ref": c.ref} for c in cases]
 
 
 def _outbox_rows(

@@ -23,7 +23,8 @@ _V: Any = Vessel.__table__  # type: ignore[attr-defined]
 def test_parts_go_in_whole_and_the_last_returns(db: Database) -> None:
     """Every part's rows are inserted with the columns given (two tables sharing a column
     name, ``vessel_id``, keep their own values), Python-side defaults fill what the rows
-    leave out, a part without rows is left out, and the last part's rows come back."""
+    leave out, a part without rows is left out, the updates are made, and the last part's
+    rows come back."""
     with db.session() as s:
         ids = [add_vessel(s, name, make_pub_pem(), VesselIds()).id for name in ("A", "B")]
     a, b = ids
@@ -42,15 +43,20 @@ def test_parts_go_in_whole_and_the_last_returns(db: Database) -> None:
         )
         assert sorted(vid for vid, _ in back) == [b, b]
         assert insert_together(connection, [(_DL, [])]) == []
-        again = insert_together(connection, [(_AL, audit[:1]), (_DL, downlinks[:1])])
+        first = min(d_id for (d_id,) in insert_together(connection, [(_DL, downlinks[:1])]))
+        renamed = [{"id": first, "kind": "config", "body": b"\x09"}]
+        again = insert_together(
+            connection, [(_AL, audit[:1]), (_DL, downlinks[:1])], updates=[(_DL, renamed, "id")]
+        )
         assert len(again) == 1  # the downlink's id: it came last
     with db.session() as s:
         stored = s.exec(select(Downlink).order_by(col(Downlink.id))).all()
-        assert [(d.vessel_id, d.body) for d in stored] == [
-            (a, b"\x00"),
-            (b, b"\x01"),
-            (a, b"\x02"),
-            (a, b"\x00"),
+        assert [(d.vessel_id, d.kind, d.body) for d in stored] == [
+            (a, "case_status", b"\x00"),
+            (b, "case_status", b"\x01"),
+            (a, "case_status", b"\x02"),
+            (a, "config", b"\x09"),  # inserted, then updated with the next statement's rows
+            (a, "case_status", b"\x00"),
         ]
         assert all(d.attempts == 0 and d.created_at is not None for d in stored)  # defaults
         assert stored[-1].id == again[0][0]
