@@ -20,7 +20,9 @@ smallest one that fits) — per statement that cost as much as the statement's o
 
 Lookups by a list of values take the list the same way (:func:`one_of`: ``column = ANY(array)``
 on PostgreSQL), so their statements too are built once and keep one text for any number of
-values.
+values. Rows for several tables go in one statement (:func:`insert_together`: each insert but
+the last a data-modifying ``WITH``), which saves each further statement's client work and
+round trip.
 """
 
 from __future__ import annotations
@@ -118,10 +120,12 @@ def _plan(
     sql: Callable[[str, tuple[str, ...]], str],
     *,
     defaults: bool,
+    prefix: str = "",
 ) -> _Plan:
     """The plan for ``given`` columns of ``table`` in a statement of ``shape``, made with
     ``sql(casts, names)`` the first time; ``defaults``: with the columns the rows leave out
-    that have a Python-side default."""
+    that have a Python-side default; ``prefix``: of its parameters' names (in the statement;
+    :func:`_params` gives them unprefixed)."""
     key = (type(dialect), table, given, shape)
     plan = _PLANS.get(key)
     if plan is None:
@@ -133,7 +137,9 @@ def _plan(
         columns = [table.c[n] for n in given] + list(left_out)
         names = tuple(c.name for c in columns)
         # Identifiers and types come from the table metadata, values only from parameters.
-        casts = ", ".join(f"CAST(%({c.name})b AS {_sql_type(c, dialect)}[])" for c in columns)
+        casts = ", ".join(
+            f"CAST(%({prefix}{c.name})b AS {_sql_type(c, dialect)}[])" for c in columns
+        )
         params = [_param(c, dialect) for c in columns]
         defaulted = tuple(
             _Param(p.name, p.process, p.floats, p.array, column)
@@ -204,6 +210,56 @@ def insert_unnest(
     return [tuple(r) for r in connection.exec_driver_sql(plan.sql, _params(plan, rows))]
 
 
+def insert_together(
+    connection: Connection,
+    parts: Sequence[tuple[Table, Sequence[dict[str, Any]]]],
+    *,
+    returning: tuple[str, ...] = ("id",),
+    updates: Sequence[tuple[Table, Sequence[dict[str, Any]], str]] = (),
+) -> list[tuple[Any, ...]]:
+    """INSERT rows into several tables (``parts``: each table with its rows, every row of a
+    part with the same keys; parts without rows are left out), in order, after ``updates``
+    (each table with its rows and their key, as :func:`update_rows`); the ``returning``
+    columns of the last part's rows, in no promised order.
+
+    On PostgreSQL one statement: each update and each part but the last a data-modifying
+    ``WITH`` of the :func:`update_rows` or :func:`insert_unnest` form, their parameters
+    prefixed by their place (``u0_``…, ``p0_``…) — one round trip and one statement's client
+    work for all of them, where each statement costs the driver and SQLAlchemy about as much as
+    its rows. Elsewhere :func:`update_rows` and :func:`insert_rows` each."""
+    parts = [(table, rows) for table, rows in parts if rows]
+    updates = [(table, rows, key) for table, rows, key in updates if rows]
+    if not parts or connection.dialect.name != "postgresql":
+        for table, rows, key in updates:
+            update_rows(connection, table, rows, key=key)
+        for table, rows in parts[:-1]:
+            insert_rows(connection, table, rows)
+        return insert_rows(connection, *parts[-1], returning=returning) if parts else []
+    texts: list[str] = []
+    params: dict[str, list[Any]] = {}
+    for k, (table, rows, key) in enumerate(updates):
+        prefix = f"u{k}_"
+        plan = _update_plan(table, connection.dialect, tuple(rows[0]), key, prefix)
+        texts.append(plan.sql)
+        params.update({prefix + name: values for name, values in _params(plan, rows).items()})
+    for k, (table, rows) in enumerate(parts):
+        prefix = f"p{k}_"
+
+        def sql(casts: str, names: tuple[str, ...], table: Table = table) -> str:
+            return f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({casts})"  # noqa: S608
+
+        given = tuple(rows[0])
+        plan = _plan(
+            table, connection.dialect, given, ("with", prefix), sql, defaults=True, prefix=prefix
+        )
+        texts.append(plan.sql)
+        params.update({prefix + name: values for name, values in _params(plan, rows).items()})
+    *first, last = texts
+    head = ", ".join(f"w{k} AS ({text})" for k, text in enumerate(first))
+    statement = (f"WITH {head} " if head else "") + f"{last} RETURNING {', '.join(returning)}"
+    return [tuple(r) for r in connection.exec_driver_sql(statement, params)]
+
+
 _CORE: dict[tuple[str, str, tuple[str, ...] | None, tuple[str, ...]], Any] = {}
 
 
@@ -254,6 +310,16 @@ def update_rows(
         connection.execute(stmt, [{**r, f"b_{key}": r[key]} for r in rows])
         return
 
+    plan = _update_plan(table, connection.dialect, names, key)
+    connection.exec_driver_sql(plan.sql, _params(plan, rows))
+
+
+def _update_plan(
+    table: Table, dialect: Dialect, names: tuple[str, ...], key: str, prefix: str = ""
+) -> _Plan:
+    """:func:`update_rows`'s statement on PostgreSQL (``prefix``: as :func:`_plan`'s)."""
+    sets = [n for n in names if n != key]
+
     def sql(casts: str, columns: tuple[str, ...]) -> str:
         assigns = ", ".join(f"{n} = v.{n}" for n in sets)
         return (
@@ -261,8 +327,8 @@ def update_rows(
             f"AS v({', '.join(columns)}) WHERE {table.name}.{key} = v.{key}"
         )
 
-    plan = _plan(table, connection.dialect, names, ("update", key), sql, defaults=False)
-    connection.exec_driver_sql(plan.sql, _params(plan, rows))
+    shape = ("update", key, prefix)
+    return _plan(table, dialect, names, shape, sql, defaults=False, prefix=prefix)
 
 
 class OneOf(ColumnElement[bool]):

@@ -89,18 +89,16 @@ def hand_grievances(
     """Store opened grievances (enriched) and hand them to the case desk, in order (all at
     once when the desk takes a batch)."""
     ids = store_grievances(session, grievances)
-    if (hooks.on_grievances or hooks.on_grievance) and ids:
+    if hooks.on_grievances and ids:
+        hooks.on_grievances(session, ids)  # it reads what it needs (loading them here cost more)
+    elif hooks.on_grievance and ids:
         loaded = {g.id: (g, v) for g, v in session.execute(_HANDED, {"ids": ids})}
-        items = [loaded[gid] for gid in ids]
-        if hooks.on_grievances:
-            hooks.on_grievances(session, items)
-        elif hooks.on_grievance:
-            for grievance, vessel in items:
-                hooks.on_grievance(session, grievance, vessel)
+        for gid in ids:
+            hooks.on_grievance(session, *loaded[gid])
     return ids
 
 
-# The stored grievances with their vessels, as the case desk takes them (one query, built once).
+# The stored grievances with their vessels, as a one-at-a-time desk takes them (built once).
 _HANDED = (
     select(Grievance, Vessel)
     .join(Message, col(Message.id) == col(Grievance.message_id))

@@ -19,8 +19,9 @@ class CaseHooks:
     """What the case desk does inside the pipeline's transaction (see shore_gateway.cases)."""
 
     on_grievance: Callable[[Session, Grievance, Vessel], object] | None = None
-    #: The same for a batch's grievances at once, in order (preferred when set).
-    on_grievances: Callable[[Session, list[tuple[Grievance, Vessel]]], object] | None = None
+    #: The same for a batch's grievances at once, by id, in order (preferred when set): the
+    #: desk reads what it needs of them with its own lookups.
+    on_grievances: Callable[[Session, list[int]], object] | None = None
     on_withdraw: Callable[[Session, Vessel, int], object] | None = None
     on_status_request: Callable[[Session, Vessel, int], object] | None = None
 

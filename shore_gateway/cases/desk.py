@@ -12,10 +12,11 @@ committed together with the grievance or not at all::
         (docs/cases.md, "Cases follow the people"). A withdrawn or merged-away case is never
         reopened: the grievance opens a new case linked to it. Idempotent: calling it again for
         the same grievance returns its case and changes nothing.
-    intake.on_grievances(session, [(grievance, vessel), …]) -> [Case, …]
+    intake.on_grievances(session, [grievance id, …]) -> [Case, …]
         The same for a batch's grievances at once, in order, in a few statements per batch
-        (:mod:`shore_gateway.cases.intake`; what the pipeline calls). ``on_grievance`` is it
-        with one grievance.
+        (:mod:`shore_gateway.cases.intake`; what the pipeline calls, with the ids of the
+        grievances it stored). ``on_grievance`` is it with one grievance (``vessel`` is the
+        grievance's, which the intake reads with it).
     on_withdraw(session: Session, vessel: Vessel, ref_seq: int) -> Case | None
         The crew member withdrew the grievance sent as message ``ref_seq``. The grievance leaves
         its case; the case becomes *withdrawn* when no grievance is left in it. None when no
@@ -97,7 +98,7 @@ def on_grievance(
     through :func:`shore_gateway.cases.intake.on_grievances`."""
     from shore_gateway.cases.intake import on_grievances  # it builds on this module
 
-    (case,) = on_grievances(session, [(grievance, vessel)], settings=settings, now=now)
+    (case,) = on_grievances(session, [_id(grievance)], settings=settings, now=now)
     return case
 
 
@@ -337,6 +338,19 @@ def audit_row(
     **detail: Any,
 ) -> dict[str, Any]:
     """The columns of an audit entry (:func:`audit`; the intake inserts many at once)."""
+    return audit_columns(actor, action, case, grievance_id, audit_detail(detail))
+
+
+def audit_detail(detail: dict[str, Any]) -> str:
+    """An audit entry's ``detail`` column: the JSON of the items that are not None."""
+    return json.dumps({k: v for k, v in detail.items() if v is not None}, sort_keys=True)
+
+
+def audit_columns(
+    actor: str, action: str, case: Case | None, grievance_id: int | None, detail: str
+) -> dict[str, Any]:
+    """:func:`audit_row` with its ``detail`` made (:func:`audit_detail`): the intake makes
+    each distinct one once a batch."""
     return {
         "time": utcnow(),
         "actor": actor,
@@ -344,7 +358,7 @@ def audit_row(
         "case_id": case.id if case else None,
         "vessel_id": case.vessel_id if case else None,
         "grievance_id": grievance_id,
-        "detail": json.dumps({k: v for k, v in detail.items() if v is not None}, sort_keys=True),
+        "detail": detail,
     }
 
 
@@ -463,14 +477,23 @@ def outbox_row(
     connector: str, kind: str, case: Case, key: str, payload: dict[str, Any]
 ) -> dict[str, Any]:
     """The columns of a connector's outbox row (:func:`queue_outbox`; the intake inserts many)."""
+    return outbox_columns(connector, kind, case, key, outbox_payload(payload, key))
+
+
+def outbox_payload(payload: dict[str, Any], key: str) -> str:
+    """An outbox row's ``payload`` column: the JSON of ``payload`` with its idempotency key."""
+    return json.dumps({**payload, "idempotency_key": key}, sort_keys=True, ensure_ascii=False)
+
+
+def outbox_columns(connector: str, kind: str, case: Case, key: str, payload: str) -> dict[str, Any]:
+    """:func:`outbox_row` with its ``payload`` made (:func:`outbox_payload`, or the intake's
+    splicing of the same text)."""
     return {
         "connector": connector,
         "kind": kind,
         "case_id": _id(case),
         "idempotency_key": key,
-        "payload": json.dumps(
-            {**payload, "idempotency_key": key}, sort_keys=True, ensure_ascii=False
-        ),
+        "payload": payload,
         "created_at": utcnow(),
     }
 

@@ -11,12 +11,17 @@ overtook its grievance is applied once the grievance is in its case. Idempotent:
 already in a case returns that case and changes nothing.
 
 A batch costs a few set-based statements, not a few per grievance: one lookup for the
-grievances (their messages' seqs, whether one is in a case already, whether its withdrawal
-overtook it), one for the cases they may join and follow (with their actions, when a connector
-is on); one insert each for the new cases (and their refs), the links, the audit entries, the
-downlinks and the outbox rows. The lookups are built once per process, their lists bound as
-one parameter each (:func:`shore_gateway.bulk.one_of`): a statement built, keyed and parsed
-anew on every batch cost the gateway more than the database spent running it.
+grievances by id (what their connector payloads show, their vessels, their messages' seqs,
+whether one is in a case already, whether its withdrawal overtook it — plain rows: loading the
+grievances and vessels as ORM objects cost more than the rest of the lookups), one for the
+cases they may join and follow (with their actions, when a connector is on); one insert for
+the new cases; and on PostgreSQL one statement for the new cases' refs, the links, the audit
+entries, the downlinks and the outbox rows together
+(:func:`shore_gateway.bulk.insert_together`: each statement costs the client about as much as
+its rows). The lookups are built once per process, their lists bound as one parameter each
+(:func:`shore_gateway.bulk.one_of`): a statement built, keyed and parsed anew on every batch
+cost the gateway more than the database spent running it. What is the same for many rows (an
+audit entry's detail, a case's or a vessel's part of a payload) is made once a batch.
 
 Where an earlier grievance of the batch changes what a later one meets — a reopening, an early
 withdrawal (after which the matter's cases are looked up again) — the rows so far are written
@@ -38,7 +43,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
-from shore_gateway.bulk import insert_rows, one_of, update_rows
+from shore_gateway.bulk import insert_rows, insert_together, one_of
 from shore_gateway.cases import desk, views
 from shore_gateway.cases.config import CaseSettings, default_settings
 from shore_gateway.cases.models import (
@@ -72,8 +77,8 @@ class _Plan:
     """One grievance on its way into a case."""
 
     index: int
-    grievance: Grievance
-    vessel: Vessel
+    grievance: Any  # its row of the lookup (:data:`_GRIEVANCES`): its columns, its vessel's
+    gid: int
     seq: int
     case: Case
     joined: bool
@@ -84,33 +89,31 @@ class _Plan:
 
 def on_grievances(
     session: Session,
-    items: Sequence[tuple[Grievance, Vessel]],
+    ids: Sequence[int],
     *,
     settings: CaseSettings | None = None,
     now: dt.datetime | None = None,
 ) -> list[Case]:
-    """Open or join a case for each stored grievance (ids set), in order; their cases."""
-    if not items:
+    """Open or join a case for each stored grievance (by id), in order; their cases."""
+    if not ids:
         return []
     settings = settings or default_settings()
     now = now or utcnow()
-    gids = [desk._id(g) for g, _ in items]
-    seqs, linked, early = _grievances(session, gids)
-    pairs = {(desk._id(v), g.category) for g, v in items}
+    rows, linked = _grievances(session, ids)
+    pairs = {(g.vessel_id, g.category) for g in rows.values()}
     actions: dict[int, list[CaseAction]] = {}  # of the cases looked up, for the connectors
     joinable, newest = _cases_of(session, pairs, now, settings, actions)
-    results: list[Case | None] = [None] * len(items)
+    results: list[Case | None] = [None] * len(ids)
     placed: dict[int, Case] = {}  # grievances put in a case by this call
     segment: list[_Plan] = []
-    for i, (g, v) in enumerate(items):
-        gid = gids[i]
+    for i, gid in enumerate(ids):
         if gid in linked or gid in placed:
             results[i] = linked.get(gid) or placed[gid]
             continue
-        seq = seqs.get(gid)
-        if seq is None:
+        g = rows.get(gid)
+        if g is None:
             raise UnknownCase(f"grievance {gid} has no message")
-        pair = (desk._id(v), g.category)
+        pair = (g.vessel_id, g.category)
         case = joinable.get(pair)
         joined = case is not None
         follows = None if joined else newest.get(pair)
@@ -118,23 +121,16 @@ def on_grievances(
             case = _new_case(pair, now, settings)  # inserted with its segment
             joinable[pair] = newest[pair] = case
         reopen = REOPEN_TO.get(Status(case.status)) if joined else None
+        early = g.early is not None
         plan = _Plan(
-            i,
-            g,
-            v,
-            seq,
-            case,
-            joined,
-            follows.ref if follows else None,
-            reopen,
-            gid in early,
+            i, g, gid, g.seq, case, joined, follows.ref if follows else None, reopen, early
         )
         segment.append(plan)
         placed[gid] = case
-        if reopen is not None or plan.early:  # what follows must meet the changed case
+        if reopen is not None or early:  # what follows must meet the changed case
             _write(session, segment, results, settings, now, actions)
             segment = []
-        if plan.early:  # the withdrawal may have withdrawn the case: look the matter up again
+        if early:  # the withdrawal may have withdrawn the case: look the matter up again
             joinable.pop(pair, None)
             again = _cases_of(session, {pair}, now, settings, actions)
             joinable.update(again[0])
@@ -152,75 +148,72 @@ def _write(
     now: dt.datetime,
     actions: dict[int, list[CaseAction]],
 ) -> None:
-    """Write a segment: new cases, links, audit entries, downlinks, outbox rows (one
-    statement each); then the reopening or early withdrawal that ended it (only the last plan
-    of a segment has one)."""
+    """Write a segment: new cases (one statement, when there are any); their refs, the links,
+    audit entries, downlinks and outbox rows (one statement on PostgreSQL,
+    :func:`shore_gateway.bulk.insert_together`); then the reopening or early withdrawal that
+    ended it (only the last plan of a segment has one). The outbox rows wait for a reopening
+    (their payloads show the case reopened) or for the audit entries' ids (a Primero update's
+    key)."""
     if not plans:
         return
     connection = session.connection()
     fresh = {id(p.case): p.case for p in plans if p.case.id is None}  # once each, in order
-    if fresh:
-        _insert_cases(session, list(fresh.values()))
-    insert_rows(
-        connection,
-        _table(CaseGrievance),
-        [
-            {
-                "case_id": desk._id(p.case),
-                "grievance_id": desk._id(p.grievance),
-                "ref_seq": p.seq,
-                "joined_at": now,
-                "withdrawn_at": None,
-            }
-            for p in plans
-        ],
-    )
-    entries = dict(
-        insert_rows(
-            connection,
-            _table(AuditEntry),
-            [
-                desk.audit_row(
-                    desk.SYSTEM,
-                    "joined" if p.joined else "opened",
-                    case=p.case,
-                    grievance_id=desk._id(p.grievance),
-                    category=p.grievance.category,
-                    urgent=p.case.urgent,
-                    follows=p.follows,
-                )
-                for p in plans
-            ],
-            returning=("grievance_id", "id"),
-        )
-    )
-    downlinks = []
+    refs = _insert_cases(session, list(fresh.values())) if fresh else []
+    links = [
+        {
+            "case_id": p.case.id,
+            "grievance_id": p.gid,
+            "ref_seq": p.seq,
+            "joined_at": now,
+            "withdrawn_at": None,
+        }
+        for p in plans
+    ]
+    details: dict[tuple[Any, ...], str] = {}  # each distinct audit detail made once
+    audit_rows = []
     for p in plans:
-        if p.reopen is None:
-            downlinks.append(desk.downlink_row(p.case, p.seq, note=1))
-        else:  # the status change tells every crew member in the case, the new one included
-            insert_rows(connection, _table(Downlink), downlinks)
-            downlinks = []
-            _reopen(session, p.case, p.reopen, p.grievance, now, settings)
-    insert_rows(connection, _table(Downlink), downlinks)
-    _queue_connectors(session, plans, entries, settings, actions)
+        action = "joined" if p.joined else "opened"
+        category, urgent_ = p.grievance.category, p.case.urgent
+        key = (category, urgent_, p.follows)
+        detail = details.get(key)
+        if detail is None:
+            fields = {"category": category, "urgent": urgent_, "follows": p.follows}
+            detail = details[key] = desk.audit_detail(fields)
+        audit_rows.append(desk.audit_columns(desk.SYSTEM, action, p.case, p.gid, detail))
+    # A reopening's status change tells every crew member in the case, the new one included.
+    downlinks = [desk.downlink_row(p.case, p.seq, note=1) for p in plans if p.reopen is None]
+    reopen = plans[-1].reopen
+    keyed = "primero" in settings.enabled() and any(p.joined for p in plans)
+    outbox = _outbox_rows(plans, {}, settings, actions) if reopen is None and not keyed else []
+    parts = [(_CG, links), (_DL, downlinks), (_OB, outbox), (_AL, audit_rows)]
+    updates = [(_C, refs, "id")]  # the new cases' refs
+    returned = insert_together(connection, parts, returning=("grievance_id", "id"), updates=updates)
+    entries = dict(returned)
+    if reopen is not None:
+        last = plans[-1]
+        _reopen(session, last.case, reopen, last.grievance.category, last.gid, now, settings)
+    if reopen is not None or keyed:
+        insert_rows(connection, _OB, _outbox_rows(plans, entries, settings, actions))
     for p in plans:
         results[p.index] = p.case
         if p.early:  # the crew member's withdrawal overtook the grievance on the way
-            vid = desk._id(p.vessel)
+            vid = p.grievance.vessel_id
             session.execute(
                 delete(EarlyWithdrawal).where(
                     col(EarlyWithdrawal.vessel_id) == vid, col(EarlyWithdrawal.ref_seq) == p.seq
                 )
             )
-            left = desk.on_withdraw(session, p.vessel, p.seq, settings=settings, now=now)
+            vessel = session.get(Vessel, vid)
+            assert vessel is not None  # a foreign key of the grievance's message
+            left = desk.on_withdraw(session, vessel, p.seq, settings=settings, now=now)
             results[p.index] = left or p.case
 
 
-def _insert_cases(session: Session, cases: list[Case]) -> None:
-    """Insert new cases (one statement), then give each the ref made from its id (a second);
-    they join the session as if loaded from it. Core statements of a fixed text: the ORM's unit
-    of work (and its insert, whose text grows with the rows) cost more than the two."""
+def _insert_cases(session: Session, cases: list[Case]) -> list[dict[str, Any]]:
+    """Insert new cases (one statement) and give each the ref made from its id; they join the
+    session as if loaded from it. Returns the rows that set their refs in the database (the
+    caller's next statement does, with the segment's other rows). Core statements of a fixed
+    text: the ORM's unit of work (and its insert, whose text grows with the rows) cost more."""
     connection = session.connection()
     names = [c.name for c in _C.columns if c.name != "id"]
     rows = [{n: getattr(case, n) for n in names} for case in cases]
@@ -228,55 +221,62 @@ def _insert_cases(session: Session, cases: list[Case]) -> None:
     for case in cases:
         case.id = ids[case.external_id]
         case.ref = format_ref(case.id)
-    update_rows(connection, _C, [{"id": c.id, "ref": c.ref} for c in cases], key="id")
     for case in cases:
-        make_transient_to_detached(case)  # its columns are the row's: no load, no flush
+        make_transient_to_detached(case)  # its columns are the row's (ref once updated)
         session.add(case)
+    return [{"id": c.id, "ref": c.ref} for c in cases]
 
 
-def _queue_connectors(
-    session: Session,
+def _outbox_rows(
     plans: list[_Plan],
     entries: dict[int, int],
     settings: CaseSettings,
     actions: dict[int, list[CaseAction]],
-) -> None:
+) -> list[dict[str, Any]]:
     """Each enabled connector's outbox row for each grievance (CONTRACTS.md: MQTT gets one
     message per grievance, keyed by its id; Primero a new case, or an update of the case).
-    ``actions``: the joined cases' actions, looked up with the cases (a new case has none)."""
+    ``actions``: the joined cases' actions, looked up with the cases (a new case has none);
+    ``entries``: the audit entries' ids by grievance (a Primero update's key)."""
     connectors = settings.enabled()
     if not connectors:
-        return
+        return []
+    shares = [(connector, desk._share_text(settings, connector)) for connector in connectors]
+    vessels: dict[int, dict[str, Any]] = {}  # each vessel's part made once
+    cases: dict[int, dict[str, Any]] = {}  # and each case's
     rows: list[dict[str, Any]] = []
     for p in plans:
-        case, gid = p.case, desk._id(p.grievance)
-        for connector in connectors:
-            share = desk._share_text(settings, connector)
-            payload = views.connector_case(
-                session,
-                case,
-                p.vessel,
-                p.grievance,
-                share_text=share,
-                actions=actions.get(desk._id(case), []),
-                seq=p.seq,
-            )
-            payload["joined"] = p.joined
+        case, gid, g = p.case, p.gid, p.grievance
+        case_id = desk._id(case)
+        fields = cases.get(case_id)
+        if fields is None:
+            fields = cases[case_id] = views.connector_case_fields(case, actions.get(case_id, []))
+            vessel = vessels.get(g.vessel_id)
+            if vessel is None:
+                vessel = vessels[g.vessel_id] = views.connector_vessel(g)
+            fields["vessel"] = vessel
+        fields = {**fields, "grievance_id": gid, "joined": p.joined}
+        for connector, share_text in shares:
+            payload = {
+                **fields,
+                "grievance": views.connector_grievance(g, p.seq, share_text=share_text),
+            }
             if connector == "mqtt":
                 kind, key = "case_new", str(gid)
             elif p.joined:
                 kind, key = "case_update", f"{case.ref}:{entries[gid]}"
             else:
                 kind, key = "case_new", f"{case.external_id}:new"
-            rows.append(desk.outbox_row(connector, kind, case, key, payload))
-    insert_rows(session.connection(), _table(OutboxEntry), rows)
+            text = desk.outbox_payload(payload, key)
+            rows.append(desk.outbox_columns(connector, kind, case, key, text))
+    return rows
 
 
 def _reopen(
     session: Session,
     case: Case,
     target: Status,
-    grievance: Grievance,
+    category: int,
+    grievance_id: int,
     now: dt.datetime,
     settings: CaseSettings,
 ) -> None:
@@ -288,7 +288,7 @@ def _reopen(
     # downlink each: satellite airtime is dear).
     desk.transition(session, case, target, actor=desk.SYSTEM, note=1, settings=settings, now=now)
     case.acknowledged_at = None
-    case.due_at = due_at(grievance.category, now, settings.clock_scale)
+    case.due_at = due_at(category, now, settings.clock_scale)
     case.closed_at = None
     session.add(case)
     session.flush()
@@ -297,7 +297,7 @@ def _reopen(
         desk.SYSTEM,
         "reopened",
         case=case,
-        grievance_id=grievance.id,
+        grievance_id=grievance_id,
         before=before,
         after=target.value,
     )
@@ -306,19 +306,38 @@ def _reopen(
 _C: Any = Case.__table__  # type: ignore[attr-defined]
 _G: Any = Grievance.__table__  # type: ignore[attr-defined]
 _M: Any = Message.__table__  # type: ignore[attr-defined]
+_V: Any = Vessel.__table__  # type: ignore[attr-defined]
 _CG: Any = CaseGrievance.__table__  # type: ignore[attr-defined]
 _EW: Any = EarlyWithdrawal.__table__  # type: ignore[attr-defined]
+_AL: Any = AuditEntry.__table__  # type: ignore[attr-defined]
+_DL: Any = Downlink.__table__  # type: ignore[attr-defined]
+_OB: Any = OutboxEntry.__table__  # type: ignore[attr-defined]
 
 
 # The intake's lookups are built once, with their lists and times as parameters: building and
 # keying a statement on every batch cost more client time than running it.
 
-#: Each grievance's message seq, its case if it is in one, and whether its withdrawal arrived
-#: first (plain columns: no ORM objects wanted).
+_GRIEVANCE_COLUMNS = (
+    *("id", "category", "lang", "text", "pseudonym", "zawgyi", "zawgyi_p", "zawgyi_other"),
+    *("voice_mode", "voice_ms", "time", "pos_lat", "pos_lon", "pos_time", "pos_age_s"),
+    *("pos_uncertainty_m", "pos_source"),
+)
+#: Each grievance with what the desk needs of it: the columns its connector payloads show
+#: (:class:`views.GrievanceColumns`), its message's vessel and seq, its vessel's columns the
+#: payloads show (:class:`views.VesselColumns`), its case if it is in one (``linked``) and
+#: whether its withdrawal arrived first (``early``). Plain rows: no ORM objects wanted.
 _GRIEVANCES: Any = (
-    core_select(_G.c.id, _M.c.seq, _CG.c.case_id, _EW.c.id)
+    core_select(
+        *(_G.c[name] for name in _GRIEVANCE_COLUMNS),
+        _M.c.vessel_id,
+        _M.c.seq,
+        *(_V.c[name] for name in ("name", "imo", "ircs", "flag", "owner")),
+        _CG.c.case_id.label("linked"),
+        _EW.c.id.label("early"),
+    )
     .select_from(
         _G.join(_M, _M.c.id == _G.c.message_id)
+        .join(_V, _V.c.id == _M.c.vessel_id)
         .outerjoin(_CG, _CG.c.grievance_id == _G.c.id)
         .outerjoin(_EW, and_(_EW.c.vessel_id == _M.c.vessel_id, _EW.c.ref_seq == _M.c.seq))
     )
@@ -372,21 +391,19 @@ _CASES: Any = _cases_statement(with_actions=False)
 _CASES_AND_ACTIONS: Any = _cases_statement(with_actions=True)
 
 
-def _grievances(
-    session: Session, gids: list[int]
-) -> tuple[dict[int, int], dict[int, Case], set[int]]:
-    """One lookup for the batch: each grievance's message seq, the case of those already in
-    one, and those whose withdrawal arrived first."""
+def _grievances(session: Session, gids: Sequence[int]) -> tuple[dict[int, Any], dict[int, Case]]:
+    """One lookup for the batch: each grievance's row (:data:`_GRIEVANCES`) by id, and the
+    case of those already in one."""
     session.flush()  # what an ORM query would autoflush: a plain one does not
-    rows = session.connection().execute(_GRIEVANCES, {"gids": gids}).all()
-    seqs = {int(gid): seq for gid, seq, _, _ in rows}
-    in_case = {int(gid): case_id for gid, _, case_id, _ in rows if case_id is not None}
+    rows = session.connection().execute(_GRIEVANCES, {"gids": list(gids)}).all()
+    by_id = {int(g.id): g for g in rows}
+    in_case = {gid: g.linked for gid, g in by_id.items() if g.linked is not None}
     linked: dict[int, Case] = {}
     if in_case:
         cases = session.exec(_CASES_BY_ID, params={"ids": list(set(in_case.values()))})
-        by_id = {c.id: c for c in cases.all()}
-        linked = {gid: by_id[case_id] for gid, case_id in in_case.items()}
-    return seqs, linked, {int(gid) for gid, _, _, early in rows if early is not None}
+        found = {c.id: c for c in cases.all()}
+        linked = {gid: found[case_id] for gid, case_id in in_case.items()}
+    return by_id, linked
 
 
 def _cases_of(
@@ -441,7 +458,3 @@ def _new_case(pair: _Pair, now: dt.datetime, settings: CaseSettings) -> Case:
         due_at=due_at(category, now, settings.clock_scale),
         external_id=str(uuid.uuid4()),
     )
-
-
-def _table(model: Any) -> Any:
-    return model.__table__

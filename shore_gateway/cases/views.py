@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
@@ -66,6 +66,60 @@ OWNER_ACTION_KEYS = frozenset({"kind", "label", "due_at", "done_at", "overdue"})
 
 def iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+class VesselColumns(Protocol):
+    """What a connector is told of a vessel: a :class:`Vessel`, or a row with its columns."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def imo(self) -> str | None: ...
+    @property
+    def ircs(self) -> str | None: ...
+    @property
+    def flag(self) -> str | None: ...
+    @property
+    def owner(self) -> str | None: ...
+
+
+class GrievanceColumns(Protocol):
+    """The columns of a grievance its views read: a :class:`Grievance`, or a row with them."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def category(self) -> int: ...
+    @property
+    def lang(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def pseudonym(self) -> str | None: ...
+    @property
+    def zawgyi(self) -> str | None: ...
+    @property
+    def zawgyi_p(self) -> int | None: ...
+    @property
+    def zawgyi_other(self) -> str | None: ...
+    @property
+    def voice_mode(self) -> int | None: ...
+    @property
+    def voice_ms(self) -> int | None: ...
+    @property
+    def time(self) -> dt.datetime: ...
+    @property
+    def pos_lat(self) -> float | None: ...
+    @property
+    def pos_lon(self) -> float | None: ...
+    @property
+    def pos_time(self) -> dt.datetime | None: ...
+    @property
+    def pos_age_s(self) -> float | None: ...
+    @property
+    def pos_uncertainty_m(self) -> float | None: ...
+    @property
+    def pos_source(self) -> str | None: ...
 
 
 def _awaiting_response(case: Case) -> bool:
@@ -145,7 +199,7 @@ def grievance_trip(session: Session, g: Grievance, vessel_id: int) -> Trip | Non
     return trip_at(session, vessel_id, g.time)
 
 
-def position(g: Grievance) -> dict[str, Any] | None:
+def position(g: GrievanceColumns) -> dict[str, Any] | None:
     if g.pos_lat is None or g.pos_lon is None:
         return None
     return {
@@ -158,7 +212,7 @@ def position(g: Grievance) -> dict[str, Any] | None:
     }
 
 
-def zawgyi_note(g: Grievance) -> dict[str, Any] | None:
+def zawgyi_note(g: GrievanceColumns) -> dict[str, Any] | None:
     """What the vessel did with Burmese typed in Zawgyi (docs/vessel-agent.md, "Zawgyi"), for
     whoever may read the text: ``converted`` — ``text`` is the Unicode conversion and
     ``typed`` the words exactly as typed; ``unsure`` — ``text`` is as typed and ``reading`` a
@@ -372,20 +426,30 @@ def connector_case(
 ) -> dict[str, Any]:
     """The JSON a case-management connector receives for a case (and the grievance that
     opened or joined it, when there is one). ``actions`` (the case's, in id order) and ``seq``
-    (the grievance's message seq) save the lookups when the caller already has them."""
+    (the grievance's message seq) save the lookups when the caller already has them.
+
+    Made of :func:`connector_case_fields`, :func:`connector_vessel` and
+    :func:`connector_grievance`, which the intake calls itself (each case and vessel once a
+    batch)."""
     if actions is None:
         actions = _actions(session, case.id or 0)
-    out: dict[str, Any] = {
+    out = connector_case_fields(case, actions)
+    out["vessel"] = connector_vessel(vessel)
+    if grievance is not None:
+        if seq is None:
+            message = session.get(Message, grievance.message_id)
+            seq = message.seq if message else None
+        out["grievance"] = connector_grievance(grievance, seq, share_text=share_text)
+        out["grievance_id"] = grievance.id
+    return out
+
+
+def connector_case_fields(case: Case, actions: list[CaseAction]) -> dict[str, Any]:
+    """The case's own part of :func:`connector_case` (``actions``: the case's, in id order)."""
+    return {
         "case_ref": case.ref,
         "case_id": case.external_id,
         "status": case.status,
-        "vessel": {
-            "name": vessel.name,
-            "imo": vessel.imo,
-            "ircs": vessel.ircs,
-            "flag": vessel.flag,
-            "owner": vessel.owner,
-        },
         "category": case.category,
         "category_label": category_label(case.category),
         "urgent": case.urgent,
@@ -396,29 +460,40 @@ def connector_case(
             {"kind": a.kind, "due_at": iso(a.due_at), "done_at": iso(a.done_at)} for a in actions
         ],
     }
-    if grievance is not None:
-        if seq is None:
-            message = session.get(Message, grievance.message_id)
-            seq = message.seq if message else None
-        g: dict[str, Any] = {
-            "id": grievance.id,
-            "seq": seq,
-            "category": grievance.category,
-            "lang": grievance.lang,
-            "kind": "voice" if grievance.voice_mode is not None else "text",
-            "time": iso(grievance.time),
-            "position": position(grievance),
-        }
-        if grievance.voice_mode is not None:  # the audio stays ashore: fetched by staff, audited
-            g["duration_s"] = (grievance.voice_ms or 0) / 1000
-            g["audio"] = f"/api/grievances/{grievance.id}/audio"
-        if share_text:
-            g["text"] = grievance.text
-            g["zawgyi"] = zawgyi_note(grievance)
-            g["pseudonym"] = grievance.pseudonym
-        out["grievance"] = g
-        out["grievance_id"] = grievance.id
-    return out
+
+
+def connector_vessel(vessel: VesselColumns) -> dict[str, Any]:
+    """The vessel's part of :func:`connector_case`."""
+    return {
+        "name": vessel.name,
+        "imo": vessel.imo,
+        "ircs": vessel.ircs,
+        "flag": vessel.flag,
+        "owner": vessel.owner,
+    }
+
+
+def connector_grievance(
+    grievance: GrievanceColumns, seq: int | None, *, share_text: bool
+) -> dict[str, Any]:
+    """The grievance's part of :func:`connector_case` (its words only with ``share_text``)."""
+    g: dict[str, Any] = {
+        "id": grievance.id,
+        "seq": seq,
+        "category": grievance.category,
+        "lang": grievance.lang,
+        "kind": "voice" if grievance.voice_mode is not None else "text",
+        "time": iso(grievance.time),
+        "position": position(grievance),
+    }
+    if grievance.voice_mode is not None:  # the audio stays ashore: fetched by staff, audited
+        g["duration_s"] = (grievance.voice_ms or 0) / 1000
+        g["audio"] = f"/api/grievances/{grievance.id}/audio"
+    if share_text:
+        g["text"] = grievance.text
+        g["zawgyi"] = zawgyi_note(grievance)
+        g["pseudonym"] = grievance.pseudonym
+    return g
 
 
 def overdue_cases(session: Session, now: dt.datetime | None = None) -> list[tuple[Case, Vessel]]:

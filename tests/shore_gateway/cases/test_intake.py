@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlmodel import col, select
 
 from protocol.messages import decode_message
-from shore_gateway.cases import desk, intake
+from shore_gateway.cases import desk, intake, views
 from shore_gateway.cases.config import CaseSettings
 from shore_gateway.cases.models import (
     AuditEntry,
@@ -108,7 +108,7 @@ def _hand(db: Database, stored: list[tuple[int, int]], *, batch: bool) -> list[s
         items = [(s.get(Grievance, g), s.get(Vessel, v)) for g, v in stored]
         pairs = [(g, v) for g, v in items if g is not None and v is not None]
         if batch:
-            cases = intake.on_grievances(s, pairs, settings=BOTH, now=NOW)
+            cases = intake.on_grievances(s, [g for g, _ in stored], settings=BOTH, now=NOW)
         else:
             cases = [desk.on_grievance(s, g, v, settings=BOTH, now=NOW) for g, v in pairs]
         return [c.ref for c in cases]
@@ -258,3 +258,45 @@ def test_a_joining_grievance_carries_its_cases_actions(db: Database) -> None:
     assert sent[("primero", stored[0][0])][0] == "case_update"
     assert sent[("primero", stored[0][0])][1]["actions"] == joined["actions"]
     assert sent[("mqtt", stored[1][0])][1]["actions"] == []  # a new case
+
+
+def test_connector_payloads_are_what_connector_case_says(db: Database) -> None:
+    """The intake makes its outbox payloads from its own lookup's rows (each vessel's part once
+    a batch); the text must be exactly what ``desk.outbox_row`` makes of
+    ``views.connector_case`` for the stored grievance — words, voice, Zawgyi note, position."""
+    with db.session() as s:
+        for name in VESSELS:
+            add_vessel(s, name, make_pub_pem(), VesselIds())
+        sea_two = s.exec(select(Vessel).where(Vessel.name == VESSELS[1])).one()
+        sea_two.imo, sea_two.flag, sea_two.owner = "9999999", "THA", 'Owner "Ltd"'
+        s.add(sea_two)
+    stored = _prepare(db, [(0, 0x17, "acknowledged", 1)], [(0, 0x17, False), (1, 0x16, False)])
+    with db.session() as s:
+        first, second = (s.get(Grievance, gid) for gid, _ in stored)
+        assert first is not None and second is not None
+        first.text, first.pseudonym = 'ค่าจ้าง "ค้าง"\nthree months', "nok"
+        first.zawgyi, first.zawgyi_p, first.zawgyi_other = "converted", 912, "typed words"
+        first.pos_lat, first.pos_lon, first.pos_time = 13.5, 100.25, NOW
+        first.pos_age_s, first.pos_uncertainty_m, first.pos_source = 60.0, 250.5, "agent"
+        second.text, second.voice, second.voice_mode, second.voice_ms = "", b"\x01\x02", 3, 4200
+        s.add(first)
+        s.add(second)
+    _hand(db, stored, batch=True)
+    with db.session() as s:
+        rows = s.exec(select(OutboxEntry)).all()
+        assert len(rows) == 2 * len(stored)
+        for row in rows:
+            case = s.get(Case, row.case_id)
+            gid = json.loads(row.payload)["grievance_id"]
+            grievance = s.get(Grievance, gid)
+            assert case is not None and grievance is not None
+            message = s.get(Message, grievance.message_id)
+            assert message is not None
+            vessel = s.get(Vessel, message.vessel_id)
+            assert vessel is not None
+            share = BOTH.mqtt_share_text if row.connector == "mqtt" else BOTH.primero_share_text
+            # The case as the intake met it (joining changes none of what a payload shows).
+            payload = views.connector_case(s, case, vessel, grievance, share_text=share, actions=[])
+            payload["joined"] = case.external_id.startswith("prior-")
+            expected = desk.outbox_row(row.connector, row.kind, case, row.idempotency_key, payload)
+            assert row.payload == expected["payload"]
