@@ -105,6 +105,7 @@ class _Plan:
     sql: str
     given: tuple[_Param, ...]
     defaults: tuple[_Param, ...]
+    columns: str  # the names of the given and the defaulted columns, comma-separated
 
 
 _PLANS: dict[tuple[Any, ...], _Plan] = {}
@@ -118,11 +119,13 @@ def _plan(
     sql: Callable[[str, tuple[str, ...]], str],
     *,
     defaults: bool,
+    placeholder: str = "%({})b",
 ) -> _Plan:
     """The plan for ``given`` columns of ``table`` in a statement of ``shape``, made with
     ``sql(casts, names)`` the first time; ``defaults``: with the columns the rows leave out
-    that have a Python-side default."""
-    key = (type(dialect), table, given, shape)
+    that have a Python-side default; ``placeholder``: how a parameter is written (the
+    driver's binary one, or ``:{}`` for a textual SQLAlchemy statement)."""
+    key = (type(dialect), table, given, shape, placeholder)
     plan = _PLANS.get(key)
     if plan is None:
         left_out = tuple(
@@ -133,13 +136,17 @@ def _plan(
         columns = [table.c[n] for n in given] + list(left_out)
         names = tuple(c.name for c in columns)
         # Identifiers and types come from the table metadata, values only from parameters.
-        casts = ", ".join(f"CAST(%({c.name})b AS {_sql_type(c, dialect)}[])" for c in columns)
+        casts = ", ".join(
+            f"CAST({placeholder.format(c.name)} AS {_sql_type(c, dialect)}[])" for c in columns
+        )
         params = [_param(c, dialect) for c in columns]
         defaulted = tuple(
             _Param(p.name, p.process, p.floats, p.array, column)
             for p, column in zip(params[len(given) :], left_out, strict=True)
         )
-        plan = _PLANS[key] = _Plan(sql(casts, names), tuple(params[: len(given)]), defaulted)
+        plan = _PLANS[key] = _Plan(
+            sql(casts, names), tuple(params[: len(given)]), defaulted, ", ".join(names)
+        )
     return plan
 
 
@@ -202,6 +209,23 @@ def insert_unnest(
     # The driver's own placeholders (``%(name)b``): the arrays travel in binary, which the
     # driver dumps several times faster than escaping each element into a text array.
     return [tuple(r) for r in connection.exec_driver_sql(plan.sql, _params(plan, rows))]
+
+
+def unnest_rows(
+    dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]]
+) -> tuple[str, str, dict[str, list[Any]]]:
+    """``rows`` of ``table`` (PostgreSQL, at least one row) for an INSERT the caller words
+    itself — say inside a ``WITH`` whose SELECT loads ORM objects: the column list, ``SELECT *
+    FROM unnest(…)`` with ``:name`` placeholders (one text per shape, the same object every
+    time: key a cache of statements on it), and its parameters, typed arrays as for
+    :func:`insert_unnest` (left-out columns get their Python-side defaults)."""
+
+    def sql(casts: str, _names: tuple[str, ...]) -> str:
+        return f"SELECT * FROM unnest({casts})"  # noqa: S608 - names and types from metadata
+
+    given = tuple(rows[0])
+    plan = _plan(table, dialect, given, ("text",), sql, defaults=True, placeholder=":{}")
+    return plan.columns, plan.sql, _params(plan, rows)
 
 
 _CORE: dict[tuple[str, str, tuple[str, ...] | None, tuple[str, ...]], Any] = {}

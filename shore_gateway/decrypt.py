@@ -25,11 +25,10 @@ from protocol.keys import key_id, verify_key_from_raw
 from protocol.messages import CrewContent, CrewMessage, Reply, StatusRequest, VoiceNote, Withdraw
 from protocol.messages import Grievance as GrievanceContent
 from protocol.shore import open_crew
-from shore_gateway.bulk import one_of
 from shore_gateway.db import Database
-from shore_gateway.enrichment import NewGrievance, store_grievances
+from shore_gateway.enrichment import NewGrievance, store_grievances, store_grievances_loaded
 from shore_gateway.hooks import CaseHooks
-from shore_gateway.models import Alert, AlertKind, DeviceKey, Grievance, Message, Vessel, utcnow
+from shore_gateway.models import Alert, AlertKind, DeviceKey, Message, Vessel, utcnow
 
 
 @dataclass(slots=True)
@@ -88,25 +87,18 @@ def hand_grievances(
 ) -> list[int]:
     """Store opened grievances (enriched) and hand them to the case desk, in order (all at
     once when the desk takes a batch)."""
-    ids = store_grievances(session, grievances)
-    if (hooks.on_grievances or hooks.on_grievance) and ids:
-        loaded = {g.id: (g, v) for g, v in session.execute(_HANDED, {"ids": ids})}
-        items = [loaded[gid] for gid in ids]
+    if not (hooks.on_grievances or hooks.on_grievance):
+        return store_grievances(session, grievances)
+    items = store_grievances_loaded(session, grievances)
+    if items:
         if hooks.on_grievances:
             hooks.on_grievances(session, items)
         elif hooks.on_grievance:
             for grievance, vessel in items:
                 hooks.on_grievance(session, grievance, vessel)
-    return ids
-
-
-# The stored grievances with their vessels, as the case desk takes them (one query, built once).
-_HANDED = (
-    select(Grievance, Vessel)
-    .join(Message, col(Message.id) == col(Grievance.message_id))
-    .join(Vessel, col(Vessel.id) == col(Message.vessel_id))
-    .where(one_of(col(Grievance.id), "ids"))
-)
+    ids = [g.id for g, _ in items]
+    assert None not in ids  # stored
+    return ids  # type: ignore[return-value]
 
 
 def _new_grievance(

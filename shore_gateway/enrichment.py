@@ -22,9 +22,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session, col, select
 
-from shore_gateway.bulk import insert_unnest, one_of
+from shore_gateway.bulk import insert_unnest, one_of, unnest_rows
 from shore_gateway.context.track import Estimate, estimate
-from shore_gateway.models import Grievance, Message, Position, UtcDateTime
+from shore_gateway.models import Grievance, Message, Position, UtcDateTime, Vessel
 
 MAX_LOOKUP = 64  # rows per lookup statement
 
@@ -168,10 +168,9 @@ class NewGrievance:
     voice_ms: int | None = None
 
 
-_INSERT: Any = insert(Grievance.__table__).returning(  # type: ignore[attr-defined]
-    Grievance.__table__.c.id,  # type: ignore[attr-defined]
-    Grievance.__table__.c.message_id,  # type: ignore[attr-defined]
-)
+_TABLE: Any = Grievance.__table__  # type: ignore[attr-defined]
+_VESSELS: Any = Vessel.__table__  # type: ignore[attr-defined]
+_INSERT: Any = insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.message_id)
 
 
 def store_grievances(session: Session, new: Sequence[NewGrievance]) -> list[int]:
@@ -179,6 +178,38 @@ def store_grievances(session: Session, new: Sequence[NewGrievance]) -> list[int]
     ids in order."""
     if not new:
         return []
+    rows = _rows(session, new)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        inserted = insert_unnest(connection, _TABLE, rows, returning=("id", "message_id"))
+    else:
+        inserted = [tuple(r) for r in connection.execute(_INSERT, rows)]
+    ids = {message_id: gid for gid, message_id in inserted}
+    return [ids[g.message_id] for g in new]
+
+
+def store_grievances_loaded(
+    session: Session, new: Sequence[NewGrievance]
+) -> list[tuple[Grievance, Vessel]]:
+    """:func:`store_grievances`, the stored grievances coming back as objects of the session
+    with their vessels, in order (as the case desk takes them). On PostgreSQL the insert is
+    the SELECT's ``WITH``: one statement, where a SELECT after the insert cost a round trip."""
+    if not new:
+        return []
+    rows = _rows(session, new)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        columns, source, params = unnest_rows(connection.dialect, _TABLE, rows)
+        loaded = session.execute(_loaded(columns, source), params).all()
+    else:
+        ids = [gid for gid, _ in connection.execute(_INSERT, rows)]
+        loaded = session.execute(_HANDED, {"ids": ids}).all()
+    by_message = {g.message_id: (g, v) for g, v in loaded}
+    return [by_message[g.message_id] for g in new]
+
+
+def _rows(session: Session, new: Sequence[NewGrievance]) -> list[dict[str, Any]]:
+    """The grievances' rows, enriched (one lookup)."""
     contexts = context_at(session, [(g.vessel_id, g.time) for g in new])
     rows = []
     for g, ctx in zip(new, contexts, strict=True):
@@ -206,14 +237,33 @@ def store_grievances(session: Session, new: Sequence[NewGrievance]) -> list[int]
                 "trip_id": ctx.trip_id,
             }
         )
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        table: Any = Grievance.__table__  # type: ignore[attr-defined]
-        inserted = insert_unnest(connection, table, rows, returning=("id", "message_id"))
-    else:
-        inserted = [tuple(r) for r in connection.execute(_INSERT, rows)]
-    ids = {message_id: gid for gid, message_id in inserted}
-    return [ids[g.message_id] for g in new]
+    return rows
+
+
+# The stored grievances with their vessels (SQLite: after the insert; one query, built once).
+_HANDED = (
+    select(Grievance, Vessel)
+    .join(Message, col(Message.id) == col(Grievance.message_id))
+    .join(Vessel, col(Vessel.id) == col(Message.vessel_id))
+    .where(one_of(col(Grievance.id), "ids"))
+)
+_LOADED: dict[str, Any] = {}
+
+
+def _loaded(columns: str, source: str) -> Any:
+    """PostgreSQL: insert the rows of ``source`` and load them with their vessels (one
+    statement per shape, built once)."""
+    stmt = _LOADED.get(source)
+    if stmt is None:
+        listed = [f"g.{c.name}" for c in _TABLE.columns] + [f"v.{c.name}" for c in _VESSELS.columns]
+        sql = (
+            f"WITH g AS (INSERT INTO grievances ({columns}) {source} RETURNING *) "  # noqa: S608
+            f"SELECT {', '.join(listed)} FROM g "
+            "JOIN messages m ON m.id = g.message_id JOIN vessels v ON v.id = m.vessel_id"
+        )
+        textual = text(sql).columns(*_TABLE.columns, *_VESSELS.columns)
+        stmt = _LOADED[source] = select(Grievance, Vessel).from_statement(textual)
+    return stmt
 
 
 #: How far from a new fix a grievance may be re-placed.
