@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, insert, text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session, col, select
 
-from shore_gateway.bulk import insert_unnest, one_of, unnest_rows
+from shore_gateway.bulk import TypedArray, insert_unnest, one_of, unnest_rows
 from shore_gateway.context.track import Estimate, estimate
 from shore_gateway.models import Grievance, Message, Position, UtcDateTime, Vessel
 
@@ -128,9 +127,9 @@ _RESULT_TYPES = {
 _PG_LOOKUP = (
     text(f"WITH q(idx, vid, t) AS (SELECT * FROM unnest(:idx, :vid, :t)) {_PG_NEIGHBOURS}")  # noqa: S608
     .bindparams(
-        bindparam("idx", type_=ARRAY(Integer())),
-        bindparam("vid", type_=ARRAY(Integer())),
-        bindparam("t", type_=ARRAY(UtcDateTime())),
+        bindparam("idx", type_=TypedArray(Integer())),
+        bindparam("vid", type_=TypedArray(Integer())),
+        bindparam("t", type_=TypedArray(UtcDateTime())),
     )
     .columns(**_RESULT_TYPES)
 )
