@@ -1,7 +1,8 @@
 """Engines, sessions and migrations.
 
 SQLite (the embedded default) gets WAL, ``synchronous=FULL`` and foreign keys on every
-connection; PostgreSQL (``postgresql+psycopg://…``) is what several gateway processes share.
+connection; PostgreSQL (``postgresql+psycopg://…``) is what several gateway processes share (a
+pooled connection the server ended is replaced at checkout, without a ping's round trip).
 The schema is owned by Alembic (``shore_gateway/migrations``, shipped inside the package):
 :func:`upgrade` brings any database to head and is safe to call from several processes at once
 (on PostgreSQL it holds an advisory lock while migrating).
@@ -9,11 +10,12 @@ The schema is owned by Alembic (``shore_gateway/migrations``, shipped inside the
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -37,16 +39,34 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    psycopg = parsed.get_driver_name() == "psycopg"
+    kwargs.setdefault("pool_pre_ping", not psycopg)  # psycopg: _psycopg_alive instead
     engine = create_engine(parsed, **kwargs)
-    if parsed.get_driver_name() == "psycopg":
+    if psycopg:
         event.listen(engine, "connect", _psycopg_arrays)
+        event.listen(engine, "checkout", _psycopg_alive)
     return engine
 
 
 def _psycopg_arrays(dbapi_conn: Any, _record: Any) -> None:
     # The bulk statements' arrays with their types known up front (shore_gateway.bulk).
     register_arrays(dbapi_conn.adapters)
+
+
+def _psycopg_alive(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    # A pooled connection the server ended (restart, idle timeout, pg_terminate_backend) is
+    # replaced at checkout, as ``pool_pre_ping`` would, but without its round trip per batch
+    # ("SELECT 1" costs as much as a small statement): the server's last word (its FATAL
+    # message, then the close) is already waiting on an idle connection's socket, so a socket
+    # with anything to read, or one the driver knows is closed, is dropped. A peer that
+    # vanished without a word is found by the first statement, as the ping would find it:
+    # that batch rolls back and is taken again, and the pool reconnects.
+    if dbapi_conn.closed or dbapi_conn.broken:
+        raise exc.DisconnectionError("connection closed")
+    poll = select.poll()
+    poll.register(dbapi_conn.fileno(), select.POLLIN)
+    if poll.poll(0):
+        raise exc.DisconnectionError("the server ended the connection")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

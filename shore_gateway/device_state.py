@@ -65,9 +65,13 @@ _SELECT = (
     .order_by(_TABLE.c.vessel_id)
     .with_for_update(of=_TABLE)
 )
+# New rows come back from their INSERT (locked: this transaction made them); one another
+# transaction made meanwhile does not, and is selected (and locked) after it.
 _INSERT = {
-    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(),
-    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(),
+    name: insert(_TABLE)
+    .on_conflict_do_nothing()
+    .returning(_TABLE.c.vessel_id, *(_TABLE.c[c] for c in _STORED))
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 _DELETE_CLAIMS = core_delete(_CLAIMS).where(one_of(_CLAIMS.c.id, "ids"))
 
@@ -108,10 +112,12 @@ def lock(session: Session, vessel_ids: Iterable[int]) -> dict[int, State]:
     new = [vid for vid in ids if vid not in states]
     if new:
         connection = session.connection()
-        connection.execute(
-            _INSERT[connection.dialect.name], [{**_defaults(), "vessel_id": vid} for vid in new]
-        )
-        states.update(_select(session, new))
+        rows = [{**_defaults(), "vessel_id": vid} for vid in new]
+        for vessel_id, *stored in connection.execute(_INSERT[connection.dialect.name], rows):
+            states[vessel_id] = State(vessel_id, **dict(zip(_STORED, stored, strict=True)))
+        others = [vid for vid in new if vid not in states]
+        if others:
+            states.update(_select(session, others))
     return states
 
 

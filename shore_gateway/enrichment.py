@@ -1,7 +1,7 @@
 """Grievance enrichment: the vessel's position at the grievance time and the trip it belongs to.
 
 Lookups are made for a whole batch at once: one statement finds, for every (vessel, time)
-asked, the fix before, the fix after and the trip, and one more loads those fixes. The
+asked, the fix before and the fix after (the columns an estimate reads) and the trip. The
 statement is hand-written SQL because the portable Core form of "a list of (vessel, time) rows
 joined to correlated LIMIT 1 subqueries" needs a VALUES list with named columns, which SQLite
 only accepts inside a CTE and which SQLAlchemy compiles afresh for every batch. On SQLite the
@@ -17,13 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, TextClause, bindparam, insert, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Integer, bindparam, insert, text
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session, col, select
 
-from shore_gateway.bulk import insert_unnest, one_of
+from shore_gateway.bulk import TypedArray, insert_unnest, one_of
 from shore_gateway.context.track import Estimate, estimate
-from shore_gateway.models import Grievance, Message, Position, UtcDateTime
+from shore_gateway.models import Grievance, Message, Position, UtcDateTime, Vessel
 
 MAX_LOOKUP = 64  # rows per lookup statement
 
@@ -45,26 +45,35 @@ def context_at(session: Session, wanted: Sequence[tuple[int, dt.datetime]]) -> l
 
 
 def _context_chunk(session: Session, wanted: Sequence[tuple[int, dt.datetime]]) -> list[Context]:
-    rows = _lookup_rows(session, wanted)
-    found = {idx: (before, after, trip) for idx, before, after, trip in rows}
-    ids = {i for b, a, _ in found.values() for i in (b, a) if i is not None}
-    fixes = (
-        {p.id: p for p in session.execute(_FIXES, {"ids": sorted(ids)}).scalars()} if ids else {}
-    )
+    found = {row[0]: row[1:] for row in _lookup_rows(session, wanted)}
     out = []
     for k, (_vid, when) in enumerate(wanted):
-        before, after, trip = found[k]
-        est = estimate(
-            when,
-            fixes.get(before) if before is not None else None,
-            fixes.get(after) if after is not None else None,
-        )
-        out.append(Context(position=est, trip_id=trip))
+        trip, *fixes = found[k]
+        position = estimate(when, _fix(*fixes[:5]), _fix(*fixes[5:]))
+        out.append(Context(position=position, trip_id=trip))
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Fix:
+    """The columns of a ``positions`` row an estimate reads (:class:`~.track.FixLike`)."""
+
+    time: dt.datetime
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    source: str
+
+
+def _fix(
+    time: dt.datetime | None, lat: float, lon: float, accuracy_m: float | None, source: str
+) -> _Fix | None:
+    return None if time is None else _Fix(time, lat, lon, accuracy_m, source)
+
+
 def _lookup_rows(session: Session, wanted: Sequence[tuple[int, dt.datetime]]) -> list[Any]:
-    """(index in ``wanted``, fix before, fix after, trip) for each (vessel id, time)."""
+    """For each (vessel id, time): its index in ``wanted``, the trip, the fix before and the
+    fix after (time, lat, lon, accuracy_m, source each; all None where there is none)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         params = {
@@ -83,36 +92,59 @@ def _lookup_rows(session: Session, wanted: Sequence[tuple[int, dt.datetime]]) ->
     return list(connection.execute(_lookup(size), values))
 
 
-_FIXES = select(Position).where(one_of(col(Position.id), "ids"))
-
-# For each row of q(idx, vid, t): the fix at or before t, the fix after t, the trip at t.
-_NEIGHBOURS = (
-    "SELECT q.idx, "
-    "(SELECT p.id FROM positions p WHERE p.vessel_id = q.vid AND p.time <= q.t "
-    " ORDER BY p.time DESC LIMIT 1), "
-    "(SELECT p.id FROM positions p WHERE p.vessel_id = q.vid AND p.time > q.t "
-    " ORDER BY p.time LIMIT 1), "
+# For each row of q(idx, vid, t): the trip at t, the fix at or before t, the fix after t — in
+# one statement with the fixes' columns (an estimate needs no more of them). PostgreSQL joins
+# each fix LATERAL (an index probe per row); SQLite, which has no LATERAL, joins the row whose
+# id the same probe finds (by rowid). PostgreSQL would hash all positions for that form.
+_WHERE = "WHERE p.vessel_id = q.vid AND p.time {op} q.t ORDER BY p.time {order} LIMIT 1"
+_BEFORE, _AFTER = _WHERE.format(op="<=", order="DESC"), _WHERE.format(op=">", order="ASC")
+_FIX_COLUMNS = ("time", "lat", "lon", "accuracy_m", "source")
+_TRIP = (
     "(SELECT r.id FROM trips r WHERE r.vessel_id = q.vid AND r.trip_date <= q.t "
-    " ORDER BY r.trip_date DESC LIMIT 1) "
-    "FROM q"
+    " ORDER BY r.trip_date DESC LIMIT 1)"
 )
-_PG_LOOKUP = text(
-    f"WITH q(idx, vid, t) AS (SELECT * FROM unnest(:idx, :vid, :t)) {_NEIGHBOURS}"  # noqa: S608
-).bindparams(
-    bindparam("idx", type_=ARRAY(Integer())),
-    bindparam("vid", type_=ARRAY(Integer())),
-    bindparam("t", type_=ARRAY(UtcDateTime())),
+_SELECT = ", ".join(
+    ["q.idx", f"{_TRIP} AS trip"]
+    + [f"{side}.{c} AS {side}_{c}" for side in ("b", "a") for c in _FIX_COLUMNS]
 )
-_LOOKUPS: dict[int, TextClause] = {}
+_FIELDS = ", ".join(f"p.{c}" for c in _FIX_COLUMNS)
+_PG_NEIGHBOURS = (
+    f"SELECT {_SELECT} FROM q "  # noqa: S608 - fixed text, values only as parameters
+    f"LEFT JOIN LATERAL (SELECT {_FIELDS} FROM positions p {_BEFORE}) b ON true "
+    f"LEFT JOIN LATERAL (SELECT {_FIELDS} FROM positions p {_AFTER}) a ON true"
+)
+_SQLITE_NEIGHBOURS = (
+    f"SELECT {_SELECT} FROM q "  # noqa: S608 - fixed text, values only as parameters
+    f"LEFT JOIN positions b ON b.id = (SELECT p.id FROM positions p {_BEFORE}) "
+    f"LEFT JOIN positions a ON a.id = (SELECT p.id FROM positions p {_AFTER})"
+)
+# Typed results: the fixes' times come back aware UTC from either database (UtcDateTime).
+_RESULT_TYPES = {
+    f"{side}_{c}": Position.__table__.c[c].type  # type: ignore[attr-defined]
+    for side in ("b", "a")
+    for c in _FIX_COLUMNS
+}
+_PG_LOOKUP = (
+    text(f"WITH q(idx, vid, t) AS (SELECT * FROM unnest(:idx, :vid, :t)) {_PG_NEIGHBOURS}")  # noqa: S608
+    .bindparams(
+        bindparam("idx", type_=TypedArray(Integer())),
+        bindparam("vid", type_=TypedArray(Integer())),
+        bindparam("t", type_=TypedArray(UtcDateTime())),
+    )
+    .columns(**_RESULT_TYPES)
+)
+_LOOKUPS: dict[int, TextualSelect] = {}
 
 
-def _lookup(size: int) -> TextClause:
+def _lookup(size: int) -> TextualSelect:
     stmt = _LOOKUPS.get(size)
     if stmt is None:
         rows = ", ".join(f"(:i{k}, :v{k}, :t{k})" for k in range(size))
-        stmt = _LOOKUPS[size] = text(
-            f"WITH q(idx, vid, t) AS (VALUES {rows}) {_NEIGHBOURS}"  # placeholders only
-        ).bindparams(*(bindparam(f"t{k}", type_=UtcDateTime()) for k in range(size)))
+        stmt = _LOOKUPS[size] = (
+            text(f"WITH q(idx, vid, t) AS (VALUES {rows}) {_SQLITE_NEIGHBOURS}")  # placeholders
+            .bindparams(*(bindparam(f"t{k}", type_=UtcDateTime()) for k in range(size)))
+            .columns(**_RESULT_TYPES)
+        )
     return stmt
 
 
@@ -135,10 +167,9 @@ class NewGrievance:
     voice_ms: int | None = None
 
 
-_INSERT: Any = insert(Grievance.__table__).returning(  # type: ignore[attr-defined]
-    Grievance.__table__.c.id,  # type: ignore[attr-defined]
-    Grievance.__table__.c.message_id,  # type: ignore[attr-defined]
-)
+_TABLE: Any = Grievance.__table__  # type: ignore[attr-defined]
+_VESSELS: Any = Vessel.__table__  # type: ignore[attr-defined]
+_INSERT: Any = insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.message_id)
 
 
 def store_grievances(session: Session, new: Sequence[NewGrievance]) -> list[int]:
@@ -146,6 +177,18 @@ def store_grievances(session: Session, new: Sequence[NewGrievance]) -> list[int]
     ids in order."""
     if not new:
         return []
+    rows = _rows(session, new)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        inserted = insert_unnest(connection, _TABLE, rows, returning=("id", "message_id"))
+    else:
+        inserted = [tuple(r) for r in connection.execute(_INSERT, rows)]
+    ids = {message_id: gid for gid, message_id in inserted}
+    return [ids[g.message_id] for g in new]
+
+
+def _rows(session: Session, new: Sequence[NewGrievance]) -> list[dict[str, Any]]:
+    """The grievances' rows, enriched (one lookup)."""
     contexts = context_at(session, [(g.vessel_id, g.time) for g in new])
     rows = []
     for g, ctx in zip(new, contexts, strict=True):
@@ -173,14 +216,7 @@ def store_grievances(session: Session, new: Sequence[NewGrievance]) -> list[int]
                 "trip_id": ctx.trip_id,
             }
         )
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        table: Any = Grievance.__table__  # type: ignore[attr-defined]
-        inserted = insert_unnest(connection, table, rows, returning=("id", "message_id"))
-    else:
-        inserted = [tuple(r) for r in connection.execute(_INSERT, rows)]
-    ids = {message_id: gid for gid, message_id in inserted}
-    return [ids[g.message_id] for g in new]
+    return rows
 
 
 #: How far from a new fix a grievance may be re-placed.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -166,3 +167,24 @@ def test_concurrent_upgrades_on_postgresql(pg_url: str) -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_a_connection_the_server_ended_is_replaced_at_checkout(pg_url: str) -> None:
+    # No ping per checkout on PostgreSQL: the server's goodbye waiting on the socket is enough.
+    database = Database(pg_url)
+    other = sa.create_engine(pg_url, poolclass=sa.NullPool)
+    try:
+        with database.engine.connect() as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with other.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+            gone = sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p")
+            deadline = time.monotonic() + 10
+            while conn.execute(gone, {"p": pid}).scalar_one() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        with database.session() as session:  # the pooled connection is dead: not handed out
+            again = session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        assert again != pid
+    finally:
+        other.dispose()
+        database.dispose()
