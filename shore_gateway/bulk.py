@@ -329,11 +329,14 @@ def insert_together(
     *,
     returning: tuple[str, ...] = ("id",),
     updates: Sequence[tuple[Table, Sequence[dict[str, Any]], str]] = (),
+    conflict: tuple[str, ...] | None = None,
 ) -> list[tuple[Any, ...]]:
     """INSERT rows into several tables (``parts``: each table with its rows, every row of a
     part with the same keys; parts without rows are left out), in order, after ``updates``
     (each table with its rows and their key, as :func:`update_rows`); the ``returning``
-    columns of the last part's rows, in no promised order.
+    columns of the last part's rows, in no promised order. ``conflict``: the last part's rows
+    are ON CONFLICT (those columns) DO NOTHING, as :func:`insert_rows`'s (only the rows
+    inserted come back).
 
     On PostgreSQL one statement: each update and each part but the last a data-modifying
     ``WITH`` of the :func:`update_rows` or :func:`insert_unnest` form, their parameters
@@ -347,7 +350,9 @@ def insert_together(
             update_rows(connection, table, rows, key=key)
         for table, rows in parts[:-1]:
             insert_rows(connection, table, rows)
-        return insert_rows(connection, *parts[-1], returning=returning) if parts else []
+        if not parts:
+            return []
+        return insert_rows(connection, *parts[-1], conflict=conflict, returning=returning)
     texts: list[str] = []
     params: dict[str, list[Any]] = {}
     for k, (table, rows, key) in enumerate(updates):
@@ -369,6 +374,8 @@ def insert_together(
         params.update({prefix + name: values for name, values in _params(plan, rows).items()})
     *first, last = texts
     head = ", ".join(f"w{k} AS ({text})" for k, text in enumerate(first))
+    if conflict:
+        last += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
     statement = (f"WITH {head} " if head else "") + f"{last} RETURNING {', '.join(returning)}"
     return [tuple(r) for r in connection.exec_driver_sql(statement, params)]
 

@@ -37,7 +37,7 @@ from sqlmodel import update as orm_update
 
 from protocol import shorecore
 from protocol.shorecore import Verdict
-from shore_gateway.bulk import one_of, update_rows
+from shore_gateway.bulk import one_of
 from shore_gateway.models import (
     Alert,
     AlertKind,
@@ -140,13 +140,15 @@ def _select(session: Session, ids: list[int]) -> dict[int, State]:
     return states
 
 
-def save(session: Session, states: Iterable[State]) -> None:
-    """Write the states back (one statement) and mark each vessel as owed an ack."""
+def saved(states: Iterable[State]) -> tuple[Any, list[dict[str, Any]], str]:
+    """The update that writes the states back and marks each vessel as owed an ack: the table,
+    its rows and their key, for :func:`shore_gateway.bulk.insert_together` (the batch sends it
+    with the raw arrivals' insert: a statement of its own cost a round trip per batch)."""
     rows = [
         {"vessel_id": s.vessel_id, "ack_due": True} | {c: getattr(s, c) for c in _STORED}
         for s in states
     ]
-    update_rows(session.connection(), _TABLE, rows, key="vessel_id")
+    return _TABLE, rows, "vessel_id"
 
 
 def advance(

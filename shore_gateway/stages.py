@@ -42,6 +42,7 @@ from protocol.messages import (
 from protocol.messages import Position as PositionMessage
 from protocol.shore import open_crew
 from shore_gateway import collisions, decrypt, device_state, fragments
+from shore_gateway.bulk import insert_together
 from shore_gateway.context.positions import Fix, store_fixes
 from shore_gateway.db import insert_ignore
 from shore_gateway.enrichment import reenrich
@@ -289,7 +290,8 @@ def _take_fragment(batch: _Batch, entry: _Entry) -> None:
 
 
 def _finish(batch: _Batch) -> None:
-    """Advance every touched vessel's prefix, gaps and chain; write the states back."""
+    """Advance every touched vessel's prefix, gaps and chain (the states are written back with
+    the raw arrivals, :func:`_record`)."""
     session = batch.session
     for vid, name in sorted(batch.vessels.items()):
         state = batch.states[vid]
@@ -304,11 +306,11 @@ def _finish(batch: _Batch) -> None:
             complete=vid not in batch.unsettled,  # fragments moved: read the state back
             declared=batch.declared.get(vid, ()),
         )
-    device_state.save(session, batch.states.values())
 
 
 def _record(batch: _Batch, arrivals: list[_Arrival], results: list[AcceptResult | None]) -> None:
-    """The raw arrivals with their outcome (one statement); a row a previous sink left
+    """The raw arrivals with their outcome, and the vessels' states written back (one statement
+    on PostgreSQL, :func:`shore_gateway.bulk.insert_together`); a row a previous sink left
     ``pending`` (see :func:`shore_gateway.pipeline.reprocess_pending`) is marked done."""
     session = batch.session
     rows: list[dict[str, Any]] = []
@@ -325,12 +327,12 @@ def _record(batch: _Batch, arrivals: list[_Arrival], results: list[AcceptResult 
         rows.append(row)
         owners.append((key, a))
     stored: dict[tuple[Any, ...], list[int]] = {}
-    for row_id, *columns in insert_ignore(
-        session,
-        RawFrame,
-        rows,
-        ("channel", "imei", "momsn", "sha256"),
-        ("id", "channel", "imei", "momsn", "sha256"),
+    for row_id, *columns in insert_together(
+        session.connection(),
+        [(_RAW, rows)],
+        returning=("id", "channel", "imei", "momsn", "sha256"),
+        updates=[device_state.saved(batch.states.values())],
+        conflict=("channel", "imei", "momsn", "sha256"),
     ):
         stored.setdefault(tuple(columns), []).append(row_id)
     for (key, a), row in zip(owners, rows, strict=True):
@@ -394,6 +396,9 @@ def _provider_fixes(batch: _Batch, arrivals: list[_Arrival]) -> None:
         )
         batch.fixes.setdefault(a.device.vessel_id, []).append(when)
     store_fixes(batch.session, fixes)
+
+
+_RAW: Any = RawFrame.__table__  # type: ignore[attr-defined]
 
 
 def _message_values(e: _Entry) -> dict[str, Any]:

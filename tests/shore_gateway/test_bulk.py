@@ -21,7 +21,7 @@ from shore_gateway import bulk
 from shore_gateway.bulk import PgArray, TypedArray, insert_together, one_of
 from shore_gateway.cases.models import AuditEntry
 from shore_gateway.db import Database
-from shore_gateway.models import DeviceKey, Downlink, UtcDateTime, Vessel
+from shore_gateway.models import DeviceKey, Downlink, RawFrame, UtcDateTime, Vessel
 from shore_gateway.registry import VesselIds, add_vessel
 from tests.shore_gateway.conftest import make_pub_pem
 
@@ -29,6 +29,7 @@ NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 _AL: Any = AuditEntry.__table__  # type: ignore[attr-defined]
 _DL: Any = Downlink.__table__  # type: ignore[attr-defined]
 _V: Any = Vessel.__table__  # type: ignore[attr-defined]
+_RAW: Any = RawFrame.__table__  # type: ignore[attr-defined]
 
 
 def test_parts_go_in_whole_and_the_last_returns(db: Database) -> None:
@@ -74,6 +75,42 @@ def test_parts_go_in_whole_and_the_last_returns(db: Database) -> None:
         entries = s.exec(select(AuditEntry).order_by(col(AuditEntry.id))).all()
         assert [(e.vessel_id, e.time) for e in entries] == [(b, NOW)] * 3
         assert {e.id for e in entries[:2]} == {entry_id for _, entry_id in back}
+
+
+def test_the_last_part_may_skip_rows_that_conflict_and_the_updates_still_go_in(
+    db: Database,
+) -> None:
+    """With ``conflict``, the last part's rows whose key is taken are left out and do not come
+    back (as an arrival the provider sent again), while the updates before them are made."""
+    with db.session() as s:
+        (vid,) = [add_vessel(s, "A", make_pub_pem(), VesselIds()).id]
+    key = ("channel", "imei", "momsn", "sha256")
+    raw = [
+        {"channel": "mqtt", "imei": "300234010000001", "momsn": m, "sha256": bytes([m]) * 32,
+         "payload": b"frame", "received_at": NOW, "status": "accepted"}
+        for m in (1, 2)
+    ]  # fmt: skip
+    with db.session() as s:
+        connection = s.connection()
+        first = insert_together(connection, [(_RAW, raw[:1])], returning=("momsn",), conflict=key)
+        assert first == [(1,)]
+        renamed = [{"id": vid, "name": "A renamed"}]
+        back = insert_together(
+            connection,
+            [(_RAW, raw)],
+            returning=("momsn",),
+            updates=[(_V, renamed, "id")],
+            conflict=key,
+        )
+        assert back == [(2,)]  # the first was stored already
+        taken = insert_together(
+            connection, [(_RAW, raw)], returning=("momsn",), conflict=key,
+            updates=[(_V, [{"id": vid, "name": "A again"}], "id")],
+        )  # fmt: skip
+        assert taken == []
+    with db.session() as s:
+        assert s.exec(select(Vessel.name)).all() == ["A again"]
+        assert sorted(s.exec(select(RawFrame.momsn)).all()) == [1, 2]
 
 
 _TYPES: dict[str, sa.types.TypeEngine[Any]] = {
