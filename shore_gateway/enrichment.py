@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from shore_gateway.bulk import TypedArray, insert_unnest, one_of
 from shore_gateway.context.track import Estimate, estimate
-from shore_gateway.models import Grievance, Message, Position, UtcDateTime, Vessel
+from shore_gateway.models import Grievance, Message, Position, UtcDateTime
 
 MAX_LOOKUP = 64  # rows per lookup statement
 
@@ -168,7 +168,6 @@ class NewGrievance:
 
 
 _TABLE: Any = Grievance.__table__  # type: ignore[attr-defined]
-_VESSELS: Any = Vessel.__table__  # type: ignore[attr-defined]
 _INSERT: Any = insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.message_id)
 
 
